@@ -1,0 +1,56 @@
+/*
+ * The event loop: fd readiness, one-shot timers (a binary heap), and a cached
+ * clock. One small interface; the backend (epoll or poll) is chosen at
+ * creation. Single-threaded: nothing here is thread-safe.
+ *
+ * Callbacks may add, modify or delete any fd or timer, including their own,
+ * from inside a callback; an fd deleted during a dispatch round gets no
+ * further callback in that round.
+ */
+#ifndef WEBSERV_LOOP_H
+#define WEBSERV_LOOP_H
+
+#include <stdint.h>
+
+#define LOOP_READ 0x1u
+#define LOOP_WRITE 0x2u
+#define LOOP_ERROR 0x4u /* delivered only: error or hang-up (EPOLLERR/EPOLLHUP, POLLERR/POLLHUP/POLLNVAL) */
+
+typedef enum { LOOP_BACKEND_AUTO = 0, LOOP_BACKEND_EPOLL, LOOP_BACKEND_POLL } loop_backend;
+
+typedef struct loop loop;
+typedef struct loop_timer loop_timer;
+
+typedef void (*loop_io_fn)(loop *l, int fd, unsigned events, void *arg);
+typedef void (*loop_timer_fn)(loop *l, void *arg);
+
+/* AUTO reads the environment variable WEBSERV_EVENT_BACKEND ("epoll" or
+ * "poll"), else epoll. max_fds is a sizing hint. NULL on failure (errno set). */
+loop *loop_new(loop_backend backend, int max_fds);
+void loop_free(loop *l);
+const char *loop_backend_name(const loop *l);
+
+/* Watch fd for `events` (LOOP_READ|LOOP_WRITE, may be 0 to keep it registered
+ * but silent). One registration per fd. 0 or -1 with errno. */
+int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
+int loop_mod(loop *l, int fd, unsigned events);
+int loop_del(loop *l, int fd); /* call before close(fd) */
+
+/* One-shot timer after `ms` milliseconds. Cancelling a fired or cancelled
+ * timer is a bug; the handle is invalid once its callback starts. */
+loop_timer *loop_timer_add(loop *l, uint64_t ms, loop_timer_fn fn, void *arg);
+void loop_timer_cancel(loop *l, loop_timer *t);
+
+/* Milliseconds on a monotonic clock, updated once per loop iteration. */
+uint64_t loop_now_ms(const loop *l);
+/* Seconds since the epoch (wall clock), updated once per loop iteration. */
+int64_t loop_wall_time(const loop *l);
+
+/* Wait at most max_wait_ms (-1: until something happens), dispatch ready fds
+ * and due timers once. Returns the number of callbacks run, -1 on error. */
+int loop_run_once(loop *l, int max_wait_ms);
+/* Run until loop_stop. */
+void loop_run(loop *l);
+void loop_stop(loop *l);
+
+#endif

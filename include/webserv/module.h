@@ -1,0 +1,276 @@
+/*
+ * webserv public module API — the only header a module needs.
+ *
+ * A module is a shared object exporting one symbol:
+ *
+ *     const ws_module webserv_module = { WS_MODULE_HEADER, .name = "hello", ... };
+ *
+ * The core loads it with dlopen, checks the ABI (same major, any minor not newer
+ * than the core's), calls init() once with the host function table, then
+ * configure() once per location where the module is enabled. At request time
+ * the core asks each enabled module that declares the request method, in the
+ * order of the config's "modules" list, whether it takes the request (match);
+ * the first one that does owns it (handle, then events, then exactly one
+ * cleanup).
+ *
+ * Rules every module keeps (docs/modules.md explains them at length):
+ *  - never block: no blocking read/write on sockets or pipes, no sleeping, no
+ *    waiting for a child. Use watch_fd, timer_start and watch_child instead.
+ *  - request memory comes from host->alloc(r, …) and dies with the request;
+ *    config memory from host->cfg_alloc(…) and dies with the configuration.
+ *  - every request that a module took ends with exactly one call of its
+ *    cleanup(): after a finished response, a client that went away, a
+ *    timeout, or an error. The core never calls cleanup() from inside a host
+ *    function; it is always a fresh call from the event loop. After cleanup()
+ *    returns, every watch and timer the request registered is gone and the
+ *    request pointer is dead.
+ *  - ABI growth: structs here only ever grow at the end, and a minor version
+ *    bump says so. The descriptor carries its own size so the core reads only
+ *    the fields an older module knows about.
+ */
+#ifndef WEBSERV_MODULE_H
+#define WEBSERV_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WS_ABI_MAJOR 1
+#define WS_ABI_MINOR 0
+
+/* Return codes of host functions. */
+enum {
+    WS_OK = 0,
+    WS_ERROR = -1,
+    WS_AGAIN = 1 /* accepted, but the output queue is full: wait for on_writable */
+};
+
+/* Results of ws_module.match. */
+enum { WS_DECLINE = 0, WS_TAKE = 1 };
+
+/* Event bits for watch_fd and its callback. */
+#define WS_EV_READ 0x1u
+#define WS_EV_WRITE 0x2u
+#define WS_EV_ERROR 0x4u /* only delivered: error or hang-up on the fd */
+
+enum ws_log_level { WS_LOG_ERROR = 0, WS_LOG_WARN = 1, WS_LOG_INFO = 2, WS_LOG_DEBUG = 3 };
+
+/* What r->fs_path names, as the core found it with stat() before dispatch. */
+enum ws_fs_type {
+    WS_FS_NONE = 0,    /* the location has no root: fs_path is NULL */
+    WS_FS_MISSING = 1, /* nothing there (or a path component is not a folder) */
+    WS_FS_FILE = 2,    /* a regular file */
+    WS_FS_DIR = 3,     /* a folder without an index file */
+    WS_FS_OTHER = 4,   /* a device, socket, fifo, or stat() was refused */
+};
+
+/* How a request ended, as told to cleanup(). */
+enum ws_end {
+    WS_END_DONE = 0,    /* the response was sent completely */
+    WS_END_ABORTED = 1, /* client gone, timeout, error, server stopping */
+};
+
+typedef struct ws_settings ws_settings; /* a module's JSON settings object */
+typedef struct ws_watch ws_watch;       /* an fd watch owned by a request */
+typedef struct ws_timer ws_timer;       /* a one-shot timer owned by a request */
+typedef struct ws_host ws_host;
+
+typedef struct ws_header {
+    const char *name;  /* as the client sent it */
+    const char *value; /* leading and trailing blanks removed */
+} ws_header;
+
+/* Read-only facts about a location, handed to configure(). */
+typedef struct ws_location_info {
+    size_t size;              /* sizeof as the core built it */
+    const char *config_file;  /* absolute path of the config file */
+    const char *config_dir;   /* its folder: relative paths are taken from here */
+    const char *json_path;    /* e.g. "servers[0].locations[2]" */
+    const char *path;         /* the location's path prefix, e.g. "/uploads" */
+    const char *root;         /* absolute document root, or NULL */
+    int64_t max_body;         /* client_max_body_size, 0 = no limit */
+} ws_location_info;
+
+/*
+ * A request as the core hands it to modules. Every field is read-only for the
+ * module except ctx. Strings are NUL-terminated and live as long as the request.
+ */
+typedef struct ws_request {
+    size_t size;             /* sizeof as the core built it */
+    const char *method;      /* "GET", "POST", … */
+    const char *target;      /* the raw request-target as received */
+    const char *path;        /* percent-decoded, normalised, starts with '/' */
+    const char *query;       /* raw (still encoded) query without '?', "" if none */
+    int http_minor;          /* HTTP/1.<http_minor>: 0 or 1 */
+    const ws_header *headers;
+    size_t n_headers;
+    int64_t content_length;  /* body length; -1 = chunked (length not yet known); 0 = no body */
+    const char *root;        /* location root (absolute, no trailing '/'), or NULL */
+    const char *location;    /* the matched location's path */
+    const char *fs_path;     /* root + path (index file applied), or NULL */
+    int fs_type;             /* enum ws_fs_type, for fs_path */
+    struct stat fs_stat;     /* valid when fs_type is FILE, DIR or OTHER */
+    const char *remote_addr; /* client address, text */
+    unsigned remote_port;
+    const char *local_addr;  /* address the connection came in on, text */
+    unsigned local_port;
+    const char *host;        /* Host header without port, lower-cased; else the server's first name or local_addr */
+    const void *conf;        /* this module's per-location config from configure() */
+    void *ctx;               /* free for the owning module */
+} ws_request;
+
+/* Server counters, for status pages (host->stats). */
+typedef struct ws_stats {
+    size_t size;                 /* sizeof as the core built it */
+    uint64_t connections_active; /* open client connections */
+    uint64_t connections_reading;/* reading a request head or body */
+    uint64_t connections_writing;/* a handler is working or a response is being sent */
+    uint64_t connections_idle;   /* keep-alive, waiting for the next request */
+    uint64_t connections_accepted;
+    uint64_t requests_total;     /* requests answered since start */
+    double uptime_seconds;
+    size_t n_modules;            /* entries in module_names / module_requests */
+    const char *const *module_names;
+    const uint64_t *module_requests; /* requests each module took */
+} ws_stats;
+
+typedef void (*ws_fd_cb)(ws_request *r, int fd, unsigned events, void *arg);
+typedef void (*ws_timer_cb)(ws_request *r, void *arg);
+typedef void (*ws_child_cb)(ws_request *r, pid_t pid, int wait_status, void *arg);
+
+/*
+ * The host function table: what the core does for modules. Handed to init();
+ * a module keeps the pointer. Only grows at the end (check host->size before
+ * using a field added in a later minor version).
+ */
+struct ws_host {
+    size_t size;
+    uint16_t abi_major, abi_minor;
+    const char *server_software; /* "webserv/1.0.0" */
+
+    /* ---- logging: one line to the error log, prefixed with time, level and module ---- */
+    void (*log)(int level, const ws_request *r, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* ---- settings, at configure() time only ----
+     * Getters return 1 when the key is present and valid (*out set), 0 when it
+     * is absent (*out untouched: keep your default), -1 when present but
+     * invalid (the error is already reported with its JSON path). Every key a
+     * module reads is marked as known; any key left unread after configure()
+     * is reported by the core as an unknown key, so modules need not list
+     * their keys twice. Strings and arrays live as long as the configuration. */
+    int (*cfg_bool)(const ws_settings *s, const char *key, int *out);
+    int (*cfg_int)(const ws_settings *s, const char *key, long long min, long long max, long long *out);
+    int (*cfg_size)(const ws_settings *s, const char *key, int64_t *out);   /* 123, "10K", "5M", "1G" */
+    int (*cfg_seconds)(const ws_settings *s, const char *key, double *out); /* a number >= 0 */
+    int (*cfg_string)(const ws_settings *s, const char *key, const char **out);
+    int (*cfg_path)(const ws_settings *s, const char *key, const char **out); /* made absolute against the config folder */
+    int (*cfg_string_list)(const ws_settings *s, const char *key, const char *const **out, size_t *n);
+    /* An object of string values: out gets n pairs as key0, value0, key1, value1, … */
+    int (*cfg_string_map)(const ws_settings *s, const char *key, const char *const **out, size_t *n);
+    /* Report an error about `key` (NULL: the settings object itself); configure() then returns -1. */
+    void (*cfg_error)(const ws_settings *s, const char *key, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    void *(*cfg_alloc)(const ws_settings *s, size_t n); /* zeroed, lives as long as the config */
+
+    /* ---- request facts ---- */
+    void *(*alloc)(ws_request *r, size_t n); /* zeroed, freed when the request ends */
+    char *(*strdup)(ws_request *r, const char *s);
+    const char *(*header)(const ws_request *r, const char *name); /* case-insensitive; NULL if absent */
+    const char *(*mime_type)(const char *path); /* by extension, case-insensitive */
+
+    /* ---- the response ----
+     * Set status, headers and length, then queue the body with write/send_file
+     * and end with finish. The head goes out with the first body call or
+     * finish. The core adds Date, Server, Connection and the framing
+     * (Content-Length, or chunked for an unknown length on HTTP/1.1, or
+     * close-delimited on HTTP/1.0), strips the body for HEAD, and for a 200
+     * with validators applies If-None-Match/If-Modified-Since (304),
+     * If-Match/If-Unmodified-Since (412) and Range (206/416). */
+    int (*set_status)(ws_request *r, int status);
+    /* Copied. Content-Length and Transfer-Encoding are refused (use set_length). */
+    int (*add_header)(ws_request *r, const char *name, const char *value);
+    int (*set_length)(ws_request *r, int64_t length); /* -1: unknown (the default) */
+    /* ETag and Last-Modified from a file's stat; makes the response eligible for conditionals and Range. */
+    int (*set_validators)(ws_request *r, const struct stat *st);
+    /* Queue bytes (copied). WS_AGAIN: queued, but stop producing until on_writable. */
+    int (*write)(ws_request *r, const void *data, size_t len);
+    /* Queue a file range; the core owns fd from now on and closes it. len -1: to the end. */
+    int (*send_file)(ws_request *r, int fd, off_t offset, int64_t len);
+    int (*finish)(ws_request *r); /* the body is complete */
+    /* Answer with an error page (when nothing was sent yet) or close the
+     * connection (when the head is already out). The request then ends. */
+    int (*error)(ws_request *r, int status);
+    /* Serve `uri` (a local path with optional query) as a GET instead of this
+     * response (RFC 3875 §6.2.2). The request then ends for this module. */
+    int (*internal_redirect)(ws_request *r, const char *uri);
+
+    /* ---- the request body ----
+     * Call read_body once (in handle or later) to have the body delivered to
+     * on_body, de-chunked, in pieces as it arrives; 100 Continue is sent only
+     * then. A module that answers without calling it never sees the body (the
+     * core discards it). on_body returns how many bytes it consumed; fewer than
+     * offered pauses the body (and the client) until body_resume, when the rest
+     * is offered again. on_body_end follows the last byte. */
+    int (*read_body)(ws_request *r);
+    void (*body_resume)(ws_request *r);
+
+    /* ---- events, owned by the request and removed when it ends ---- */
+    ws_watch *(*watch_fd)(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg);
+    int (*watch_set)(ws_watch *w, unsigned events); /* 0: paused */
+    void (*watch_remove)(ws_watch *w);              /* does not close the fd */
+    ws_timer *(*timer_start)(ws_request *r, uint64_t ms, ws_timer_cb cb, void *arg);
+    void (*timer_stop)(ws_timer *t);
+    /* Tell me when pid exits. The core reaps every child; after the request
+     * ends the callback is dropped but the child is still reaped (no zombies). */
+    int (*watch_child)(ws_request *r, pid_t pid, ws_child_cb cb, void *arg);
+
+    /* ---- server-wide ---- */
+    void (*stats)(ws_stats *out);
+};
+
+/* The descriptor a module exports as `webserv_module`. */
+typedef struct ws_module {
+    uint16_t abi_major;        /* WS_ABI_MAJOR the module was built with */
+    uint16_t abi_minor;        /* WS_ABI_MINOR the module was built with */
+    uint32_t size;             /* sizeof(ws_module) the module was built with */
+    const char *name;          /* the config key that enables it, e.g. "static" */
+    const char *const *methods;/* methods it handles, NULL-terminated */
+
+    /* Once after loading. Keep host. Non-zero refuses the module. Optional. */
+    int (*init)(const ws_host *host);
+    /* Once before unloading. Optional. */
+    void (*fini)(void);
+    /* Once per location where the module is enabled: validate settings and
+     * build an immutable per-location config (cfg_alloc), stored in *conf and
+     * later handed over as r->conf. Return 0, or -1 after cfg_error. Optional. */
+    int (*configure)(const ws_settings *settings, const ws_location_info *loc, const void **conf);
+
+    /* Do you take this request? Must be quick and must not block. */
+    int (*match)(ws_request *r);
+    /* Start handling. Return 0 (the module answers now or later), or an HTTP
+     * status >= 400 for the core to answer with its error page. */
+    int (*handle)(ws_request *r);
+    /* Body pieces after read_body(); return bytes consumed (see ws_host). Optional. */
+    size_t (*on_body)(ws_request *r, const char *data, size_t len);
+    void (*on_body_end)(ws_request *r); /* Optional. */
+    /* The output queue drained after write() said WS_AGAIN. Optional. */
+    void (*on_writable)(ws_request *r);
+    /* Exactly once per request the module took; `how` is enum ws_end. Optional. */
+    void (*cleanup)(ws_request *r, int how);
+} ws_module;
+
+#define WS_MODULE_HEADER .abi_major = WS_ABI_MAJOR, .abi_minor = WS_ABI_MINOR, .size = sizeof(ws_module)
+
+/* The symbol name the core looks up. */
+#define WS_MODULE_SYMBOL "webserv_module"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBSERV_MODULE_H */

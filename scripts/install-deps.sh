@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install the Debian packages the build and the tests need, if any is missing.
+# As root: apt-get install -y. Otherwise: print the exact command and fail.
+# Usage: scripts/install-deps.sh [extra-package …]
+set -eu
+
+packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev curl $*"
+command -v python3 >/dev/null 2>&1 || packages="$packages python3"
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages:$missing" >&2
+    echo "run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; a failed install is retried once after an update.
+apt-get install -y -q $missing || { apt-get update -q && apt-get install -y -q $missing; }
