@@ -1,0 +1,79 @@
+/*
+ * libwebserv-testhost: drive a module in a test process with synthetic
+ * requests, bodies, fd events, timers and child exits — no socket, no core.
+ *
+ *   th_module *m = th_load(&webserv_module);               // or th_load_so("x.so")
+ *   const void *conf = th_configure(m, "{\"show_hidden\":true}", "/", "/tmp/root", err, sizeof err);
+ *   th_request *t = th_request_new(m, conf, "GET", "/dir/", NULL);   // headers: "Name: value" strings, NULL-terminated
+ *   th_dispatch(t);             // match + handle; returns the match result (WS_TAKE / WS_DECLINE)
+ *   th_run(t, 2000);            // run fd watches, timers, child exits until the response is finished (or ms pass)
+ *   th_response *res = th_response_of(t);  // status, headers, body as the module produced them
+ *   th_request_end(t);          // cleanup (WS_END_DONE if finished, else WS_END_ABORTED) and free
+ */
+#ifndef WEBSERV_TESTHOST_H
+#define WEBSERV_TESTHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "webserv/module.h"
+
+typedef struct th_module th_module;
+typedef struct th_request th_request;
+
+typedef struct th_response {
+    int status;              /* set_status, or the status given to error(); 0 if none */
+    int error_status;        /* the status passed to host->error(), 0 if not called */
+    int finished;            /* finish() was called */
+    int64_t length;          /* set_length, -1 if never set */
+    size_t n_headers;
+    const char **header_names;
+    const char **header_values;
+    char *body;              /* everything written, send_file ranges read in; NUL-terminated */
+    size_t body_len;
+    char *redirect;          /* internal_redirect target, or NULL */
+    int has_validators;      /* set_validators called */
+    int read_body_called;
+    int cleanups;            /* how many times cleanup ran (must end at 1) */
+    int cleanup_how;
+} th_response;
+
+/* The fake host table (a module keeps this pointer from init). */
+const ws_host *th_host(void);
+
+th_module *th_load(const ws_module *desc);       /* calls init; NULL if init refuses */
+th_module *th_load_so(const char *path);          /* dlopen + descriptor lookup + init */
+void th_unload(th_module *m);                    /* fini */
+
+/* Run configure() on a JSON settings object. config_dir is taken as the folder
+ * for relative paths. NULL with err filled on a configure error or an unknown key. */
+const void *th_configure(th_module *m, const char *settings_json, const char *location_path, const char *root,
+                         char *err, size_t errlen);
+
+/* A request. target is the raw request-target (path + optional ?query);
+ * headers is a NULL-terminated list of "Name: value" strings (may be NULL).
+ * path, query, fs_path (root + path) and fs_type/fs_stat are computed as the core would
+ * (without index lookup). content_length comes from a Content-Length header, or -1 with
+ * "Transfer-Encoding: chunked". remote 127.0.0.1:40000, local 127.0.0.1:8080. */
+th_request *th_request_new(th_module *m, const void *conf, const char *method, const char *target,
+                           const char *const *headers);
+ws_request *th_req(th_request *t);                /* the ws_request the module sees */
+void th_set_http_minor(th_request *t, int minor);
+
+int th_dispatch(th_request *t); /* match, then handle if taken; handle's non-zero return becomes error_status */
+/* Deliver body bytes if the module called read_body; returns bytes it consumed. */
+size_t th_feed_body(th_request *t, const void *data, size_t len);
+void th_end_body(th_request *t); /* on_body_end */
+/* Simulate the client: the output queue is full (write returns WS_AGAIN) until th_drain. */
+void th_set_output_full(th_request *t, int full);
+void th_drain(th_request *t); /* empties the queue and calls on_writable if a write said WS_AGAIN */
+/* Run the loop: fd watches (poll), timers, children (waitpid), until the
+ * response is finished or has an error, or `ms` milliseconds pass. 0 = done, -1 = timed out. */
+int th_run(th_request *t, int ms);
+th_response *th_response_of(th_request *t);
+const char *th_header(th_request *t, const char *name); /* a response header, case-insensitive */
+/* Simulate the client going away: cleanup(WS_END_ABORTED) and free. */
+void th_request_abort(th_request *t);
+void th_request_end(th_request *t);
+
+#endif
