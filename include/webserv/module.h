@@ -104,7 +104,9 @@ typedef struct ws_request {
     size_t size;             /* sizeof as the core built it */
     const char *method;      /* "GET", "POST", … */
     const char *target;      /* the raw request-target as received */
-    const char *path;        /* percent-decoded, normalised, starts with '/' */
+    const char *path;        /* percent-decoded, normalised, starts with '/'; the index file
+                                applied when the core replaced a folder by its index */
+    const char *request_path;/* the same before any index file was applied */
     const char *query;       /* raw (still encoded) query without '?', "" if none */
     int http_minor;          /* HTTP/1.<http_minor>: 0 or 1 */
     const ws_header *headers;
