@@ -2,14 +2,199 @@
  * The host function table handed to every module: the one place that maps
  * the public API (include/webserv/module.h) onto the core's internals.
  */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "arena.h"
+#include "conn.h"
+#include "http_cond.h"
+#include "log.h"
+#include "mime.h"
 #include "modules.h"
+#include "response.h"
+#include "server.h"
 #include "settings.h"
+
+/* ws_request is the first member of request. */
+static request *R(const ws_request *p)
+{
+    return (request *)(void *)p;
+}
+
+static void host_log(int level, const ws_request *r, const char *fmt, ...)
+{
+    if (level > log_level())
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *mod = r && R(r)->owner ? R(r)->owner->name : "module";
+    if (r)
+        log_msg(level, "WS0900", "[%s] %s %s: %s", mod, r->method ? r->method : "-", r->path ? r->path : "-", msg);
+    else
+        log_msg(level, "WS0900", "[%s] %s", mod, msg);
+}
+
+static void *host_alloc(ws_request *r, size_t n)
+{
+    return arena_alloc(R(r)->pool, n);
+}
+
+static char *host_strdup(ws_request *r, const char *s)
+{
+    return arena_strdup(R(r)->pool, s);
+}
+
+static const char *host_header(const ws_request *r, const char *name)
+{
+    return req_header(R(r), name);
+}
+
+static int host_set_status(ws_request *r, int status)
+{
+    if (status < 100 || status > 599 || R(r)->head_sent)
+        return WS_ERROR;
+    R(r)->status = status;
+    return WS_OK;
+}
+
+/* Framing and per-connection headers belong to the core (RFC 9112 §6, §9.6). */
+static int core_owned_header(const char *name)
+{
+    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+                                        "Date", "Server", "Upgrade", "Trailer", "TE", "Proxy-Connection"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int valid_field(const char *name, const char *value)
+{
+    if (!http_is_token(name, strlen(name)))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int host_add_header(ws_request *r, const char *name, const char *value)
+{
+    if (R(r)->head_sent || !name || !value || core_owned_header(name) || !valid_field(name, value))
+        return WS_ERROR;
+    return resp_add_header(R(r), name, strlen(name), value, strlen(value)) == 0 ? WS_OK : WS_ERROR;
+}
+
+static int host_set_length(ws_request *r, int64_t len)
+{
+    if (R(r)->head_sent || len < -1)
+        return WS_ERROR;
+    R(r)->length = len;
+    return WS_OK;
+}
+
+static int host_set_validators(ws_request *r, const struct stat *st)
+{
+    request *q = R(r);
+    if (q->head_sent)
+        return WS_ERROR;
+    etag_from_stat((int64_t)st->st_mtim.tv_sec, (int64_t)st->st_mtim.tv_nsec, (int64_t)st->st_size,
+                   (uint64_t)st->st_ino, q->etag, sizeof q->etag);
+    q->last_modified = st->st_mtim.tv_sec;
+    q->has_validators = 1;
+    return WS_OK;
+}
+
+static int host_write(ws_request *r, const void *data, size_t len)
+{
+    return resp_write(R(r), data, len);
+}
+
+static int host_send_file(ws_request *r, int fd, off_t off, int64_t len)
+{
+    return resp_send_file(R(r), fd, off, len);
+}
+
+static int host_finish(ws_request *r)
+{
+    return resp_finish(R(r));
+}
+
+static int host_error(ws_request *r, int status)
+{
+    request *q = R(r);
+    if (q->finished)
+        return WS_ERROR;
+    return resp_error(q, status);
+}
+
+static int host_internal_redirect(ws_request *r, const char *uri)
+{
+    request *q = R(r);
+    if (!uri || uri[0] != '/' || q->head_sent || q->finished)
+        return WS_ERROR;
+    q->redirect_to = arena_strdup(q->pool, uri);
+    q->finished = 1; /* this module is done with it */
+    return q->redirect_to ? WS_OK : WS_ERROR;
+}
+
+static int host_read_body(ws_request *r)
+{
+    return req_read_body(R(r));
+}
+
+static void host_body_resume(ws_request *r)
+{
+    req_body_resume(R(r));
+}
+
+static ws_watch *host_watch_fd(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg)
+{
+    return req_watch_fd(R(r), fd, events, cb, arg);
+}
+
+static int host_watch_set(ws_watch *w, unsigned events)
+{
+    return req_watch_set((req_watch *)w, events);
+}
+
+static void host_watch_remove(ws_watch *w)
+{
+    req_watch_remove((req_watch *)w);
+}
+
+static ws_timer *host_timer_start(ws_request *r, uint64_t ms, ws_timer_cb cb, void *arg)
+{
+    return req_timer_start(R(r), ms, cb, arg);
+}
+
+static void host_timer_stop(ws_timer *t)
+{
+    req_timer_stop((req_timer *)t);
+}
+
+static int host_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg)
+{
+    return children_watch(pid, R(r), cb, arg) == 0 ? WS_OK : WS_ERROR;
+}
+
+static void host_stats(ws_stats *out)
+{
+    server_fill_stats(out);
+}
 
 const ws_host ws_core_host = {
     .size = sizeof(ws_host),
     .abi_major = WS_ABI_MAJOR,
     .abi_minor = WS_ABI_MINOR,
     .server_software = "webserv/" WEBSERV_VERSION,
+    .log = host_log,
     .cfg_bool = settings_bool,
     .cfg_int = settings_int,
     .cfg_size = settings_size,
@@ -20,4 +205,26 @@ const ws_host ws_core_host = {
     .cfg_string_map = settings_string_map,
     .cfg_error = settings_error,
     .cfg_alloc = settings_alloc,
+    .alloc = host_alloc,
+    .strdup = host_strdup,
+    .header = host_header,
+    .mime_type = mime_lookup,
+    .set_status = host_set_status,
+    .add_header = host_add_header,
+    .set_length = host_set_length,
+    .set_validators = host_set_validators,
+    .write = host_write,
+    .send_file = host_send_file,
+    .finish = host_finish,
+    .error = host_error,
+    .internal_redirect = host_internal_redirect,
+    .read_body = host_read_body,
+    .body_resume = host_body_resume,
+    .watch_fd = host_watch_fd,
+    .watch_set = host_watch_set,
+    .watch_remove = host_watch_remove,
+    .timer_start = host_timer_start,
+    .timer_stop = host_timer_stop,
+    .watch_child = host_watch_child,
+    .stats = host_stats,
 };

@@ -96,7 +96,7 @@ typedef struct chunked_decoder {
 
 enum {
     CHUNKED_AGAIN = 0, /* all input consumed, more needed */
-    CHUNKED_DATA = 1,  /* *data/*data_len is a piece of body (points into the input) */
+    CHUNKED_DATA = 1,  /* (*data, *data_len) is a piece of body (points into the input) */
     CHUNKED_DONE = 2,  /* last-chunk and trailers read; *consumed ends the message */
     CHUNKED_ERROR = -1 /* malformed or over limits: answer 400 and close */
 };

@@ -22,4 +22,42 @@ int settings_string_map(const ws_settings *s, const char *key, const char *const
 void settings_error(const ws_settings *s, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void *settings_alloc(const ws_settings *s, size_t n);
 
+/* ---- Added for the core (config.c) and the test host (tests/testhost/) ----
+ * settings.c depends only on arena.c and jansson, so the test host can build
+ * it on its own. */
+struct arena;
+struct json_t;
+
+/*
+ * Wrap `obj` (a JSON object, borrowed: it must outlive the getter calls) whose
+ * path is `json_path` ("" for the top level). Strings the getters return are
+ * copied into `a`. The first error reported through this settings object is
+ * written into err as "<config_file>: <json path>.<key>: <message>"; later
+ * ones are dropped. config_dir (may be NULL) is where relative paths start.
+ * NULL only when out of memory.
+ */
+ws_settings *settings_new(struct arena *a, struct json_t *obj, const char *json_path, const char *config_file,
+                          const char *config_dir, char *err, size_t errlen);
+
+/* A nested object as its own settings (path "<parent>.<key>"): 1 present,
+ * 0 absent, -1 present but not an object (reported). Marks the key known. */
+int settings_child(const ws_settings *s, const char *key, ws_settings **out);
+
+/* The raw JSON value of `key` (borrowed), or NULL; marks the key known. */
+struct json_t *settings_raw(const ws_settings *s, const char *key);
+
+/* Report the first key no getter read as "<path>.<key>: unknown key";
+ * returns -1 then, else 0. */
+int settings_report_unknown(const ws_settings *s);
+
+/* True once an error was reported through s (by a getter or settings_error). */
+int settings_failed(const ws_settings *s);
+
+const char *settings_json_path(const ws_settings *s);
+struct arena *settings_arena(const ws_settings *s);
+
+/* Lexically normalised absolute path: `p` taken from `dir` when relative
+ * ("." and ".." segments resolved, no repeated or trailing '/'). */
+char *settings_abs_path(struct arena *a, const char *dir, const char *p);
+
 #endif

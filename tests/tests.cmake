@@ -16,6 +16,8 @@ file(GLOB TESTHOST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/testhost/
 if(TESTHOST_SOURCES)
   add_library(webserv_testhost STATIC ${TESTHOST_SOURCES})
   target_include_directories(webserv_testhost PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/tests/testhost)
+  # th_core.c compiles core/settings.c and core/arena.c into the test host.
+  target_link_libraries(webserv_testhost PUBLIC PkgConfig::JANSSON ${CMAKE_DL_LIBS})
 endif()
 
 file(GLOB UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)

@@ -46,7 +46,10 @@ th_module *th_load_so(const char *path);          /* dlopen + descriptor lookup 
 void th_unload(th_module *m);                    /* fini */
 
 /* Run configure() on a JSON settings object. config_dir is taken as the folder
- * for relative paths. NULL with err filled on a configure error or an unknown key. */
+ * for relative paths. NULL with err filled on a configure error or an unknown key.
+ * (testhost: config_dir is `root` when given, else the working directory; the
+ * result is non-NULL on success even when the module keeps no config, and
+ * requests made with it then see r->conf == NULL.) */
 const void *th_configure(th_module *m, const char *settings_json, const char *location_path, const char *root,
                          char *err, size_t errlen);
 
@@ -63,6 +66,10 @@ void th_set_http_minor(th_request *t, int minor);
 int th_dispatch(th_request *t); /* match, then handle if taken; handle's non-zero return becomes error_status */
 /* Deliver body bytes if the module called read_body; returns bytes it consumed. */
 size_t th_feed_body(th_request *t, const void *data, size_t len);
+/* (testhost addition) Body bytes the host still holds: fed but not consumed,
+ * because read_body was not called yet or on_body paused. They are offered
+ * again after body_resume, from th_run, th_feed_body or th_end_body. */
+size_t th_body_pending(th_request *t);
 void th_end_body(th_request *t); /* on_body_end */
 /* Simulate the client: the output queue is full (write returns WS_AGAIN) until th_drain. */
 void th_set_output_full(th_request *t, int full);
@@ -70,10 +77,14 @@ void th_drain(th_request *t); /* empties the queue and calls on_writable if a wr
 /* Run the loop: fd watches (poll), timers, children (waitpid), until the
  * response is finished or has an error, or `ms` milliseconds pass. 0 = done, -1 = timed out. */
 int th_run(th_request *t, int ms);
+/* Stays valid after th_request_end/abort (check cleanups), until th_unload. */
 th_response *th_response_of(th_request *t);
 const char *th_header(th_request *t, const char *name); /* a response header, case-insensitive */
 /* Simulate the client going away: cleanup(WS_END_ABORTED) and free. */
 void th_request_abort(th_request *t);
 void th_request_end(th_request *t);
+/* (testhost addition) Children whose request ended are still reaped: wait up
+ * to ms for all watched children to be reaped; returns how many are left. */
+int th_reap(int ms);
 
 #endif

@@ -1,0 +1,301 @@
+/*
+ * config_load (SPEC §3): read the JSON file, check every key, resolve paths
+ * and defaults, load the modules it names and let them configure themselves
+ * per location. Everything lands in one arena, so a failed load frees in one
+ * go and nothing is ever half-applied.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+#include "modules.h"
+
+#ifndef WEBSERV_MODULE_INSTALL_DIR
+#define WEBSERV_MODULE_INSTALL_DIR "/usr/local/lib/webserv/modules"
+#endif
+
+/* Keys of a location that a module name would shadow. */
+static const char *const location_keys[] = {
+    "path", "root", "index", "client_max_body_size", "methods", "error_pages", "return", NULL,
+};
+
+/* "modules/" beside the executable, or NULL when it cannot be found. */
+static const char *exe_modules_dir(arena *a)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    return arena_printf(a, "%s/modules", dirname(exe));
+}
+
+/* Where a bare module name is looked up when "modules_dir" is not set: beside
+ * the executable (a build tree) first, then the installed folder. */
+static const char *default_dir_for(arena *a, const char *name)
+{
+    const char *dir = exe_modules_dir(a);
+    char *file = dir ? arena_printf(a, "%s/mod_%s.so", dir, name) : NULL;
+    if (file && access(file, F_OK) == 0)
+        return dir;
+    return WEBSERV_MODULE_INSTALL_DIR;
+}
+
+static int valid_module_name(const char *name)
+{
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '-'))
+            return 0;
+    for (const char *const *k = location_keys; *k; k++)
+        if (strcmp(*k, name) == 0)
+            return 0;
+    return 1;
+}
+
+/* A loaded module must be usable as a location key, and only once. */
+static int check_module(cfg_ctx *x, const char *key, loaded_module *m)
+{
+    if (!valid_module_name(m->name))
+        return cfg_fail(x, key, "%s: module name \"%s\" cannot be a location key", m->path, m->name);
+    for (size_t i = 0; i < x->c->n_modules; i++)
+        if (strcmp(x->c->modules[i]->name, m->name) == 0)
+            return cfg_fail(x, key, x->c->modules[i] == m ? "module \"%s\" is listed twice"
+                                                          : "two modules are named \"%s\": %s and %s",
+                            m->name, x->c->modules[i]->path, m->path);
+    return 0;
+}
+
+static int cfg_modules(cfg_ctx *x, ws_settings *top)
+{
+    const char *dir = NULL;
+    const char *const *specs;
+    size_t n;
+    if (settings_path(top, "modules_dir", &dir) < 0 || settings_string_list(top, "modules", &specs, &n) < 0)
+        return -1;
+    if (!settings_raw(top, "modules"))
+        n = 0;
+    loaded_module **mods = arena_alloc(x->a, (n + 1) * sizeof *mods);
+    if (!mods)
+        return cfg_fail(x, "modules", "out of memory");
+    x->c->modules = mods;
+    for (size_t i = 0; i < n; i++) {
+        char key[32], merr[768];
+        snprintf(key, sizeof key, "modules[%zu]", i);
+        if (!specs[i][0])
+            return cfg_fail(x, key, "expected a module name or a path to a .so");
+        const char *d = dir ? dir : strchr(specs[i], '/') ? NULL : default_dir_for(x->a, specs[i]);
+        loaded_module *m = modules_acquire(specs[i], d, x->c->dir, merr, sizeof merr);
+        if (!m)
+            return cfg_fail(x, key, "%s", merr);
+        int bad = check_module(x, key, m);
+        mods[x->c->n_modules++] = m; /* config_free releases it either way */
+        if (bad < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cfg_workers(cfg_ctx *x, ws_settings *top)
+{
+    json_t *v = settings_raw(top, "workers");
+    long long n = 1;
+    if (v && json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? cpus : 1;
+    } else if (v && !json_is_integer(v)) {
+        settings_error(top, "workers", "expected a number of processes or \"auto\"");
+        return -1;
+    } else if (settings_int(top, "workers", 1, 1024, &n) < 0) {
+        return -1;
+    }
+    x->c->workers = (int)n;
+    long long mc = 1024;
+    if (settings_int(top, "max_connections", 1, 10000000, &mc) < 0)
+        return -1;
+    x->c->max_connections = (int)mc;
+    return 0;
+}
+
+static int cfg_logs(cfg_ctx *x, ws_settings *top)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    const char *s = NULL;
+    ws_config *c = x->c;
+    c->error_log = "stderr";
+    c->log_level = WS_LOG_INFO;
+    if (settings_string(top, "error_log", &s) < 0)
+        return -1;
+    if (s && !s[0]) {
+        settings_error(top, "error_log", "expected \"stderr\" or a file path");
+        return -1;
+    }
+    if (s && strcmp(s, "stderr") != 0 && !(c->error_log = settings_abs_path(x->a, c->dir, s)))
+        return cfg_fail(x, "error_log", "out of memory");
+    s = NULL;
+    if (settings_string(top, "log_level", &s) < 0)
+        return -1;
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, levels[i]) == 0)
+            c->log_level = i, s = NULL;
+    if (s) {
+        settings_error(top, "log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"");
+        return -1;
+    }
+    if (settings_string(top, "access_log", &s) < 0)
+        return -1;
+    if (s && !s[0]) {
+        settings_error(top, "access_log", "expected \"off\", \"stdout\" or a file path");
+        return -1;
+    }
+    if (s && strcmp(s, "off") != 0)
+        c->access_log = strcmp(s, "stdout") == 0 ? s : settings_abs_path(x->a, c->dir, s);
+    return 0;
+}
+
+static int seconds_ms(ws_settings *t, const char *key, uint64_t *ms)
+{
+    double d;
+    int r = settings_seconds(t, key, &d);
+    if (r == 1)
+        *ms = (uint64_t)(d * 1000.0 + 0.5);
+    return r;
+}
+
+static int cfg_limits(cfg_ctx *x, ws_settings *top)
+{
+    config_timeouts *t = &x->c->timeouts;
+    *t = (config_timeouts){10000, 30000, 15000, 60000, 5000};
+    x->c->header_size = 16384;
+    ws_settings *ts = NULL, *ls = NULL;
+    if (settings_child(top, "timeouts", &ts) < 0 || settings_child(top, "limits", &ls) < 0)
+        return -1;
+    if (ts && (seconds_ms(ts, "header", &t->header_ms) < 0 || seconds_ms(ts, "body", &t->body_ms) < 0 ||
+               seconds_ms(ts, "keepalive", &t->keepalive_ms) < 0 || seconds_ms(ts, "send", &t->send_ms) < 0 ||
+               seconds_ms(ts, "shutdown", &t->shutdown_ms) < 0 || settings_report_unknown(ts) < 0))
+        return -1;
+    int64_t hs;
+    int r = ls ? settings_size(ls, "header_size", &hs) : 0;
+    if (r < 0 || (ls && settings_report_unknown(ls) < 0))
+        return -1;
+    if (r == 1 && (hs < 256 || hs > (1 << 30))) {
+        settings_error(ls, "header_size", "must be between 256 and 1G bytes");
+        return -1;
+    }
+    if (r == 1)
+        x->c->header_size = (size_t)hs;
+    return 0;
+}
+
+/* mime_types: extension → type; ".MD" and "md" are the same key. */
+static int cfg_mime(cfg_ctx *x, ws_settings *top)
+{
+    const char *const *pairs;
+    size_t n;
+    int r = settings_string_map(top, "mime_types", &pairs, &n);
+    if (r <= 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        char *ext = (char *)pairs[2 * i]; /* our own arena copy */
+        if (ext[0] == '.')
+            memmove(ext, ext + 1, strlen(ext)); /* ".md" means "md" */
+        char key[300];
+        snprintf(key, sizeof key, "mime_types.%.200s", pairs[2 * i]);
+        if (!ext[0] || strchr(ext, '/') || !pairs[2 * i + 1][0]) {
+            settings_error(top, key, "expected an extension mapped to a non-empty type");
+            return -1;
+        }
+        for (char *p = ext; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+    }
+    x->c->mime_pairs = pairs;
+    x->c->n_mime = n;
+    return 0;
+}
+
+static json_t *read_json(cfg_ctx *x, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cfg_fail(x, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    json_error_t je;
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    fclose(f);
+    if (!root)
+        snprintf(x->err, x->errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    else if (!json_is_object(root)) {
+        cfg_fail(x, NULL, "expected a JSON object at the top level");
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+static int cfg_file_names(cfg_ctx *x, const char *path)
+{
+    char real[PATH_MAX];
+    const char *file = realpath(path, real) ? real : path;
+    x->c->file = settings_abs_path(x->a, NULL, file);
+    char *copy = arena_strdup(x->a, x->c->file ? x->c->file : "/");
+    x->c->dir = copy ? arena_strdup(x->a, dirname(copy)) : NULL;
+    return x->c->file && x->c->dir ? 0 : cfg_fail(x, NULL, "out of memory");
+}
+
+static int cfg_top(cfg_ctx *x, json_t *root)
+{
+    ws_settings *top = settings_new(x->a, root, "", x->file, x->c->dir, x->err, x->errlen);
+    if (!top)
+        return cfg_fail(x, NULL, "out of memory");
+    if (cfg_modules(x, top) < 0 || cfg_workers(x, top) < 0 || cfg_logs(x, top) < 0 || cfg_limits(x, top) < 0 ||
+        cfg_mime(x, top) < 0)
+        return -1;
+    settings_raw(top, "servers"); /* an unknown top-level key is a better first error than a missing server */
+    if (settings_report_unknown(top) < 0)
+        return -1;
+    return cfg_servers(x, top);
+}
+
+ws_config *config_load(const char *path, char *err, size_t errlen)
+{
+    char fallback[8];
+    if (!err || !errlen)
+        err = fallback, errlen = sizeof fallback;
+    err[0] = '\0';
+    cfg_ctx x = {.file = path, .err = err, .errlen = errlen};
+    if (!(x.a = arena_new(16384)) || !(x.c = arena_alloc(x.a, sizeof *x.c))) {
+        arena_free(x.a);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    x.c->arena = x.a;
+    json_t *root = read_json(&x, path);
+    int rc = root && cfg_file_names(&x, path) == 0 ? cfg_top(&x, root) : -1;
+    json_decref(root);
+    if (rc < 0) {
+        if (!err[0])
+            cfg_fail(&x, NULL, "invalid configuration");
+        config_free(x.c);
+        return NULL;
+    }
+    return x.c;
+}
+
+void config_free(ws_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_modules; i++)
+        modules_release(c->modules[i]);
+    arena_free(c->arena);
+}

@@ -1,0 +1,758 @@
+/*
+ * A connection's life: accept → read a head → run the request → write →
+ * keep-alive or close. conn_progress is the one place that moves a
+ * connection forward; I/O callbacks and module callbacks end up there.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "netaddr.h"
+#include "arena.h"
+#include "log.h"
+#include "modules.h"
+#include "request.h"
+#include "response.h"
+#include "server.h"
+
+#define LOW_WATER (64 * 1024)
+
+static void conn_io(loop *l, int fd, unsigned ev, void *arg);
+static void conn_timer_fn(loop *l, void *arg);
+
+static const config_timeouts *timeouts(const conn *c)
+{
+    return &c->srv->cfg->c->timeouts;
+}
+
+static void set_deadline(conn *c, uint64_t ms)
+{
+    c->deadline = ms ? loop_now_ms(c->srv->loop) + ms : 0;
+}
+
+/* Keep one loop timer at or before the deadline; moving a deadline later
+ * costs nothing (the timer re-arms itself when it fires early). */
+static void arm_timer(conn *c)
+{
+    if (!c->deadline)
+        return;
+    if (c->timer && c->timer_at <= c->deadline)
+        return;
+    if (c->timer)
+        loop_timer_cancel(c->srv->loop, c->timer);
+    uint64_t now = loop_now_ms(c->srv->loop);
+    c->timer_at = c->deadline;
+    c->timer = loop_timer_add(c->srv->loop, c->deadline > now ? c->deadline - now : 0, conn_timer_fn, c);
+}
+
+static void set_events(conn *c, unsigned ev)
+{
+    if (ev != c->events && loop_mod(c->srv->loop, c->fd, ev) == 0)
+        c->events = ev;
+}
+
+void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, socklen_t rlen)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->srv = s;
+    c->lst = l;
+    memcpy(&c->remote, remote, rlen < sizeof c->remote ? rlen : sizeof c->remote);
+    socklen_t llen = sizeof c->local;
+    getsockname(fd, (struct sockaddr *)&c->local, &llen);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (loop_add(s->loop, fd, LOOP_READ, conn_io, c) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    c->events = LOOP_READ;
+    c->state = CONN_IDLE;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    s->stats.connections_accepted++;
+    /* The first request of a connection gets the header timeout from the start. */
+    set_deadline(c, timeouts(c)->header_ms);
+    arm_timer(c);
+}
+
+static void release_rbuf(conn *c)
+{
+    if (c->rbuf && c->rpos == c->rlen && !(c->req && c->req->pend_len)) {
+        server_put_buf(c->srv, c->rbuf);
+        c->rbuf = NULL;
+        c->rpos = c->rlen = 0;
+    }
+}
+
+static void free_conn(conn *c)
+{
+    server *s = c->srv;
+    if (c->timer)
+        loop_timer_cancel(s->loop, c->timer);
+    loop_del(s->loop, c->fd);
+    close(c->fd);
+    outq_clear(&c->out);
+    if (c->rbuf)
+        server_put_buf(s, c->rbuf);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    server_conn_closed(s, c);
+    free(c);
+}
+
+/* ---- the request's end ---- */
+
+static void remove_events(request *r)
+{
+    loop *l = r->c->srv->loop;
+    for (req_watch *w = r->watches; w; w = w->next)
+        if (w->fd >= 0) {
+            loop_del(l, w->fd);
+            w->fd = -1;
+        }
+    for (req_timer *t = r->timers; t; t = t->next)
+        if (t->t) {
+            loop_timer_cancel(l, t->t);
+            t->t = NULL;
+        }
+    r->watches = NULL;
+    r->timers = NULL;
+    children_forget_request(r);
+}
+
+void req_release_module(request *r, int how)
+{
+    if (r->owner && !r->cleaned) {
+        r->cleaned = 1;
+        if (r->owner->d.cleanup) {
+            r->in_module++;
+            r->owner->d.cleanup(&r->pub, how);
+            r->in_module--;
+        }
+    }
+    remove_events(r);
+}
+
+static void req_free(conn *c, int how)
+{
+    request *r = c->req;
+    req_release_module(r, how);
+    access_log_request(r);
+    c->srv->stats.requests_total++;
+    live_config_unref(r->cfg);
+    server_put_pool(c->srv, r->pool);
+    free(r);
+    c->req = NULL;
+}
+
+void conn_close(conn *c)
+{
+    if (c->req)
+        req_free(c, WS_END_ABORTED);
+    free_conn(c);
+}
+
+int conn_close_if_idle(conn *c)
+{
+    if (c->state == CONN_IDLE && !c->req && c->rpos == c->rlen) {
+        free_conn(c);
+        return 1;
+    }
+    return 0;
+}
+
+static request *req_new(conn *c)
+{
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->pool = server_get_pool(c->srv);
+    if (!r->pool) {
+        free(r);
+        return NULL;
+    }
+    r->c = c;
+    r->cfg = c->srv->cfg;
+    r->cfg->refs++;
+    r->length = -1;
+    r->out_left = -1;
+    ws_request *p = &r->pub;
+    p->size = sizeof *p;
+    p->query = "";
+    p->content_length = 0;
+    p->remote_addr = sockaddr_text(r->pool, (struct sockaddr *)&c->remote, &p->remote_port);
+    p->local_addr = sockaddr_text(r->pool, (struct sockaddr *)&c->local, &p->local_port);
+    c->req = r;
+    c->requests++;
+    return r;
+}
+
+/* ---- reading ---- */
+
+/* Read what the socket has into rbuf. 1: got bytes; 0: nothing now; -1: peer closed or error. */
+static int conn_read(conn *c)
+{
+    if (!c->rbuf) {
+        c->rbuf = server_get_buf(c->srv);
+        if (!c->rbuf)
+            return 0;
+        c->rpos = c->rlen = 0;
+    }
+    size_t cap = c->srv->rbuf_size;
+    if (c->rpos == c->rlen && !(c->req && c->req->pend_len)) {
+        c->rpos = c->rlen = 0;
+        c->scan_from = 0;
+    } else if (c->rlen == cap && c->rpos > 0) {
+        /* Move the unread bytes to the front (and the piece a paused module holds). */
+        size_t shift = c->rpos;
+        memmove(c->rbuf, c->rbuf + shift, c->rlen - shift);
+        c->rlen -= shift;
+        c->rpos = 0;
+        if (c->req && c->req->pend_len)
+            c->req->pend -= shift;
+    }
+    if (c->rlen == cap)
+        return 0;
+    ssize_t n = read(c->fd, c->rbuf + c->rlen, cap - c->rlen);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        return 1;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        c->peer_closed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the body ---- */
+
+static void body_done(request *r)
+{
+    r->body = BODY_DONE;
+    if (r->owner && r->owner->d.on_body_end && !r->finished) {
+        req_begin_module(r);
+        r->owner->d.on_body_end(&r->pub);
+        req_end_module(r);
+    }
+}
+
+/* Take the next body piece out of rbuf into r->pend. 1: a piece (or the end)
+ * is ready; 0: need more bytes; -1: the body is malformed or too large (answered). */
+static int next_body_piece(conn *c, request *r)
+{
+    size_t avail = c->rlen - c->rpos;
+    if (!r->chunked) {
+        if (r->body_left == 0)
+            return 1;
+        if (avail == 0)
+            return 0;
+        size_t take = (uint64_t)r->body_left < avail ? (size_t)r->body_left : avail;
+        r->pend = c->rbuf + c->rpos;
+        r->pend_len = take;
+        c->rpos += take;
+        r->body_left -= (int64_t)take;
+        r->body_seen += (int64_t)take;
+        return 1;
+    }
+    while (avail > 0 || r->body_left == 0) {
+        size_t used = 0, dlen = 0;
+        const char *data = NULL;
+        int rc = chunked_decode(&r->dec, c->rbuf + c->rpos, avail, &used, &data, &dlen);
+        c->rpos += used;
+        avail -= used;
+        if (rc == CHUNKED_ERROR) {
+            r->dec_failed = 1;
+            resp_error(r, 400);
+            r->close_after = 1;
+            return -1;
+        }
+        if (rc == CHUNKED_DONE) {
+            r->chunk_end = 1;
+            return 1;
+        }
+        if (rc == CHUNKED_DATA && dlen) {
+            r->body_seen += (int64_t)dlen;
+            if (r->loc && r->loc->max_body > 0 && r->body_seen > r->loc->max_body) {
+                resp_error(r, 413);
+                r->close_after = 1;
+                return -1;
+            }
+            r->pend = data;
+            r->pend_len = dlen;
+            return 1;
+        }
+        if (rc == CHUNKED_AGAIN)
+            return 0;
+    }
+    return 0;
+}
+
+static int body_complete(const request *r)
+{
+    return r->chunked ? r->chunk_end : r->body_left == 0;
+}
+
+/* Deliver body bytes to the module while it takes them. */
+static void pump_body(conn *c, request *r)
+{
+    while (r->body == BODY_READING && !r->finished) {
+        if (r->pend_len) {
+            size_t n = r->pend_len;
+            if (r->owner && r->owner->d.on_body) {
+                req_begin_module(r);
+                n = r->owner->d.on_body(&r->pub, r->pend, r->pend_len);
+                req_end_module(r);
+                if (n > r->pend_len)
+                    n = r->pend_len;
+            }
+            r->pend += n;
+            r->pend_len -= n;
+            if (r->pend_len) {
+                r->body = BODY_PAUSED;
+                return;
+            }
+            continue;
+        }
+        if (body_complete(r)) {
+            body_done(r);
+            return;
+        }
+        int rc = next_body_piece(c, r);
+        if (rc < 0)
+            return;
+        if (rc == 0) {
+            if (c->peer_closed) {
+                r->aborted = 1;
+                return;
+            }
+            return; /* wait for the socket */
+        }
+    }
+}
+
+/* Drop the rest of an unread body so the next request can be read. 1: done. */
+static int discard_body(conn *c, request *r)
+{
+    for (;;) {
+        if (r->pend_len) {
+            r->pend_len = 0;
+            continue;
+        }
+        if (body_complete(r)) {
+            r->body = BODY_DONE;
+            return 1;
+        }
+        int rc = next_body_piece(c, r);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return 0;
+    }
+}
+
+/* ---- writing ---- */
+
+static int conn_flush(conn *c)
+{
+    if (outq_empty(&c->out))
+        return 0;
+    ssize_t n = outq_flush(&c->out, c->fd);
+    if (n < 0)
+        return -1;
+    if (n > 0)
+        set_deadline(c, timeouts(c)->send_ms);
+    return 0;
+}
+
+/* ---- the state machine ---- */
+
+static void start_next_request(conn *c)
+{
+    size_t avail = c->rlen - c->rpos;
+    if (avail == 0) {
+        c->state = CONN_IDLE;
+        set_deadline(c, c->srv->stopping ? 1 : timeouts(c)->keepalive_ms);
+        release_rbuf(c);
+        return;
+    }
+    c->state = CONN_HEAD;
+    set_deadline(c, timeouts(c)->header_ms);
+}
+
+/* Parse a head from rbuf. 1: a request started; 0: need more; -1: close now. */
+static int try_head(conn *c)
+{
+    size_t avail = c->rlen - c->rpos;
+    if (avail == 0)
+        return 0;
+    if (c->state == CONN_IDLE) {
+        c->state = CONN_HEAD;
+        set_deadline(c, timeouts(c)->header_ms);
+    }
+    size_t head_len = 0;
+    http_head h;
+    size_t max = c->srv->cfg->c->header_size;
+    int rc = http_parse_head(c->rbuf + c->rpos, avail, max, c->scan_from, &h, &head_len);
+    if (rc == HTTP_PARSE_AGAIN) {
+        c->scan_from = head_len;
+        return 0;
+    }
+    request *r = req_new(c);
+    if (!r)
+        return -1;
+    c->state = CONN_ACTIVE;
+    c->scan_from = 0;
+    if (rc == HTTP_PARSE_OK) {
+        r->head = h;
+        r->request_line = arena_strndup(r->pool, h.method.p, (size_t)(h.target.p + h.target.n - h.method.p) + 9);
+        c->rpos += head_len;
+    } else {
+        const char *s = c->rbuf + c->rpos, *e = memchr(s, '\r', avail < 2048 ? avail : 2048);
+        r->request_line = arena_strndup(r->pool, s, e ? (size_t)(e - s) : (avail < 200 ? avail : 200));
+        c->rpos = c->rlen; /* nothing after a refused head can be trusted */
+    }
+    set_deadline(c, 0);
+    req_start(r, rc);
+    return 1;
+}
+
+static unsigned wanted_events(conn *c)
+{
+    unsigned ev = outq_empty(&c->out) ? 0 : LOOP_WRITE;
+    request *r = c->req;
+    int room = !c->rbuf || c->rlen < c->srv->rbuf_size || c->rpos > 0;
+    switch (c->state) {
+    case CONN_IDLE:
+    case CONN_HEAD:
+        return ev | LOOP_READ;
+    case CONN_DISCARD:
+        return ev | LOOP_READ;
+    case CONN_ACTIVE:
+        if (r && r->body == BODY_READING && !r->pend_len)
+            return ev | LOOP_READ;
+        /* Otherwise read only to notice a client that goes away, while there is room. */
+        if (r && (r->body == BODY_NONE || r->body == BODY_DONE) && room && !c->peer_closed)
+            return ev | LOOP_READ;
+        return ev;
+    case CONN_CLOSING:
+        return ev;
+    }
+    return ev;
+}
+
+/* Deadline per state: header (whole head), body (between reads), send
+ * (between writes), keep-alive (idle). A handler at work has none of its own. */
+static void update_deadline(conn *c)
+{
+    request *r = c->req;
+    if (c->state != CONN_ACTIVE)
+        return;
+    if (!outq_empty(&c->out)) {
+        if (!c->deadline)
+            set_deadline(c, timeouts(c)->send_ms);
+    } else if (r && r->body == BODY_READING && !r->pend_len) {
+        if (!c->deadline)
+            set_deadline(c, timeouts(c)->body_ms);
+    } else {
+        c->deadline = 0;
+    }
+}
+
+void conn_progress(conn *c)
+{
+    if (c->in_progress)
+        return;
+    c->in_progress = 1;
+    for (;;) {
+        request *r = c->req;
+        if (c->state == CONN_IDLE || c->state == CONN_HEAD) {
+            int rc = try_head(c);
+            if (rc < 0)
+                goto close_now;
+            if (rc == 0) {
+                if (c->peer_closed)
+                    goto close_now;
+                break;
+            }
+            continue;
+        }
+        if (c->state == CONN_CLOSING) {
+            if (conn_flush(c) < 0 || outq_empty(&c->out))
+                goto close_now;
+            break;
+        }
+        if (c->state == CONN_DISCARD) {
+            int rc = discard_body(c, r);
+            if (rc < 0)
+                goto close_now;
+            if (rc == 0) {
+                if (c->peer_closed)
+                    goto close_now;
+                break;
+            }
+            req_free(c, WS_END_DONE);
+            start_next_request(c);
+            continue;
+        }
+        /* CONN_ACTIVE */
+        if (r->redirect_to && !r->in_module) {
+            const char *to = r->redirect_to;
+            r->redirect_to = NULL;
+            req_restart(r, to);
+            continue;
+        }
+        if (r->body == BODY_READING)
+            pump_body(c, r);
+        if (r->aborted)
+            goto close_now;
+        if (conn_flush(c) < 0)
+            goto close_now;
+        if (r->want_writable && c->out.mem_bytes < LOW_WATER && !r->finished && r->owner && r->owner->d.on_writable) {
+            r->want_writable = 0;
+            req_begin_module(r);
+            r->owner->d.on_writable(&r->pub);
+            req_end_module(r);
+            continue;
+        }
+        if (!r->finished || !outq_empty(&c->out)) {
+            if (c->peer_closed && !r->finished)
+                goto close_now; /* the client went away while the handler worked */
+            break;
+        }
+        /* The response is out. */
+        if (r->close_after || r->broken) {
+            req_free(c, WS_END_DONE);
+            goto close_now;
+        }
+        if (r->body == BODY_UNREAD || r->body == BODY_READING || r->body == BODY_PAUSED) {
+            req_release_module(r, WS_END_DONE);
+            r->body = BODY_READING;
+            c->state = CONN_DISCARD;
+            set_deadline(c, timeouts(c)->body_ms);
+            continue;
+        }
+        req_free(c, WS_END_DONE);
+        start_next_request(c);
+        if (c->srv->stopping && c->state == CONN_IDLE)
+            goto close_now;
+    }
+    update_deadline(c);
+    arm_timer(c);
+    set_events(c, wanted_events(c));
+    c->in_progress = 0;
+    return;
+close_now:
+    c->in_progress = 0;
+    conn_close(c);
+}
+
+static void conn_io(loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)l;
+    (void)fd;
+    conn *c = arg;
+    if (ev & (LOOP_READ | LOOP_ERROR)) {
+        int got = conn_read(c);
+        if (got > 0 && c->req && c->req->body == BODY_READING)
+            set_deadline(c, timeouts(c)->body_ms);
+        if (got > 0 && c->state == CONN_DISCARD)
+            set_deadline(c, timeouts(c)->body_ms);
+    }
+    conn_progress(c);
+}
+
+static void conn_timeout(conn *c)
+{
+    request *r = c->req;
+    switch (c->state) {
+    case CONN_IDLE:
+        conn_close(c); /* idle keep-alive: a silent close */
+        return;
+    case CONN_HEAD: {
+        request *nr = req_new(c);
+        if (!nr) {
+            conn_close(c);
+            return;
+        }
+        c->state = CONN_ACTIVE;
+        c->rpos = c->rlen;
+        nr->request_line = "-";
+        req_start(nr, 408);
+        nr->close_after = 1;
+        c->deadline = 0;
+        set_deadline(c, timeouts(c)->send_ms);
+        conn_progress(c);
+        return;
+    }
+    case CONN_ACTIVE:
+        if (r && (r->body == BODY_READING) && !r->head_sent && outq_empty(&c->out)) {
+            r->close_after = 1;
+            req_release_module(r, WS_END_ABORTED);
+            r->owner = NULL;
+            r->finished = 0;
+            r->body = BODY_DONE;
+            resp_error(r, 408);
+            r->close_after = 1;
+            conn_progress(c);
+            return;
+        }
+        conn_close(c);
+        return;
+    default:
+        conn_close(c);
+        return;
+    }
+}
+
+static void conn_timer_fn(loop *l, void *arg)
+{
+    conn *c = arg;
+    c->timer = NULL;
+    uint64_t now = loop_now_ms(l);
+    if (!c->deadline)
+        return;
+    if (now < c->deadline) {
+        arm_timer(c);
+        return;
+    }
+    c->deadline = 0;
+    conn_timeout(c);
+}
+
+/* ---- module-facing request operations (host.c) ---- */
+
+void req_begin_module(request *r)
+{
+    r->in_module++;
+}
+
+void req_end_module(request *r)
+{
+    r->in_module--;
+}
+
+int req_read_body(request *r)
+{
+    if (r->body != BODY_UNREAD)
+        return r->body == BODY_NONE ? WS_OK : WS_ERROR;
+    r->body = BODY_READING;
+    if (r->head.expect_continue && !r->head_sent && !r->sent_continue && r->pub.http_minor >= 1) {
+        r->sent_continue = 1;
+        outq_append(&r->c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    return WS_OK;
+}
+
+void req_body_resume(request *r)
+{
+    if (r->body == BODY_PAUSED)
+        r->body = BODY_READING;
+}
+
+/* Watch and timer trampolines: run the module's callback, then move on. */
+static void watch_tramp(loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)l;
+    req_watch *w = arg;
+    request *r = w->r;
+    unsigned wev = (ev & LOOP_READ ? WS_EV_READ : 0) | (ev & LOOP_WRITE ? WS_EV_WRITE : 0) |
+                   (ev & LOOP_ERROR ? WS_EV_ERROR : 0);
+    req_begin_module(r);
+    w->cb(&r->pub, fd, wev, w->arg);
+    req_end_module(r);
+    conn_progress(r->c);
+}
+
+ws_watch *req_watch_fd(request *r, int fd, unsigned events, ws_fd_cb cb, void *arg)
+{
+    req_watch *w = arena_alloc(r->pool, sizeof *w);
+    if (!w)
+        return NULL;
+    *w = (req_watch){.r = r, .fd = fd, .events = events, .cb = cb, .arg = arg, .next = r->watches};
+    unsigned lev = (events & WS_EV_READ ? LOOP_READ : 0) | (events & WS_EV_WRITE ? LOOP_WRITE : 0);
+    if (loop_add(r->c->srv->loop, fd, lev, watch_tramp, w) < 0)
+        return NULL;
+    r->watches = w;
+    return (ws_watch *)w;
+}
+
+int req_watch_set(req_watch *w, unsigned events)
+{
+    if (w->fd < 0)
+        return WS_ERROR;
+    w->events = events;
+    unsigned lev = (events & WS_EV_READ ? LOOP_READ : 0) | (events & WS_EV_WRITE ? LOOP_WRITE : 0);
+    return loop_mod(w->r->c->srv->loop, w->fd, lev) == 0 ? WS_OK : WS_ERROR;
+}
+
+void req_watch_remove(req_watch *w)
+{
+    if (w->fd < 0)
+        return;
+    loop_del(w->r->c->srv->loop, w->fd);
+    w->fd = -1;
+}
+
+static void timer_tramp(loop *l, void *arg)
+{
+    (void)l;
+    req_timer *t = arg;
+    request *r = t->r;
+    t->t = NULL;
+    req_begin_module(r);
+    t->cb(&r->pub, t->arg);
+    req_end_module(r);
+    conn_progress(r->c);
+}
+
+ws_timer *req_timer_start(request *r, uint64_t ms, ws_timer_cb cb, void *arg)
+{
+    req_timer *t = arena_alloc(r->pool, sizeof *t);
+    if (!t)
+        return NULL;
+    *t = (req_timer){.r = r, .cb = cb, .arg = arg, .next = r->timers};
+    t->t = loop_timer_add(r->c->srv->loop, ms, timer_tramp, t);
+    if (!t->t)
+        return NULL;
+    r->timers = t;
+    return (ws_timer *)t;
+}
+
+void req_timer_stop(req_timer *t)
+{
+    if (t && t->t) {
+        loop_timer_cancel(t->r->c->srv->loop, t->t);
+        t->t = NULL;
+    }
+}
+
+void req_child_exited(request *r, pid_t pid, int status, ws_child_cb cb, void *arg)
+{
+    req_begin_module(r);
+    cb(&r->pub, pid, status, arg);
+    req_end_module(r);
+    conn_progress(r->c);
+}

@@ -1,0 +1,193 @@
+#include "outq.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SEG_SIZE 16384
+#define MAX_IOV 32
+
+struct outq_seg {
+    outq_seg *next;
+    int fd;          /* >= 0: a file range */
+    off_t off;       /* file: next offset to send */
+    uint64_t len;    /* file: bytes left */
+    size_t start, end, cap; /* memory: data[start..end) */
+    char data[];
+};
+
+static void seg_free(outq_seg *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s);
+}
+
+static outq_seg *seg_new_mem(size_t need)
+{
+    size_t cap = need > SEG_SIZE ? need : SEG_SIZE;
+    outq_seg *s = malloc(sizeof *s + cap);
+    if (!s)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->cap = cap;
+    return s;
+}
+
+static void push_back(outq *q, outq_seg *s)
+{
+    if (q->tail)
+        q->tail->next = s;
+    else
+        q->head = s;
+    q->tail = s;
+}
+
+int outq_append(outq *q, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    outq_seg *t = q->tail;
+    if (t && t->fd < 0 && t->cap - t->end >= n) {
+        memcpy(t->data + t->end, p, n);
+        t->end += n;
+        q->mem_bytes += n;
+        return 0;
+    }
+    /* Fill what is left of the tail, then one new segment for the rest. */
+    if (t && t->fd < 0 && t->cap > t->end) {
+        size_t room = t->cap - t->end;
+        memcpy(t->data + t->end, p, room);
+        t->end += room;
+        q->mem_bytes += room;
+        p = (const char *)p + room;
+        n -= room;
+    }
+    outq_seg *s = seg_new_mem(n);
+    if (!s)
+        return -1;
+    memcpy(s->data, p, n);
+    s->end = n;
+    push_back(q, s);
+    q->mem_bytes += n;
+    return 0;
+}
+
+int outq_prepend(outq *q, const void *p, size_t n)
+{
+    outq_seg *s = seg_new_mem(n);
+    if (!s)
+        return -1;
+    memcpy(s->data, p, n);
+    s->end = n;
+    s->next = q->head;
+    q->head = s;
+    if (!q->tail)
+        q->tail = s;
+    q->mem_bytes += n;
+    return 0;
+}
+
+int outq_append_file(outq *q, int fd, off_t off, uint64_t len)
+{
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    outq_seg *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return -1;
+    }
+    s->fd = fd;
+    s->off = off;
+    s->len = len;
+    push_back(q, s);
+    q->file_bytes += len;
+    return 0;
+}
+
+static void pop_front(outq *q)
+{
+    outq_seg *s = q->head;
+    q->head = s->next;
+    if (!q->head)
+        q->tail = NULL;
+    seg_free(s);
+}
+
+/* writev the leading run of memory segments. */
+static ssize_t flush_mem(outq *q, int sock)
+{
+    struct iovec iov[MAX_IOV];
+    int n = 0;
+    for (outq_seg *s = q->head; s && s->fd < 0 && n < MAX_IOV; s = s->next) {
+        iov[n].iov_base = s->data + s->start;
+        iov[n].iov_len = s->end - s->start;
+        n++;
+    }
+    ssize_t w = writev(sock, iov, n);
+    if (w <= 0)
+        return w;
+    size_t left = (size_t)w;
+    q->mem_bytes -= left;
+    while (left > 0) {
+        outq_seg *s = q->head;
+        size_t have = s->end - s->start;
+        if (left < have) {
+            s->start += left;
+            break;
+        }
+        left -= have;
+        pop_front(q);
+    }
+    return w;
+}
+
+static ssize_t flush_file(outq *q, int sock)
+{
+    outq_seg *s = q->head;
+    size_t chunk = s->len > (1u << 30) ? (1u << 30) : (size_t)s->len;
+    ssize_t w = sendfile(sock, s->fd, &s->off, chunk);
+    if (w == 0) {
+        /* The file shrank under us: the promised length cannot be kept. */
+        errno = EIO;
+        return -1;
+    }
+    if (w < 0)
+        return w;
+    s->len -= (uint64_t)w;
+    q->file_bytes -= (uint64_t)w;
+    if (s->len == 0)
+        pop_front(q);
+    return w;
+}
+
+ssize_t outq_flush(outq *q, int sock)
+{
+    ssize_t total = 0;
+    while (q->head) {
+        ssize_t w = q->head->fd >= 0 ? flush_file(q, sock) : flush_mem(q, sock);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        total += w;
+    }
+    return total;
+}
+
+void outq_clear(outq *q)
+{
+    while (q->head)
+        pop_front(q);
+    q->mem_bytes = 0;
+    q->file_bytes = 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * A connection's output queue: memory segments and file ranges, flushed with
+ * writev and sendfile. Memory is copied in; files are owned (closed when sent
+ * or dropped).
+ */
+#ifndef WEBSERV_OUTQ_H
+#define WEBSERV_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct outq_seg outq_seg;
+
+typedef struct outq {
+    outq_seg *head, *tail;
+    size_t mem_bytes;   /* bytes of memory segments not yet sent */
+    uint64_t file_bytes;/* bytes of file ranges not yet sent */
+} outq;
+
+/* Copy n bytes in (coalesced into the last memory segment when it has room). 0 or -1 (ENOMEM). */
+int outq_append(outq *q, const void *p, size_t n);
+/* A file range; the queue owns fd from now on (closes it even on failure). */
+int outq_append_file(outq *q, int fd, off_t off, uint64_t len);
+/* Prepend n bytes (the response head, written after some body was queued). */
+int outq_prepend(outq *q, const void *p, size_t n);
+static inline int outq_empty(const outq *q) { return q->head == NULL; }
+/* Send as much as the socket takes. Returns bytes sent (>= 0), or -1 on a
+ * fatal error (peer gone, or a file that shrank while being sent). */
+ssize_t outq_flush(outq *q, int sock);
+/* Drop everything (closing files). */
+void outq_clear(outq *q);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * A request from its parsed head to its handler: copy the head into the
+ * request pool, pick server and location, check the method, map the path to
+ * the file system (directory slash redirect, index files), then ask the
+ * enabled modules in order. Also: the request's end (exactly one cleanup).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "conn.h"
+#include "log.h"
+#include "modules.h"
+#include "request.h"
+#include "response.h"
+#include "router.h"
+#include "server.h"
+
+const char *req_header(const request *r, const char *name)
+{
+    for (size_t i = 0; i < r->pub.n_headers; i++)
+        if (strcasecmp(r->pub.headers[i].name, name) == 0)
+            return r->pub.headers[i].value;
+    return NULL;
+}
+
+static char *pool_slice(request *r, http_slice s)
+{
+    return arena_strndup(r->pool, s.p ? s.p : "", s.p ? s.n : 0);
+}
+
+static int method_is(const request *r, const char *m)
+{
+    return strcmp(r->pub.method, m) == 0;
+}
+
+/* Copy what modules see out of the read buffer, which moves on. */
+static int copy_head(request *r)
+{
+    const http_head *h = &r->head;
+    r->pub.method = pool_slice(r, h->method);
+    r->pub.target = pool_slice(r, h->target);
+    r->pub.query = pool_slice(r, h->query);
+    r->pub.http_minor = h->minor;
+    ws_header *hs = arena_alloc(r->pool, sizeof *hs * (h->n_headers ? h->n_headers : 1));
+    if (!r->pub.method || !r->pub.target || !r->pub.query || !hs)
+        return -1;
+    for (size_t i = 0; i < h->n_headers; i++) {
+        hs[i].name = pool_slice(r, h->headers[i].name);
+        hs[i].value = pool_slice(r, h->headers[i].value);
+        if (!hs[i].name || !hs[i].value)
+            return -1;
+    }
+    r->pub.headers = hs;
+    r->pub.n_headers = h->n_headers;
+    r->referer = req_header(r, "Referer");
+    r->user_agent = req_header(r, "User-Agent");
+    return 0;
+}
+
+/* Host for routing: the absolute-form authority wins over Host (RFC 9112 §3.2.2). */
+static http_slice routing_host(const http_head *h)
+{
+    return h->target_form == HTTP_FORM_ABSOLUTE ? h->authority : h->host;
+}
+
+static char *host_without_port(request *r, http_slice h)
+{
+    size_t n = h.n;
+    const char *p = h.p ? h.p : "";
+    if (n && p[0] == '[') {
+        const char *e = memchr(p, ']', n);
+        n = e ? (size_t)(e - p) + 1 : n;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    char *s = arena_strndup(r->pool, p, n);
+    for (char *q = s; q && *q; q++)
+        if (*q >= 'A' && *q <= 'Z')
+            *q += 32;
+    return s;
+}
+
+/* Percent-encode a decoded path for a Location header. */
+static char *encode_path(request *r, const char *path, const char *suffix)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path), k = strlen(suffix);
+    char *out = arena_alloc(r->pool, n * 3 + k + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~!$&'()*+,;=:@", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    memcpy(o, suffix, k + 1);
+    return out;
+}
+
+static int method_listed(const location_conf *l, const char *m)
+{
+    for (size_t i = 0; i < l->n_methods; i++)
+        if (strcmp(l->methods[i], m) == 0)
+            return 1;
+    return 0;
+}
+
+static int method_known(const request *r, const char *m)
+{
+    const ws_config *c = r->cfg->c;
+    for (size_t i = 0; i < c->n_modules; i++)
+        if (module_declares(c->modules[i], m, strlen(m)))
+            return 1;
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0;
+}
+
+static void answer_simple(request *r, int status, const char *allow)
+{
+    r->status = status;
+    if (allow)
+        resp_add_header(r, "Allow", 5, allow, strlen(allow));
+    r->length = 0;
+    resp_finish(r);
+}
+
+static void answer_return(request *r)
+{
+    const location_conf *l = r->loc;
+    r->status = l->return_status;
+    if (l->return_location) {
+        resp_add_header(r, "Location", 8, l->return_location, strlen(l->return_location));
+        r->length = 0;
+    } else if (l->return_body) {
+        resp_add_header(r, "Content-Type", 12, "text/plain; charset=utf-8", 25);
+        r->length = (int64_t)strlen(l->return_body);
+        resp_write(r, l->return_body, strlen(l->return_body));
+    } else {
+        r->length = 0;
+    }
+    resp_finish(r);
+}
+
+static void stat_path(request *r, const char *fs)
+{
+    ws_request *p = &r->pub;
+    p->fs_path = fs;
+    if (stat(fs, &p->fs_stat) < 0) {
+        memset(&p->fs_stat, 0, sizeof p->fs_stat);
+        p->fs_type = (errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG) ? WS_FS_MISSING : WS_FS_OTHER;
+        return;
+    }
+    p->fs_type = S_ISREG(p->fs_stat.st_mode) ? WS_FS_FILE : S_ISDIR(p->fs_stat.st_mode) ? WS_FS_DIR : WS_FS_OTHER;
+}
+
+/* SPEC §3 "Directories are the core's business". Returns 1 when answered. */
+static int map_path(request *r)
+{
+    ws_request *p = &r->pub;
+    if (!r->loc->root) {
+        p->fs_type = WS_FS_NONE;
+        return 0;
+    }
+    p->root = r->loc->root;
+    stat_path(r, arena_printf(r->pool, "%s%s", r->loc->root, p->path));
+    if (p->fs_type != WS_FS_DIR)
+        return 0;
+    size_t n = strlen(p->path);
+    int get = method_is(r, "GET") || method_is(r, "HEAD");
+    if (p->path[n - 1] != '/') {
+        if (!get)
+            return 0;
+        const char *q = p->query[0] ? arena_printf(r->pool, "?%s", p->query) : "";
+        char *loc = encode_path(r, p->path, "/");
+        r->status = 301;
+        loc = arena_printf(r->pool, "%s%s", loc, q);
+        resp_add_header(r, "Location", 8, loc, strlen(loc));
+        r->length = 0;
+        resp_finish(r);
+        return 1;
+    }
+    if (!get && !method_is(r, "POST"))
+        return 0;
+    for (size_t i = 0; i < r->loc->n_index; i++) {
+        struct stat st;
+        const char *cand = arena_printf(r->pool, "%s%s", p->fs_path, r->loc->index[i]);
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+            p->path = arena_printf(r->pool, "%s%s", p->path, r->loc->index[i]);
+            p->fs_path = cand;
+            p->fs_type = WS_FS_FILE;
+            p->fs_stat = st;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void dispatch(request *r)
+{
+    const location_conf *l = r->loc;
+    size_t mlen = strlen(r->pub.method);
+    for (size_t i = 0; i < l->n_handlers; i++) {
+        loaded_module *m = l->handlers[i].mod;
+        if (!m->d.match || !m->d.handle || !module_declares(m, r->pub.method, mlen))
+            continue;
+        r->pub.conf = l->handlers[i].conf;
+        req_begin_module(r);
+        int take = m->d.match(&r->pub);
+        req_end_module(r);
+        if (take != WS_TAKE)
+            continue;
+        r->owner = m;
+        m->requests++;
+        req_begin_module(r);
+        int rc = m->d.handle(&r->pub);
+        req_end_module(r);
+        if (rc != 0 && !r->finished)
+            resp_error(r, rc >= 400 && rc <= 599 ? rc : 500);
+        return;
+    }
+    r->pub.conf = NULL;
+    int exists = r->pub.fs_type == WS_FS_FILE || r->pub.fs_type == WS_FS_DIR || r->pub.fs_type == WS_FS_OTHER;
+    resp_error(r, exists ? 403 : 404);
+}
+
+/* Route a request whose path is set (first time or after an internal redirect). */
+void req_route(request *r)
+{
+    ws_request *p = &r->pub;
+    r->loc = router_location(r->server, p->path, strlen(p->path));
+    if (!r->loc) {
+        resp_error(r, 404);
+        return;
+    }
+    p->location = r->loc->path;
+    p->root = r->loc->root;
+    const char *m = p->method;
+
+    if (strcmp(m, "OPTIONS") == 0) {
+        answer_simple(r, 204, r->loc->allow);
+        return;
+    }
+    if (!r->loc->any_method && !method_listed(r->loc, m)) {
+        resp_error(r, method_known(r, m) ? 405 : 501);
+        return;
+    }
+    if (r->loc->max_body > 0 && r->head.content_length > r->loc->max_body) {
+        resp_error(r, 413);
+        return;
+    }
+    if (r->loc->return_status) {
+        answer_return(r);
+        return;
+    }
+    if (map_path(r))
+        return;
+    dispatch(r);
+}
+
+/* The head is parsed (status HTTP_PARSE_OK) or refused (a status code). */
+void req_start(request *r, int parse_status)
+{
+    ws_request *p = &r->pub;
+    if (parse_status != HTTP_PARSE_OK) {
+        p->method = "-";
+        p->http_minor = 1;
+        r->close_after = 1;
+        resp_error(r, parse_status);
+        return;
+    }
+    if (copy_head(r) < 0) {
+        resp_error(r, 500);
+        return;
+    }
+    const http_head *h = &r->head;
+    r->chunked = h->chunked;
+    if (h->chunked) {
+        r->body = BODY_UNREAD;
+        chunked_init(&r->dec);
+        p->content_length = -1;
+    } else if (h->content_length > 0) {
+        r->body = BODY_UNREAD;
+        r->body_left = h->content_length;
+        p->content_length = h->content_length;
+    } else {
+        r->body = BODY_NONE;
+    }
+
+    http_slice host = routing_host(h);
+    r->server = router_server(r->c->lst->bind, (const struct sockaddr *)&r->c->local, host.p ? host.p : "", host.n);
+    p->host = host.n ? host_without_port(r, host)
+                     : (r->server->n_names ? r->server->names[0] : p->local_addr);
+
+    if (h->target_form == HTTP_FORM_ASTERISK) {
+        /* OPTIONS * (RFC 9110 §9.3.7): about the server as a whole. */
+        answer_simple(r, 204, NULL);
+        return;
+    }
+    char *path = arena_alloc(r->pool, h->path.n + 2);
+    long n = path ? http_normalize_path(h->path.n ? h->path.p : "/", h->path.n ? h->path.n : 1, path, h->path.n + 2) : -1;
+    if (n < 0) {
+        resp_error(r, 400);
+        return;
+    }
+    p->path = path;
+    p->request_path = path;
+    req_route(r);
+}
+
+/* An internal redirect (RFC 3875 §6.2.2): serve uri as a GET instead. */
+void req_restart(request *r, const char *uri)
+{
+    if (++r->redirects > 10 || r->head_sent) {
+        resp_error(r, 500);
+        return;
+    }
+    req_release_module(r, WS_END_DONE);
+    ws_request *p = &r->pub;
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    p->method = "GET";
+    p->query = q ? arena_strdup(r->pool, q + 1) : "";
+    p->target = arena_strdup(r->pool, uri);
+    p->content_length = 0;
+    char *path = arena_alloc(r->pool, plen + 2);
+    if (!path || http_normalize_path(uri, plen, path, plen + 2) < 0) {
+        resp_error(r, 500);
+        return;
+    }
+    p->path = p->request_path = path;
+    r->status = 0;
+    r->extra_len = 0;
+    r->length = -1;
+    r->has_validators = 0;
+    r->finished = 0;
+    r->owner = NULL;
+    r->cleaned = 0;
+    req_route(r);
+}

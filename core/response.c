@@ -1,0 +1,416 @@
+/*
+ * The response side of a request: the head (status line, core headers,
+ * framing), conditional requests and Range applied to a handler's 200, the
+ * body filter (HEAD, Range, chunked framing) and error pages.
+ */
+#include "response.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "conn.h"
+#include "http_cond.h"
+#include "httpdate.h"
+#include "log.h"
+#include "mime.h"
+#include "modules.h"
+#include "server.h"
+
+#define OUT_HIGH_WATER (256 * 1024)
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    default: return status < 200 ? "Informational" : status < 300 ? "Success" : status < 400 ? "Redirection"
+                    : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* RFC 9110 §6.4.1: these responses never carry content. */
+static int status_has_no_body(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+int resp_add_header(request *r, const char *name, size_t nn, const char *value, size_t vn)
+{
+    size_t need = nn + vn + 4;
+    if (r->extra_len + need + 1 > r->extra_cap) {
+        size_t cap = r->extra_cap ? r->extra_cap * 2 : 512;
+        while (cap < r->extra_len + need + 1)
+            cap *= 2;
+        char *n = arena_alloc(r->pool, cap);
+        if (!n)
+            return -1;
+        if (r->extra_len)
+            memcpy(n, r->extra_headers, r->extra_len);
+        r->extra_headers = n;
+        r->extra_cap = cap;
+    }
+    char *p = r->extra_headers + r->extra_len;
+    memcpy(p, name, nn);
+    p[nn] = ':';
+    p[nn + 1] = ' ';
+    memcpy(p + nn + 2, value, vn);
+    p[nn + 2 + vn] = '\r';
+    p[nn + 3 + vn] = '\n';
+    r->extra_len += need;
+    return 0;
+}
+
+static int resp_add_header_s(request *r, const char *name, const char *value)
+{
+    return resp_add_header(r, name, strlen(name), value, strlen(value));
+}
+
+/* RFC 9110 §13 and §14 for a handler's 200. */
+static void apply_conditionals(request *r)
+{
+    if (r->status != 200)
+        return;
+    const ws_request *p = &r->pub;
+    int get = strcmp(p->method, "GET") == 0, head = strcmp(p->method, "HEAD") == 0;
+    cond_request rq = {
+        .is_get_or_head = get || head,
+        .if_match = req_header(r, "If-Match"),
+        .if_none_match = req_header(r, "If-None-Match"),
+        .if_modified_since = req_header(r, "If-Modified-Since"),
+        .if_unmodified_since = req_header(r, "If-Unmodified-Since"),
+        .range = req_header(r, "Range"),
+        .if_range = req_header(r, "If-Range"),
+    };
+    cond_validators v = {r->has_validators ? r->etag : NULL, r->has_validators ? r->last_modified : 0};
+    if (r->has_validators) {
+        int c = cond_check(&rq, &v);
+        if (c == 304 || c == 412) {
+            r->status = c;
+            r->length = c == 412 ? 0 : -1;
+            r->no_body = 1;
+            return;
+        }
+    }
+    if (!get || r->length < 0 || !rq.range)
+        return;
+    int64_t start = 0, len = 0;
+    int rc = range_check(&rq, &v, r->length, &start, &len);
+    char buf[96];
+    if (rc == 206) {
+        snprintf(buf, sizeof buf, "bytes %lld-%lld/%lld", (long long)start, (long long)(start + len - 1),
+                 (long long)r->length);
+        resp_add_header_s(r, "Content-Range", buf);
+        r->status = 206;
+        r->skip = start;
+        r->out_left = len;
+        r->length = len;
+    } else if (rc == 416) {
+        snprintf(buf, sizeof buf, "bytes */%lld", (long long)r->length);
+        resp_add_header_s(r, "Content-Range", buf);
+        r->status = 416;
+        r->length = 0;
+        r->no_body = 1;
+    }
+}
+
+int resp_commit_head(request *r)
+{
+    if (r->head_sent)
+        return 0;
+    r->head_sent = 1;
+    if (r->status == 0)
+        r->status = 200;
+    apply_conditionals(r);
+    int head_method = strcmp(r->pub.method, "HEAD") == 0;
+    if (status_has_no_body(r->status))
+        r->no_body = 1;
+    if (head_method)
+        r->no_body = 1;
+
+    /* A body the client may still send, that nobody asked for after an
+     * Expect: 100-continue we did not answer: the client may be waiting or
+     * sending; only closing keeps the framing safe. */
+    if ((r->body == BODY_UNREAD && r->head.expect_continue && !r->sent_continue))
+        r->close_after = 1;
+    if (!r->head.keep_alive || g_server->stopping)
+        r->close_after = 1;
+
+    char head[1024];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\n", r->status,
+                     http_reason(r->status), ws_core_host.server_software, httpdate_now(loop_wall_time(g_server->loop)));
+    if (r->has_validators && (r->status == 200 || r->status == 206 || r->status == 304)) {
+        char lm[HTTPDATE_LEN + 1];
+        httpdate_format(r->last_modified, lm);
+        n += snprintf(head + n, sizeof head - n, "ETag: %s\r\nLast-Modified: %s\r\n", r->etag, lm);
+        if (r->status != 304)
+            n += snprintf(head + n, sizeof head - n, "Accept-Ranges: bytes\r\n");
+    }
+    if (r->status == 304 || r->status < 200 || r->status == 204) {
+        /* no framing headers (RFC 9110 §8.6) */
+    } else if (r->length >= 0) {
+        n += snprintf(head + n, sizeof head - n, "Content-Length: %lld\r\n", (long long)r->length);
+    } else if (r->pub.http_minor >= 1) {
+        r->chunked_out = !r->no_body; /* HEAD gets GET's header, and no body */
+        n += snprintf(head + n, sizeof head - n, "Transfer-Encoding: chunked\r\n");
+    } else {
+        r->close_after = 1; /* HTTP/1.0: the end of the body is the end of the connection */
+    }
+    if (r->close_after)
+        n += snprintf(head + n, sizeof head - n, "Connection: close\r\n");
+    else if (r->pub.http_minor == 0)
+        n += snprintf(head + n, sizeof head - n, "Connection: keep-alive\r\n");
+
+    outq *q = &r->c->out;
+    if (outq_append(q, head, (size_t)n) < 0 || (r->extra_len && outq_append(q, r->extra_headers, r->extra_len) < 0) ||
+        outq_append(q, "\r\n", 2) < 0)
+        return -1;
+    if (r->out_left == 0 && r->skip == 0)
+        r->out_left = -1;
+    return 0;
+}
+
+/* Apply the Range window to a piece of body at offset-less stream position:
+ * returns how much of [0, n) to pass, after *skip_now bytes. */
+static size_t range_window(request *r, size_t n, size_t *skip_now)
+{
+    size_t sk = 0;
+    if (r->skip > 0) {
+        sk = (uint64_t)r->skip < n ? (size_t)r->skip : n;
+        r->skip -= (int64_t)sk;
+    }
+    size_t pass = n - sk;
+    if (r->out_left >= 0 && (uint64_t)r->out_left < pass)
+        pass = (size_t)r->out_left;
+    if (r->out_left >= 0)
+        r->out_left -= (int64_t)pass;
+    *skip_now = sk;
+    return pass;
+}
+
+static int chunk_frame_start(outq *q, uint64_t n)
+{
+    char line[24];
+    int k = snprintf(line, sizeof line, "%llx\r\n", (unsigned long long)n);
+    return outq_append(q, line, (size_t)k);
+}
+
+int resp_write(request *r, const void *data, size_t len)
+{
+    if (r->finished)
+        return WS_ERROR;
+    if (resp_commit_head(r) < 0)
+        return WS_ERROR;
+    r->content_written += len;
+    if (r->no_body || len == 0)
+        return WS_OK;
+    size_t sk;
+    size_t pass = range_window(r, len, &sk);
+    if (pass) {
+        outq *q = &r->c->out;
+        const char *p = (const char *)data + sk;
+        if (r->chunked_out && (chunk_frame_start(q, pass) < 0 || outq_append(q, p, pass) < 0 || outq_append(q, "\r\n", 2) < 0))
+            return WS_ERROR;
+        if (!r->chunked_out && outq_append(q, p, pass) < 0)
+            return WS_ERROR;
+        r->body_bytes_sent += pass;
+    }
+    if (r->c->out.mem_bytes >= OUT_HIGH_WATER) {
+        r->want_writable = 1;
+        return WS_AGAIN;
+    }
+    return WS_OK;
+}
+
+int resp_send_file(request *r, int fd, off_t off, int64_t len)
+{
+    if (r->finished) {
+        close(fd);
+        return WS_ERROR;
+    }
+    if (len < 0) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_size < off) {
+            close(fd);
+            return WS_ERROR;
+        }
+        len = st.st_size - off;
+    }
+    if (resp_commit_head(r) < 0) {
+        close(fd);
+        return WS_ERROR;
+    }
+    r->content_written += (uint64_t)len;
+    if (r->no_body || len == 0) {
+        close(fd);
+        return WS_OK;
+    }
+    size_t sk = 0;
+    uint64_t pass = (uint64_t)len, skip = 0;
+    if (r->skip > 0) {
+        skip = (uint64_t)r->skip < pass ? (uint64_t)r->skip : pass;
+        r->skip -= (int64_t)skip;
+        pass -= skip;
+    }
+    if (r->out_left >= 0 && (uint64_t)r->out_left < pass)
+        pass = (uint64_t)r->out_left;
+    if (r->out_left >= 0)
+        r->out_left -= (int64_t)pass;
+    (void)sk;
+    outq *q = &r->c->out;
+    if (pass == 0) {
+        close(fd);
+        return WS_OK;
+    }
+    if (r->chunked_out && chunk_frame_start(q, pass) < 0) {
+        close(fd);
+        return WS_ERROR;
+    }
+    if (outq_append_file(q, fd, off + (off_t)skip, pass) < 0)
+        return WS_ERROR;
+    if (r->chunked_out && outq_append(q, "\r\n", 2) < 0)
+        return WS_ERROR;
+    r->body_bytes_sent += pass;
+    return WS_OK;
+}
+
+int resp_finish(request *r)
+{
+    if (r->finished)
+        return WS_OK;
+    if (resp_commit_head(r) < 0)
+        return WS_ERROR;
+    r->finished = 1;
+    if (r->chunked_out && outq_append(&r->c->out, "0\r\n\r\n", 5) < 0)
+        return WS_ERROR;
+    /* A handler that promised more than it gave: the framing is broken. */
+    if (r->length >= 0 && !r->no_body && r->status != 206 && r->content_written < (uint64_t)r->length) {
+        log_msg(WS_LOG_ERROR, "WS0300", "response shorter than its Content-Length (%llu of %lld bytes) for %s",
+                (unsigned long long)r->content_written, (long long)r->length, r->pub.path ? r->pub.path : "-");
+        r->close_after = 1;
+        r->broken = 1;
+    }
+    return WS_OK;
+}
+
+/* ---- error pages ---- */
+
+static const char *find_error_page(const request *r, int status)
+{
+    const error_page *pages = NULL;
+    size_t n = 0;
+    if (r->loc) {
+        pages = r->loc->error_pages;
+        n = r->loc->n_error_pages;
+    } else if (r->server) {
+        pages = r->server->error_pages;
+        n = r->server->n_error_pages;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (pages[i].status == status)
+            return pages[i].file;
+    return NULL;
+}
+
+/* Framing errors and requests whose body we will not read safely end the connection. */
+static int error_closes(const request *r, int status)
+{
+    switch (status) {
+    case 400: case 408: case 413: case 414: case 431: case 505:
+        return 1;
+    default:
+        return r->chunked && r->body != BODY_DONE && r->body != BODY_NONE && r->dec_failed;
+    }
+}
+
+int resp_error(request *r, int status)
+{
+    if (status < 400 || status > 599)
+        status = 500;
+    if (r->head_sent) {
+        /* Too late for an error page: the client sees a cut response. */
+        r->finished = 1;
+        r->close_after = 1;
+        r->broken = 1;
+        return WS_OK;
+    }
+    r->status = status;
+    r->extra_len = 0;
+    r->length = -1;
+    r->has_validators = 0;
+    if (error_closes(r, status))
+        r->close_after = 1;
+    if (status == 405 && r->loc)
+        resp_add_header_s(r, "Allow", r->loc->allow);
+
+    const char *page = find_error_page(r, status);
+    if (page) {
+        int fd = open(page, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            resp_add_header_s(r, "Content-Type", mime_lookup(page));
+            r->length = st.st_size;
+            resp_send_file(r, fd, 0, st.st_size);
+            return resp_finish(r);
+        }
+        if (fd >= 0)
+            close(fd);
+        log_msg(WS_LOG_ERROR, "WS0301", "error page %s for status %d cannot be read: %s", page, status, strerror(errno));
+    }
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+                     "<body><h1>%d %s</h1><hr><p>webserv</p></body></html>\n",
+                     status, http_reason(status), status, http_reason(status));
+    resp_add_header_s(r, "Content-Type", "text/html; charset=utf-8");
+    r->length = n;
+    resp_write(r, body, (size_t)n);
+    return resp_finish(r);
+}

@@ -1,0 +1,22 @@
+/* The response side of a request (see response.c). */
+#ifndef WEBSERV_RESPONSE_H
+#define WEBSERV_RESPONSE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "conn.h"
+
+const char *http_reason(int status);
+int resp_add_header(request *r, const char *name, size_t nn, const char *value, size_t vn);
+int resp_commit_head(request *r);
+int resp_write(request *r, const void *data, size_t len);
+int resp_send_file(request *r, int fd, off_t off, int64_t len);
+int resp_finish(request *r);
+/* An error page, or — when the head is already out — a cut connection. */
+int resp_error(request *r, int status);
+
+/* First request header with this name (case-insensitive), or NULL. */
+const char *req_header(const request *r, const char *name);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * mod_autoindex: lists a folder that has no index file (SPEC §5 autoindex).
+ * The core hands it only folders (r->fs_type == WS_FS_DIR) for GET and HEAD,
+ * and strips the body for HEAD itself. The whole listing is built in the
+ * request pool, its length set, and then it is queued in slices so that a
+ * slow client of a huge folder holds at most one slice in the core's output
+ * queue at a time.
+ *
+ * Settings: "show_hidden" (bool, default false), "format": "html" | "json"
+ * (default "html"; a request with Accept: application/json gets JSON anyway).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "autoindex.h"
+
+#define SLICE (64 * 1024)
+
+const ws_host *ai_host;
+
+typedef struct ai_state {
+    const char *body;
+    size_t len, off;
+} ai_state;
+
+static const ai_conf defaults = {0, 0};
+
+static int ai_init(const ws_host *host)
+{
+    ai_host = host;
+    return 0;
+}
+
+static int ai_configure(const ws_settings *s, const ws_location_info *loc, const void **out)
+{
+    (void)loc;
+    ai_conf *c = ai_host->cfg_alloc(s, sizeof *c);
+    const char *format = "html";
+    if (!c || ai_host->cfg_bool(s, "show_hidden", &c->show_hidden) < 0 ||
+        ai_host->cfg_string(s, "format", &format) < 0)
+        return -1;
+    if (strcmp(format, "json") == 0) {
+        c->json = 1;
+    } else if (strcmp(format, "html") != 0) {
+        ai_host->cfg_error(s, "format", "expected \"html\" or \"json\"");
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+static int ai_match(ws_request *r) { return r->fs_type == WS_FS_DIR ? WS_TAKE : WS_DECLINE; }
+
+/* Does the Accept header name application/json with a q above 0? (RFC 9110 §12.5.1) */
+static int accepts_json(const char *accept)
+{
+    const char *p = accept;
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        int match = p - start == 16 && strncasecmp(start, "application/json", 16) == 0;
+        double q = 1;
+        while (*p && *p != ',') {
+            if (*p++ != ';')
+                continue;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if ((*p == 'q' || *p == 'Q') && p[1] == '=')
+                q = strtod(p + 2, NULL);
+        }
+        if (match && q > 0)
+            return 1;
+    }
+    return 0;
+}
+
+const char *ai_dir_path(ws_request *r)
+{
+    size_t n = strlen(r->path);
+    if (n > 0 && r->path[n - 1] == '/')
+        return r->path;
+    char *p = ai_host->alloc(r, n + 2);
+    if (!p)
+        return "/";
+    memcpy(p, r->path, n);
+    p[n] = '/';
+    return p;
+}
+
+/* Queue slices until the core says its queue is full, then wait for on_writable. */
+static void ai_pump(ws_request *r)
+{
+    ai_state *st = r->ctx;
+    while (st->off < st->len) {
+        size_t n = st->len - st->off < SLICE ? st->len - st->off : SLICE;
+        int rc = ai_host->write(r, st->body + st->off, n);
+        if (rc == WS_ERROR) {
+            ai_host->error(r, 500);
+            return;
+        }
+        st->off += n;
+        if (rc == WS_AGAIN)
+            return;
+    }
+    ai_host->finish(r);
+}
+
+static int ai_handle(ws_request *r)
+{
+    const ai_conf *c = r->conf ? r->conf : &defaults;
+    ai_listing l;
+    int err = r->fs_path ? ai_list(r, r->fs_path, c->show_hidden, &l) : ENOENT;
+    if (err) {
+        ai_host->log(err == EACCES || err == EPERM ? WS_LOG_INFO : WS_LOG_ERROR, r, "autoindex: cannot list %s: %s",
+                     r->fs_path ? r->fs_path : "(no root)", strerror(err));
+        return err == EACCES || err == EPERM ? 403 : err == ENOENT || err == ENOTDIR ? 404 : 500;
+    }
+    int json = c->json || accepts_json(ai_host->header(r, "Accept"));
+    ai_buf b;
+    /* Roughly what a row costs, so a big folder rarely regrows the buffer. */
+    ai_buf_init(&b, r, 4096 + l.n * (json ? 100 : 330));
+    if (json)
+        ai_render_json(&b, &l);
+    else
+        ai_render_html(&b, r, &l);
+    ai_state *st = ai_host->alloc(r, sizeof *st);
+    if (b.oom || !st)
+        return 500;
+    st->body = b.p;
+    st->len = b.len;
+    r->ctx = st;
+    ai_host->set_status(r, 200);
+    ai_host->add_header(r, "Content-Type", json ? "application/json" : "text/html; charset=utf-8");
+    if (!c->json)
+        ai_host->add_header(r, "Vary", "Accept"); /* the same URL answers HTML or JSON */
+    ai_host->add_header(r, "Cache-Control", "no-cache"); /* a listing changes without the folder's own mtime */
+    ai_host->set_length(r, (int64_t)b.len);
+    ai_pump(r);
+    return 0;
+}
+
+static void ai_on_writable(ws_request *r) { ai_pump(r); }
+
+static const char *const ai_methods[] = {"GET", "HEAD", NULL};
+
+__attribute__((visibility("default"))) const ws_module webserv_module = {
+    WS_MODULE_HEADER,
+    .name = "autoindex",
+    .methods = ai_methods,
+    .init = ai_init,
+    .configure = ai_configure,
+    .match = ai_match,
+    .handle = ai_handle,
+    .on_writable = ai_on_writable,
+};

@@ -1,0 +1,102 @@
+/* PUT and POST of a raw body to /loc/name: one temporary file, then rename. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "upload/filename.h"
+#include "upload/respond.h"
+#include "upload/tempfile.h"
+#include "upload/upload.h"
+
+int up_raw_start(ws_request *r, up_ctx *c)
+{
+    up_target *t = &c->t;
+    if (t->name[0] == '\0' || t->slash)
+        return 409; /* a folder is no file */
+    if (!upload_plain_name(t->name, strlen(t->name)))
+        return 400;
+    struct stat st;
+    if (lstat(t->path, &st) == 0) {
+        if (S_ISDIR(st.st_mode) || c->kind == UP_RAW_POST)
+            return 409;
+    } else if (errno != ENOENT) {
+        return up_status_of(-errno);
+    }
+    int status = up_file_open(r, c, t->folder, t->name);
+    if (status)
+        return status;
+    if (r->content_length == 0) {
+        up_raw_end(r, c);
+        return 0;
+    }
+    return up_host->read_body(r) == WS_OK ? 0 : 500;
+}
+
+size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len)
+{
+    if (c->over || c->fd < 0)
+        return len;
+    c->files[0].size += (int64_t)len;
+    int rc = tf_write(c->fd, data, len);
+    if (rc < 0) {
+        up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", c->files[0].tmp, strerror(-rc));
+        up_fail(r, c, rc == -ENOSPC || rc == -EDQUOT ? 507 : 500);
+    }
+    return len;
+}
+
+static int place(up_ctx *c, int *existed)
+{
+    up_file *f = &c->files[0];
+    struct stat st;
+    *existed = lstat(f->final, &st) == 0;
+    if (*existed && S_ISDIR(st.st_mode))
+        return 409;
+    int rc = c->kind == UP_RAW_PUT ? tf_replace(f->tmp, f->final) : tf_place_new(f->tmp, f->final);
+    if (rc == -EEXIST || rc == -EISDIR || rc == -ENOTEMPTY)
+        return 409;
+    if (rc < 0)
+        return up_status_of(rc);
+    f->tmp[0] = '\0';
+    f->placed = 1;
+    tf_sync_dir(c->t.folder);
+    return 0;
+}
+
+void up_raw_end(ws_request *r, up_ctx *c)
+{
+    if (c->over)
+        return;
+    int rc = tf_sync_close(c->fd);
+    c->fd = -1;
+    if (rc < 0) {
+        up_host->log(WS_LOG_ERROR, r, "upload: syncing %s: %s", c->files[0].tmp, strerror(-rc));
+        up_fail(r, c, rc == -ENOSPC || rc == -EDQUOT ? 507 : 500);
+        return;
+    }
+    int existed = 0, status = place(c, &existed);
+    if (status) {
+        up_fail(r, c, status);
+        return;
+    }
+    c->over = 1;
+    if (existed) {
+        up_host->set_status(r, 204);
+        up_host->finish(r);
+        return;
+    }
+    const char *path = r->request_path ? r->request_path : r->path;
+    char *location = up_url_encode(r, path);
+    size_t cut = location ? strlen(location) : 0;
+    while (cut > 0 && location[cut - 1] != '/')
+        cut--;
+    char *folder_url = location ? up_host->alloc(r, cut + 1) : NULL;
+    if (!folder_url) {
+        up_host->error(r, 500);
+        return;
+    }
+    memcpy(folder_url, location, cut);
+    up_entry e = {c->files[0].name, c->files[0].size};
+    if (up_respond_created(r, location, folder_url, &e, 1) < 0)
+        up_host->error(r, 500);
+}

@@ -1,0 +1,103 @@
+/* Temporary files for atomic uploads; see tempfile.h. */
+#include "upload/tempfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t random_bits(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v;
+    /* No entropy yet (early boot): uniqueness is what matters, O_EXCL does the rest. */
+    static uint64_t counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^ ++counter;
+    return v * 0x9e3779b97f4a7c15u;
+}
+
+int tf_create(const char *dir, char *path, size_t cap)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int n = snprintf(path, cap, "%s/.upload-%016llx.tmp", dir, (unsigned long long)random_bits());
+        if (n < 0 || (size_t)n >= cap)
+            return -ENAMETOOLONG;
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
+int tf_write(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ENOSPC;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int tf_sync_close(int fd)
+{
+    int rc = 0;
+    if (fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0 && errno != EINTR)
+        rc = -errno;
+    return rc;
+}
+
+int tf_replace(const char *tmp, const char *final)
+{
+    return rename(tmp, final) < 0 ? -errno : 0;
+}
+
+int tf_place_new(const char *tmp, const char *final)
+{
+    if (link(tmp, final) == 0) {
+        unlink(tmp);
+        return 0;
+    }
+    if (errno == EEXIST)
+        return -EEXIST;
+    /* File systems without hard links: an exclusive rename does the same. */
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+        return 0;
+    return -errno;
+}
+
+void tf_discard(int fd, const char *path)
+{
+    if (fd >= 0)
+        close(fd);
+    if (path && path[0])
+        unlink(path);
+}
+
+int tf_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}

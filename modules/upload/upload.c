@@ -1,0 +1,126 @@
+/*
+ * mod_upload: PUT, POST and DELETE of files below an upload folder
+ * (SPEC §5 upload). This file holds the descriptor, the configuration and
+ * the dispatch; raw.c, form.c and delete.c do the work.
+ */
+#include <string.h>
+
+#include "upload/upload.h"
+
+const ws_host *up_host;
+
+static const char *const methods[] = {"POST", "PUT", "DELETE", NULL};
+
+static int up_init(const ws_host *host)
+{
+    up_host = host;
+    return 0;
+}
+
+/* Settings: "dir" (a folder; default: the location's root mapping). */
+static int up_configure(const ws_settings *s, const ws_location_info *loc, const void **out)
+{
+    up_conf *conf = up_host->cfg_alloc(s, sizeof *conf);
+    const char *dir = NULL;
+    if (!conf || up_host->cfg_path(s, "dir", &dir) < 0)
+        return -1;
+    const char *prefix = loc->path ? loc->path : "/";
+    char *location = up_host->cfg_alloc(s, strlen(prefix) + 1);
+    if (!location)
+        return -1;
+    strcpy(location, prefix);
+    conf->location = location;
+    if (dir) {
+        conf->base = dir;
+    } else if (loc->root) {
+        size_t rlen = strlen(loc->root), plen = strlen(prefix);
+        char *base = up_host->cfg_alloc(s, rlen + plen + 1);
+        if (!base)
+            return -1;
+        memcpy(base, loc->root, rlen);
+        memcpy(base + rlen, prefix, plen + 1);
+        while (plen > 0 && base[rlen + plen - 1] == '/' && rlen + plen > 1)
+            base[rlen + --plen] = '\0';
+        conf->base = base;
+    } else {
+        up_host->cfg_error(s, NULL, "upload needs a \"root\" for this location or a \"dir\"");
+        return -1;
+    }
+    *out = conf;
+    return 0;
+}
+
+static int up_match(ws_request *r)
+{
+    for (int i = 0; methods[i]; i++)
+        if (strcmp(r->method, methods[i]) == 0)
+            return WS_TAKE;
+    return WS_DECLINE;
+}
+
+static int up_handle(ws_request *r)
+{
+    const up_conf *conf = r->conf;
+    if (strcmp(r->method, "DELETE") == 0)
+        return up_delete(r, conf);
+
+    up_ctx *c = up_host->alloc(r, sizeof *c);
+    if (!c)
+        return 500;
+    c->fd = -1;
+    r->ctx = c;
+    const char *path = r->request_path ? r->request_path : r->path;
+    const char *type = up_host->header(r, "Content-Type");
+    size_t plen = strlen(path);
+    int form = strcmp(r->method, "POST") == 0 && mp_is_form_data(type) && plen > 0 && path[plen - 1] == '/';
+    c->kind = form ? UP_FORM : strcmp(r->method, "PUT") == 0 ? UP_RAW_PUT : UP_RAW_POST;
+
+    switch (up_resolve(r, conf, form, &c->t)) {
+    case UP_RESOLVED: break;
+    case UP_NO_FOLDER: return 409; /* as WebDAV: the parent must exist */
+    case UP_OUTSIDE: return 403;
+    default: return 500;
+    }
+    return form ? up_form_start(r, c, type) : up_raw_start(r, c);
+}
+
+static size_t up_on_body(ws_request *r, const char *data, size_t len)
+{
+    up_ctx *c = r->ctx;
+    if (!c)
+        return len;
+    return c->kind == UP_FORM ? up_form_body(r, c, data, len) : up_raw_body(r, c, data, len);
+}
+
+static void up_on_body_end(ws_request *r)
+{
+    up_ctx *c = r->ctx;
+    if (!c)
+        return;
+    if (c->kind == UP_FORM)
+        up_form_end(r, c);
+    else
+        up_raw_end(r, c);
+}
+
+static void up_cleanup(ws_request *r, int how)
+{
+    (void)how;
+    up_ctx *c = r->ctx;
+    if (c)
+        up_discard_temps(c); /* whatever was not placed: aborted, refused or failed */
+    r->ctx = NULL;
+}
+
+__attribute__((visibility("default"))) const ws_module webserv_module = {
+    WS_MODULE_HEADER,
+    .name = "upload",
+    .methods = methods,
+    .init = up_init,
+    .configure = up_configure,
+    .match = up_match,
+    .handle = up_handle,
+    .on_body = up_on_body,
+    .on_body_end = up_on_body_end,
+    .cleanup = up_cleanup,
+};

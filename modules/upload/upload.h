@@ -1,0 +1,76 @@
+/* mod_upload internals shared by its files (not part of any public API). */
+#ifndef UPLOAD_UPLOAD_H
+#define UPLOAD_UPLOAD_H
+
+#include "webserv/module.h"
+#include "upload/multipart.h"
+
+#define UP_MAX_FILES 1000 /* files in one multipart request; over it: 413 */
+
+extern const ws_host *up_host;
+
+typedef struct up_conf {
+    const char *base;     /* the upload folder: "dir", or root + location path */
+    const char *location; /* the location prefix, stripped from request paths */
+} up_conf;
+
+/* Where a request's target lives, all in request memory. */
+typedef struct up_target {
+    char *base_real; /* realpath of the upload folder */
+    char *folder;    /* realpath of the folder that holds the target (or is it) */
+    const char *name;/* the last path component (trailing '/' dropped); "" for the upload folder or as_folder */
+    char *path;      /* folder + "/" + name, or folder when name is "" */
+    int slash;       /* the request path ends with '/' */
+} up_target;
+
+enum { UP_RESOLVED = 0, UP_NO_FOLDER = 1, UP_OUTSIDE = 2, UP_FAILED = 3 };
+
+/* Map r->request_path to the file system. as_folder: the whole path names
+ * a folder (multipart POST), else its last component names an entry of the
+ * folder before it. Returns one of the UP_ values above. */
+int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t);
+
+/* One file of an upload: a temporary file until placed under its name. */
+typedef struct up_file {
+    const char *name;  /* as stored (plain name) */
+    char *tmp;         /* temporary path; "" once moved or removed */
+    char *final;       /* folder + "/" + name */
+    int64_t size;
+    int placed;        /* final now exists because of us */
+} up_file;
+
+enum { UP_RAW_PUT, UP_RAW_POST, UP_FORM };
+
+typedef struct up_ctx {
+    int kind;
+    int over;          /* answered or failed: later body bytes are dropped */
+    int fd;            /* the open temporary file, or -1 */
+    int status;        /* a failure found inside a parser callback */
+    up_target t;
+    up_file *files;
+    size_t n_files, cap_files;
+    int skipping;      /* the current part has no filename */
+    mp_parser *mp;
+} up_ctx;
+
+/* Add a file with a fresh temporary file in folder; its fd goes to c->fd.
+ * Returns 0 or an HTTP status. */
+int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name);
+/* HTTP status for a failed file-system call (-errno). */
+int up_status_of(int neg_errno);
+/* Remove every temporary file (and close the open one). */
+void up_discard_temps(up_ctx *c);
+/* Stop with an error response; temporary files are removed. */
+void up_fail(ws_request *r, up_ctx *c, int status);
+
+int up_raw_start(ws_request *r, up_ctx *c);
+size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len);
+void up_raw_end(ws_request *r, up_ctx *c);
+
+int up_form_start(ws_request *r, up_ctx *c, const char *content_type);
+size_t up_form_body(ws_request *r, up_ctx *c, const char *data, size_t len);
+void up_form_end(ws_request *r, up_ctx *c);
+
+int up_delete(ws_request *r, const up_conf *conf);
+
+#endif

@@ -1,0 +1,291 @@
+"""Integration-test harness: start the real webserv binary on 127.0.0.1 with a
+config written per test, and talk to it with raw sockets, http.client and curl.
+
+Environment (set by ctest, see tests/tests.cmake): WEBSERV_BIN, WEBSERV_MODULES,
+WEBSERV_TESTMODS, WEBSERV_SRC, WEBSERV_BUILD; WEBSERV_EVENT_BACKEND is passed on.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("WEBSERV_BIN", os.path.join(os.path.dirname(__file__), "../../build/webserv"))
+MODULES = os.environ.get("WEBSERV_MODULES", os.path.join(os.path.dirname(BIN), "modules"))
+TESTMODS = os.environ.get("WEBSERV_TESTMODS", os.path.join(os.path.dirname(BIN), "tests/modules"))
+SRC = os.environ.get("WEBSERV_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
+
+# Sanitizer reports on stderr fail the test that started the server.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def free_port(host="127.0.0.1", family=socket.AF_INET):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One webserv process with its own config and document root."""
+
+    def __init__(self, config, workdir, env=None):
+        self.workdir = workdir
+        self.config_path = os.path.join(workdir, "server.json")
+        self.write_config(config)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.proc = None
+        self.stderr_path = os.path.join(workdir, "stderr.log")
+        self.stdout_path = os.path.join(workdir, "stdout.log")
+
+    def write_config(self, config):
+        with open(self.config_path, "w") as f:
+            if isinstance(config, str):
+                f.write(config)
+            else:
+                json.dump(config, f, indent=2)
+
+    def start(self, wait_ports=(), expect_fail=False, args=()):
+        self._err = open(self.stderr_path, "wb")
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen([BIN, *args, self.config_path], cwd=self.workdir, env=self.env,
+                                     stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
+        if expect_fail:
+            self.proc.wait(timeout=10)
+            return self.proc.returncode
+        deadline = time.time() + 10
+        for host, port in wait_ports:
+            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError("webserv exited early (%s): %s" % (self.proc.returncode, self.stderr()))
+                try:
+                    with socket.socket(fam, socket.SOCK_STREAM) as s:
+                        s.settimeout(0.5)
+                        s.connect((host, port))
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise AssertionError("webserv did not listen on %s:%d: %s" % (host, port, self.stderr()))
+                    time.sleep(0.02)
+        return None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("webserv did not stop within %ss" % timeout)
+        self._err.close()
+        self._out.close()
+        return self.proc.returncode
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, version):
+        self.status, self.reason, self.headers, self.body, self.version = status, reason, headers, body, version
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return "<Response %d %r %r>" % (self.status, self.headers, self.body[:200])
+
+
+def parse_responses(data, head_only=False):
+    """Split raw bytes into responses (Content-Length, chunked, or to the end).
+    head_only: a list of booleans, one per response, for HEAD requests."""
+    out = []
+    i = 0
+    n = 0
+    while i < len(data):
+        end = data.find(b"\r\n\r\n", i)
+        if end < 0:
+            raise ValueError("incomplete head: %r" % data[i:i + 200])
+        lines = data[i:end].split(b"\r\n")
+        version, status, *reason = lines[0].decode("latin-1").split(" ", 2)
+        headers = []
+        for ln in lines[1:]:
+            k, _, v = ln.decode("latin-1").partition(":")
+            headers.append((k, v.strip()))
+        i = end + 4
+        r = Response(int(status), reason[0] if reason else "", headers, b"", version)
+        is_head = head_only[n] if isinstance(head_only, list) and n < len(head_only) else bool(head_only is True)
+        if r.status < 200:
+            out.append(r)
+            continue
+        n += 1
+        if is_head or r.status in (204, 304):
+            pass
+        elif r.header("Transfer-Encoding"):
+            body = b""
+            while True:
+                le = data.index(b"\r\n", i)
+                size = int(data[i:le].split(b";")[0], 16)
+                i = le + 2
+                if size == 0:
+                    te = data.index(b"\r\n\r\n", i - 2) if data[i:i + 2] != b"\r\n" else i
+                    i = te + 2 if te == i else te + 4
+                    break
+                body += data[i:i + size]
+                i += size + 2
+            r.body = body
+        elif r.header("Content-Length") is not None:
+            cl = int(r.header("Content-Length"))
+            r.body = data[i:i + cl]
+            if len(r.body) < cl:
+                raise ValueError("short body: %d of %d" % (len(r.body), cl))
+            i += cl
+        else:
+            r.body = data[i:]
+            i = len(data)
+        out.append(r)
+    return out
+
+
+def raw(port, payload, host="127.0.0.1", timeout=5.0, shut=False, read_all=True):
+    """Send raw bytes, read until the server closes (or timeout); returns bytes."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((host, port))
+        if payload:
+            s.sendall(payload)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+                if not read_all:
+                    break
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+
+def closed_by_peer(sock, timeout=3.0):
+    """True when the server closes the connection within timeout (EOF or reset)."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class ServerTestCase(unittest.TestCase):
+    """Base class: self.port, self.root (document root), self.start(config)."""
+
+    modules = ["static"]
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="webserv-test-")
+        self.root = os.path.join(self.tmp, "www")
+        os.makedirs(self.root)
+        self.port = free_port()
+        self.servers = []
+
+    def tearDown(self):
+        problems = []
+        for s in self.servers:
+            try:
+                rc = s.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+                rc = None
+            err = s.stderr()
+            if any(m in err for m in SANITIZER_MARKERS):
+                problems.append("sanitizer report:\n" + err[-6000:])
+            if rc not in (0, None) and not getattr(s, "expect_nonzero", False):
+                problems.append("webserv exited with %s: %s" % (rc, err[-3000:]))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            self.fail("\n".join(problems))
+
+    def base_config(self, locations=None, **server):
+        srv = {"listen": ["127.0.0.1:%d" % self.port], "root": self.root,
+               "locations": locations or [{"path": "/", "static": {}}]}
+        srv.update(server)
+        return {"modules": list(self.modules), "modules_dir": MODULES, "servers": [srv]}
+
+    def start(self, config=None, env=None, ports=None, **kw):
+        cfg = config if config is not None else self.base_config(**kw)
+        s = Server(cfg, self.tmp, env)
+        self.servers.append(s)
+        s.start(wait_ports=ports or [("127.0.0.1", self.port)])
+        self.server = s
+        return s
+
+    def write(self, rel, data, mode=None):
+        p = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        if mode is not None:
+            os.chmod(p, mode)
+        return p
+
+    def conn(self, port=None, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        c = self.conn(port)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def raw(self, payload, **kw):
+        return raw(self.port, payload, **kw)
+
+    def raw_one(self, payload, head=False, **kw):
+        data = raw(self.port, payload, **kw)
+        rs = parse_responses(data, head_only=head)
+        self.assertTrue(rs, "no response to %r" % payload[:200])
+        return rs[0]
+
+    def curl(self, *args):
+        p = subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, timeout=20)
+        return p
+
+
+def main():
+    unittest.main(verbosity=2)

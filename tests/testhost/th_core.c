@@ -1,0 +1,8 @@
+/*
+ * The core's settings getters and arena, compiled into the test host so a
+ * module under test sees exactly the errors the server would report. They
+ * are included rather than listed as sources so that a direct build
+ * (gcc with every .c of tests/testhost) needs nothing but -ljansson.
+ */
+#include "../../core/arena.c"
+#include "../../core/settings.c"

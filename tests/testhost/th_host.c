@@ -1,0 +1,306 @@
+/*
+ * The fake host table: what a module can ask of the core, recorded into a
+ * th_response instead of being sent on a socket. Misuse that a real core
+ * would reject (headers after the head went out, writes after finish) returns
+ * WS_ERROR here too, so module tests catch it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../../core/settings.h"
+#include "th_internal.h"
+
+static th_request *T(ws_request *r) { return (th_request *)r; }
+
+static void th_log(int level, const ws_request *r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void th_log(int level, const ws_request *r, const char *fmt, ...)
+{
+    /* Errors and warnings always show (a test failing should say why);
+     * info and debug only with TH_LOG=1 in the environment. */
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    const char *env = getenv("TH_LOG");
+    if (level > WS_LOG_WARN && !(env && *env && *env != '0'))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[testhost %s]%s%s ", level >= 0 && level <= 3 ? names[level] : "?", r ? " " : "",
+            r ? r->path : "");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *th_alloc(ws_request *r, size_t n)
+{
+    /* One malloc per allocation (not an arena) so AddressSanitizer sees
+     * every overrun of request memory. */
+    th_block *b = calloc(1, sizeof *b + (n ? n : 1));
+    if (!b)
+        return NULL;
+    b->next = T(r)->blocks;
+    T(r)->blocks = b;
+    return b->data;
+}
+
+static char *th_strdup(ws_request *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = th_alloc(r, n);
+    if (c)
+        memcpy(c, s, n);
+    return c;
+}
+
+static const char *th_req_header(const ws_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static const char *th_mime_type(const char *path)
+{
+    /* A few types are enough for module tests; the core has the real table. */
+    static const char *const table[] = {
+        "html", "text/html; charset=utf-8", "htm", "text/html; charset=utf-8", "txt", "text/plain; charset=utf-8",
+        "css", "text/css; charset=utf-8", "js", "text/javascript; charset=utf-8", "json", "application/json",
+        "png", "image/png", "jpg", "image/jpeg", "gif", "image/gif", "svg", "image/svg+xml", NULL};
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash : path, '.');
+    if (dot)
+        for (size_t i = 0; table[i]; i += 2)
+            if (strcasecmp(dot + 1, table[i]) == 0)
+                return table[i + 1];
+    return "application/octet-stream";
+}
+
+/* ---- the response ---- */
+
+/* Status, headers and length may change only before the head goes out. */
+static int head_open(th_request *t) { return !t->head_sent && !t->ended && !t->res->finished; }
+
+static int th_set_status(ws_request *r, int status)
+{
+    if (!head_open(T(r)) || status < 100 || status > 599)
+        return WS_ERROR;
+    T(r)->res->status = status;
+    return WS_OK;
+}
+
+static int push_str(const char ***arr, size_t n, const char *s)
+{
+    const char **a = realloc((void *)*arr, (n + 1) * sizeof *a);
+    if (!a)
+        return -1;
+    *arr = a;
+    a[n] = strdup(s);
+    return a[n] ? 0 : -1;
+}
+
+static int th_add_header(ws_request *r, const char *name, const char *value)
+{
+    th_request *t = T(r);
+    if (!head_open(t) || !name || !*name || !value || strcasecmp(name, "Content-Length") == 0 ||
+        strcasecmp(name, "Transfer-Encoding") == 0)
+        return WS_ERROR;
+    for (const char *p = value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return WS_ERROR; /* header injection: the core refuses it as well */
+    if (push_str(&t->res->header_names, t->res->n_headers, name) ||
+        push_str(&t->res->header_values, t->res->n_headers, value))
+        return WS_ERROR;
+    t->res->n_headers++;
+    return WS_OK;
+}
+
+static int th_set_length(ws_request *r, int64_t length)
+{
+    if (!head_open(T(r)) || length < -1)
+        return WS_ERROR;
+    T(r)->res->length = length;
+    return WS_OK;
+}
+
+static int th_set_validators(ws_request *r, const struct stat *st)
+{
+    if (!head_open(T(r)) || !st)
+        return WS_ERROR;
+    T(r)->res->has_validators = 1;
+    return WS_OK;
+}
+
+static int body_append(th_request *t, const void *data, size_t len)
+{
+    th_response *res = t->res;
+    if (res->body_len + len + 1 > t->body_cap) {
+        size_t cap = t->body_cap ? t->body_cap : 256;
+        while (cap < res->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(res->body, cap);
+        if (!b)
+            return -1;
+        res->body = b;
+        t->body_cap = cap;
+    }
+    if (len)
+        memcpy(res->body + res->body_len, data, len);
+    res->body_len += len;
+    res->body[res->body_len] = '\0';
+    return 0;
+}
+
+/* What a queued write answers: WS_AGAIN while the "client" is not reading. */
+static int queued(th_request *t)
+{
+    t->head_sent = 1;
+    if (t->output_full) {
+        t->want_writable = 1;
+        return WS_AGAIN;
+    }
+    return WS_OK;
+}
+
+static int th_write(ws_request *r, const void *data, size_t len)
+{
+    th_request *t = T(r);
+    if (t->ended || t->res->finished || (len && !data) || body_append(t, data, len))
+        return WS_ERROR;
+    return queued(t);
+}
+
+static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
+{
+    th_request *t = T(r);
+    int rc = WS_OK;
+    if (t->ended || t->res->finished || fd < 0 || offset < 0 || len < -1)
+        rc = WS_ERROR;
+    char buf[65536];
+    while (rc == WS_OK && len != 0) {
+        size_t want = len < 0 || len > (int64_t)sizeof buf ? sizeof buf : (size_t)len;
+        ssize_t n = pread(fd, buf, want, offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n == 0 && len > 0))
+            rc = WS_ERROR; /* the file shrank: the core would cut the connection */
+        if (n <= 0 || rc != WS_OK)
+            break;
+        if (body_append(t, buf, (size_t)n))
+            rc = WS_ERROR;
+        offset += n;
+        if (len > 0)
+            len -= n;
+    }
+    if (fd >= 0)
+        close(fd); /* the core owns fd from the call on, also on failure */
+    return rc == WS_OK ? queued(t) : rc;
+}
+
+static int th_finish(ws_request *r)
+{
+    th_request *t = T(r);
+    if (t->ended || t->res->finished)
+        return WS_ERROR;
+    if (t->res->status == 0)
+        t->res->status = 200;
+    t->head_sent = 1;
+    t->res->finished = 1;
+    return WS_OK;
+}
+
+static int th_error(ws_request *r, int status)
+{
+    th_request *t = T(r);
+    if (t->ended || t->res->finished)
+        return WS_ERROR;
+    t->res->error_status = status;
+    if (!t->head_sent)
+        t->res->status = status; /* else the core would just close the connection */
+    t->ended = 1;
+    return WS_OK;
+}
+
+static int th_internal_redirect(ws_request *r, const char *uri)
+{
+    th_request *t = T(r);
+    if (t->ended || t->res->finished || t->head_sent || !uri || uri[0] != '/')
+        return WS_ERROR;
+    t->res->redirect = strdup(uri);
+    t->ended = 1;
+    return t->res->redirect ? WS_OK : WS_ERROR;
+}
+
+static int th_read_body(ws_request *r)
+{
+    th_request *t = T(r);
+    if (t->res->read_body_called)
+        return WS_ERROR;
+    t->res->read_body_called = 1;
+    return WS_OK; /* bytes are offered from the loop (th_run, th_feed_body), never from here */
+}
+
+static void th_body_resume(ws_request *r)
+{
+    T(r)->body_paused = 0; /* the rest is offered again from the loop */
+}
+
+/* Declared in th_loop.c. */
+ws_watch *th_watch_fd(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg);
+int th_watch_set(ws_watch *w, unsigned events);
+void th_watch_remove(ws_watch *w);
+ws_timer *th_timer_start(ws_request *r, uint64_t ms, ws_timer_cb cb, void *arg);
+void th_timer_stop(ws_timer *tm);
+int th_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg);
+
+static void th_stats(ws_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+}
+
+static const ws_host host = {
+    .size = sizeof(ws_host),
+    .abi_major = WS_ABI_MAJOR,
+    .abi_minor = WS_ABI_MINOR,
+    .server_software = "webserv/testhost",
+    .log = th_log,
+    .cfg_bool = settings_bool,
+    .cfg_int = settings_int,
+    .cfg_size = settings_size,
+    .cfg_seconds = settings_seconds,
+    .cfg_string = settings_string,
+    .cfg_path = settings_path,
+    .cfg_string_list = settings_string_list,
+    .cfg_string_map = settings_string_map,
+    .cfg_error = settings_error,
+    .cfg_alloc = settings_alloc,
+    .alloc = th_alloc,
+    .strdup = th_strdup,
+    .header = th_req_header,
+    .mime_type = th_mime_type,
+    .set_status = th_set_status,
+    .add_header = th_add_header,
+    .set_length = th_set_length,
+    .set_validators = th_set_validators,
+    .write = th_write,
+    .send_file = th_send_file,
+    .finish = th_finish,
+    .error = th_error,
+    .internal_redirect = th_internal_redirect,
+    .read_body = th_read_body,
+    .body_resume = th_body_resume,
+    .watch_fd = th_watch_fd,
+    .watch_set = th_watch_set,
+    .watch_remove = th_watch_remove,
+    .timer_start = th_timer_start,
+    .timer_stop = th_timer_stop,
+    .watch_child = th_watch_child,
+    .stats = th_stats,
+};
+
+const ws_host *th_host(void) { return &host; }

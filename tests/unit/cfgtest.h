@@ -1,0 +1,80 @@
+/*
+ * Helpers for tests that need a config file: a private temp folder, files
+ * written into it, and config_load on a JSON text where "@MODS@" stands for
+ * the folder of the test modules ($WEBSERV_BUILD/tests/modules).
+ */
+#ifndef CFGTEST_H
+#define CFGTEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char cfgtest_dir[256];
+static char cfgtest_file[300];
+static char cfgtest_err[1024];
+
+static const char *cfgtest_mods(void)
+{
+    static char buf[512];
+    const char *b = getenv("WEBSERV_BUILD");
+    snprintf(buf, sizeof buf, "%s/tests/modules", b ? b : "build");
+    return buf;
+}
+
+static void cfgtest_write(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cfgtest_dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        abort();
+    fputs(text, f);
+    fclose(f);
+}
+
+static int cfgtest_setup(void **state)
+{
+    (void)state;
+    snprintf(cfgtest_dir, sizeof cfgtest_dir, "/tmp/webserv-cfgtest-XXXXXX");
+    if (!mkdtemp(cfgtest_dir))
+        return -1;
+    snprintf(cfgtest_file, sizeof cfgtest_file, "%s/server.json", cfgtest_dir);
+    return 0;
+}
+
+static int cfgtest_teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfgtest_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write json (with @MODS@ replaced) as server.json and load it. */
+static ws_config *cfgtest_load(const char *json)
+{
+    const char *mods = cfgtest_mods();
+    size_t cap = strlen(json) + 1;
+    for (const char *p = json; (p = strstr(p, "@MODS@")); p++)
+        cap += strlen(mods);
+    char *text = malloc(cap), *o = text;
+    for (const char *p = json; *p;) {
+        if (strncmp(p, "@MODS@", 6) == 0) {
+            o += sprintf(o, "%s", mods);
+            p += 6;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    cfgtest_write("server.json", text);
+    free(text);
+    cfgtest_err[0] = '\0';
+    return config_load(cfgtest_file, cfgtest_err, sizeof cfgtest_err);
+}
+
+#endif
