@@ -77,12 +77,10 @@ static int check_module(cfg_ctx *x, const char *key, loaded_module *m)
 static int cfg_modules(cfg_ctx *x, ws_settings *top)
 {
     const char *dir = NULL;
-    const char *const *specs;
-    size_t n;
+    const char *const *specs = NULL;
+    size_t n = 0;
     if (settings_path(top, "modules_dir", &dir) < 0 || settings_string_list(top, "modules", &specs, &n) < 0)
         return -1;
-    if (!settings_raw(top, "modules"))
-        n = 0;
     loaded_module **mods = arena_alloc(x->a, (n + 1) * sizeof *mods);
     if (!mods)
         return cfg_fail(x, "modules", "out of memory");

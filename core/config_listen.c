@@ -173,8 +173,8 @@ static const vhost_group *find_wildcard(const vhost_group *g, size_t n, const li
 
 int cfg_build_binds(cfg_ctx *x)
 {
-    vhost_group *g;
-    size_t n;
+    vhost_group *g = NULL;
+    size_t n = 0;
     if (build_groups(x, &g, &n) < 0)
         return -1;
     bind_conf *b = arena_alloc(x->a, (n + 1) * sizeof *b);

@@ -33,9 +33,38 @@ static const config_timeouts *timeouts(const conn *c)
     return &c->srv->cfg->c->timeouts;
 }
 
-static void set_deadline(conn *c, uint64_t ms)
+/* The timeout a connection is under: the whole head (header), between body
+ * reads (body), between writes (send), idle keep-alive. A handler at work
+ * with nothing to read or write has none of the core's own. */
+enum { PHASE_NONE, PHASE_HEADER, PHASE_BODY, PHASE_SEND, PHASE_KEEPALIVE };
+
+static uint64_t phase_ms(const conn *c, int phase)
 {
+    const config_timeouts *t = timeouts(c);
+    switch (phase) {
+    case PHASE_HEADER: return t->header_ms;
+    case PHASE_BODY: return t->body_ms;
+    case PHASE_SEND: return t->send_ms;
+    case PHASE_KEEPALIVE: return c->srv->stopping ? 1 : t->keepalive_ms;
+    default: return 0;
+    }
+}
+
+/* Enter a phase (its deadline starts now); staying in the same phase keeps the deadline. */
+static void set_phase(conn *c, int phase)
+{
+    if (c->phase == phase)
+        return;
+    c->phase = phase;
+    uint64_t ms = phase_ms(c, phase);
     c->deadline = ms ? loop_now_ms(c->srv->loop) + ms : 0;
+}
+
+/* Progress in the current phase restarts its clock (body and send only). */
+static void touch_phase(conn *c, int phase)
+{
+    if (c->phase == phase)
+        c->deadline = loop_now_ms(c->srv->loop) + phase_ms(c, phase);
 }
 
 /* Keep one loop timer at or before the deadline; moving a deadline later
@@ -88,7 +117,7 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
     s->n_conns++;
     s->stats.connections_accepted++;
     /* The first request of a connection gets the header timeout from the start. */
-    set_deadline(c, timeouts(c)->header_ms);
+    set_phase(c, PHASE_HEADER);
     arm_timer(c);
 }
 
@@ -383,7 +412,7 @@ static int conn_flush(conn *c)
     if (n < 0)
         return -1;
     if (n > 0)
-        set_deadline(c, timeouts(c)->send_ms);
+        touch_phase(c, PHASE_SEND);
     return 0;
 }
 
@@ -394,12 +423,12 @@ static void start_next_request(conn *c)
     size_t avail = c->rlen - c->rpos;
     if (avail == 0) {
         c->state = CONN_IDLE;
-        set_deadline(c, c->srv->stopping ? 1 : timeouts(c)->keepalive_ms);
+        set_phase(c, PHASE_KEEPALIVE);
         release_rbuf(c);
         return;
     }
     c->state = CONN_HEAD;
-    set_deadline(c, timeouts(c)->header_ms);
+    set_phase(c, PHASE_HEADER);
 }
 
 /* Parse a head from rbuf. 1: a request started; 0: need more; -1: close now. */
@@ -410,12 +439,14 @@ static int try_head(conn *c)
         return 0;
     if (c->state == CONN_IDLE) {
         c->state = CONN_HEAD;
-        set_deadline(c, timeouts(c)->header_ms);
+        set_phase(c, PHASE_HEADER);
     }
     size_t head_len = 0;
     http_head h;
     size_t max = c->srv->cfg->c->header_size;
     int rc = http_parse_head(c->rbuf + c->rpos, avail, max, c->scan_from, &h, &head_len);
+    if (rc == HTTP_PARSE_AGAIN && c->rpos == 0 && c->rlen == c->srv->rbuf_size)
+        rc = 431; /* a reload raised header_size past this buffer: refuse rather than wait */
     if (rc == HTTP_PARSE_AGAIN) {
         c->scan_from = head_len;
         return 0;
@@ -434,7 +465,7 @@ static int try_head(conn *c)
         r->request_line = arena_strndup(r->pool, s, e ? (size_t)(e - s) : (avail < 200 ? avail : 200));
         c->rpos = c->rlen; /* nothing after a refused head can be trusted */
     }
-    set_deadline(c, 0);
+    set_phase(c, PHASE_NONE);
     req_start(r, rc);
     return 1;
 }
@@ -468,17 +499,12 @@ static unsigned wanted_events(conn *c)
 static void update_deadline(conn *c)
 {
     request *r = c->req;
-    if (c->state != CONN_ACTIVE)
-        return;
-    if (!outq_empty(&c->out)) {
-        if (!c->deadline)
-            set_deadline(c, timeouts(c)->send_ms);
-    } else if (r && r->body == BODY_READING && !r->pend_len) {
-        if (!c->deadline)
-            set_deadline(c, timeouts(c)->body_ms);
-    } else {
-        c->deadline = 0;
-    }
+    if (c->state == CONN_CLOSING || (c->state != CONN_IDLE && c->state != CONN_HEAD && !outq_empty(&c->out)))
+        set_phase(c, PHASE_SEND);
+    else if (c->state == CONN_DISCARD || (c->state == CONN_ACTIVE && r && r->body == BODY_READING && !r->pend_len))
+        set_phase(c, PHASE_BODY);
+    else if (c->state == CONN_ACTIVE)
+        set_phase(c, PHASE_NONE);
 }
 
 void conn_progress(conn *c)
@@ -542,16 +568,15 @@ void conn_progress(conn *c)
                 goto close_now; /* the client went away while the handler worked */
             break;
         }
-        /* The response is out. */
+        /* The response is out (or cut: then the module hears it was aborted). */
         if (r->close_after || r->broken) {
-            req_free(c, WS_END_DONE);
+            req_free(c, r->broken ? WS_END_ABORTED : WS_END_DONE);
             goto close_now;
         }
         if (r->body == BODY_UNREAD || r->body == BODY_READING || r->body == BODY_PAUSED) {
             req_release_module(r, WS_END_DONE);
             r->body = BODY_READING;
             c->state = CONN_DISCARD;
-            set_deadline(c, timeouts(c)->body_ms);
             continue;
         }
         req_free(c, WS_END_DONE);
@@ -575,11 +600,8 @@ static void conn_io(loop *l, int fd, unsigned ev, void *arg)
     (void)fd;
     conn *c = arg;
     if (ev & (LOOP_READ | LOOP_ERROR)) {
-        int got = conn_read(c);
-        if (got > 0 && c->req && c->req->body == BODY_READING)
-            set_deadline(c, timeouts(c)->body_ms);
-        if (got > 0 && c->state == CONN_DISCARD)
-            set_deadline(c, timeouts(c)->body_ms);
+        if (conn_read(c) > 0)
+            touch_phase(c, PHASE_BODY);
     }
     conn_progress(c);
 }
@@ -602,8 +624,6 @@ static void conn_timeout(conn *c)
         nr->request_line = "-";
         req_start(nr, 408);
         nr->close_after = 1;
-        c->deadline = 0;
-        set_deadline(c, timeouts(c)->send_ms);
         conn_progress(c);
         return;
     }
@@ -639,6 +659,7 @@ static void conn_timer_fn(loop *l, void *arg)
         return;
     }
     c->deadline = 0;
+    c->phase = PHASE_NONE;
     conn_timeout(c);
 }
 

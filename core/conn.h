@@ -118,6 +118,7 @@ typedef struct conn {
     size_t scan_from;               /* http_parse_head hint */
     unsigned events;                /* loop interest */
     uint64_t deadline;              /* ms; 0 = none */
+    int phase;                      /* which timeout the deadline is (enum in conn.c) */
     loop_timer *timer;
     uint64_t timer_at;
     request *req;

@@ -608,9 +608,9 @@ static int has_list_token(const http_head *h, const char *name, const char *toke
  * RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored. */
 static void connection_facts(http_head *h)
 {
-    int close = has_list_token(h, "Connection", "close");
+    int conn_close = has_list_token(h, "Connection", "close");
     int ka = has_list_token(h, "Connection", "keep-alive");
-    h->keep_alive = !close && (h->minor == 1 || ka);
+    h->keep_alive = !conn_close && (h->minor == 1 || ka);
     h->expect_continue = h->minor == 1 && has_list_token(h, "Expect", "100-continue");
 }
 

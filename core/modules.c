@@ -74,7 +74,12 @@ static loaded_module *load(const char *path, char *err, size_t errlen)
 {
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
-        snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
+        /* dlerror() usually starts with the path too: say it once. */
+        const char *why = dlerror();
+        size_t n = strlen(path);
+        if (strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+            why += n + 2;
+        snprintf(err, errlen, "%s: cannot load module: %s", path, why);
         return NULL;
     }
     const ws_module *d = dlsym(dl, WS_MODULE_SYMBOL);

@@ -109,10 +109,24 @@ size_t ai_utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Printable ASCII that needs no escape in HTML text. */
+static int html_plain(unsigned c)
+{
+    return c >= 0x20 && c < 0x7F && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
+}
+
 void ai_put_html(ai_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && html_plain(u[run]))
+            run++; /* copy plain stretches whole: names are mostly plain */
+        if (run > i) {
+            ai_put(b, s + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned c = u[i];
         const char *ent = NULL;
         switch (c) {
@@ -126,7 +140,7 @@ void ai_put_html(ai_buf *b, const char *s, size_t n)
         if (ent) {
             ai_puts(b, ent);
             i++;
-        } else if (c < 0x20 || c == 0x7F) {
+        } else if (c < 0x80) {
             ai_puts(b, REPLACEMENT); /* control bytes are not allowed in HTML text */
             i++;
         } else {
@@ -140,19 +154,27 @@ void ai_put_html(ai_buf *b, const char *s, size_t n)
     }
 }
 
+static int url_plain(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~' || c == '/';
+}
+
 void ai_put_url(ai_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                   c == '.' || c == '_' || c == '~' || c == '/';
-        if (keep) {
-            ai_put(b, (const char *)&c, 1);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            ai_put(b, esc, 3);
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && url_plain((unsigned char)s[run]))
+            run++;
+        if (run > i) {
+            ai_put(b, s + i, run - i);
+            i = run;
+            continue;
         }
+        unsigned char c = (unsigned char)s[i++];
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        ai_put(b, esc, 3);
     }
 }
 
@@ -160,6 +182,14 @@ void ai_put_json(ai_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            ai_put(b, s + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned c = u[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};

@@ -41,7 +41,7 @@ static int open_tmpfile(void)
 }
 
 /* Spawn with stdin_fd (or a pipe for -1) and start the timeout. 0 or a status. */
-static int start(cgi_req *c, int stdin_fd, int64_t content_length)
+static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
 {
     int rc = cgi_spawn(c, stdin_fd, content_length);
     if (rc) {
@@ -66,7 +66,7 @@ int cgi_input_start(cgi_req *c)
     }
     if (r->content_length > 0) {
         c->in_left = r->content_length;
-        int status = start(c, -1, r->content_length);
+        int status = start_script(c, -1, r->content_length);
         if (status)
             return status;
         return cgi_host->read_body(r) == WS_OK ? 0 : 500;
@@ -77,7 +77,7 @@ int cgi_input_start(cgi_req *c)
         return 500;
     }
     /* "Content-Length: 0" is a body of length 0: CONTENT_LENGTH=0 (§4.1.2). */
-    int status = start(c, null, cgi_host->header(r, "Content-Length") ? 0 : -1);
+    int status = start_script(c, null, cgi_host->header(r, "Content-Length") ? 0 : -1);
     close(null);
     return status;
 }
@@ -182,7 +182,7 @@ void cgi_on_body_end(ws_request *r)
         cgi_fail(c, 500);
         return;
     }
-    int status = start(c, c->tmp_fd, c->tmp_len);
+    int status = start_script(c, c->tmp_fd, c->tmp_len);
     cgi_close_fd(&c->tmp_fd, NULL);
     if (status)
         cgi_fail(c, status);

@@ -65,7 +65,7 @@ void cgi_close_fd(int *fd, ws_watch **w)
     }
 }
 
-static int run(cgi_req *c, int in, int out, int err, char **envp)
+static int spawn_script(cgi_req *c, int in, int out, int err, char **envp)
 {
     const cgi_script *s = &c->script;
     char *argv[3] = { NULL, NULL, NULL };
@@ -135,7 +135,7 @@ int cgi_spawn(cgi_req *c, int stdin_fd, int64_t content_length)
         rc = errno;
         goto fail;
     }
-    rc = run(c, in[0], out[1], err[1], envp);
+    rc = spawn_script(c, in[0], out[1], err[1], envp);
     /* The child's ends: gone from the parent right away, so EOF and EPIPE
      * come as soon as the script closes its side. */
     close(in[0]);

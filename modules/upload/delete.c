@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "upload/upload.h"
+#include "upload.h"
 
 int up_delete(ws_request *r, const up_conf *conf)
 {

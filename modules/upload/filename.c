@@ -1,5 +1,5 @@
 /* Plain file-name check; see filename.h. */
-#include "upload/filename.h"
+#include "filename.h"
 
 #include <string.h>
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "upload/tempfile.h"
-#include "upload/upload.h"
+#include "tempfile.h"
+#include "upload.h"
 
 int up_status_of(int neg_errno)
 {

@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "upload/filename.h"
-#include "upload/respond.h"
-#include "upload/tempfile.h"
-#include "upload/upload.h"
+#include "filename.h"
+#include "respond.h"
+#include "tempfile.h"
+#include "upload.h"
 
 static int part_begin(void *arg, const mp_part *part)
 {

@@ -9,7 +9,7 @@
  * is treated as if it began with a CRLF, so a delimiter on the first line is
  * found too.
  */
-#include "upload/multipart.h"
+#include "multipart.h"
 
 #include <string.h>
 #include <strings.h>

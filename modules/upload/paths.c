@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "upload/upload.h"
+#include "upload.h"
 
 static char *keep(ws_request *r, char *malloced)
 {

@@ -3,10 +3,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "upload/filename.h"
-#include "upload/respond.h"
-#include "upload/tempfile.h"
-#include "upload/upload.h"
+#include "filename.h"
+#include "respond.h"
+#include "tempfile.h"
+#include "upload.h"
 
 int up_raw_start(ws_request *r, up_ctx *c)
 {

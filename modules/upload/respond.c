@@ -1,5 +1,5 @@
 /* The 201 list of stored files, as HTML or JSON; see respond.h. */
-#include "upload/respond.h"
+#include "respond.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "upload/upload.h"
+#include "upload.h"
 
 typedef struct sbuf {
     char *p;

@@ -1,5 +1,5 @@
 /* Temporary files for atomic uploads; see tempfile.h. */
-#include "upload/tempfile.h"
+#include "tempfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

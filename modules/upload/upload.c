@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "upload/upload.h"
+#include "upload.h"
 
 const ws_host *up_host;
 

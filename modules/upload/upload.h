@@ -3,7 +3,7 @@
 #define UPLOAD_UPLOAD_H
 
 #include "webserv/module.h"
-#include "upload/multipart.h"
+#include "multipart.h"
 
 #define UP_MAX_FILES 1000 /* files in one multipart request; over it: 413 */
 

@@ -413,6 +413,23 @@ static void test_backpressure(void **s)
     assert_int_equal(res->cleanups, 1);
 }
 
+static void test_output_limit(void **s)
+{
+    (void)s;
+    th_request *t = th_request_new(M, cfg("{}"), "GET", "/bp", NULL);
+    th_set_output_limit(t, 2); /* the queue takes two bytes per drain */
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    th_response *res = th_response_of(t);
+    assert_int_equal(res->body_len, 2);
+    th_drain(t);
+    assert_int_equal(res->body_len, 4);
+    assert_false(res->finished);
+    th_drain(t);
+    assert_true(res->finished);
+    assert_string_equal(res->body, "xxxxx");
+    th_request_end(t);
+}
+
 static void test_child(void **s)
 {
     (void)s;
@@ -503,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_body_pause_resume),
         cmocka_unit_test(test_body_before_read_body),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_output_limit),
         cmocka_unit_test(test_child),
         cmocka_unit_test(test_child_reaped_after_abort),
         cmocka_unit_test(test_errors),

@@ -74,6 +74,10 @@ void th_end_body(th_request *t); /* on_body_end */
 /* Simulate the client: the output queue is full (write returns WS_AGAIN) until th_drain. */
 void th_set_output_full(th_request *t, int full);
 void th_drain(th_request *t); /* empties the queue and calls on_writable if a write said WS_AGAIN */
+/* (testhost addition) A queue of `bytes`: once that much was queued since the
+ * last th_drain, the queue is full (write/send_file say WS_AGAIN) until the
+ * next th_drain. 0 = unlimited (the default). Models a slow client. */
+void th_set_output_limit(th_request *t, size_t bytes);
 /* Run the loop: fd watches (poll), timers, children (waitpid), until the
  * response is finished or has an error, or `ms` milliseconds pass. 0 = done, -1 = timed out. */
 int th_run(th_request *t, int ms);

@@ -156,9 +156,12 @@ static int body_append(th_request *t, const void *data, size_t len)
 }
 
 /* What a queued write answers: WS_AGAIN while the "client" is not reading. */
-static int queued(th_request *t)
+static int queued(th_request *t, size_t len)
 {
     t->head_sent = 1;
+    t->out_queued += len;
+    if (t->out_limit && t->out_queued >= t->out_limit)
+        t->output_full = 1;
     if (t->output_full) {
         t->want_writable = 1;
         return WS_AGAIN;
@@ -171,13 +174,14 @@ static int th_write(ws_request *r, const void *data, size_t len)
     th_request *t = T(r);
     if (t->ended || t->res->finished || (len && !data) || body_append(t, data, len))
         return WS_ERROR;
-    return queued(t);
+    return queued(t, len);
 }
 
 static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
 {
     th_request *t = T(r);
     int rc = WS_OK;
+    size_t total = 0;
     if (t->ended || t->res->finished || fd < 0 || offset < 0 || len < -1)
         rc = WS_ERROR;
     char buf[65536];
@@ -193,12 +197,13 @@ static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
         if (body_append(t, buf, (size_t)n))
             rc = WS_ERROR;
         offset += n;
+        total += (size_t)n;
         if (len > 0)
             len -= n;
     }
     if (fd >= 0)
         close(fd); /* the core owns fd from the call on, also on failure */
-    return rc == WS_OK ? queued(t) : rc;
+    return rc == WS_OK ? queued(t, total) : rc;
 }
 
 static int th_finish(ws_request *r)

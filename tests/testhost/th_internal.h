@@ -86,6 +86,8 @@ struct th_request {
     /* output backpressure */
     int output_full;
     int want_writable;     /* a write said WS_AGAIN */
+    size_t out_limit;      /* th_set_output_limit, 0 = none */
+    size_t out_queued;     /* bytes queued since the last th_drain */
     /* request body: bytes the "client" sent that on_body has not consumed */
     char *in_buf;
     size_t in_len;

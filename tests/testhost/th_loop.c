@@ -210,9 +210,12 @@ size_t th_body_pending(th_request *t) { return t->in_len; }
 
 void th_set_output_full(th_request *t, int full) { t->output_full = full; }
 
+void th_set_output_limit(th_request *t, size_t bytes) { t->out_limit = bytes; }
+
 void th_drain(th_request *t)
 {
     t->output_full = 0;
+    t->out_queued = 0;
     if (t->want_writable) {
         t->want_writable = 0;
         if (!t->ended && t->m->desc->on_writable)

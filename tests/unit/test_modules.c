@@ -123,6 +123,8 @@ static void test_refusals(void **state)
     expect_refused("newminor", want);
     expect_refused("nosymbol", "not a webserv module (no symbol \"webserv_module\")");
     expect_refused("initfail", "module \"initfail\" refused to start (init returned 3)");
+    expect_refused("smalldesc", "descriptor too small (8 bytes; at least");
+    expect_refused("noname", "module has no name");
     expect_refused("nonexistent", "cannot load module: ");
     loaded_module *const *list;
     assert_int_equal(modules_loaded(&list), 0);

@@ -1,0 +1,740 @@
+/*
+ * mod_upload through the test host: raw PUT/POST, multipart POST, DELETE,
+ * and that nothing (not even a temporary file) is left behind on refusal,
+ * conflict or abort.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testhost.h"
+#include "upload/delete.c"
+#include "upload/filename.c"
+#include "upload/files.c"
+#include "upload/form.c"
+#include "upload/multipart.c"
+#include "upload/paths.c"
+#include "upload/raw.c"
+#include "upload/respond.c"
+#include "upload/tempfile.c"
+#include "upload/upload.c"
+
+static char root[256];   /* a fresh temporary folder per test */
+static char folder[300]; /* root/up: the upload folder of location /up */
+static th_module *mod;
+static const void *conf;
+
+/* ---- helpers ---- */
+
+static void rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rm_rf(sub);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static const char *at(const char *rel)
+{
+    static char buf[4][1024];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", root, rel);
+    return buf[i];
+}
+
+static void put_file(const char *rel, const char *content)
+{
+    FILE *f = fopen(at(rel), "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+/* The file's content (malloced), or NULL if it does not exist. */
+static char *slurp(const char *rel)
+{
+    FILE *f = fopen(at(rel), "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char tmp[4096];
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            buf = realloc(buf, cap);
+        }
+        memcpy(buf + len, tmp, n);
+        len += n;
+    }
+    fclose(f);
+    if (!buf)
+        buf = calloc(1, 1);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int exists(const char *rel)
+{
+    struct stat st;
+    return lstat(at(rel), &st) == 0;
+}
+
+static void assert_content(const char *rel, const char *want)
+{
+    char *got = slurp(rel);
+    if (!got)
+        fail_msg("%s does not exist", rel);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* Entries of a folder below root, "." and ".." left out. */
+static int entries(const char *rel)
+{
+    DIR *d = opendir(at(rel));
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* Temporary files anywhere below root. */
+static int temps_in(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        if (!strncmp(e->d_name, ".upload-", 8))
+            n++;
+        struct stat st;
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            n += temps_in(sub);
+    }
+    closedir(d);
+    return n;
+}
+
+static int temps(void)
+{
+    return temps_in(root);
+}
+
+static th_request *start(const char *method, const char *target, const char *const *headers)
+{
+    th_request *t = th_request_new(mod, conf, method, target, headers);
+    assert_non_null(t);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    return t;
+}
+
+/* A whole request: headers, then the body in pieces of `piece` bytes. */
+static th_request *send_req(const char *method, const char *target, const char *const *headers, const char *body,
+                            size_t len, size_t piece)
+{
+    th_request *t = start(method, target, headers);
+    th_response *res = th_response_of(t);
+    if (res->error_status || res->finished)
+        return t;
+    assert_true(res->read_body_called);
+    for (size_t i = 0; i < len && !res->error_status && !res->finished; i += piece) {
+        size_t n = len - i < piece ? len - i : piece;
+        assert_int_equal(th_feed_body(t, body + i, n), n); /* never paused: disk writes are synchronous */
+    }
+    if (!res->error_status && !res->finished)
+        th_end_body(t);
+    return t;
+}
+
+static int status_of(th_request *t)
+{
+    th_response *res = th_response_of(t);
+    return res->error_status ? res->error_status : res->status;
+}
+
+static void end(th_request *t)
+{
+    th_response *res = th_response_of(t);
+    th_request_end(t);
+    assert_int_equal(res->cleanups, 1);
+}
+
+static char cl_buf[8][64];
+static const char *content_length(size_t n)
+{
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(cl_buf[i], sizeof cl_buf[i], "Content-Length: %zu", n);
+    return cl_buf[i];
+}
+
+/* One request with a body; returns its status and ends it. */
+static int raw(const char *method, const char *target, const char *body)
+{
+    const char *h[] = {content_length(strlen(body)), NULL};
+    th_request *t = send_req(method, target, h, body, strlen(body), 3);
+    int st = status_of(t);
+    end(t);
+    return st;
+}
+
+static int simple(const char *method, const char *target)
+{
+    th_request *t = start(method, target, NULL);
+    int st = status_of(t);
+    assert_false(th_response_of(t)->read_body_called);
+    end(t);
+    return st;
+}
+
+/* ---- multipart bodies ---- */
+
+#define BOUNDARY "--------------------------631254724589857935214018"
+#define CT_FORM "Content-Type: multipart/form-data; boundary=" BOUNDARY
+
+typedef struct part {
+    const char *name;     /* NULL: no name parameter */
+    const char *filename; /* NULL: no filename parameter */
+    const char *content;
+} part;
+
+static char *form(const part *parts, size_t n, int final, size_t *len)
+{
+    size_t cap = 4096;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(parts[i].content) + 512;
+    char *b = malloc(cap);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)sprintf(b + o, "--%s\r\nContent-Disposition: form-data", BOUNDARY);
+        if (parts[i].name)
+            o += (size_t)sprintf(b + o, "; name=\"%s\"", parts[i].name);
+        if (parts[i].filename)
+            o += (size_t)sprintf(b + o, "; filename=\"%s\"", parts[i].filename);
+        o += (size_t)sprintf(b + o, "\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n", parts[i].content);
+    }
+    if (final)
+        o += (size_t)sprintf(b + o, "--%s--\r\n", BOUNDARY);
+    *len = o;
+    return b;
+}
+
+static th_request *post_form(const char *target, const part *parts, size_t n, int final, const char *accept,
+                             size_t piece)
+{
+    size_t len;
+    char *body = form(parts, n, final, &len);
+    const char *h[] = {CT_FORM, content_length(len), accept, NULL};
+    th_request *t = send_req("POST", target, h, body, len, piece);
+    free(body);
+    return t;
+}
+
+static int post_form_status(const char *target, const part *parts, size_t n)
+{
+    th_request *t = post_form(target, parts, n, 1, NULL, 7);
+    int st = status_of(t);
+    end(t);
+    return st;
+}
+
+/* ---- fixtures ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof root, "/tmp/test_upload.XXXXXX");
+    if (!mkdtemp(root))
+        return -1;
+    snprintf(folder, sizeof folder, "%s/up", root);
+    mkdir(folder, 0755);
+    mkdir(at("up/sub"), 0755);
+    mod = th_load(&webserv_module);
+    char err[256];
+    conf = th_configure(mod, "{}", "/up", root, err, sizeof err);
+    if (!conf) {
+        fprintf(stderr, "configure: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_unload(mod);
+    rm_rf(root);
+    return 0;
+}
+
+/* ---- raw PUT and POST ---- */
+
+static void test_put_create(void **state)
+{
+    (void)state;
+    const char *h[] = {"Content-Length: 11", NULL};
+    th_request *t = send_req("PUT", "/up/a%20b.txt", h, "hello world", 11, 4);
+    assert_int_equal(status_of(t), 201);
+    assert_true(th_response_of(t)->finished);
+    assert_string_equal(th_header(t, "Location"), "/up/a%20b.txt");
+    assert_non_null(strstr(th_response_of(t)->body, "a b.txt"));
+    end(t);
+    assert_content("up/a b.txt", "hello world");
+    assert_int_equal(temps(), 0);
+}
+
+static void test_put_replace_keeps_old_until_complete(void **state)
+{
+    (void)state;
+    put_file("up/f.txt", "old bytes");
+    const char *h[] = {"Content-Length: 9", NULL};
+    th_request *t = start("PUT", "/up/f.txt", h);
+    assert_int_equal(th_feed_body(t, "new", 3), 3);
+    assert_content("up/f.txt", "old bytes");
+    assert_int_equal(temps(), 1);
+    assert_int_equal(th_feed_body(t, " content", 6), 6);
+    assert_content("up/f.txt", "old bytes");
+    th_end_body(t);
+    assert_int_equal(status_of(t), 204);
+    assert_true(th_response_of(t)->finished);
+    end(t);
+    assert_content("up/f.txt", "new conte");
+    assert_int_equal(temps(), 0);
+}
+
+static void test_put_chunked_and_empty(void **state)
+{
+    (void)state;
+    const char *h[] = {"Transfer-Encoding: chunked", NULL};
+    th_request *t = send_req("PUT", "/up/sub/c.bin", h, "0123456789abcdef", 16, 5);
+    assert_int_equal(status_of(t), 201);
+    end(t);
+    assert_content("up/sub/c.bin", "0123456789abcdef");
+
+    assert_int_equal(raw("PUT", "/up/empty", ""), 201);
+    assert_content("up/empty", "");
+    assert_int_equal(raw("PUT", "/up/empty", ""), 204);
+    assert_int_equal(temps(), 0);
+}
+
+static void test_post_raw(void **state)
+{
+    (void)state;
+    assert_int_equal(raw("POST", "/up/new.txt", "first"), 201);
+    assert_content("up/new.txt", "first");
+    /* existing: refused before the body is read */
+    const char *h[] = {"Content-Length: 6", NULL};
+    th_request *t = start("POST", "/up/new.txt", h);
+    assert_int_equal(status_of(t), 409);
+    assert_false(th_response_of(t)->read_body_called);
+    end(t);
+    assert_content("up/new.txt", "first");
+    assert_int_equal(temps(), 0);
+}
+
+static void test_post_raw_conflict_at_commit(void **state)
+{
+    (void)state;
+    const char *h[] = {"Content-Length: 4", NULL};
+    th_request *t = start("POST", "/up/race.txt", h);
+    th_feed_body(t, "mine", 4);
+    put_file("up/race.txt", "theirs"); /* someone else was faster */
+    th_end_body(t);
+    assert_int_equal(status_of(t), 409);
+    end(t);
+    assert_content("up/race.txt", "theirs");
+    assert_int_equal(temps(), 0);
+}
+
+static void test_raw_refusals(void **state)
+{
+    (void)state;
+    assert_int_equal(raw("PUT", "/up/missing/x.txt", "x"), 409);  /* no parent folder */
+    assert_int_equal(raw("PUT", "/up/sub", "x"), 409);            /* a folder */
+    assert_int_equal(raw("POST", "/up/sub", "x"), 409);
+    assert_int_equal(raw("PUT", "/up/new/", "x"), 409);           /* a folder path */
+    assert_int_equal(raw("PUT", "/up", "x"), 409);                /* the upload folder itself */
+    assert_int_equal(raw("PUT", "/up/bad%01name", "x"), 400);     /* a control character */
+    assert_int_equal(raw("PUT", "/up/back%5Cslash", "x"), 400);
+    assert_int_equal(raw("POST", "/up/", "not a form"), 409);     /* raw body to a folder */
+    put_file("up/file", "f");
+    assert_int_equal(raw("PUT", "/up/file/x", "x"), 409);          /* parent is a file */
+    assert_false(exists("up/missing"));
+    assert_false(exists("up/new"));
+    assert_int_equal(temps(), 0);
+}
+
+static void test_abort_leaves_nothing(void **state)
+{
+    (void)state;
+    put_file("up/keep.txt", "precious");
+    const char *h[] = {"Content-Length: 100", NULL};
+    th_request *t = start("PUT", "/up/keep.txt", h);
+    th_feed_body(t, "partial", 7);
+    assert_int_equal(temps(), 1);
+    th_response *res = th_response_of(t);
+    th_request_abort(t);
+    assert_int_equal(res->cleanups, 1);
+    assert_int_equal(res->cleanup_how, WS_END_ABORTED);
+    assert_content("up/keep.txt", "precious");
+    assert_int_equal(temps(), 0);
+
+    t = start("PUT", "/up/never.txt", h);
+    th_feed_body(t, "partial", 7);
+    th_request_abort(t);
+    assert_false(exists("up/never.txt"));
+    assert_int_equal(temps(), 0);
+}
+
+static void test_large_body_streams(void **state)
+{
+    (void)state;
+    size_t piece = 65536, total = 8 * 1024 * 1024;
+    char *buf = malloc(piece);
+    for (size_t i = 0; i < piece; i++)
+        buf[i] = (char)(i * 7);
+    const char *h[] = {content_length(total), NULL};
+    th_request *t = start("PUT", "/up/big.bin", h);
+    for (size_t sent = 0; sent < total; sent += piece)
+        assert_int_equal(th_feed_body(t, buf, piece), piece);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    end(t);
+    struct stat st;
+    assert_int_equal(stat(at("up/big.bin"), &st), 0);
+    assert_int_equal(st.st_size, total);
+    free(buf);
+}
+
+/* ---- multipart ---- */
+
+/* Content may hold the boundary, just not on a line of its own after a CRLF. */
+static const char script[] = "#!/usr/bin/env python3\nimport cgi\r\n\r\nprint('--" BOUNDARY "')\r\n--"
+                             "--------------------------63125472458985793521401\r\n";
+
+static void test_form_create(void **state)
+{
+    (void)state;
+    part parts[] = {
+        {"", "form.py", script},
+        {"comment", NULL, "a text field, ignored"},
+        {"f2", "second.txt", "two"},
+        {NULL, "third", ""},
+    };
+    th_request *t = post_form("/up/sub/", parts, 4, 1, NULL, 1);
+    assert_int_equal(status_of(t), 201);
+    assert_string_equal(th_header(t, "Location"), "/up/sub/");
+    const char *body = th_response_of(t)->body;
+    assert_non_null(strstr(body, "<a href=\"/up/sub/form.py\">form.py</a>"));
+    assert_non_null(strstr(body, "second.txt"));
+    assert_null(strstr(body, "comment"));
+    assert_non_null(strstr(th_header(t, "Content-Type"), "text/html"));
+    end(t);
+    assert_content("up/sub/form.py", script);
+    assert_content("up/sub/second.txt", "two");
+    assert_content("up/sub/third", "");
+    assert_int_equal(entries("up/sub"), 3);
+    assert_int_equal(temps(), 0);
+}
+
+static void test_form_json_and_split_everywhere(void **state)
+{
+    (void)state;
+    part parts[] = {{"file", "a&b \\\"q\\\".txt", "x\r\n--y"}}; /* quotes escaped on the wire */
+    size_t len;
+    char *body = form(parts, 1, 1, &len);
+    /* every split of the body in two pieces gives the same file */
+    for (size_t cut = 0; cut <= len; cut++) {
+        const char *h[] = {CT_FORM, content_length(len), "Accept: application/json", NULL};
+        th_request *t = start("POST", "/up/", h);
+        assert_int_equal(status_of(t), 0);
+        th_feed_body(t, body, cut);
+        th_feed_body(t, body + cut, len - cut);
+        th_end_body(t);
+        assert_int_equal(status_of(t), 201);
+        assert_string_equal(th_header(t, "Content-Type"), "application/json");
+        assert_string_equal(th_response_of(t)->body,
+                            "[{\"name\": \"a&b \\\"q\\\".txt\", \"size\": 6, \"url\": \"/up/a&b%20%22q%22.txt\"}]\n");
+        end(t);
+        assert_content("up/a&b \"q\".txt", "x\r\n--y");
+        unlink(at("up/a&b \"q\".txt"));
+    }
+    free(body);
+    assert_int_equal(temps(), 0);
+}
+
+static void test_form_bad_filenames(void **state)
+{
+    (void)state;
+    const char *bad[] = {"../evil", "a/b", "a\\\\b", ".", "..", "", "tab\there", "del\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        part parts[] = {{"ok", "good.txt", "good"}, {"bad", bad[i], "bad"}};
+        assert_int_equal(post_form_status("/up/", parts, 2), 400);
+        assert_false(exists("up/good.txt"));
+        assert_int_equal(temps(), 0);
+    }
+    assert_int_equal(entries("up"), 1); /* only sub/ */
+    assert_false(exists("evil"));
+}
+
+static void test_form_existing_name(void **state)
+{
+    (void)state;
+    put_file("up/taken.txt", "original");
+    part parts[] = {{"a", "fresh.txt", "fresh"}, {"b", "taken.txt", "overwrite?"}};
+    assert_int_equal(post_form_status("/up/", parts, 2), 409);
+    assert_false(exists("up/fresh.txt"));
+    assert_content("up/taken.txt", "original");
+    assert_int_equal(temps(), 0);
+
+    /* the same name twice in one request */
+    part twice[] = {{"a", "dup.txt", "1"}, {"b", "dup.txt", "2"}};
+    assert_int_equal(post_form_status("/up/", twice, 2), 409);
+    assert_false(exists("up/dup.txt"));
+    assert_int_equal(temps(), 0);
+}
+
+static void test_form_conflict_at_the_end_undoes_all(void **state)
+{
+    (void)state;
+    part parts[] = {{"a", "one.txt", "1"}, {"b", "two.txt", "2"}, {"c", "three.txt", "3"}};
+    size_t len;
+    char *body = form(parts, 3, 1, &len);
+    const char *h[] = {CT_FORM, content_length(len), NULL};
+    th_request *t = start("POST", "/up/", h);
+    th_feed_body(t, body, len - 10);
+    put_file("up/three.txt", "someone else's"); /* appears while the body is still arriving */
+    th_feed_body(t, body + len - 10, 10);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 409);
+    end(t);
+    free(body);
+    assert_false(exists("up/one.txt"));
+    assert_false(exists("up/two.txt"));
+    assert_content("up/three.txt", "someone else's");
+    assert_int_equal(temps(), 0);
+}
+
+static void test_form_malformed(void **state)
+{
+    (void)state;
+    part parts[] = {{"a", "cut.txt", "data"}};
+    th_request *t = post_form("/up/", parts, 1, 0, NULL, 5); /* no final boundary */
+    assert_int_equal(status_of(t), 400);
+    end(t);
+    assert_false(exists("up/cut.txt"));
+
+    part fields[] = {{"a", NULL, "only a field"}};
+    assert_int_equal(post_form_status("/up/", fields, 1), 400); /* no file at all */
+
+    const char *h[] = {"Content-Type: multipart/form-data", "Content-Length: 10", NULL};
+    t = start("POST", "/up/", h); /* no boundary */
+    assert_int_equal(status_of(t), 400);
+    end(t);
+
+    const char *h2[] = {CT_FORM, "Content-Length: 0", NULL};
+    t = start("POST", "/up/", h2);
+    assert_int_equal(status_of(t), 400);
+    end(t);
+
+    static const char garbage[] = "--" BOUNDARY "\r\nno colon\r\n\r\nx\r\n--" BOUNDARY "--\r\n";
+    const char *h3[] = {CT_FORM, content_length(sizeof garbage - 1), NULL};
+    t = send_req("POST", "/up/", h3, garbage, sizeof garbage - 1, 4);
+    assert_int_equal(status_of(t), 400);
+    end(t);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(entries("up"), 1);
+}
+
+static void test_form_missing_folder(void **state)
+{
+    (void)state;
+    part parts[] = {{"a", "x.txt", "x"}};
+    assert_int_equal(post_form_status("/up/nope/", parts, 1), 409);
+    assert_false(exists("up/nope"));
+}
+
+static void test_form_abort(void **state)
+{
+    (void)state;
+    part parts[] = {{"a", "one.txt", "1111"}, {"b", "two.txt", "2222"}};
+    size_t len;
+    char *body = form(parts, 2, 1, &len);
+    const char *h[] = {CT_FORM, content_length(len), NULL};
+    th_request *t = start("POST", "/up/", h);
+    th_feed_body(t, body, len - 20); /* the first file complete, the second begun */
+    assert_int_equal(temps(), 2);
+    th_request_abort(t);
+    free(body);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(entries("up"), 1);
+}
+
+/* ---- DELETE ---- */
+
+static void test_delete(void **state)
+{
+    (void)state;
+    put_file("up/gone.txt", "x");
+    assert_int_equal(simple("DELETE", "/up/gone.txt"), 204);
+    assert_false(exists("up/gone.txt"));
+    assert_int_equal(simple("DELETE", "/up/gone.txt"), 404);
+    assert_int_equal(simple("DELETE", "/up/nodir/x"), 404);
+    put_file("up/sub/inner", "x");
+    assert_int_equal(simple("DELETE", "/up/sub"), 409); /* not empty */
+    assert_int_equal(simple("DELETE", "/up/sub/"), 409);
+    assert_true(exists("up/sub/inner"));
+    unlink(at("up/sub/inner"));
+    assert_int_equal(simple("DELETE", "/up/sub/"), 204); /* empty: removed */
+    assert_false(exists("up/sub"));
+    assert_int_equal(simple("DELETE", "/up/"), 403);    /* never the upload folder */
+    assert_int_equal(simple("DELETE", "/up"), 403);
+    put_file("up/f", "x");
+    assert_int_equal(simple("DELETE", "/up/f/"), 404);  /* a file named as a folder */
+    assert_true(exists("up/f"));
+}
+
+/* ---- confinement and configuration ---- */
+
+static void test_symlink_escape(void **state)
+{
+    (void)state;
+    char outside[300];
+    snprintf(outside, sizeof outside, "%s/outside", root);
+    mkdir(outside, 0755);
+    assert_int_equal(symlink(outside, at("up/link")), 0);
+    assert_int_equal(raw("PUT", "/up/link/x.txt", "x"), 403);
+    part parts[] = {{"a", "x.txt", "x"}};
+    assert_int_equal(post_form_status("/up/link/", parts, 1), 403);
+    put_file("outside/victim", "v");
+    assert_int_equal(simple("DELETE", "/up/link/victim"), 403);
+    assert_int_equal(entries("outside"), 1);
+    assert_int_equal(temps(), 0);
+}
+
+static void test_dir_option(void **state)
+{
+    (void)state;
+    mkdir(at("store"), 0755);
+    char err[256];
+    const void *c2 = th_configure(mod, "{\"dir\": \"store\"}", "/files", root, err, sizeof err);
+    assert_non_null(c2);
+    const char *h[] = {"Content-Length: 3", NULL};
+    th_request *t = th_request_new(mod, c2, "PUT", "/files/d.txt", h);
+    th_dispatch(t);
+    th_feed_body(t, "abc", 3);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    assert_string_equal(th_header(t, "Location"), "/files/d.txt");
+    end(t);
+    assert_content("store/d.txt", "abc");
+    assert_false(exists("files"));
+
+    t = th_request_new(mod, c2, "DELETE", "/files/d.txt", NULL);
+    th_dispatch(t);
+    assert_int_equal(status_of(t), 204);
+    end(t);
+    assert_false(exists("store/d.txt"));
+}
+
+static void test_configure_errors_and_match(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_null(th_configure(mod, "{}", "/x", NULL, err, sizeof err));
+    assert_non_null(strstr(err, "dir"));
+    assert_null(th_configure(mod, "{\"bogus\": 1}", "/x", root, err, sizeof err));
+    assert_non_null(strstr(err, "bogus"));
+    assert_null(th_configure(mod, "{\"dir\": 5}", "/x", root, err, sizeof err));
+    assert_non_null(th_configure(mod, "{\"dir\": \"/tmp\"}", "/x", NULL, err, sizeof err));
+
+    th_request *t = th_request_new(mod, conf, "GET", "/up/x", NULL);
+    assert_int_equal(th_dispatch(t), WS_DECLINE);
+    th_request_end(t);
+    assert_int_equal(webserv_module.abi_major, WS_ABI_MAJOR);
+    assert_string_equal(webserv_module.methods[0], "POST");
+}
+
+static void test_plain_name(void **state)
+{
+    (void)state;
+    assert_true(upload_plain_name("a.txt", 5));
+    assert_true(upload_plain_name(".hidden", 7));
+    assert_true(upload_plain_name("\xc3\xa9t\xc3\xa9", 5));
+    assert_true(upload_plain_name("...", 3));
+    assert_false(upload_plain_name("a\0b", 3));
+    assert_false(upload_plain_name("", 0));
+    assert_false(upload_plain_name(NULL, 0));
+    char long_name[300];
+    memset(long_name, 'x', sizeof long_name);
+    assert_true(upload_plain_name(long_name, 255));
+    assert_false(upload_plain_name(long_name, 256));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_put_create),
+        T(test_put_replace_keeps_old_until_complete),
+        T(test_put_chunked_and_empty),
+        T(test_post_raw),
+        T(test_post_raw_conflict_at_commit),
+        T(test_raw_refusals),
+        T(test_abort_leaves_nothing),
+        T(test_large_body_streams),
+        T(test_form_create),
+        T(test_form_json_and_split_everywhere),
+        T(test_form_bad_filenames),
+        T(test_form_existing_name),
+        T(test_form_conflict_at_the_end_undoes_all),
+        T(test_form_malformed),
+        T(test_form_missing_folder),
+        T(test_form_abort),
+        T(test_delete),
+        T(test_symlink_escape),
+        T(test_dir_option),
+        T(test_configure_errors_and_match),
+        cmocka_unit_test(test_plain_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
