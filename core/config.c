@@ -21,31 +21,40 @@
 #ifndef WEBSERV_MODULE_INSTALL_DIR
 #define WEBSERV_MODULE_INSTALL_DIR "/usr/local/lib/webserv/modules"
 #endif
+#ifndef WEBSERV_MODULE_DIR_FROM_BIN
+#define WEBSERV_MODULE_DIR_FROM_BIN "../lib/webserv/modules" /* "" when not relative */
+#endif
 
 /* Keys of a location that a module name would shadow. */
 static const char *const location_keys[] = {
     "path", "root", "index", "client_max_body_size", "methods", "error_pages", "return", NULL,
 };
 
-/* "modules/" beside the executable, or NULL when it cannot be found. */
-static const char *exe_modules_dir(arena *a)
+/* The folder of the executable, or NULL when it cannot be found. */
+static const char *exe_dir(arena *a)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
         return NULL;
     exe[n] = '\0';
-    return arena_printf(a, "%s/modules", dirname(exe));
+    return arena_strdup(a, dirname(exe));
 }
 
-/* Where a bare module name is looked up when "modules_dir" is not set: beside
- * the executable (a build tree) first, then the installed folder. */
+/* Where a bare module name is looked up when "modules_dir" is not set:
+ * "modules/" beside the executable (a build tree) first, then the installed
+ * folder as seen from the executable (so `cmake --install --prefix DIR` works
+ * wherever DIR is), then the installed folder configured at build time. */
 static const char *default_dir_for(arena *a, const char *name)
 {
-    const char *dir = exe_modules_dir(a);
-    char *file = dir ? arena_printf(a, "%s/mod_%s.so", dir, name) : NULL;
-    if (file && access(file, F_OK) == 0)
-        return dir;
+    static const char *const rel[] = {"modules", WEBSERV_MODULE_DIR_FROM_BIN};
+    const char *exe = exe_dir(a);
+    for (size_t i = 0; exe && i < sizeof rel / sizeof rel[0]; i++) {
+        const char *dir = rel[i][0] ? arena_printf(a, "%s/%s", exe, rel[i]) : NULL;
+        char *file = dir ? arena_printf(a, "%s/mod_%s.so", dir, name) : NULL;
+        if (file && access(file, F_OK) == 0)
+            return dir;
+    }
     return WEBSERV_MODULE_INSTALL_DIR;
 }
 
@@ -156,6 +165,14 @@ static int cfg_logs(cfg_ctx *x, ws_settings *top)
     }
     if (s && strcmp(s, "off") != 0)
         c->access_log = strcmp(s, "stdout") == 0 ? s : settings_abs_path(x->a, c->dir, s);
+    s = NULL;
+    if (settings_string(top, "access_log_format", &s) < 0)
+        return -1;
+    if (s && strcmp(s, "json") != 0 && strcmp(s, "combined") != 0) {
+        settings_error(top, "access_log_format", "expected \"combined\" or \"json\"");
+        return -1;
+    }
+    c->access_log_json = s && strcmp(s, "json") == 0;
     return 0;
 }
 

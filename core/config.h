@@ -105,6 +105,7 @@ typedef struct ws_config {
     const char *error_log;  /* "stderr" or an absolute file path */
     int log_level;          /* enum ws_log_level */
     const char *access_log; /* NULL (off), "stdout", or an absolute file path */
+    int access_log_json;    /* access_log_format: 0 "combined", 1 "json" (one object per line) */
     config_timeouts timeouts;
     size_t header_size;     /* limits.header_size */
     const char *const *mime_pairs; /* extension (lower-case, no dot), type, … */

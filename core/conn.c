@@ -677,8 +677,13 @@ void req_end_module(request *r)
 
 int req_read_body(request *r)
 {
+    if (r->body == BODY_NONE) {
+        /* An empty body (RFC 9112 §6.3 item 7) still ends: on_body_end comes from pump_body. */
+        r->body = BODY_READING;
+        return WS_OK;
+    }
     if (r->body != BODY_UNREAD)
-        return r->body == BODY_NONE ? WS_OK : WS_ERROR;
+        return WS_ERROR;
     r->body = BODY_READING;
     if (r->head.expect_continue && !r->head_sent && !r->sent_continue && r->pub.http_minor >= 1) {
         r->sent_continue = 1;

@@ -1,15 +1,66 @@
-/* Opening listening sockets for the config's binds. */
+/* Opening listening sockets for the config's binds, or taking over sockets
+ * that a master process opened (see master.c). */
 #include "listen.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int listen_open(const listen_addr *a, char *err, size_t errlen)
+typedef struct adopted {
+    char *text;
+    int fd;
+} adopted;
+
+static adopted *adopted_fds;
+static size_t n_adopted;
+
+int listen_adopt(const char *text, int fd)
+{
+    adopted *n = realloc(adopted_fds, (n_adopted + 1) * sizeof *n);
+    if (!n)
+        return -1;
+    adopted_fds = n;
+    if (!(n[n_adopted].text = strdup(text)))
+        return -1;
+    n[n_adopted++].fd = fd;
+    return 0;
+}
+
+void listen_adopt_clear(void)
+{
+    for (size_t i = 0; i < n_adopted; i++) {
+        close(adopted_fds[i].fd);
+        free(adopted_fds[i].text);
+    }
+    free(adopted_fds);
+    adopted_fds = NULL;
+    n_adopted = 0;
+}
+
+/* Take the adopted socket for text, if there is one. */
+static int take_adopted(const char *text)
+{
+    for (size_t i = 0; i < n_adopted; i++) {
+        if (strcmp(adopted_fds[i].text, text) != 0)
+            continue;
+        int fd = adopted_fds[i].fd;
+        free(adopted_fds[i].text);
+        adopted_fds[i] = adopted_fds[--n_adopted];
+        if (n_adopted == 0) {
+            free(adopted_fds);
+            adopted_fds = NULL;
+        }
+        return fd;
+    }
+    return -1;
+}
+
+int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
 {
     int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -18,6 +69,11 @@ int listen_open(const listen_addr *a, char *err, size_t errlen)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        snprintf(err, errlen, "%s: SO_REUSEPORT: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
     if (a->family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 4096) < 0) {
@@ -26,4 +82,10 @@ int listen_open(const listen_addr *a, char *err, size_t errlen)
         return -1;
     }
     return fd;
+}
+
+int listen_open(const listen_addr *a, char *err, size_t errlen)
+{
+    int fd = take_adopted(a->text);
+    return fd >= 0 ? fd : listen_bind(a, 0, err, errlen);
 }

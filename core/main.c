@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 #include "webserv/module.h"
 
@@ -17,9 +18,15 @@ static void usage(FILE *f)
             "       webserv -h | --help       this help\n"
             "       webserv -v | --version    version and module ABI version\n"
             "\n"
-            "signals: SIGINT/SIGTERM stop gracefully, SIGHUP reloads the config,\n"
-            "         SIGUSR1 reopens the log files.\n"
-            "environment: WEBSERV_EVENT_BACKEND=epoll|poll chooses the event loop.\n");
+            "signals (to the master when \"workers\" > 1):\n"
+            "  SIGINT, SIGTERM  stop accepting, finish in-flight requests, exit 0\n"
+            "  SIGHUP           re-read the config; an invalid one is logged and the old one stays\n"
+            "  SIGUSR1          reopen the log files (after rotation)\n"
+            "environment:\n"
+            "  WEBSERV_EVENT_BACKEND=epoll|poll  the event loop\n"
+            "  WEBSERV_REUSEPORT=1               one SO_REUSEPORT socket per worker\n"
+            "exit status: 0 clean stop or good -t; 1 bad config, module or listen address; 2 bad usage\n"
+            "see webserv(8) and docs/operations.md\n");
 }
 
 int main(int argc, char **argv)
@@ -64,5 +71,8 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 0;
     }
+    /* One worker is today's single process; more get a master (master.c). */
+    if (cfg->workers > 1)
+        return master_run(config, cfg);
     return server_run(config, cfg);
 }

@@ -22,6 +22,7 @@
 #include "modules.h"
 
 server *g_server;
+int g_server_worker;
 static int sig_write_fd = -1;
 
 #define MAX_FREE 256
@@ -219,6 +220,8 @@ static void reload(server *s)
     }
     if (open_logs(c, err, sizeof err) < 0)
         log_msg(WS_LOG_ERROR, "WS0103", "reload: %s (logs unchanged)", err);
+    if (c->workers != s->cfg->c->workers)
+        log_msg(WS_LOG_WARN, "WS0108", "reload: a change of \"workers\" takes effect at the next start");
     mime_set_overrides(c->mime_pairs, c->n_mime);
     live_config *lc = calloc(1, sizeof *lc);
     lc->c = c;
@@ -281,7 +284,7 @@ static void on_signal_pipe(loop *l, int fd, unsigned ev, void *arg)
                 begin_stop(s);
                 break;
             case SIGHUP:
-                if (!s->stopping)
+                if (!s->stopping && !g_server_worker) /* a worker's config is the master's business */
                     reload(s);
                 break;
             case SIGUSR1:
@@ -306,8 +309,14 @@ static int install_signals(server *s)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         sigaction(sigs[i], &sa, NULL);
+        sigaddset(&set, sigs[i]);
+    }
+    /* A worker starts with them blocked (see master.c): what came before now is delivered. */
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return loop_add(s->loop, s->sig_pipe[0], LOOP_READ, on_signal_pipe, s);
 }

@@ -53,6 +53,7 @@ typedef struct server {
 } server;
 
 extern server *g_server;
+extern int g_server_worker; /* set in a worker process forked by the master */
 
 /* Run the server for config_path until SIGINT/SIGTERM. Returns the exit status. */
 int server_run(const char *config_path, ws_config *cfg);

@@ -11,14 +11,8 @@ foreach(dir ${TESTMOD_DIRS})
   endif()
 endforeach()
 
-# The fake host that drives a module with no sockets and no core.
-file(GLOB TESTHOST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/testhost/*.c)
-if(TESTHOST_SOURCES)
-  add_library(webserv_testhost STATIC ${TESTHOST_SOURCES})
-  target_include_directories(webserv_testhost PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/tests/testhost)
-  # th_core.c compiles core/settings.c and core/arena.c into the test host.
-  target_link_libraries(webserv_testhost PUBLIC PkgConfig::JANSSON ${CMAKE_DL_LIBS})
-endif()
+# The fake host (webserv_testhost) is defined in the top CMakeLists.txt: it is
+# also installed, as libwebserv-testhost.a, for out-of-tree module tests.
 
 file(GLOB UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
 foreach(src ${UNIT_TESTS})
@@ -34,6 +28,8 @@ file(GLOB MODULE_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/modules/test_
 foreach(src ${MODULE_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(mod_${name} ${src})
+  # Some module tests also load the built .so (and the test modules).
+  add_dependencies(mod_${name} ${WEBSERV_MODULE_TARGETS})
   target_include_directories(mod_${name} PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/modules ${CMAKE_SOURCE_DIR}/tests/testhost)
   if(TARGET webserv_testhost)
     target_link_libraries(mod_${name} PRIVATE webserv_testhost)

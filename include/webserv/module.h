@@ -272,6 +272,16 @@ typedef struct ws_module {
 /* The symbol name the core looks up. */
 #define WS_MODULE_SYMBOL "webserv_module"
 
+/*
+ * Mark the descriptor as exported, so it stays visible when the module is
+ * built with -fvisibility=hidden (as webserv_add_module does):
+ *
+ *     WS_EXPORT const ws_module webserv_module = { WS_MODULE_HEADER, ... };
+ */
+#ifndef WS_EXPORT
+#define WS_EXPORT __attribute__((visibility("default")))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

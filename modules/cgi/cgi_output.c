@@ -113,7 +113,10 @@ static void at_eof(cgi_req *c)
 {
     cgi_close_fd(&c->out_fd, &c->out_watch);
     c->out_eof = 1;
-    if (c->exited)
+    /* With its Content-Length complete the response is whole whatever the
+     * exit status says; otherwise the exit status decides (a crash must not
+     * look like a complete response). */
+    if (c->exited || (c->head_done && !c->pending && c->length >= 0 && c->sent == c->length))
         cgi_finalize(c);
     else
         cgi_arm_timer(c, CGI_LINGER_MS); /* the exit status should follow at once */

@@ -136,8 +136,9 @@ static void cgi_cleanup(ws_request *r, int how)
         cgi_host->timer_stop(c->timer);
         c->timer = NULL;
     }
-    if (how != WS_END_DONE && !c->over)
-        cgi_host->log(WS_LOG_INFO, r, "cgi: request aborted, ending %s", c->script.filename);
+    if (how != WS_END_DONE && !c->over && c->pid > 0 && !c->exited)
+        cgi_host->log(WS_LOG_INFO, r, "cgi: request ended early (client gone or server stopping), killing %s",
+                      c->script.filename);
     cgi_kill(c); /* no-op when it has exited */
     cgi_stderr_drain(c);
     cgi_close_fd(&c->in_fd, &c->in_watch);

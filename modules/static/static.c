@@ -64,7 +64,7 @@ static int static_handle(ws_request *r)
 
 static const char *const static_methods[] = {"GET", "HEAD", NULL};
 
-__attribute__((visibility("default"))) const ws_module webserv_module = {
+WS_EXPORT const ws_module webserv_module = {
     WS_MODULE_HEADER,
     .name = "static",
     .methods = static_methods,

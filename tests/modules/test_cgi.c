@@ -842,6 +842,36 @@ static void test_output_backpressure(void **state)
     assert_reaped(p);
 }
 
+/* ---- the demo site's script ---- */
+
+static void test_demo_hello(void **state)
+{
+    (void)state;
+    const char *src = getenv("WEBSERV_SRC");
+    char www[PATH_MAX], err[512];
+    snprintf(www, sizeof www, "%s/www", src && *src ? src : ".");
+    char hello[PATH_MAX + 32];
+    snprintf(hello, sizeof hello, "%s/cgi-bin/hello.py", www);
+    if (access(hello, R_OK) != 0)
+        skip();
+    const void *conf = th_configure(M, "{\"interpreters\": {\".py\": \"" PY "\"}}", "/cgi-bin", www, err, sizeof err);
+    assert_non_null(conf);
+    th_request *t = run(conf, "GET", "/cgi-bin/hello.py?name=Ada%3Cb%3E", NULL);
+    assert_int_equal(th_response_of(t)->status, 200);
+    assert_string_equal(th_header(t, "Content-Type"), "text/html; charset=utf-8");
+    assert_non_null(strstr(th_response_of(t)->body, "Hello, <strong>Ada&lt;b&gt;</strong>! (sent by GET)"));
+    assert_int_equal(th_response_of(t)->length, (int64_t)th_response_of(t)->body_len);
+    th_request_end(t);
+
+    const char *headers[] = { "Content-Type: application/x-www-form-urlencoded", "Content-Length: 8", NULL };
+    t = start(conf, "POST", "/cgi-bin/hello.py", headers);
+    th_feed_body(t, "name=Bob", 8);
+    th_end_body(t);
+    assert_int_equal(th_run(t, 10000), 0);
+    assert_non_null(strstr(th_response_of(t)->body, "Hello, <strong>Bob</strong>! (sent by POST)"));
+    th_request_end(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -863,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_client_goes_away),
         cmocka_unit_test(test_stderr_logged),
         cmocka_unit_test(test_output_backpressure),
+        cmocka_unit_test(test_demo_hello),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

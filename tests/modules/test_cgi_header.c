@@ -174,7 +174,7 @@ static void test_bad_lines(void **state)
         "Content-Type: a/b\nX-A: 1\n\tfolded\n\n",
         "Content-Type: a/b\nX-A: a\rb\n\n",       /* stray CR */
         "Content-Type: a/b\r\r\n\r\n",
-        "Content-Type: a/b\nX-A: a\x01" "b\n\n",   /* control */
+        "Content-Type: a/b\nX-A: a\001b\n\n",   /* control */
         "Content-Type: a/b\nX-A: a\x7f\n\n",
         "\rContent-Type: a/b\n\n",
     };

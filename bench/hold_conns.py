@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Open N keep-alive connections to 127.0.0.1:PORT, send one GET on each, read
+each whole response, then hold every connection open.
+
+Prints "READY ok=<n> failed=<m> secs=<t>" once all are answered (or failed),
+then holds until stdin is closed or --hold seconds pass, whichever is first.
+bench/run.py samples the server's RSS while the connections are held.
+"""
+import argparse
+import os
+import select
+import socket
+import sys
+import time
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("port", type=int)
+    p.add_argument("-n", type=int, default=10000, help="connections (default 10000)")
+    p.add_argument("--path", default="/1k.bin")
+    p.add_argument("--batch", type=int, default=500, help="connections opened per step")
+    p.add_argument("--hold", type=float, default=30.0, help="maximum hold time, seconds")
+    p.add_argument("--timeout", type=float, default=20.0, help="maximum time to get every answer")
+    return p.parse_args()
+
+
+def response_done(buf):
+    """True when buf holds a whole response with a Content-Length body."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    length = 0
+    for line in buf[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return len(buf) >= end + 4 + length
+
+
+def run_batch(port, count, request, deadline, held):
+    """Connect count sockets, send the request on each, wait for every answer."""
+    ep = select.epoll()
+    pending = {}
+    failed = 0
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            failed += 1
+            continue
+        pending[s.fileno()] = (s, bytearray())
+        ep.register(s.fileno(), select.EPOLLIN)
+    while pending and time.monotonic() < deadline:
+        for fd, _ in ep.poll(0.2):
+            s, buf = pending[fd]
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                ep.unregister(fd)
+                del pending[fd]
+                s.close()
+                failed += 1
+                continue
+            buf += data
+            if response_done(buf):
+                ep.unregister(fd)
+                del pending[fd]
+                held.append(s)
+    for s, _ in pending.values():
+        s.close()
+        failed += 1
+    ep.close()
+    return failed
+
+
+def main():
+    a = parse_args()
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % a.path).encode()
+    held = []
+    failed = 0
+    start = time.monotonic()
+    deadline = start + a.timeout
+    left = a.n
+    while left > 0 and time.monotonic() < deadline:
+        step = min(a.batch, left)
+        failed += run_batch(a.port, step, request, deadline, held)
+        left -= step
+    failed += left
+    print("READY ok=%d failed=%d secs=%.2f" % (len(held), failed, time.monotonic() - start), flush=True)
+    # Hold: wait for stdin to close (the driver is done sampling) or the hold limit.
+    select.select([sys.stdin], [], [], a.hold)
+    for s in held:
+        s.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

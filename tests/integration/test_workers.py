@@ -1,0 +1,325 @@
+"""Issue 9: worker processes. A master binds the sockets and runs N workers;
+a dead worker is replaced; SIGHUP replaces the workers without failing a
+request; SIGINT/SIGTERM stop everything with exit 0."""
+import http.client
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import harness
+
+
+def children(pid):
+    """Pids of the live (not zombie) child processes of pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(d))
+    return sorted(out)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(cond, timeout=10.0, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+class WorkersTest(harness.ServerTestCase):
+    modules = ["static"]
+
+    def setUp(self):
+        super().setUp()
+        self.write("index.html", "home\n")
+
+    def config(self, workers=3, **kw):
+        cfg = self.base_config(**kw)
+        cfg["workers"] = workers
+        cfg["access_log"] = os.path.join(self.tmp, "access.log")
+        cfg["access_log_format"] = "json"
+        cfg["timeouts"] = {"shutdown": 5}
+        return cfg
+
+    def get(self, path="/index.html", port=None, close=True):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
+        c.request("GET", path, headers={"Connection": "close"} if close else {})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def workers(self, n=None, timeout=10):
+        pid = self.server.proc.pid
+        if n is None:
+            return children(pid)
+        return wait_for(lambda: len(children(pid)) == n and children(pid), timeout) or children(pid)
+
+    def access_pids(self):
+        with open(os.path.join(self.tmp, "access.log")) as f:
+            return [json.loads(line)["pid"] for line in f if line.strip()]
+
+    def test_master_forks_workers_that_serve(self):
+        self.start(self.config(3))
+        ws = self.workers(3)
+        self.assertEqual(len(ws), 3, ws)
+        for _ in range(30):
+            self.assertEqual(self.get(), (200, b"home\n"))
+        pids = set(self.access_pids())
+        self.assertTrue(pids <= set(ws), (pids, ws))
+        self.assertNotIn(self.server.proc.pid, pids, "the master served a request")
+        self.assertIn("[WS0500]", self.server.stderr())
+
+    def test_one_worker_is_a_single_process(self):
+        self.start(self.config(1))
+        self.assertEqual(self.get(), (200, b"home\n"))
+        self.assertEqual(children(self.server.proc.pid), [])
+        self.assertEqual(self.access_pids(), [self.server.proc.pid])
+
+    def test_auto_is_one_worker_per_cpu(self):
+        cfg = self.config(1)
+        cfg["workers"] = "auto"
+        self.start(cfg)
+        self.assertEqual(self.get()[0], 200)
+        n = os.cpu_count() or 1
+        self.assertEqual(len(self.workers(n if n > 1 else 0)), n if n > 1 else 0)
+
+    def test_a_killed_worker_is_replaced(self):
+        self.start(self.config(2))
+        ws = self.workers(2)
+        self.assertEqual(len(ws), 2)
+        os.kill(ws[0], signal.SIGKILL)
+        new = wait_for(lambda: (lambda c: len(c) == 2 and ws[0] not in c and c)(self.workers()), 10)
+        self.assertTrue(new, "no replacement worker: %s" % self.workers())
+        self.assertIn(ws[1], new)
+        fresh = [p for p in new if p != ws[1]][0]
+        # The replacement serves: kill the other old one so only it is left for a moment.
+        os.kill(ws[1], signal.SIGKILL)
+        wait_for(lambda: ws[1] not in self.workers(), 5)
+        self.assertEqual(self.get(), (200, b"home\n"))
+        self.assertIn(fresh, self.access_pids())
+        err = self.server.stderr()
+        self.assertIn("[WS0503]", err)
+        self.assertIn("killed by signal 9", err)
+        wait_for(lambda: len(self.workers()) == 2, 10)
+
+    def test_a_crashing_worker_backs_off(self):
+        """A worker that dies at once is restarted with a growing delay, not in a spin."""
+        self.start(self.config(2))
+        deadline = time.time() + 3
+        kills = 0
+        while time.time() < deadline:
+            for p in self.workers():
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    kills += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+        # 100, 200, 400, 800, 1600 ms … : a handful of restarts per slot in 3 s, not hundreds.
+        self.assertLess(kills, 40)
+        self.assertGreater(kills, 2)
+        self.assertTrue(wait_for(lambda: len(self.workers()) == 2, 15))
+        self.assertEqual(self.get(), (200, b"home\n"))
+
+    def test_stop_signals_end_everything_with_status_0(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(sig=sig):
+                s = harness.Server(self.config(3), self.tmp)
+                s.start(wait_ports=[("127.0.0.1", self.port)])
+                self.server = s
+                ws = self.workers(3)
+                self.assertEqual(self.get()[0], 200)
+                s.signal(sig)
+                s.proc.wait(timeout=15)
+                self.assertEqual(s.proc.returncode, 0, s.stderr())
+                s.stop()
+                self.assertFalse([p for p in ws if alive(p)])
+                self.assertIn("[WS0514] stopped", s.stderr())
+
+    def test_stop_lets_in_flight_requests_finish(self):
+        cfg = self.config(2, locations=[{"path": "/", "static": {}}, {"path": "/slow", "delay": {"ms": 1000}}])
+        cfg["modules"] = ["static", os.path.join(harness.TESTMODS, "mod_delay.so")]
+        self.start(cfg)
+        self.workers(2)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", self.get("/slow")))
+        t.start()
+        time.sleep(0.3)
+        self.server.signal(signal.SIGTERM)
+        t.join(10)
+        self.assertEqual(result.get("r"), (200, b"delayed /slow\n"))
+        self.server.proc.wait(timeout=10)
+        self.assertEqual(self.server.proc.returncode, 0)
+
+    def test_master_gone_workers_stop(self):
+        self.start(self.config(2))
+        ws = self.workers(2)
+        self.server.proc.kill()
+        self.server.proc.wait()
+        self.assertTrue(wait_for(lambda: not any(alive(p) for p in ws), 10), "orphaned workers kept running")
+
+    def test_reload_replaces_workers_and_keeps_in_flight_requests(self):
+        cfg = self.config(2, locations=[{"path": "/", "static": {}}, {"path": "/slow", "delay": {"ms": 1500}}])
+        cfg["modules"] = ["static", os.path.join(harness.TESTMODS, "mod_delay.so")]
+        self.start(cfg)
+        old = self.workers(2)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", self.get("/slow")))
+        t.start()
+        time.sleep(0.3)
+        cfg["workers"] = 3
+        self.server.write_config(cfg)
+        self.server.signal(signal.SIGHUP)
+        new = wait_for(lambda: (lambda c: len(c) == 3 and not set(c) & set(old) and c)(self.workers()), 10)
+        self.assertTrue(new, "workers not replaced: %s (old %s)" % (self.workers(), old))
+        self.assertEqual(self.get(), (200, b"home\n"))
+        t.join(10)
+        self.assertEqual(result.get("r"), (200, b"delayed /slow\n"))
+        self.assertIn("[WS0510]", self.server.stderr())
+
+    def test_reload_binds_a_new_address(self):
+        self.start(self.config(2))
+        self.workers(2)
+        port2 = harness.free_port()
+        cfg = self.config(2)
+        cfg["servers"][0]["listen"] = ["127.0.0.1:%d" % self.port, "127.0.0.1:%d" % port2]
+        self.server.write_config(cfg)
+        self.server.signal(signal.SIGHUP)
+        ok = wait_for(lambda: self._try(port2), 10)
+        self.assertTrue(ok, self.server.stderr())
+        self.assertEqual(self.get(), (200, b"home\n"))
+
+    def _try(self, port):
+        try:
+            return self.get(port=port)[0] == 200
+        except OSError:
+            return False
+
+    def test_invalid_reload_keeps_old_workers(self):
+        self.start(self.config(2))
+        ws = self.workers(2)
+        self.server.write_config('{"workers": 2, "servers": [ {"listen": ')
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "[WS0506]" in self.server.stderr(), 10), self.server.stderr())
+        self.assertEqual(self.workers(), ws)
+        self.assertEqual(self.get(), (200, b"home\n"))
+        # A bind that fails is refused the same way.
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        cfg = self.config(2)
+        cfg["servers"][0]["listen"] = ["127.0.0.1:%d" % self.port, "127.0.0.1:%d" % blocker.getsockname()[1]]
+        self.server.write_config(cfg)
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "[WS0507]" in self.server.stderr(), 10), self.server.stderr())
+        blocker.close()
+        self.assertEqual(self.workers(), ws)
+        self.assertEqual(self.get(), (200, b"home\n"))
+
+    def test_no_request_fails_across_five_reloads(self):
+        """Steady clients (a new connection per request, and keep-alive ones
+        that retry only what any HTTP client retries: a request on a reused
+        connection that the server closed before answering) see zero errors."""
+        self.start(self.config(2))
+        self.workers(2)
+        stop = threading.Event()
+        counts = {"ok": 0, "errors": [], "retried": 0}
+        lock = threading.Lock()
+
+        def fresh_loop():
+            while not stop.is_set():
+                try:
+                    st, body = self.get()
+                    good = st == 200 and body == b"home\n"
+                except Exception as e:  # noqa: BLE001 - every failure counts
+                    good, st = False, repr(e)
+                with lock:
+                    if good:
+                        counts["ok"] += 1
+                    else:
+                        counts["errors"].append(st)
+
+        def keepalive_loop():
+            c = None
+            while not stop.is_set():
+                reused = c is not None
+                if c is None:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                try:
+                    c.request("GET", "/index.html")
+                    r = c.getresponse()
+                    body = r.read()
+                    good, st = r.status == 200 and body == b"home\n", r.status
+                    if r.will_close:
+                        c.close()
+                        c = None
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                    c.close()
+                    c = None
+                    if reused:
+                        with lock:
+                            counts["retried"] += 1
+                        continue
+                    good, st = False, repr(e)
+                except Exception as e:  # noqa: BLE001
+                    good, st = False, repr(e)
+                    c.close()
+                    c = None
+                with lock:
+                    if good:
+                        counts["ok"] += 1
+                    else:
+                        counts["errors"].append(st)
+            if c:
+                c.close()
+
+        threads = [threading.Thread(target=fresh_loop) for _ in range(3)]
+        threads += [threading.Thread(target=keepalive_loop) for _ in range(2)]
+        for t in threads:
+            t.start()
+        seen = set(self.workers())
+        try:
+            for i in range(5):
+                time.sleep(0.5)
+                before = counts["ok"]
+                self.server.signal(signal.SIGHUP)
+                self.assertTrue(wait_for(lambda: self.server.stderr().count("[WS0510]") == i + 1, 10))
+                self.assertTrue(wait_for(lambda: counts["ok"] > before + 20, 10), "requests stalled")
+                seen |= set(self.workers())
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(20)
+        print("\nreload test: %d requests, %d errors, %d keep-alive retries, %d worker pids"
+              % (counts["ok"], len(counts["errors"]), counts["retried"], len(seen)))
+        self.assertEqual(counts["errors"], [])
+        self.assertGreater(counts["ok"], 200)
+        self.assertGreaterEqual(len(seen), 2 * 6 - 1)
+
+
+if __name__ == "__main__":
+    harness.main()
