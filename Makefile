@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG     ?= conf/server.json
 
-.PHONY: all deps build asan run test test-unit test-asan clean install fuzz
+.PHONY: all deps build asan run test test-unit test-asan clean install fuzz browser-deps
 
 all: build
 
@@ -23,9 +23,17 @@ asan: deps
 run: build
 	./$(BUILD)/webserv $(CONFIG)
 
+# The browser test drives Debian's chromium with playwright-core (from npm,
+# pinned in tests/browser/package.json).
+browser-deps: deps
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || scripts/install-deps.sh nodejs npm
+	@scripts/install-deps.sh chromium
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+		(cd tests/browser && npm install --no-audit --no-fund --no-package-lock --loglevel=error)
+
 # Every test: unit, module and integration tests on the release build (both
-# event-loop backends), then again under ASan+UBSan.
-test: build asan
+# event-loop backends) and the browser test, then again under ASan+UBSan.
+test: build asan browser-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
@@ -35,3 +43,10 @@ install: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+
+# The benchmark (bench/README.md): webserv against nginx and lighttpd, about
+# 12 minutes. Never part of `make test`. BENCH_ARGS passes options to bench/run.py.
+.PHONY: bench
+bench: deps
+	@scripts/install-deps.sh wrk nginx-light lighttpd lighttpd-mod-webdav
+	python3 bench/run.py $(BENCH_ARGS)

@@ -136,6 +136,23 @@ def status_kb(pids, key):
     return total
 
 
+def cpu_busy(cpu):
+    """(busy, total) ticks of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + v[4]  # idle + iowait
+                return sum(v[:8]) - idle, sum(v[:8])
+    return 0, 0
+
+
+def others_pct(before, after, server_ticks):
+    """Share of the server's CPU used by other processes during a run: the noise."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return max(0.0, (busy - server_ticks) / total * 100) if total > 0 else 0.0
+
+
 def reset_peak(pids):
     for p in pids:
         try:
@@ -374,6 +391,7 @@ def run_wrk(server, wl, duration):
     pids = server.pids()
     reset_peak(pids)
     t0 = cpu_ticks(pids)
+    b0 = cpu_busy(SERVER_CPU)
     cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c", str(wl["conns"]), "-d", "%ds" % duration,
            "--timeout", "10s", "-s", os.path.join(HERE, "report.lua")]
     for h in wl.get("headers", []):
@@ -383,6 +401,7 @@ def run_wrk(server, wl, duration):
                        timeout=duration + 40)
     pids2 = server.pids() or pids
     t1 = cpu_ticks(pids2)
+    b1 = cpu_busy(SERVER_CPU)
     peak = status_kb(pids2, "VmHWM")
     m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
     if not m:
@@ -393,7 +412,8 @@ def run_wrk(server, wl, duration):
     errors = sum(w[k] for k in w if k.startswith("err_"))
     return dict(rps=w["requests"] / secs, us_per_req=(t1 - t0) / HZ * 1e6 / n,
                 gbps=w["bytes"] / secs / 1e9, p50_ms=w["p50_us"] / 1000, p99_ms=w["p99_us"] / 1000,
-                errors=errors, peak_rss_mb=peak / 1024, requests=w["requests"])
+                errors=errors, peak_rss_mb=peak / 1024, requests=w["requests"],
+                noise_pct=others_pct(b0, b1, t1 - t0))
 
 
 def run_idle(server, wl, duration):
@@ -558,7 +578,7 @@ def verdict(wl, figures):
 def report(results, skipped, servers, rounds_done, elapsed):
     lines = []
     hdr = ("workload", "server", "main figure (median ±spread)", "req/s", "µs/req", "p50 ms",
-           "p99 ms", "errors", "RSS MiB", "vs best peer", "target")
+           "p99 ms", "errors", "RSS MiB", "noise", "vs best peer", "target")
     rows = []
     for wl in WORKLOADS:
         figures = {}
@@ -566,7 +586,7 @@ def report(results, skipped, servers, rounds_done, elapsed):
         for s in servers:
             key = (wl["name"], s.name)
             if key in skipped:
-                wrows.append([wl["name"], s.name, "n/a: " + skipped[key]] + [""] * 8)
+                wrows.append([wl["name"], s.name, "n/a: " + skipped[key]] + [""] * 9)
                 continue
             runs = results.get(key, [])
             if not runs:
@@ -588,12 +608,14 @@ def report(results, skipped, servers, rounds_done, elapsed):
                 us_t = "%s ±%.0f%%" % (fmt_num(us), us_sp)
             else:
                 rps_t = us_t = "-"
+            noise = col("noise_pct")
+            noise_t = "%.0f%%" % max(noise) if noise else "-"
             wrows.append([wl["name"], s.name, main, rps_t, us_t, fmt_ms(p50), fmt_ms(p99),
-                          str(errs), fmt_num(rss), "", ""])
+                          str(errs), fmt_num(rss), noise_t, "", ""])
         ratio, target = verdict(wl, figures)
         for r in wrows:
             if r[1] == "webserv" and not r[2].startswith("n/a"):
-                r[9], r[10] = ratio, target
+                r[10], r[11] = ratio, target
         rows += wrows
     widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     fmt = "  ".join("%%-%ds" % w for w in widths)
@@ -608,7 +630,8 @@ def report(results, skipped, servers, rounds_done, elapsed):
     lines.append("")
     lines.append("%d round(s), %.0f s in all. Server on CPU %s, client on CPU %s; µs/req = server "
                  "(utime+stime+cutime+cstime) / requests; RSS = peak VmHWM during the run "
-                 "(idle-10k: RSS while holding)." % (rounds_done, elapsed, SERVER_CPU, CLIENT_CPU))
+                 "(idle-10k: RSS while holding); noise = the most CPU %s time other processes took "
+                 "in any round (high noise: distrust the figures)." % (rounds_done, elapsed, SERVER_CPU, CLIENT_CPU, SERVER_CPU))
     for wl in WORKLOADS:
         lines.append("  %-13s %s" % (wl["name"], wl["title"]))
     return "\n".join(lines)

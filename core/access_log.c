@@ -158,9 +158,9 @@ static void log_json(const request *r)
     char when[64];
     size_t w = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + w, sizeof when - w, ".%03dZ", (int)(tv.tv_usec / 1000));
-    const char *proto = NULL;
-    if (r->pub.method)
-        proto = r->pub.http_minor ? "HTTP/1.1" : "HTTP/1.0";
+    /* A refused head (400, 414, 431 …) has no method, target or protocol to report. */
+    int parsed = r->pub.method && r->pub.target;
+    const char *proto = parsed ? r->pub.http_minor ? "HTTP/1.1" : "HTTP/1.0" : NULL;
 
     jraw(&b, "{", 1);
     jkey(&b, "time");
@@ -172,13 +172,13 @@ static void log_json(const request *r)
     jkey(&b, "remote_port");
     jnum(&b, r->pub.remote_port);
     jkey(&b, "host");
-    jstr(&b, r->pub.method ? r->pub.host : NULL, 512);
+    jstr(&b, parsed ? r->pub.host : NULL, 512);
     jkey(&b, "request");
     jstr(&b, r->request_line, 2048);
     jkey(&b, "method");
-    jstr(&b, r->pub.method, 64);
+    jstr(&b, parsed ? r->pub.method : NULL, 64);
     jkey(&b, "target");
-    jstr(&b, r->pub.method ? r->pub.target : NULL, 2048);
+    jstr(&b, parsed ? r->pub.target : NULL, 2048);
     jkey(&b, "protocol");
     jstr(&b, proto, 16);
     jkey(&b, "status");

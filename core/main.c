@@ -1,8 +1,10 @@
 /* webserv: command line and startup (SPEC §2). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "explain.h"
 #include "log.h"
 #include "master.h"
 #include "server.h"
@@ -14,7 +16,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: webserv [CONFIG]          run; CONFIG defaults to " DEFAULT_CONFIG "\n"
-            "       webserv -t [CONFIG]       check the config and load every module\n"
+            "       webserv -t [CONFIG]       check the config and load every module, print the routing table\n"
+            "       webserv -t [CONFIG] --explain METHOD URL [HOST]\n"
+            "                                 which server, location and module would answer, and why\n"
             "       webserv -h | --help       this help\n"
             "       webserv -v | --version    version and module ABI version\n"
             "\n"
@@ -33,6 +37,7 @@ int main(int argc, char **argv)
 {
     int check = 0;
     const char *config = NULL;
+    const char *explain[3] = {NULL, NULL, NULL}; /* --explain METHOD URL [HOST] */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -45,6 +50,18 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "-t") == 0) {
             check = 1;
+        } else if (strcmp(a, "--explain") == 0) {
+            if (i + 2 >= argc) {
+                fprintf(stderr, "webserv: --explain needs METHOD and URL\n");
+                usage(stderr);
+                return 2;
+            }
+            check = 1;
+            explain[0] = argv[++i];
+            explain[1] = argv[++i];
+            /* An optional HOST; an existing file there is the CONFIG instead. */
+            if (i + 1 < argc && argv[i + 1][0] != '-' && (config || access(argv[i + 1], F_OK) != 0))
+                explain[2] = argv[++i];
         } else if (a[0] == '-' && a[1] != 0) {
             fprintf(stderr, "webserv: unknown option '%s'\n", a);
             usage(stderr);
@@ -68,8 +85,13 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("configuration OK\n");
+        int rc = 0;
+        if (explain[0])
+            rc = explain_request(stdout, cfg, explain[0], explain[1], explain[2]);
+        else
+            explain_routes(stdout, cfg);
         config_free(cfg);
-        return 0;
+        return rc;
     }
     /* One worker is today's single process; more get a master (master.c). */
     if (cfg->workers > 1)

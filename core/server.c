@@ -252,7 +252,10 @@ static void begin_stop(server *s)
         close_listener(s, l);
     for (struct conn *c = s->conns, *n; c; c = n) {
         n = c->next;
-        conn_close_if_idle(c);
+        /* A connection accepted a moment ago has its first request on the
+         * way: serve it (with Connection: close) rather than reset it. */
+        if (c->requests > 0)
+            conn_close_if_idle(c);
     }
     s->stop_timer = loop_timer_add(s->loop, s->cfg->c->timeouts.shutdown_ms, stop_now, s);
 }

@@ -4,8 +4,9 @@
 # Usage: scripts/install-deps.sh [extra-package …]
 set -eu
 
-packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev curl $*"
-command -v python3 >/dev/null 2>&1 || packages="$packages python3"
+packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev curl haproxy valgrind $*"
+# Debian's python3: the demo config and the CGI tests run /usr/bin/python3.
+packages="$packages python3"
 
 missing=""
 for p in $packages; do

@@ -60,3 +60,32 @@ foreach(src ${INTEGRATION_TESTS})
       ENVIRONMENT "${WEBSERV_TEST_ENV};WEBSERV_EVENT_BACKEND=poll" TIMEOUT 300)
   endif()
 endforeach()
+
+# The core integration tests with the server under valgrind memcheck (release
+# build only: valgrind and ASan exclude each other). harness.py wraps the binary
+# when WEBSERV_VALGRIND=1 and sends one SIGHUP reload per server; any memory
+# error or definite leak fails the test (and a missing valgrind: it comes from
+# scripts/install-deps.sh). test_http is split in two (by the first
+# letter of the test name) to keep each part near a minute.
+if(NOT WEBSERV_SANITIZE)
+  set(WEBSERV_LEAK_TESTS
+    "test_http-a-l|test_http.py|-k|*.test_[!m-z]*"
+    "test_http-m-z|test_http.py|-k|*.test_[m-z]*"
+    "test_async_api|test_async_api.py"
+    "test_conformance|test_conformance.py")
+  foreach(entry ${WEBSERV_LEAK_TESTS})
+    string(REPLACE "|" ";" parts "${entry}")
+    list(POP_FRONT parts name script)
+    add_test(NAME leaks/${name} COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${script} ${parts})
+    set_tests_properties(leaks/${name} PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV};WEBSERV_VALGRIND=1" TIMEOUT 600)
+  endforeach()
+endif()
+
+# The demo site in headless Chromium (release build only). It needs Debian's
+# chromium and playwright-core in tests/browser/node_modules: `make test`
+# installs both (see the Makefile's browser-deps). Missing pieces fail the test.
+if(NOT WEBSERV_SANITIZE)
+  find_program(NODE node)
+  add_test(NAME browser/demo COMMAND ${NODE} --test ${CMAKE_SOURCE_DIR}/tests/browser/demo.test.mjs)
+  set_tests_properties(browser/demo PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 300)
+endif()

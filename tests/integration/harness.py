@@ -3,6 +3,8 @@ config written per test, and talk to it with raw sockets, http.client and curl.
 
 Environment (set by ctest, see tests/tests.cmake): WEBSERV_BIN, WEBSERV_MODULES,
 WEBSERV_TESTMODS, WEBSERV_SRC, WEBSERV_BUILD; WEBSERV_EVENT_BACKEND is passed on.
+WEBSERV_VALGRIND=1 runs every server under valgrind memcheck (longer waits, one
+SIGHUP reload after startup); any memory error or definite leak fails the test.
 """
 import http.client
 import json
@@ -24,6 +26,16 @@ SRC = os.environ.get("WEBSERV_SRC", os.path.abspath(os.path.join(os.path.dirname
 # Sanitizer reports on stderr fail the test that started the server.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
+VALGRIND = os.environ.get("WEBSERV_VALGRIND", "") not in ("", "0")
+VALGRIND_EXIT = 99
+SLOW = 6 if VALGRIND else 1  # factor for waits on server startup and shutdown
+
+
+def valgrind_prefix(log_path):
+    return ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--error-exitcode=%d" % VALGRIND_EXIT,
+            "--num-callers=30", "--log-file=" + log_path]
+
 
 def free_port(host="127.0.0.1", family=socket.AF_INET):
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -43,6 +55,7 @@ class Server:
         self.proc = None
         self.stderr_path = os.path.join(workdir, "stderr.log")
         self.stdout_path = os.path.join(workdir, "stdout.log")
+        self.valgrind_path = None
 
     def write_config(self, config):
         with open(self.config_path, "w") as f:
@@ -54,12 +67,17 @@ class Server:
     def start(self, wait_ports=(), expect_fail=False, args=()):
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen([BIN, *args, self.config_path], cwd=self.workdir, env=self.env,
+        cmd = [BIN, *args, self.config_path]
+        if VALGRIND:
+            fd, self.valgrind_path = tempfile.mkstemp(prefix="valgrind-", suffix=".log", dir=self.workdir)
+            os.close(fd)
+            cmd = valgrind_prefix(self.valgrind_path) + cmd
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env,
                                      stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
         if expect_fail:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=10 * SLOW)
             return self.proc.returncode
-        deadline = time.time() + 10
+        deadline = time.time() + 10 * SLOW
         for host, port in wait_ports:
             fam = socket.AF_INET6 if ":" in host else socket.AF_INET
             while True:
@@ -74,7 +92,38 @@ class Server:
                     if time.time() > deadline:
                         raise AssertionError("webserv did not listen on %s:%d: %s" % (host, port, self.stderr()))
                     time.sleep(0.02)
+        if VALGRIND and wait_ports:
+            self.reload_once()
         return None
+
+    def reload_once(self):
+        """SIGHUP (re-read the same config) and wait until it is done, so every
+        test under valgrind also frees a replaced configuration."""
+        before = self.stderr().count("WS0104")
+        self.proc.send_signal(signal.SIGHUP)
+        t0 = time.time()
+        while time.time() < t0 + 10 * SLOW and self.proc.poll() is None:
+            err = self.stderr()
+            if err.count("WS0104") > before or "WS0101" in err or "WS0102" in err:
+                return
+            if "WS0106" not in err and time.time() > t0 + 2:
+                return  # info messages do not reach stderr: nothing to wait for
+            time.sleep(0.05)
+
+    def valgrind_report(self):
+        """The valgrind log when it found errors, else ''."""
+        if not self.valgrind_path:
+            return ""
+        try:
+            with open(self.valgrind_path, "rb") as f:
+                log = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        summary = [ln for ln in log.splitlines() if "ERROR SUMMARY:" in ln]
+        if summary and all(" 0 errors" in ln for ln in summary) and "definitely lost: " not in log.replace(
+                "definitely lost: 0 bytes", ""):
+            return ""
+        return log[-8000:]
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -83,6 +132,7 @@ class Server:
         """SIGTERM and wait; returns the exit status."""
         if self.proc is None:
             return None
+        timeout *= SLOW
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -233,7 +283,12 @@ class ServerTestCase(unittest.TestCase):
             err = s.stderr()
             if any(m in err for m in SANITIZER_MARKERS):
                 problems.append("sanitizer report:\n" + err[-6000:])
-            if rc not in (0, None) and not getattr(s, "expect_nonzero", False):
+            vg = s.valgrind_report()
+            if vg:
+                problems.append("valgrind report:\n" + vg)
+            elif VALGRIND and rc == VALGRIND_EXIT:
+                problems.append("valgrind exited with %d" % rc)
+            if rc not in (0, None, VALGRIND_EXIT) and not getattr(s, "expect_nonzero", False):
                 problems.append("webserv exited with %s: %s" % (rc, err[-3000:]))
         shutil.rmtree(self.tmp, ignore_errors=True)
         if problems:

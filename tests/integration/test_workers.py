@@ -4,8 +4,11 @@ request; SIGINT/SIGTERM stop everything with exit 0."""
 import http.client
 import json
 import os
+import re
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -177,6 +180,7 @@ class WorkersTest(harness.ServerTestCase):
     def test_master_gone_workers_stop(self):
         self.start(self.config(2))
         ws = self.workers(2)
+        self.server.expect_nonzero = True
         self.server.proc.kill()
         self.server.proc.wait()
         self.assertTrue(wait_for(lambda: not any(alive(p) for p in ws), 10), "orphaned workers kept running")
@@ -243,7 +247,15 @@ class WorkersTest(harness.ServerTestCase):
         """Steady clients (a new connection per request, and keep-alive ones
         that retry only what any HTTP client retries: a request on a reused
         connection that the server closed before answering) see zero errors."""
-        self.start(self.config(2))
+        self.reload_loop()
+
+    def test_no_request_fails_across_five_reloads_reuseport(self):
+        """The same with one SO_REUSEPORT socket per worker slot."""
+        self.reload_loop(env={"WEBSERV_REUSEPORT": "1"})
+        self.assertIn("SO_REUSEPORT listening sockets", self.server.stderr())
+
+    def reload_loop(self, env=None):
+        self.start(self.config(2), env=env)
         self.workers(2)
         stop = threading.Event()
         counts = {"ok": 0, "errors": [], "retried": 0}
@@ -255,7 +267,7 @@ class WorkersTest(harness.ServerTestCase):
                     st, body = self.get()
                     good = st == 200 and body == b"home\n"
                 except Exception as e:  # noqa: BLE001 - every failure counts
-                    good, st = False, repr(e)
+                    good, st = False, "fresh: " + repr(e)
                 with lock:
                     if good:
                         counts["ok"] += 1
@@ -283,7 +295,7 @@ class WorkersTest(harness.ServerTestCase):
                         with lock:
                             counts["retried"] += 1
                         continue
-                    good, st = False, repr(e)
+                    good, st = False, "keep-alive: " + repr(e)
                 except Exception as e:  # noqa: BLE001
                     good, st = False, repr(e)
                     c.close()
@@ -319,6 +331,48 @@ class WorkersTest(harness.ServerTestCase):
         self.assertEqual(counts["errors"], [])
         self.assertGreater(counts["ok"], 200)
         self.assertGreaterEqual(len(seen), 2 * 6 - 1)
+
+
+class OpsFilesTest(harness.unittest.TestCase):
+    """--help matches the man page; cmake --install installs it; the service
+    file reloads with SIGHUP."""
+
+    def man(self):
+        with open(os.path.join(harness.SRC, "docs/webserv.8")) as f:
+            return f.read().replace("\\-", "-").replace("\\(dq", '"')
+
+    def test_help_matches_man_page(self):
+        p = subprocess.run([harness.BIN, "--help"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        man = self.man()
+        words = ["-t", "--explain", "-h", "--help", "-v", "--version", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1",
+                 "WEBSERV_EVENT_BACKEND", "WEBSERV_REUSEPORT", "CONFIG", "METHOD URL", "[HOST]"]
+        for w in words:
+            self.assertIn(w, p.stdout, "--help lacks %s" % w)
+            self.assertIn(w, man.replace("\n.I ", " ").replace("\n.RI [ ", " [").replace(" ]", "]"),
+                          "webserv.8 lacks %s" % w)
+        # Every option the man page lists under OPTIONS is in --help.
+        opts = man.split(".SH OPTIONS")[1].split(".SH ")[0]
+        for o in re.findall(r"^\.B[IR]? \"?(-[-a-z]+)", opts, re.M):
+            self.assertIn(o, p.stdout)
+
+    def test_install_puts_the_man_page_in_man8(self):
+        build = os.environ.get("WEBSERV_BUILD")
+        if not build:
+            self.skipTest("WEBSERV_BUILD is not set (ctest sets it)")
+        with tempfile.TemporaryDirectory() as prefix:
+            p = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(os.path.isfile(os.path.join(prefix, "share/man/man8/webserv.8")))
+
+    def test_service_file(self):
+        with open(os.path.join(harness.SRC, "contrib/webserv.service")) as f:
+            unit = f.read()
+        self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", unit)
+        self.assertRegex(unit, r"(?m)^ExecStart=\S*webserv ")
+        self.assertRegex(unit, r"(?m)^KillSignal=SIGTERM$")
+        with open(os.path.join(harness.SRC, "contrib/logrotate")) as f:
+            self.assertIn("--signal=USR1", f.read())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,140 @@
+// End-to-end test of the demo site in headless Chromium (Debian's package),
+// driven by playwright-core: open the start page, follow its links, upload two
+// files through the upload form, see them in the listing, submit the CGI form.
+// Screenshots go to <build>/test-artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const src = process.env.WEBSERV_SRC ?? path.resolve(import.meta.dirname, '../..');
+const build = process.env.WEBSERV_BUILD ?? path.join(src, 'build');
+const bin = process.env.WEBSERV_BIN ?? path.join(build, 'webserv');
+const artifacts = path.join(build, 'test-artifacts');
+
+let server, browser, base, tmp, stderr = '';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+async function waitForPort(port, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((res) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.end(); res(true); });
+      c.on('error', () => res(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`webserv did not listen on ${port}: ${stderr}`);
+}
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webserv-browser-'));
+  fs.cpSync(path.join(src, 'www'), path.join(tmp, 'www'), { recursive: true });
+  // The demo config, on a free port, serving a copy of the demo site.
+  const cfg = JSON.parse(fs.readFileSync(path.join(src, 'conf/server.json'), 'utf8'));
+  const port = await freePort();
+  cfg.modules_dir = path.join(build, 'modules');
+  cfg.access_log = 'off';
+  const s = cfg.servers[0];
+  s.listen = [`127.0.0.1:${port}`];
+  s.root = path.join(tmp, 'www');
+  s.error_pages = { 404: path.join(tmp, 'www/errors/404.html') };
+  fs.writeFileSync(path.join(tmp, 'server.json'), JSON.stringify(cfg));
+  server = spawn(bin, [path.join(tmp, 'server.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  server.stderr.on('data', (d) => { stderr += d; });
+  await waitForPort(port, 10000);
+  base = `http://127.0.0.1:${port}`;
+  fs.mkdirSync(artifacts, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    const done = new Promise((r) => server.on('exit', (code) => r(code)));
+    server.kill('SIGTERM');
+    assert.equal(await done, 0, `webserv did not stop cleanly: ${stderr}`);
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `demo-${name}.png`), fullPage: true });
+}
+
+test('start page and its links', async () => {
+  const page = await browser.newPage();
+  const res = await page.goto(base + '/');
+  assert.equal(res.status(), 200);
+  assert.equal(await page.textContent('h1'), 'webserv is running');
+  await shot(page, '1-index');
+  await page.click('text=A folder listing');
+  await page.waitForURL(base + '/docs/');
+  assert.match(await page.content(), /notes\.md/);
+  await shot(page, '2-listing');
+  await page.goto(base + '/');
+  await page.click('text=A redirect');
+  await page.waitForURL(base + '/');
+  await page.goto(base + '/no-such-page');
+  assert.match(await page.textContent('h1'), /404/);
+  await page.close();
+});
+
+test('upload two files with the form, then see them listed', async () => {
+  const page = await browser.newPage();
+  await page.goto(base + '/');
+  await page.click('text=Upload files');
+  await page.waitForURL(base + '/upload.html');
+  await page.setInputFiles('input[type=file]', [
+    { name: 'first.txt', mimeType: 'text/plain', buffer: Buffer.from('one\n') },
+    { name: 'second file.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') },
+  ]);
+  await shot(page, '3-upload-form');
+  const [res] = await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  assert.equal(res.status(), 201);
+  const created = await page.content();
+  assert.match(created, /first\.txt/);
+  assert.match(created, /second file\.csv/);
+  await shot(page, '4-uploaded');
+  await page.goto(base + '/uploads/');
+  const listing = await page.content();
+  assert.match(listing, /first\.txt/);
+  assert.match(listing, /second file\.csv/);
+  await shot(page, '5-uploads-listing');
+  const file = await page.request.get(base + '/uploads/second%20file.csv');
+  assert.equal(file.status(), 200);
+  assert.equal(await file.text(), 'a,b\n1,2\n');
+  await page.close();
+});
+
+test('the CGI form greets by GET and by POST', async () => {
+  const page = await browser.newPage();
+  await page.goto(base + '/');
+  await page.click('text=A CGI form that greets you');
+  await page.waitForURL(base + '/cgi-bin/hello.py');
+  await page.fill('form[method=post] input[name=name]', 'Ada');
+  await Promise.all([page.waitForNavigation(), page.click('form[method=post] button')]);
+  assert.match(await page.textContent('.greeting'), /Hello, Ada! \(sent by POST\)/);
+  await shot(page, '6-cgi-post');
+  await page.fill('form[method=get] input[name=name]', 'Grace <b>');
+  await Promise.all([page.waitForNavigation(), page.click('form[method=get] button')]);
+  assert.match(await page.textContent('.greeting'), /Hello, Grace <b>! \(sent by GET\)/);
+  await shot(page, '7-cgi-get');
+  await page.close();
+});
