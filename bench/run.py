@@ -652,6 +652,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", help="also write every raw result to this file")
     ap.add_argument("--port-base", type=int, default=18080)
+    ap.add_argument("--prepare", metavar="DIR",
+                    help="only build and write the document root and webserv.json into DIR "
+                         "(for bench/profile.sh), then exit")
     a = ap.parse_args()
 
     if os.cpu_count() and os.cpu_count() < 2:
@@ -672,6 +675,15 @@ def main():
     for m, why in missing.items():
         log("   webserv: %s" % why)
 
+    if a.prepare:
+        work = os.path.abspath(a.prepare)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        docroot = os.path.join(work, "www")
+        prepare_docroot(docroot)
+        s = make_webserv(work, docroot, builddir, a.port_base, missing)
+        print(os.path.join(work, "webserv.json"))
+        return 0
     work = tempfile.mkdtemp(prefix="webserv-bench-")
     docroot = os.path.join(work, "www")
     log("== document root in %s" % docroot)

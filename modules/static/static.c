@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_cache.h"
 #include "webserv/module.h"
 
 static const ws_host *host;
@@ -17,6 +18,11 @@ static int static_init(const ws_host *h)
 {
     host = h;
     return 0;
+}
+
+static void static_fini(void)
+{
+    file_cache_clear();
 }
 
 static int static_match(ws_request *r)
@@ -39,8 +45,37 @@ static int open_error_status(int err)
     }
 }
 
+static void respond_head(ws_request *r, const struct stat *st)
+{
+    host->set_status(r, 200);
+    host->add_header(r, "Content-Type", host->mime_type(r->fs_path));
+    host->set_length(r, st->st_size);
+    host->set_validators(r, st);
+}
+
+/* Read a small file whole (it is about to be cached); -1 if it changed size meanwhile. */
+static int read_small(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, buf + got, n - got, (off_t)got);
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
 static int static_handle(ws_request *r)
 {
+    /* A hit needs no system call: the core's stat of this request validates it. */
+    const char *cached = file_cache_get(r->fs_path, &r->fs_stat);
+    if (cached) {
+        respond_head(r, &r->fs_stat);
+        host->write(r, cached, (size_t)r->fs_stat.st_size);
+        host->finish(r);
+        return 0;
+    }
     int fd = open(r->fs_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         if (errno != ENOENT && errno != EACCES)
@@ -52,10 +87,17 @@ static int static_handle(ws_request *r)
         close(fd);
         return 403;
     }
-    host->set_status(r, 200);
-    host->add_header(r, "Content-Type", host->mime_type(r->fs_path));
-    host->set_length(r, st.st_size);
-    host->set_validators(r, &st);
+    respond_head(r, &st);
+    if (st.st_size <= FILE_CACHE_MAX_FILE) {
+        char buf[FILE_CACHE_MAX_FILE];
+        if (read_small(fd, buf, (size_t)st.st_size) == 0) {
+            close(fd);
+            file_cache_put(r->fs_path, &st, buf, (size_t)st.st_size);
+            host->write(r, buf, (size_t)st.st_size);
+            host->finish(r);
+            return 0;
+        }
+    }
     if (host->send_file(r, fd, 0, st.st_size) != WS_OK)
         return 500;
     host->finish(r);
@@ -69,6 +111,7 @@ WS_EXPORT const ws_module webserv_module = {
     .name = "static",
     .methods = static_methods,
     .init = static_init,
+    .fini = static_fini,
     .match = static_match,
     .handle = static_handle,
 };
