@@ -50,3 +50,27 @@ clean:
 bench: deps
 	@scripts/install-deps.sh wrk nginx-light lighttpd lighttpd-mod-webdav
 	python3 bench/run.py $(BENCH_ARGS)
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in build-fuzz, each
+# run for FUZZ_SECONDS on a copy of its seeds (build-fuzz/corpus-<name>; the
+# seeds in tests/fuzz/corpus/<name> are never written). A crash, leak or
+# timeout fails; the input is kept as build-fuzz/crash-<name>-*, the output in
+# build-fuzz/fuzz-<name>.log. Never part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh clang libclang-rt-14-dev
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DWEBSERV_FUZZ=ON -DWEBSERV_TESTS=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@status=0; for bin in build-fuzz/fuzz_*; do \
+		[ -f "$$bin" ] && [ -x "$$bin" ] || continue; \
+		name=$${bin#build-fuzz/fuzz_}; corpus=build-fuzz/corpus-$$name; log=build-fuzz/fuzz-$$name.log; \
+		mkdir -p $$corpus; \
+		if [ -d tests/fuzz/corpus/$$name ]; then cp -R tests/fuzz/corpus/$$name/. $$corpus/; fi; \
+		echo "fuzz_$$name: $(FUZZ_SECONDS) s on $$corpus"; \
+		if $$bin -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/crash-$$name- $$corpus >$$log 2>&1; then result=ok; \
+		else result=FAILED; status=1; tail -40 $$log; fi; \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+		echo "fuzz_$$name: $$result, $${runs:-?} executions, corpus $$(ls $$corpus | wc -l) inputs"; \
+	done; exit $$status

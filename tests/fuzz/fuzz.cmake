@@ -1,4 +1,6 @@
 # libFuzzer targets: tests/fuzz/fuzz_*.c, built with clang -fsanitize=fuzzer.
+# `make fuzz` configures build-fuzz with this and runs each target on a copy of
+# its seed corpus tests/fuzz/corpus/<name without fuzz_>.
 file(GLOB FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
 foreach(src ${FUZZ_TARGETS})
   get_filename_component(name ${src} NAME_WE)
@@ -8,3 +10,13 @@ foreach(src ${FUZZ_TARGETS})
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
 endforeach()
+
+# fuzz_server runs the real server with the built modules (${CMAKE_BINARY_DIR}/modules)
+# and two test modules, built here because the fuzz build has no tests.
+foreach(mod echo delay)
+  webserv_module_target(fuzzmod_${mod} ${CMAKE_SOURCE_DIR}/tests/testmods/${mod} ${CMAKE_BINARY_DIR}/fuzz-modules)
+  set_target_properties(fuzzmod_${mod} PROPERTIES OUTPUT_NAME mod_${mod})
+endforeach()
+if(TARGET fuzz_server)
+  add_dependencies(fuzz_server fuzzmod_echo fuzzmod_delay ${WEBSERV_MODULE_TARGETS})
+endif()

@@ -24,6 +24,12 @@
 static char dir[64];
 static char path[128];
 
+static void cleanup(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -32,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!mkdtemp(dir))
         abort();
     snprintf(path, sizeof path, "%s/server.json", dir);
+    atexit(cleanup);
     return 0;
 }
 

@@ -90,6 +90,7 @@ class WorkersTest(harness.ServerTestCase):
         self.assertEqual(len(ws), 3, ws)
         for _ in range(30):
             self.assertEqual(self.get(), (200, b"home\n"))
+        wait_for(lambda: len(self.access_pids()) == 30, 5)  # the line is written just after the response
         pids = set(self.access_pids())
         self.assertTrue(pids <= set(ws), (pids, ws))
         self.assertNotIn(self.server.proc.pid, pids, "the master served a request")
@@ -99,7 +100,7 @@ class WorkersTest(harness.ServerTestCase):
         self.start(self.config(1))
         self.assertEqual(self.get(), (200, b"home\n"))
         self.assertEqual(children(self.server.proc.pid), [])
-        self.assertEqual(self.access_pids(), [self.server.proc.pid])
+        self.assertTrue(wait_for(lambda: self.access_pids() == [self.server.proc.pid], 5), self.access_pids())
 
     def test_auto_is_one_worker_per_cpu(self):
         cfg = self.config(1)
@@ -118,15 +119,17 @@ class WorkersTest(harness.ServerTestCase):
         self.assertTrue(new, "no replacement worker: %s" % self.workers())
         self.assertIn(ws[1], new)
         fresh = [p for p in new if p != ws[1]][0]
-        # The replacement serves: kill the other old one so only it is left for a moment.
-        os.kill(ws[1], signal.SIGKILL)
-        wait_for(lambda: ws[1] not in self.workers(), 5)
-        self.assertEqual(self.get(), (200, b"home\n"))
-        self.assertIn(fresh, self.access_pids())
+        # The replacement serves: freeze the other worker so only it can accept.
+        os.kill(ws[1], signal.SIGSTOP)
+        try:
+            for _ in range(5):
+                self.assertEqual(self.get(), (200, b"home\n"))
+        finally:
+            os.kill(ws[1], signal.SIGCONT)
+        self.assertTrue(wait_for(lambda: self.access_pids().count(fresh) == 5, 5), (fresh, self.access_pids()))
         err = self.server.stderr()
         self.assertIn("[WS0503]", err)
         self.assertIn("killed by signal 9", err)
-        wait_for(lambda: len(self.workers()) == 2, 10)
 
     def test_a_crashing_worker_backs_off(self):
         """A worker that dies at once is restarted with a growing delay, not in a spin."""
