@@ -2,7 +2,7 @@
 # Profile webserv on the 1 KiB keep-alive workload (50 connections), pinned
 # like the benchmark (server on CPU 0, wrk on CPU 1):
 #   1. perf record -e cpu-clock (if perf works here): where the CPU goes, kernel included;
-#   2. strace -c on a run of N requests: syscalls per request;
+#   2. strace -c on a run of N requests (bench/fixed_load.py): syscalls per request;
 #   3. valgrind callgrind on N requests: user-space instructions by function.
 # Usage: bench/profile.sh [URL-PATH]   (default /1k.bin)
 # Environment: N (requests, default 20000), PORT (default 18090), OUT (default build-bench/profile).
@@ -38,8 +38,8 @@ wait_port() {
     done
 }
 
-count_run() {  # wrk until N responses (at most 300 s); prints the number of requests
-    WRK_REQUESTS=$N timeout 330 taskset -c 1 wrk -t1 -c50 -d300s -s bench/count.lua "$URL" |
+count_run() {  # exactly N requests over 50 connections (at most 300 s); prints the count
+    taskset -c 1 python3 bench/fixed_load.py "$PORT" -n "$N" -c 50 --path "$URLPATH" |
         sed -n 's/^COUNT requests=\([0-9]*\).*/\1/p'
 }
 

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "http_parse.h"
 #include "modules.h"
+#include "route.h"
 #include "router.h"
 
 /* ---- the routing table ---- */
@@ -229,6 +230,12 @@ static int server_named(const server_conf *s, const char *name)
     return 0;
 }
 
+typedef struct explain_step {
+    FILE *out;
+    const char *method;
+    size_t n;
+} explain_step;
+
 static const char *fs_type_text(int t)
 {
     switch (t) {
@@ -240,91 +247,50 @@ static const char *fs_type_text(int t)
     }
 }
 
-static int method_listed(const location_conf *l, const char *m)
-{
-    for (size_t i = 0; i < l->n_methods; i++)
-        if (strcmp(l->methods[i], m) == 0)
-            return 1;
-    return 0;
-}
-
-static int method_known(const ws_config *c, const char *m)
-{
-    for (size_t i = 0; i < c->n_modules; i++)
-        if (module_declares(c->modules[i], m, strlen(m)))
-            return 1;
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0;
-}
-
-/* The core's directory rules (SPEC §3). Returns 1 when the core answers (301). */
+/* The core's directory rules (SPEC §3), told as they apply. Returns 1 when the core answers (301). */
 static int explain_fs(FILE *out, request *rq)
 {
     ws_request *p = &rq->pub;
-    const location_conf *l = rq->loc;
-    if (!l->root) {
-        p->fs_type = WS_FS_NONE;
-        fprintf(out, "file:     %s\n", fs_type_text(WS_FS_NONE));
-        return 0;
-    }
-    p->fs_path = arena_printf(rq->pool, "%s%s", l->root, p->path);
-    if (!p->fs_path)
-        return 0;
-    if (stat(p->fs_path, &p->fs_stat) < 0) {
-        memset(&p->fs_stat, 0, sizeof p->fs_stat);
-        p->fs_type = (errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG) ? WS_FS_MISSING : WS_FS_OTHER;
-    } else {
-        p->fs_type = S_ISREG(p->fs_stat.st_mode) ? WS_FS_FILE : S_ISDIR(p->fs_stat.st_mode) ? WS_FS_DIR : WS_FS_OTHER;
-    }
-    int get = strcmp(p->method, "GET") == 0 || strcmp(p->method, "HEAD") == 0;
-    size_t n = strlen(p->path);
-    if (p->fs_type == WS_FS_DIR && p->path[n - 1] != '/' && get) {
+    const char *asked = p->path;
+    if (route_map_path(rq->pool, rq->loc, p)) {
         fprintf(out, "file:     %s: a folder, asked for without the trailing slash\n", p->fs_path);
         fprintf(out, "answer:   301 by the core, Location: %s/%s%s\n", p->path, p->query[0] ? "?" : "", p->query);
         return 1;
     }
-    if (p->fs_type == WS_FS_DIR && p->path[n - 1] == '/' && (get || strcmp(p->method, "POST") == 0)) {
-        for (size_t i = 0; i < l->n_index; i++) {
-            struct stat st;
-            const char *cand = arena_printf(rq->pool, "%s%s", p->fs_path, l->index[i]);
-            if (cand && stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
-                fprintf(out, "index:    %s is the folder's index file; dispatched as %s%s\n", cand, p->path, l->index[i]);
-                p->path = arena_printf(rq->pool, "%s%s", p->path, l->index[i]);
-                p->fs_path = cand;
-                p->fs_type = WS_FS_FILE;
-                p->fs_stat = st;
-                break;
-            }
-        }
+    if (p->fs_type == WS_FS_NONE) {
+        fprintf(out, "file:     %s\n", fs_type_text(WS_FS_NONE));
+        return 0;
     }
+    if (p->path != asked)
+        fprintf(out, "index:    %s is the folder's index file; dispatched as %s\n", p->fs_path, p->path);
     fprintf(out, "file:     %s: %s\n", p->fs_path, fs_type_text(p->fs_type));
     return 0;
 }
 
-/* Ask the enabled modules in order, as request.c's dispatch does. */
+static void tell_outcome(void *arg, const loaded_module *m, route_ask outcome)
+{
+    explain_step *st = arg;
+    FILE *out = st->out;
+    fprintf(out, "  %zu. %s: ", ++st->n, m->name);
+    switch (outcome) {
+    case ASK_NOT_DECLARED: fprintf(out, "not asked: it does not handle %s\n", st->method); break;
+    case ASK_NO_HANDLER: fputs("not asked: it has no match() or handle()\n", out); break;
+    case ASK_DECLINED: fputs("match() declines\n", out); break;
+    case ASK_TAKEN: fputs("match() takes the request\n", out); break;
+    }
+}
+
+/* Ask the enabled modules in order, exactly as a request is dispatched. */
 static void explain_dispatch(FILE *out, request *rq)
 {
     ws_request *p = &rq->pub;
     const location_conf *l = rq->loc;
-    size_t mlen = strlen(p->method);
     fputs("modules:  asked in dispatch order (the config's \"modules\" order)\n", out);
-    for (size_t i = 0; i < l->n_handlers; i++) {
+    explain_step st = {out, p->method, 0};
+    p->ctx = NULL;
+    int i = route_pick_module(l, p, tell_outcome, &st);
+    if (i >= 0) {
         loaded_module *m = l->handlers[i].mod;
-        fprintf(out, "  %zu. %s: ", i + 1, m->name);
-        if (!module_declares(m, p->method, mlen)) {
-            fprintf(out, "not asked: it does not handle %s\n", p->method);
-            continue;
-        }
-        if (!m->d.match || !m->d.handle) {
-            fputs("not asked: it has no match() or handle()\n", out);
-            continue;
-        }
-        p->conf = l->handlers[i].conf;
-        p->ctx = NULL;
-        if (m->d.match(p) != WS_TAKE) {
-            fputs("match() declines\n", out);
-            continue;
-        }
-        fputs("match() takes the request\n", out);
         /* It took the request: it is owed exactly one cleanup, and no handle(). */
         rq->owner = m;
         if (m->d.cleanup) {
@@ -334,10 +300,10 @@ static void explain_dispatch(FILE *out, request *rq)
         fprintf(out, "answer:   module %s (its handle() decides the status)\n", m->name);
         return;
     }
-    int exists = p->fs_type == WS_FS_FILE || p->fs_type == WS_FS_DIR || p->fs_type == WS_FS_OTHER;
-    fprintf(out, "answer:   %d by the core: %s\n", exists ? 403 : 404,
+    int status = route_nobody_status(p);
+    fprintf(out, "answer:   %d by the core: %s\n", status,
             !l->n_handlers ? "no module is enabled here"
-                           : exists ? "the path exists but no module takes it" : "no module takes it");
+                           : status == 403 ? "the path exists but no module takes it" : "no module takes it");
 }
 
 /* Location, method checks, `return`, file system, modules (request.c's req_route). */
@@ -353,16 +319,18 @@ static void explain_route(FILE *out, const ws_config *c, request *rq)
     p->location = l->path;
     p->root = l->root;
     fprintf(out, "location: %s [%s]: the longest location prefix of %s\n", l->path, l->json_path, p->path);
-    if (strcmp(p->method, "OPTIONS") == 0) {
+    switch (route_check_method(c, l, p->method)) {
+    case ROUTE_OPTIONS:
         fprintf(out, "answer:   204 by the core, Allow: %s\n", l->allow);
         return;
-    }
-    if (!l->any_method && !method_listed(l, p->method)) {
-        if (method_known(c, p->method))
-            fprintf(out, "method:   %s is not allowed here\nanswer:   405 by the core, Allow: %s\n", p->method, l->allow);
-        else
-            fprintf(out, "method:   no loaded module handles %s\nanswer:   501 by the core\n", p->method);
+    case ROUTE_NOT_ALLOWED:
+        fprintf(out, "method:   %s is not allowed here\nanswer:   405 by the core, Allow: %s\n", p->method, l->allow);
         return;
+    case ROUTE_UNKNOWN:
+        fprintf(out, "method:   no loaded module handles %s\nanswer:   501 by the core\n", p->method);
+        return;
+    case ROUTE_METHOD_OK:
+        break;
     }
     fprintf(out, "method:   %s is allowed here (%s)\n", p->method, l->any_method ? "any method" : l->allow);
     if (l->return_status) {

@@ -18,6 +18,7 @@
 #include "modules.h"
 #include "request.h"
 #include "response.h"
+#include "route.h"
 #include "router.h"
 #include "server.h"
 
@@ -32,11 +33,6 @@ const char *req_header(const request *r, const char *name)
 static char *pool_slice(request *r, http_slice s)
 {
     return arena_strndup(r->pool, s.p ? s.p : "", s.p ? s.n : 0);
-}
-
-static int method_is(const request *r, const char *m)
-{
-    return strcmp(r->pub.method, m) == 0;
 }
 
 /* Copy what modules see out of the read buffer, which moves on. */
@@ -110,23 +106,6 @@ static char *encode_path(request *r, const char *path, const char *suffix)
     return out;
 }
 
-static int method_listed(const location_conf *l, const char *m)
-{
-    for (size_t i = 0; i < l->n_methods; i++)
-        if (strcmp(l->methods[i], m) == 0)
-            return 1;
-    return 0;
-}
-
-static int method_known(const request *r, const char *m)
-{
-    const ws_config *c = r->cfg->c;
-    for (size_t i = 0; i < c->n_modules; i++)
-        if (module_declares(c->modules[i], m, strlen(m)))
-            return 1;
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0;
-}
-
 static void answer_simple(request *r, int status, const char *allow)
 {
     r->status = status;
@@ -153,86 +132,37 @@ static void answer_return(request *r)
     resp_finish(r);
 }
 
-static void stat_path(request *r, const char *fs)
-{
-    ws_request *p = &r->pub;
-    p->fs_path = fs;
-    if (stat(fs, &p->fs_stat) < 0) {
-        memset(&p->fs_stat, 0, sizeof p->fs_stat);
-        p->fs_type = (errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG) ? WS_FS_MISSING : WS_FS_OTHER;
-        return;
-    }
-    p->fs_type = S_ISREG(p->fs_stat.st_mode) ? WS_FS_FILE : S_ISDIR(p->fs_stat.st_mode) ? WS_FS_DIR : WS_FS_OTHER;
-}
-
 /* SPEC §3 "Directories are the core's business". Returns 1 when answered. */
 static int map_path(request *r)
 {
     ws_request *p = &r->pub;
-    if (!r->loc->root) {
-        p->fs_type = WS_FS_NONE;
+    if (!route_map_path(r->pool, r->loc, p))
         return 0;
-    }
-    p->root = r->loc->root;
-    stat_path(r, arena_printf(r->pool, "%s%s", r->loc->root, p->path));
-    if (p->fs_type != WS_FS_DIR)
-        return 0;
-    size_t n = strlen(p->path);
-    int get = method_is(r, "GET") || method_is(r, "HEAD");
-    if (p->path[n - 1] != '/') {
-        if (!get)
-            return 0;
-        const char *q = p->query[0] ? arena_printf(r->pool, "?%s", p->query) : "";
-        char *loc = encode_path(r, p->path, "/");
-        r->status = 301;
-        loc = arena_printf(r->pool, "%s%s", loc, q);
-        resp_add_header(r, "Location", 8, loc, strlen(loc));
-        r->length = 0;
-        resp_finish(r);
-        return 1;
-    }
-    if (!get && !method_is(r, "POST"))
-        return 0;
-    for (size_t i = 0; i < r->loc->n_index; i++) {
-        struct stat st;
-        const char *cand = arena_printf(r->pool, "%s%s", p->fs_path, r->loc->index[i]);
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
-            p->path = arena_printf(r->pool, "%s%s", p->path, r->loc->index[i]);
-            p->fs_path = cand;
-            p->fs_type = WS_FS_FILE;
-            p->fs_stat = st;
-            break;
-        }
-    }
-    return 0;
+    const char *q = p->query[0] ? arena_printf(r->pool, "?%s", p->query) : "";
+    char *loc = arena_printf(r->pool, "%s%s", encode_path(r, p->path, "/"), q);
+    r->status = 301;
+    resp_add_header(r, "Location", 8, loc, strlen(loc));
+    r->length = 0;
+    resp_finish(r);
+    return 1;
 }
 
 static void dispatch(request *r)
 {
     const location_conf *l = r->loc;
-    size_t mlen = strlen(r->pub.method);
-    for (size_t i = 0; i < l->n_handlers; i++) {
-        loaded_module *m = l->handlers[i].mod;
-        if (!m->d.match || !m->d.handle || !module_declares(m, r->pub.method, mlen))
-            continue;
-        r->pub.conf = l->handlers[i].conf;
-        req_begin_module(r);
-        int take = m->d.match(&r->pub);
-        req_end_module(r);
-        if (take != WS_TAKE)
-            continue;
-        r->owner = m;
-        m->requests++;
-        req_begin_module(r);
-        int rc = m->d.handle(&r->pub);
-        req_end_module(r);
-        if (rc != 0 && !r->finished)
-            resp_error(r, rc >= 400 && rc <= 599 ? rc : 500);
+    int i = route_pick_module(l, &r->pub, NULL, NULL);
+    if (i < 0) {
+        resp_error(r, route_nobody_status(&r->pub));
         return;
     }
-    r->pub.conf = NULL;
-    int exists = r->pub.fs_type == WS_FS_FILE || r->pub.fs_type == WS_FS_DIR || r->pub.fs_type == WS_FS_OTHER;
-    resp_error(r, exists ? 403 : 404);
+    loaded_module *m = l->handlers[i].mod;
+    r->owner = m;
+    m->requests++;
+    req_begin_module(r);
+    int rc = m->d.handle(&r->pub);
+    req_end_module(r);
+    if (rc != 0 && !r->finished)
+        resp_error(r, rc >= 400 && rc <= 599 ? rc : 500);
 }
 
 /* Route a request whose path is set (first time or after an internal redirect). */
@@ -248,13 +178,18 @@ void req_route(request *r)
     p->root = r->loc->root;
     const char *m = p->method;
 
-    if (strcmp(m, "OPTIONS") == 0) {
+    switch (route_check_method(r->cfg->c, r->loc, m)) {
+    case ROUTE_OPTIONS:
         answer_simple(r, 204, r->loc->allow);
         return;
-    }
-    if (!r->loc->any_method && !method_listed(r->loc, m)) {
-        resp_error(r, method_known(r, m) ? 405 : 501);
+    case ROUTE_NOT_ALLOWED:
+        resp_error(r, 405);
         return;
+    case ROUTE_UNKNOWN:
+        resp_error(r, 501);
+        return;
+    case ROUTE_METHOD_OK:
+        break;
     }
     if (r->loc->max_body > 0 && r->head.content_length > r->loc->max_body) {
         resp_error(r, 413);

@@ -39,6 +39,12 @@ def cl(value, body=b"", path=b"/count"):
     return post(path, b"Content-Length: " + value + b"\r\n", body)
 
 
+def sized_get(total):
+    """A GET whose head (up to and including the empty line) is exactly total bytes."""
+    base = get(headers=H + b"X-Pad: \r\n")
+    return get(headers=H + b"X-Pad: " + b"p" * (total - len(base)) + b"\r\n")
+
+
 LONG_LINE = b"/" + b"x" * (HEADER_SIZE + 100)
 LONG_VALUE = b"X-Big: " + b"v" * (HEADER_SIZE + 50) + b"\r\n"
 MANY_HEADERS = b"".join(b"A%d:1\r\n" % i for i in range(101))
@@ -84,7 +90,7 @@ TABLE = [
     # ---- methods (RFC 9110 §9.1, §5.6.2: method = token; unknown → 501) ----
     (get(method=b"get"), 501, KEEP),                                          # RFC 9110 §9.1: case-sensitive, a valid token
     (get(method=b"BREW"), 501, KEEP),                                         # RFC 9110 §15.6.2: unknown method
-    (get(method=b"DELETE"), 501, KEEP),                                       # SPEC §3: no module declares DELETE
+    (get(method=b"DELETE"), 501, KEEP),                                       # RFC 9110 §15.6.2 (SPEC §3): no module declares DELETE
     (get(method=b"TRACE"), 501, KEEP),                                        # RFC 9110 §9.3.8: not implemented here
     (get(method=b"PATCH"), 501, KEEP),                                        # RFC 9110 §15.6.2
     (get(method=b"M-SEARCH!#$%&'*+.^_`|~"), 501, KEEP),                       # RFC 9110 §5.6.2: every tchar
@@ -94,7 +100,9 @@ TABLE = [
     (get(method=b"GE\x00T"), 400, CLOSE),                                     # RFC 9110 §5.6.2: NUL in the method
     (get(method=b"GE\x7fT"), 400, CLOSE),                                     # RFC 9110 §5.6.2: DEL in the method
     (get(method=b"G\xc3\x89T"), 400, CLOSE),                                  # RFC 9110 §5.6.2: non-ASCII in the method
-    (get(method=b"PUT") , 405, KEEP),                                         # SPEC §3: declared (echo) but not allowed here
+    (get(method=b"PUT") , 405, KEEP),                                         # RFC 9110 §15.5.6 (SPEC §3): declared (echo), not allowed here
+    (get(b"/a.txt", method=b"OPTIONS", headers=H + b"Content-Length: 3\r\n") + b"abc", 204, KEEP),  # RFC 9110 §9.3.7: OPTIONS with content
+    (get(headers=H + b"Transfer-Encoding: chunked\r\n") + b"3\r\nabc\r\n0\r\n\r\n", 200, KEEP, {"body": b"AAA\n"}),  # RFC 9112 §6.3: chunked GET body skipped
     (post(b"/a.txt", b"Content-Length: 3\r\n", b"abc"), 405, KEEP),           # SPEC §3: 405, body discarded (RFC 9112 §6.3)
     (get(b"a.example:443", method=b"CONNECT"), 400, CLOSE),                   # RFC 9112 §3.2.3: authority-form, not a proxy
     (get(b"/a.txt", method=b"OPTIONS"), 204, KEEP),                           # RFC 9110 §9.3.7 and SPEC §3: 204 + Allow
@@ -111,31 +119,31 @@ TABLE = [
     (get(b"/a\x01.txt"), 400, CLOSE),                                         # RFC 9112 §3.2: CTL in the target
     (get(b"/a\x7f.txt"), 400, CLOSE),                                         # RFC 9112 §3.2: DEL in the target
     (get(b"/a\x80.txt"), 400, CLOSE),                                         # RFC 3986 §2: raw non-ASCII must be escaped
-    (get(b"/a%00.txt"), 400, CLOSE),                                          # SPEC §4: encoded NUL → 400
-    (get(b"/a.txt%00.html"), 400, CLOSE),                                     # SPEC §4: NUL truncation attempt
-    (get(b"/a%0d%0a.txt"), 400, CLOSE),                                       # SPEC §4: encoded CR LF (header injection)
+    (get(b"/a%00.txt"), 400, CLOSE),                                          # RFC 3986 §2.1, SPEC §4: encoded NUL → 400
+    (get(b"/a.txt%00.html"), 400, CLOSE),                                     # RFC 3986 §2.1, SPEC §4: NUL truncation attempt
+    (get(b"/a%0d%0a.txt"), 400, CLOSE),                                       # RFC 3986 §2.1, SPEC §4: encoded CR LF
     (get(b"/a%2"), 400, CLOSE),                                               # RFC 3986 §2.1: truncated escape
     (get(b"/a%zz.txt"), 400, CLOSE),                                          # RFC 3986 §2.1: non-hex escape
     (get(b"/a%"), 400, CLOSE),                                                # RFC 3986 §2.1: lone '%'
     (get(b"/../a.txt"), 400, CLOSE),                                          # SPEC §4 / RFC 3986 §5.2.4: above the root
-    (get(b"/%2e%2e/a.txt"), 400, CLOSE),                                      # SPEC §4: encoded dot-dot
-    (get(b"/%2E%2E/%2E%2E/etc/passwd"), 400, CLOSE),                          # SPEC §4: upper-case escapes
-    (get(b"/..%2fetc/passwd"), 400, CLOSE),                                   # SPEC §4: encoded slash after dot-dot
-    (get(b"/%2e%2e%2f%2e%2e%2fetc%2fpasswd"), 400, CLOSE),                    # SPEC §4: fully encoded traversal
+    (get(b"/%2e%2e/a.txt"), 400, CLOSE),                                      # RFC 3986 §5.2.4, SPEC §4: encoded dot-dot
+    (get(b"/%2E%2E/%2E%2E/etc/passwd"), 400, CLOSE),                          # RFC 3986 §2.1, §5.2.4: upper-case escapes
+    (get(b"/..%2fetc/passwd"), 400, CLOSE),                                   # RFC 3986 §5.2.4, SPEC §4: %2f after dot-dot
+    (get(b"/%2e%2e%2f%2e%2e%2fetc%2fpasswd"), 400, CLOSE),                    # RFC 3986 §5.2.4, SPEC §4: fully encoded traversal
     (get(b"/dir/../../a.txt"), 400, CLOSE),                                   # RFC 3986 §5.2.4: climbs out
-    (get(b"/dir/%2e%2e/%2e%2e/a.txt"), 400, CLOSE),                           # SPEC §4: encoded, climbs out
-    (get(b"/.%2e/a.txt"), 400, CLOSE),                                        # SPEC §4: mixed literal/encoded dot-dot
+    (get(b"/dir/%2e%2e/%2e%2e/a.txt"), 400, CLOSE),                           # RFC 3986 §5.2.4, SPEC §4: encoded, climbs out
+    (get(b"/.%2e/a.txt"), 400, CLOSE),                                        # RFC 3986 §5.2.4, SPEC §4: mixed dot-dot
     (get(b"/dir/../a.txt"), 200, KEEP, {"body": b"AAA\n"}),                   # RFC 3986 §5.2.4: stays inside
-    (get(b"/dir/%2e%2e/a.txt"), 200, KEEP, {"body": b"AAA\n"}),               # SPEC §4: decoded, then normalised
+    (get(b"/dir/%2e%2e/a.txt"), 200, KEEP, {"body": b"AAA\n"}),               # RFC 3986 §5.2.4, SPEC §4: decoded, then normalised
     (get(b"/./a.txt"), 200, KEEP, {"body": b"AAA\n"}),                        # RFC 3986 §5.2.4: "." segment
-    (get(b"//a.txt"), 200, KEEP, {"body": b"AAA\n"}),                         # SPEC §4: repeated slashes collapse
-    (get(b"/dir//..//a.txt"), 200, KEEP, {"body": b"AAA\n"}),                 # SPEC §4: slashes, then dot-dot
+    (get(b"//a.txt"), 200, KEEP, {"body": b"AAA\n"}),                         # RFC 3986 §3.3, SPEC §4: repeated slashes collapse
+    (get(b"/dir//..//a.txt"), 200, KEEP, {"body": b"AAA\n"}),                 # RFC 3986 §5.2.4, SPEC §4: slashes, then dot-dot
     (get(b"/%61.txt"), 200, KEEP, {"body": b"AAA\n"}),                        # RFC 3986 §2.3: encoded unreserved
     (get(b"/a%2etxt"), 200, KEEP, {"body": b"AAA\n"}),                        # RFC 3986 §2.1: encoded '.'
-    (get(b"/dir%2findex.html"), 200, KEEP, {"body": b"dir index\n"}),         # SPEC §4: %2f decoded like '/'
-    (get(b"/a.txt%2f"), 404, KEEP),                                           # SPEC §4: a file is not a folder
-    (get(b"/dir"), 301, KEEP),                                                # SPEC §3: folder without slash
-    (get(b"/dir/"), 200, KEEP, {"body": b"dir index\n"}),                     # SPEC §3: index file
+    (get(b"/dir%2findex.html"), 200, KEEP, {"body": b"dir index\n"}),         # RFC 3986 §2.1, SPEC §4: %2f decoded like '/'
+    (get(b"/a.txt%2f"), 404, KEEP),                                           # RFC 3986 §3.3, SPEC §4: a file is not a folder
+    (get(b"/dir"), 301, KEEP),                                                # RFC 9110 §15.4.2 (SPEC §3): folder without slash
+    (get(b"/dir/"), 200, KEEP, {"body": b"dir index\n"}),                     # RFC 3986 §3.3 (SPEC §3): index file
     (get(b"/missing"), 404, KEEP),                                            # RFC 9110 §15.5.5
     (get(b"/" + b"m" * 900), 404, KEEP),                                      # RFC 9112 §3: long target within limit
     (get(LONG_LINE), 414, CLOSE),                                             # RFC 9112 §3 / RFC 9110 §15.5.15: request line over the limit
@@ -151,7 +159,7 @@ TABLE = [
     (get(b"http://b.example/who.txt", headers=b""), 400, CLOSE),              # RFC 9112 §3.2: 1.1 needs Host even so
     (get(b"http:///a.txt"), 400, CLOSE),                                      # RFC 9110 §4.2.1: empty host
     (get(b"http://user@a.example/a.txt"), 400, CLOSE),                        # RFC 9110 §4.2.4: userinfo is an error
-    (get(b"http://a.example/../a.txt"), 400, CLOSE),                          # SPEC §4: traversal in absolute-form
+    (get(b"http://a.example/../a.txt"), 400, CLOSE),                          # RFC 9112 §3.2.2, RFC 3986 §5.2.4: traversal in absolute-form
     (get(b"http://a example/a.txt"), 400, CLOSE),                             # RFC 9112 §3: SP splits the line
     (get(b"ftp://a.example/a.txt"), 400, CLOSE),                              # RFC 9112 §3.2.2: not an http URI
     # ---- Host (RFC 9112 §3.2, RFC 9110 §7.2) ----
@@ -162,9 +170,9 @@ TABLE = [
     (get(headers=b"Host:\r\n"), 200, KEEP, {"body": b"AAA\n"}),               # RFC 9110 §7.2: empty Host is allowed
     (get(headers=b"Host: a.example:8080\r\n"), 200, KEEP),                    # RFC 9110 §7.2: host:port
     (get(headers=b"Host: a.example:\r\n"), 200, KEEP),                        # RFC 3986 §3.2.3: port = *DIGIT (empty)
-    (get(b"/who.txt", headers=b"Host: B.Example\r\n"), 200, KEEP, {"body": b"server-b\n"}),  # SPEC §3: case-insensitive
+    (get(b"/who.txt", headers=b"Host: B.Example\r\n"), 200, KEEP, {"body": b"server-b\n"}),  # RFC 3986 §3.2.2 (SPEC §3): host is case-insensitive
     (get(b"/who.txt", headers=b"Host:   b.example  \r\n"), 200, KEEP, {"body": b"server-b\n"}),  # RFC 9112 §5.1: OWS
-    (get(b"/who.txt", headers=b"Host: nobody.example\r\n"), 200, KEEP, {"body": b"server-a\n"}),  # SPEC §3: first server
+    (get(b"/who.txt", headers=b"Host: nobody.example\r\n"), 200, KEEP, {"body": b"server-a\n"}),  # RFC 9110 §7.2 (SPEC §3): unknown host → first server
     (get(headers=b"Host: [::1]:80\r\n"), 200, KEEP),                          # RFC 3986 §3.2.2: IP-literal
     (get(headers=b"Host: [::1\r\n"), 400, CLOSE),                             # RFC 3986 §3.2.2: unclosed IP-literal
     (get(headers=b"Host: a.example:8o\r\n"), 400, CLOSE),                     # RFC 3986 §3.2.3: port is digits
@@ -203,9 +211,12 @@ TABLE = [
     (get(headers=H + b"X-A:\r\n"), 200, KEEP),                                # RFC 9110 §5.5: empty value
     (get(headers=H + b"X-A::1\r\n"), 200, KEEP),                              # RFC 9110 §5.5: ':' in a value
     (get(headers=H + b"X-" + b"n" * 700 + b": 1\r\n"), 200, KEEP),            # RFC 9112 §5: long name within the limit
-    (get(headers=H + LONG_VALUE), 431, CLOSE),                                # RFC 6585 §5: head over limits.header_size
-    (get(headers=H + MANY_HEADERS), 431, CLOSE),                              # RFC 6585 §5: more fields than we keep
-    (get(headers=H + b"X-A: 1\r\n" * 60 + b"X-B: " + b"b" * 600 + b"\r\n"), 431, CLOSE),  # RFC 6585 §5
+    (get(headers=H + LONG_VALUE), 431, CLOSE),                                # RFC 9110 §5.4 (431: RFC 6585 §5): over header_size
+    (sized_get(HEADER_SIZE), 200, KEEP, {"body": b"AAA\n"}),                 # RFC 9110 §5.4: a head of exactly the limit
+    (sized_get(HEADER_SIZE + 1), 431, CLOSE),                                 # RFC 9110 §5.4: one byte over the limit
+    (get(headers=H + b"".join(b"A%d:1\r\n" % i for i in range(99))), 200, KEEP),  # RFC 9110 §5.4: 100 fields are kept
+    (get(headers=H + MANY_HEADERS), 431, CLOSE),                              # RFC 9110 §5.4 (431: RFC 6585 §5): too many fields
+    (get(headers=H + b"X-A: 1\r\n" * 60 + b"X-B: " + b"b" * 600 + b"\r\n"), 431, CLOSE),  # RFC 9110 §5.4: field section over the limit
     # ---- Connection (RFC 9112 §9.3, RFC 9110 §7.6.1) ----
     (get(headers=H + b"Connection: close\r\n"), 200, CLOSE),                  # RFC 9112 §9.6
     (get(headers=H + b"Connection: CLOSE\r\n"), 200, CLOSE),                  # RFC 9110 §7.6.1: case-insensitive
@@ -237,7 +248,7 @@ TABLE = [
     (cl(b"18446744073709551621", b"hello"), 400, CLOSE),                      # RFC 9112 §6.3: 2^64+5 must not wrap to 5
     (cl(b"9223372036854775807"), 413, CLOSE),                                 # RFC 9110 §15.5.14: over client_max_body_size
     (cl(b"11", b"x" * 11, path=b"/small"), 413, CLOSE),                       # RFC 9110 §15.5.14
-    (cl(b"10", b"x" * 10, path=b"/small"), 200, KEEP, {"body": b"10"}),       # SPEC §4: at the limit is fine
+    (cl(b"10", b"x" * 10, path=b"/small"), 200, KEEP, {"body": b"10"}),       # RFC 9110 §15.5.14 (SPEC §4): at the limit is fine
     (get(headers=H + b"Content-Length: 5\r\n") + b"hello", 200, KEEP, {"body": b"AAA\n"}),  # RFC 9112 §6.3: GET body skipped
     (post(b"/echo", b"Content-Length: 5\r\n", b"hello"), 200, KEEP, {"body": b"hello"}),   # RFC 9112 §6.2: exact framing
     (post(b"/echo", b"Content_Length: 5\r\n", b""), 200, KEEP, {"body": b""}),  # RFC 9110 §5.1: another field name
@@ -253,7 +264,7 @@ TABLE = [
     (post(b"/count", b"Transfer-Encoding: chunked, chunked\r\n", b"0\r\n\r\n"), 400, CLOSE),  # RFC 9112 §6.1: chunked once only
     (post(b"/count", b"Transfer-Encoding: chunked, gzip\r\n", b"0\r\n\r\n"), 400, CLOSE),  # RFC 9112 §6.3 item 4: not last
     (post(b"/count", b"Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n"), 501, CLOSE),  # RFC 9112 §6.1: unknown coding
-    (post(b"/count", b"Transfer-Encoding: gzip\r\n", b""), 501, CLOSE),       # SPEC §4: another coding → 501
+    (post(b"/count", b"Transfer-Encoding: gzip\r\n", b""), 501, CLOSE),       # RFC 9112 §6.1 (SPEC §4): another coding → 501
     (post(b"/count", b"Transfer-Encoding: identity\r\n", b""), 501, CLOSE),   # RFC 9112 §7: identity is gone
     (post(b"/count", b"Transfer-Encoding: xchunked\r\n", b""), 501, CLOSE),   # RFC 9112 §7: a different token
     (post(b"/count", b"Transfer-Encoding: chunked;q=1\r\n", b"0\r\n\r\n"), 400, CLOSE),  # RFC 9112 §7: chunked has no params
@@ -284,8 +295,8 @@ TABLE = [
     (chunked(b"10000000000000000\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),        # RFC 9112 §7.1: 2^64 overflows
     (chunked(b"FFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),        # RFC 9112 §7.1: overflow
     (chunked(b"10000000000000005\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),        # RFC 9112 §7.1: must not wrap to 5
-    (chunked(b"FFFFFFFFFFFFFFFF\r\n" + b"x" * 20, path=b"/small"), 413, CLOSE),  # SPEC §4: 413 once exceeded
-    (chunked(b"6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n", path=b"/small"), 413, CLOSE),  # SPEC §4: over across chunks
+    (chunked(b"FFFFFFFFFFFFFFFF\r\n" + b"x" * 20, path=b"/small"), 413, CLOSE),  # RFC 9110 §15.5.14 (SPEC §4): 413 once exceeded
+    (chunked(b"6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n", path=b"/small"), 413, CLOSE),  # RFC 9110 §15.5.14 (SPEC §4): over across chunks
     (chunked(b"5;\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),                       # RFC 9112 §7.1.1: ';' needs a name
     (chunked(b"5;=b\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),                     # RFC 9112 §7.1.1: empty ext-name
     (chunked(b"5;a=\r\nhello\r\n0\r\n\r\n"), 400, CLOSE),                     # RFC 9112 §7.1.1: empty ext-val
