@@ -89,7 +89,8 @@ def proc_stat(pid):
     comm = s[s.index("(") + 1:s.rindex(")")]
     fields = s[s.rindex(")") + 2:].split()
     # fields[0] is field 3 (state): utime..cstime are fields 14..17.
-    return comm, int(fields[1]), sum(int(x) for x in fields[11:15])
+    t = [int(x) for x in fields[11:15]]
+    return comm, int(fields[1]), sum(t), t[0] + t[2]
 
 
 def children(pid):
@@ -120,7 +121,11 @@ def server_pids(pid):
 
 
 def cpu_ticks(pids):
-    return sum((proc_stat(p) or (0, 0, 0))[2] for p in pids)
+    return sum((proc_stat(p) or (0, 0, 0, 0))[2] for p in pids)
+
+
+def user_ticks(pids):
+    return sum((proc_stat(p) or (0, 0, 0, 0))[3] for p in pids)
 
 
 def status_kb(pids, key):
@@ -136,21 +141,22 @@ def status_kb(pids, key):
     return total
 
 
-def cpu_busy(cpu):
-    """(busy, total) ticks of one CPU from /proc/stat."""
+def cpu_user(cpu):
+    """(user+nice, total) ticks of one CPU from /proc/stat."""
     with open("/proc/stat") as f:
         for line in f:
             if line.startswith("cpu%s " % cpu):
                 v = [int(x) for x in line.split()[1:]]
-                idle = v[3] + v[4]  # idle + iowait
-                return sum(v[:8]) - idle, sum(v[:8])
+                return v[0] + v[1], sum(v[:8])
     return 0, 0
 
 
-def others_pct(before, after, server_ticks):
-    """Share of the server's CPU used by other processes during a run: the noise."""
-    busy, total = after[0] - before[0], after[1] - before[1]
-    return max(0.0, (busy - server_ticks) / total * 100) if total > 0 else 0.0
+def others_pct(before, after, server_user_ticks):
+    """The noise: user time that other processes took on the server's CPU during a
+    run, as a share of it. User time only, so the kernel's own work for the
+    server's traffic (ksoftirqd, kworkers: big with large files) does not count."""
+    user, total = after[0] - before[0], after[1] - before[1]
+    return max(0.0, (user - server_user_ticks) / total * 100) if total > 0 else 0.0
 
 
 def reset_peak(pids):
@@ -390,8 +396,8 @@ def check(server, wl, docroot):
 def run_wrk(server, wl, duration):
     pids = server.pids()
     reset_peak(pids)
-    t0 = cpu_ticks(pids)
-    b0 = cpu_busy(SERVER_CPU)
+    t0, u0 = cpu_ticks(pids), user_ticks(pids)
+    b0 = cpu_user(SERVER_CPU)
     cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c", str(wl["conns"]), "-d", "%ds" % duration,
            "--timeout", "10s", "-s", os.path.join(HERE, "report.lua")]
     for h in wl.get("headers", []):
@@ -400,8 +406,8 @@ def run_wrk(server, wl, duration):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=duration + 40)
     pids2 = server.pids() or pids
-    t1 = cpu_ticks(pids2)
-    b1 = cpu_busy(SERVER_CPU)
+    t1, u1 = cpu_ticks(pids2), user_ticks(pids2)
+    b1 = cpu_user(SERVER_CPU)
     peak = status_kb(pids2, "VmHWM")
     m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
     if not m:
@@ -413,7 +419,7 @@ def run_wrk(server, wl, duration):
     return dict(rps=w["requests"] / secs, us_per_req=(t1 - t0) / HZ * 1e6 / n,
                 gbps=w["bytes"] / secs / 1e9, p50_ms=w["p50_us"] / 1000, p99_ms=w["p99_us"] / 1000,
                 errors=errors, peak_rss_mb=peak / 1024, requests=w["requests"],
-                noise_pct=others_pct(b0, b1, t1 - t0))
+                noise_pct=others_pct(b0, b1, u1 - u0))
 
 
 def run_idle(server, wl, duration):
@@ -449,6 +455,7 @@ def run_idle(server, wl, duration):
 def run_upload(server, wl, duration):
     pids = server.pids()
     reset_peak(pids)
+    base = status_kb(pids, "VmRSS")
     t0 = cpu_ticks(pids)
     start = time.monotonic()
     block = memoryview(bytes(1 << 20))
@@ -474,13 +481,15 @@ def run_upload(server, wl, duration):
     pids2 = server.pids() or pids
     peak = status_kb(pids2, "VmHWM")
     t1 = cpu_ticks(pids2)
-    return dict(peak_rss_mb=peak / 1024, errors=0 if status in (200, 201, 204) else 1,
+    return dict(peak_rss_mb=peak / 1024, growth_mb=(peak - base) / 1024,
+                errors=0 if status in (200, 201, 204) else 1,
                 status=status, mbps=UPLOAD_BYTES / secs / 1e6, cpu_s=(t1 - t0) / HZ)
 
 
 def run_cgi_slow(server, wl, duration):
     pids = server.pids()
     reset_peak(pids)
+    base = status_kb(pids, "VmRSS")
     start = time.monotonic()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
@@ -505,7 +514,8 @@ def run_cgi_slow(server, wl, duration):
     if b"chunked" in head.lower():
         body = dechunk(body)
     ok = head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")) and len(body) == CGI_BIG_BYTES
-    return dict(peak_rss_mb=peak / 1024, errors=0 if ok else 1, secs=secs, body=len(body))
+    return dict(peak_rss_mb=peak / 1024, growth_mb=(peak - base) / 1024, errors=0 if ok else 1,
+                secs=secs, body=len(body))
 
 
 def dechunk(data):
@@ -595,6 +605,8 @@ def report(results, skipped, servers, rounds_done, elapsed):
             med, spread = med_spread(col(wl["metric"]))
             figures[s.name] = med
             main = "%s %s ±%.1f%%" % (fmt_num(med), METRIC_UNITS[wl["metric"]], spread)
+            if col("growth_mb"):
+                main += " (+%s)" % fmt_num(med_spread(col("growth_mb"))[0])
             rps = med_spread(col("rps"))[0] if wl["kind"] == "wrk" else None
             us = med_spread(col("us_per_req"))[0] if wl["kind"] == "wrk" else None
             p50 = med_spread(col("p50_ms"))[0] if wl["kind"] == "wrk" else None
@@ -630,8 +642,9 @@ def report(results, skipped, servers, rounds_done, elapsed):
     lines.append("")
     lines.append("%d round(s), %.0f s in all. Server on CPU %s, client on CPU %s; µs/req = server "
                  "(utime+stime+cutime+cstime) / requests; RSS = peak VmHWM during the run "
-                 "(idle-10k: RSS while holding); noise = the most CPU %s time other processes took "
-                 "in any round (high noise: distrust the figures)." % (rounds_done, elapsed, SERVER_CPU, CLIENT_CPU, SERVER_CPU))
+                 "(idle-10k: RSS while holding; upload, slow CGI: (+growth over the RSS before)); "
+                 "noise = the most user time other\nprocesses took on CPU %s in any round, in %% "
+                 "(high noise: distrust the figures)." % (rounds_done, elapsed, SERVER_CPU, CLIENT_CPU, SERVER_CPU))
     for wl in WORKLOADS:
         lines.append("  %-13s %s" % (wl["name"], wl["title"]))
     return "\n".join(lines)

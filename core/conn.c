@@ -36,7 +36,10 @@ static const config_timeouts *timeouts(const conn *c)
 /* The timeout a connection is under: the whole head (header), between body
  * reads (body), between writes (send), idle keep-alive. A handler at work
  * with nothing to read or write has none of the core's own. */
-enum { PHASE_NONE, PHASE_HEADER, PHASE_BODY, PHASE_SEND, PHASE_KEEPALIVE };
+enum { PHASE_NONE, PHASE_HEADER, PHASE_BODY, PHASE_SEND, PHASE_KEEPALIVE, PHASE_LINGER };
+
+/* How long a closing connection waits for the client to stop sending (RFC 9112 §9.6). */
+#define LINGER_MS 2000
 
 static uint64_t phase_ms(const conn *c, int phase)
 {
@@ -46,6 +49,7 @@ static uint64_t phase_ms(const conn *c, int phase)
     case PHASE_BODY: return t->body_ms;
     case PHASE_SEND: return t->send_ms;
     case PHASE_KEEPALIVE: return c->srv->stopping ? 1 : t->keepalive_ms;
+    case PHASE_LINGER: return LINGER_MS;
     default: return 0;
     }
 }
@@ -488,8 +492,8 @@ static unsigned wanted_events(conn *c)
         if (r && (r->body == BODY_NONE || r->body == BODY_DONE) && room && !c->peer_closed)
             return ev | LOOP_READ;
         return ev;
-    case CONN_CLOSING:
-        return ev;
+    case CONN_LINGER:
+        return LOOP_READ;
     }
     return ev;
 }
@@ -499,12 +503,48 @@ static unsigned wanted_events(conn *c)
 static void update_deadline(conn *c)
 {
     request *r = c->req;
-    if (c->state == CONN_CLOSING || (c->state != CONN_IDLE && c->state != CONN_HEAD && !outq_empty(&c->out)))
+    if (c->state == CONN_LINGER)
+        set_phase(c, PHASE_LINGER);
+    else if (c->state != CONN_IDLE && c->state != CONN_HEAD && !outq_empty(&c->out))
         set_phase(c, PHASE_SEND);
     else if (c->state == CONN_DISCARD || (c->state == CONN_ACTIVE && r && r->body == BODY_READING && !r->pend_len))
         set_phase(c, PHASE_BODY);
     else if (c->state == CONN_ACTIVE)
         set_phase(c, PHASE_NONE);
+}
+
+static int body_unread(const request *r)
+{
+    return r->body == BODY_UNREAD || r->body == BODY_READING || r->body == BODY_PAUSED;
+}
+
+/* RFC 9112 §9.6: closing a socket that still has unread bytes from the client
+ * makes the kernel answer with a reset, which can destroy the response just
+ * sent (a 413 or 400 the client never sees). So shut the write side, and drop
+ * what still comes until the client closes, for LINGER_MS at most. */
+static void start_linger(conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = CONN_LINGER;
+    c->rpos = c->rlen;
+    release_rbuf(c);
+}
+
+/* -1: the client closed (or failed): close now. 0: wait for more. */
+static int linger_drain(conn *c)
+{
+    char sink[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(c->fd, sink, sizeof sink);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+    return 0;
 }
 
 void conn_progress(conn *c)
@@ -525,8 +565,8 @@ void conn_progress(conn *c)
             }
             continue;
         }
-        if (c->state == CONN_CLOSING) {
-            if (conn_flush(c) < 0 || outq_empty(&c->out))
+        if (c->state == CONN_LINGER) {
+            if (linger_drain(c) < 0)
                 goto close_now;
             break;
         }
@@ -570,10 +610,14 @@ void conn_progress(conn *c)
         }
         /* The response is out (or cut: then the module hears it was aborted). */
         if (r->close_after || r->broken) {
+            int linger = !c->peer_closed && !r->broken && (r->status >= 400 || body_unread(r) || c->rpos < c->rlen);
             req_free(c, r->broken ? WS_END_ABORTED : WS_END_DONE);
-            goto close_now;
+            if (!linger)
+                goto close_now;
+            start_linger(c);
+            continue;
         }
-        if (r->body == BODY_UNREAD || r->body == BODY_READING || r->body == BODY_PAUSED) {
+        if (body_unread(r)) {
             req_release_module(r, WS_END_DONE);
             r->body = BODY_READING;
             c->state = CONN_DISCARD;
@@ -599,7 +643,7 @@ static void conn_io(loop *l, int fd, unsigned ev, void *arg)
     (void)l;
     (void)fd;
     conn *c = arg;
-    if (ev & (LOOP_READ | LOOP_ERROR)) {
+    if ((ev & (LOOP_READ | LOOP_ERROR)) && c->state != CONN_LINGER) {
         if (conn_read(c) > 0)
             touch_phase(c, PHASE_BODY);
     }

@@ -26,7 +26,7 @@ typedef enum {
     CONN_HEAD,       /* reading a request head */
     CONN_ACTIVE,     /* a request is being handled (body, handler, response) */
     CONN_DISCARD,    /* response sent; reading and dropping the rest of the body */
-    CONN_CLOSING,    /* flushing the last bytes, then close */
+    CONN_LINGER,     /* last response sent, write side shut: dropping input until the client closes */
 } conn_state;
 
 typedef enum {

@@ -220,6 +220,29 @@ class HttpTest(harness.ServerTestCase):
         r, body = self.request("POST", "/echo", body=b"z" * 1024)
         self.assertEqual(body, b"z" * 1024)
 
+    def test_413_reaches_a_client_that_keeps_sending(self):
+        """RFC 9112 §9.6: a client busy sending its body reads the answer only afterwards.
+        The server half-closes and drains, so the 413 is not destroyed by a reset."""
+        self.start(self.echo_config(client_max_body_size="1K"))
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n")
+            time.sleep(0.2)  # the 413 is sent and the server is closing
+            # The server drains instead of resetting: the whole body can still be sent.
+            s.sendall(b"x" * 4000000)
+            s.settimeout(10)
+            data = b""
+            try:
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    data += b
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:80])
+
     def test_expect_continue(self):
         self.start(self.echo_config())
         s = socket.create_connection(("127.0.0.1", self.port))
