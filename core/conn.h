@@ -7,6 +7,7 @@
 #define WEBSERV_CONN_H
 
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -107,12 +108,18 @@ typedef struct request {
     char *redirect_to;              /* pending internal redirect */
 } request;
 
+typedef union sockaddr_any {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} sockaddr_any;
+
 typedef struct conn {
     int fd;
     struct server *srv;
     struct listener *lst;
     conn_state state;
-    struct sockaddr_storage local, remote;
+    sockaddr_any local, remote;     /* IPv4 or IPv6: 28 bytes each, not sockaddr_storage's 128 */
     char *rbuf;                     /* read buffer (from the server's pool), NULL while idle */
     size_t rlen, rpos;              /* data is rbuf[rpos..rlen) */
     size_t scan_from;               /* http_parse_head hint */

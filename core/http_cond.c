@@ -8,6 +8,8 @@
  */
 #include "http_cond.h"
 
+#include "fmt.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -357,7 +359,20 @@ void etag_from_stat(int64_t mtime, int64_t mtime_nsec, int64_t size, uint64_t in
     /* The documented format uses whole seconds; the nanoseconds are accepted
      * so the format can grow without changing callers. */
     (void)mtime_nsec;
+    /* Hand-formatted: this runs for every file response. */
+    char tmp[3 * 16 + 5];
+    size_t n = 0;
+    tmp[n++] = '"';
+    n += fmt_hex(tmp + n, (uint64_t)mtime);
+    tmp[n++] = '-';
+    n += fmt_hex(tmp + n, (uint64_t)size);
+    tmp[n++] = '-';
+    n += fmt_hex(tmp + n, inode);
+    tmp[n++] = '"';
     if (!out || outcap == 0)
         return;
-    snprintf(out, outcap, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", (uint64_t)mtime, (uint64_t)size, inode);
+    if (n >= outcap)
+        n = outcap - 1;
+    memcpy(out, tmp, n);
+    out[n] = '\0';
 }

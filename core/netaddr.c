@@ -5,14 +5,21 @@
 #include <string.h>
 
 #include "arena.h"
+#include "fmt.h"
 
 const char *sockaddr_text(struct arena *a, const struct sockaddr *sa, unsigned *port)
 {
     char buf[INET6_ADDRSTRLEN] = "-";
     *port = 0;
     if (sa->sa_family == AF_INET) {
+        /* By hand: inet_ntop formats with sprintf, and this runs per request. */
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        const unsigned char *b = (const unsigned char *)&in->sin_addr;
+        size_t n = 0;
+        for (int i = 0; i < 4; i++) {
+            n += fmt_u64(buf + n, b[i]);
+            buf[n++] = i < 3 ? '.' : '\0';
+        }
         *port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;

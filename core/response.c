@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "fmt.h"
 #include "conn.h"
 #include "http_cond.h"
 #include "httpdate.h"
@@ -161,6 +162,18 @@ static void apply_conditionals(request *r)
     }
 }
 
+/* Last-Modified of the previous response, kept: most responses repeat it. */
+static const char *last_modified_text(time_t t)
+{
+    static time_t cached = -1;
+    static char text[HTTPDATE_LEN + 1];
+    if (t != cached) {
+        httpdate_format(t, text);
+        cached = t;
+    }
+    return text;
+}
+
 int resp_commit_head(request *r)
 {
     if (r->head_sent)
@@ -183,33 +196,49 @@ int resp_commit_head(request *r)
     if (!r->head.keep_alive || g_server->stopping)
         r->close_after = 1;
 
+    /* Built by hand: this runs for every response (see fmt.h). */
     char head[1024];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\n", r->status,
-                     http_reason(r->status), ws_core_host.server_software, httpdate_now(loop_wall_time(g_server->loop)));
+    fmt_buf b = {head, 0, sizeof head, 0};
+    fmt_str(&b, "HTTP/1.1 ");
+    fmt_dec(&b, (uint64_t)r->status);
+    fmt_mem(&b, " ", 1);
+    fmt_str(&b, http_reason(r->status));
+    fmt_str(&b, "\r\nServer: ");
+    fmt_str(&b, ws_core_host.server_software);
+    fmt_str(&b, "\r\nDate: ");
+    fmt_str(&b, httpdate_now(loop_wall_time(g_server->loop)));
+    fmt_str(&b, "\r\n");
     if (r->has_validators && (r->status == 200 || r->status == 206 || r->status == 304)) {
-        char lm[HTTPDATE_LEN + 1];
-        httpdate_format(r->last_modified, lm);
-        n += snprintf(head + n, sizeof head - n, "ETag: %s\r\nLast-Modified: %s\r\n", r->etag, lm);
+        fmt_str(&b, "ETag: ");
+        fmt_str(&b, r->etag);
+        fmt_str(&b, "\r\nLast-Modified: ");
+        fmt_str(&b, last_modified_text(r->last_modified));
+        fmt_str(&b, "\r\n");
         if (r->status != 304)
-            n += snprintf(head + n, sizeof head - n, "Accept-Ranges: bytes\r\n");
+            fmt_str(&b, "Accept-Ranges: bytes\r\n");
     }
     if (r->status == 304 || r->status < 200 || r->status == 204) {
         /* no framing headers (RFC 9110 §8.6) */
     } else if (r->length >= 0) {
-        n += snprintf(head + n, sizeof head - n, "Content-Length: %lld\r\n", (long long)r->length);
+        fmt_str(&b, "Content-Length: ");
+        fmt_dec(&b, (uint64_t)r->length);
+        fmt_str(&b, "\r\n");
     } else if (r->pub.http_minor >= 1) {
         r->chunked_out = !r->no_body; /* HEAD gets GET's header, and no body */
-        n += snprintf(head + n, sizeof head - n, "Transfer-Encoding: chunked\r\n");
+        fmt_str(&b, "Transfer-Encoding: chunked\r\n");
     } else {
         r->close_after = 1; /* HTTP/1.0: the end of the body is the end of the connection */
     }
     if (r->close_after)
-        n += snprintf(head + n, sizeof head - n, "Connection: close\r\n");
+        fmt_str(&b, "Connection: close\r\n");
     else if (r->pub.http_minor == 0)
-        n += snprintf(head + n, sizeof head - n, "Connection: keep-alive\r\n");
+        fmt_str(&b, "Connection: keep-alive\r\n");
+    if (b.over)
+        return -1;
+    size_t n = b.n;
 
     outq *q = &r->c->out;
-    if (outq_append(q, head, (size_t)n) < 0 || (r->extra_len && outq_append(q, r->extra_headers, r->extra_len) < 0) ||
+    if (outq_append(q, head, n) < 0 || (r->extra_len && outq_append(q, r->extra_headers, r->extra_len) < 0) ||
         outq_append(q, "\r\n", 2) < 0)
         return -1;
     if (r->out_left == 0 && r->skip == 0)

@@ -1,11 +1,27 @@
 """SPEC §5 upload through the real server: PUT, POST (raw and multipart),
-DELETE, atomicity (no temporary file after an error, an abort or a 413)."""
+DELETE, atomicity (no temporary file after an error, an abort or a 413), a
+binary chunked POST (regression), a 1 GiB streamed PUT in bounded memory, and
+20 concurrent uploads."""
+import hashlib
+import http.client
 import json
 import os
 import socket
+import struct
+import subprocess
+import threading
 import time
 
 import harness
+import procstat
+
+MiB = 1024 * 1024
+# Sizes are scaled down (never the checks) under ASan and valgrind.
+SMALL = procstat.ASAN or procstat.VALGRIND
+BIG_UPLOAD = (256 if SMALL else 1024) * MiB
+CONCURRENT, CONCURRENT_SIZE = 20, (4 if SMALL else 20) * MiB
+# Peak RSS growth allowed while a big body streams to disk.
+RSS_BOUND = 8 * MiB
 
 BOUNDARY = "--------------------------631254724589857935214018"
 SCRIPT = (b"#!/usr/bin/env python3\nimport cgi\r\n\r\nprint('--" + BOUNDARY.encode() +
@@ -32,10 +48,14 @@ class UploadTest(harness.ServerTestCase):
         super().setUp()
         self.up = os.path.join(self.root, "uploads")
         os.makedirs(os.path.join(self.up, "sub"))
+        os.makedirs(os.path.join(self.root, "file"))
+        os.makedirs(os.path.join(self.root, "big"))
         self.start(locations=[
             {"path": "/", "static": {}},
             {"path": "/uploads", "methods": ["GET", "HEAD", "POST", "PUT", "DELETE"],
              "static": {}, "autoindex": {}, "upload": {}, "client_max_body_size": "64K"},
+            {"path": "/file", "static": {}, "upload": {}},
+            {"path": "/big", "upload": {}, "client_max_body_size": 0},
         ])
 
     def read(self, rel):
@@ -198,6 +218,104 @@ class UploadTest(harness.ServerTestCase):
         os.unlink(os.path.join(self.up, "sub", "inner"))
         self.assertEqual(self.request("DELETE", "/uploads/sub/")[0].status, 204)
         self.assertFalse(os.path.exists(os.path.join(self.up, "sub")))
+
+
+    # ---- regressions and big bodies ----
+
+    def test_post_chunked_binary_regression(self):
+        """POST /file/a.cpp with a binary chunked body was stored empty, with a 500."""
+        body = bytes(range(256)) * 64 + b"\r\n0\r\n\r\n\x00--" + os.urandom(50000)
+        pieces = [body[i:i + 7001] for i in range(0, len(body), 7001)]
+        req = (b"POST /file/a.cpp HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+               b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        for p in pieces:
+            req += b"%x\r\n" % len(p) + p + b"\r\n"
+        req += b"0\r\n\r\n"
+        resp = self.raw_one(req, timeout=10)
+        self.assertEqual(resp.status, 201, resp)
+        self.assertEqual(resp.header("Location"), "/file/a.cpp")
+        with open(os.path.join(self.root, "file/a.cpp"), "rb") as f:
+            self.assertEqual(f.read(), body)
+        # The same through curl (which chunks a body it reads from stdin).
+        p = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+                            "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: text/x-c++src",
+                            "--data-binary", "@-", "http://127.0.0.1:%d/file/b.cpp" % self.port],
+                           input=body, capture_output=True, timeout=20)
+        self.assertEqual(p.stdout, b"201", p.stderr)
+        with open(os.path.join(self.root, "file/b.cpp"), "rb") as f:
+            self.assertEqual(f.read(), body)
+        r, data = self.request("GET", "/file/a.cpp")
+        self.assertEqual((r.status, data), (200, body))
+        self.assertEqual(self.temps(), [])
+
+    def test_huge_streamed_upload_memory(self):
+        """A 1 GiB PUT streams to disk: byte-exact, and the server's RSS barely moves."""
+        pid = self.server.proc.pid
+        self.assertEqual(self.request("PUT", "/big/warmup", body=os.urandom(2 * MiB))[0].status, 201)
+        base = bytearray(os.urandom(MiB))
+        sent = hashlib.sha256()
+
+        def pieces():
+            for i in range(BIG_UPLOAD // MiB):
+                struct.pack_into("<Q", base, (i * 8) % (MiB - 8), i)  # every piece differs
+                piece = bytes(base)
+                sent.update(piece)
+                yield piece
+
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        t0 = time.monotonic()
+        with procstat.RssSampler(pid) as rss:
+            c.request("PUT", "/big/huge.bin", body=pieces(), headers={"Content-Length": str(BIG_UPLOAD)})
+            r = c.getresponse()
+            r.read()
+        elapsed = time.monotonic() - t0
+        c.close()
+        self.assertEqual(r.status, 201)
+        got = hashlib.sha256()
+        path = os.path.join(self.root, "big/huge.bin")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(4 * MiB), b""):
+                got.update(block)
+        size = os.path.getsize(path)
+        os.unlink(path)
+        print("\n  %d MiB PUT in %.1fs: server peak RSS growth %.2f MiB (bound %d MiB)"
+              % (BIG_UPLOAD // MiB, elapsed, rss.growth() / MiB, RSS_BOUND // MiB))
+        self.assertEqual(size, BIG_UPLOAD)
+        self.assertEqual(got.hexdigest(), sent.hexdigest())
+        self.assertLess(rss.growth(), RSS_BOUND)
+        self.assertEqual(self.temps(), [])
+
+    def test_concurrent_uploads(self):
+        """20 uploads at once, distinct names and random content, all byte-exact."""
+        datas = {"c%02d-%s.bin" % (i, os.urandom(4).hex()): os.urandom(CONCURRENT_SIZE) for i in range(CONCURRENT)}
+        results, start = {}, threading.Barrier(CONCURRENT)
+
+        def one(name, data):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                start.wait(10)
+                method = "PUT" if int(name[1:3]) % 2 else "POST"
+                c.request(method, "/big/" + name, body=data)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                results[name] = r.status
+            except Exception as e:  # noqa: BLE001 - reported below
+                results[name] = repr(e)
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=one, args=item) for item in datas.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        print("\n  %d concurrent uploads of %d MiB in %.1fs"
+              % (CONCURRENT, CONCURRENT_SIZE // MiB, time.monotonic() - t0))
+        self.assertEqual(results, {name: 201 for name in datas})
+        for name, data in datas.items():
+            with open(os.path.join(self.root, "big", name), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(data).digest(), name)
+        self.assertEqual(self.temps(), [])
 
 
 if __name__ == "__main__":

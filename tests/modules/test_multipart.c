@@ -117,7 +117,7 @@ static void check_case(const char *boundary, const char *body, size_t len, int w
     char *whole = log;
 
     /* byte by byte */
-    size_t *cuts = malloc((len + 1) * sizeof *cuts);
+    size_t *cuts = calloc(len + 1, sizeof *cuts);
     for (size_t i = 0; i < len; i++)
         cuts[i] = i + 1;
     rc = parse_split(boundary, body, len, cuts, len ? len - 1 : 0, stop_at_begin, &log);

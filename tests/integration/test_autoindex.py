@@ -1,0 +1,291 @@
+"""SPEC §5 autoindex through the real server (static + autoindex): order of a
+listing, escaping of hostile names (in the href and in the text), JSON by
+Accept and by "format", show_hidden, "autoindex": false, index files, HEAD,
+a folder of 10,000 entries (while static requests keep being answered), and
+the demo config (conf/server.json) listing /uploads/."""
+import html
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+
+import harness
+
+# Static answers while a big folder is listed: bound per answer.
+STATIC_BOUND = 1.0 * harness.SLOW
+
+ROW = re.compile(rb'<a href="([^"]*)">([^<]*)</a>')
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+# Hostile names, as bytes (file system names are bytes).
+NASTY = b"<b>&\"' %#?.txt"
+UTF8 = "caf\u00e9 \u65e5\u672c.txt".encode()
+BADUTF8 = b"bad\xff\xfe\xc3(.txt"
+
+
+def iso_utc(ts):
+    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def links(body):
+    """(href bytes, text str) of every link in a listing, the parent first."""
+    return [(h, html.unescape(t.decode("utf-8"))) for h, t in ROW.findall(body)]
+
+
+class AutoindexTest(harness.ServerTestCase):
+    modules = ["static", "autoindex"]
+
+    def setUp(self):
+        super().setUp()
+        d = os.path.join(self.root, "list")
+        for sub in ("zdir", "Adir", "_dir"):
+            os.makedirs(os.path.join(d, sub))
+        for name, data in ((b"a.txt", b"aaa"), (b"B.txt", b"B"), (b"_x", b""), (NASTY, b"nasty"),
+                           (UTF8, b"utf8"), (BADUTF8, b"bad"), (b".hidden", b"h")):
+            with open(os.path.join(d.encode(), name), "wb") as f:
+                f.write(data)
+        os.makedirs(os.path.join(self.root, "private/sub"))
+        self.write("private/sub/f.txt", "f")
+        self.write("withindex/index.html", "<p>the index</p>")
+        self.write("withindex/other.txt", "o")
+        self.write("static.txt", "static body\n")
+        self.start(locations=[
+            {"path": "/", "static": {}, "autoindex": {}},
+            {"path": "/jsonloc", "root": self.root + "/list", "static": {}, "autoindex": {"format": "json"}},
+            {"path": "/hidden", "root": self.root + "/list", "static": {}, "autoindex": {"show_hidden": True}},
+            {"path": "/private", "static": {}, "autoindex": False},
+        ])
+        # The last two locations map /jsonloc/x and /hidden/x to <root>/list/jsonloc/x …:
+        # give them the same entries through symlinks.
+        for loc in ("jsonloc", "hidden"):
+            os.symlink(d, os.path.join(self.root, "list", loc))
+
+    def get(self, path, headers=None):
+        r, body = self.request("GET", path, headers=headers)
+        return r, body
+
+    # ---- HTML ----
+
+    def test_order_and_links(self):
+        r, body = self.get("/list/")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/html"))
+        rows = links(body)
+        self.assertEqual(rows[0], (b"/", "../"))  # the parent link comes first
+        names = [t for _, t in rows[1:]]
+        # Folders first (the two symlinks to folders are folders too), then files, each byte-wise.
+        dirs = sorted([b"Adir", b"_dir", b"hidden", b"jsonloc", b"zdir"])
+        files = sorted([b"a.txt", b"B.txt", b"_x", NASTY, UTF8, BADUTF8])
+        want = [n.decode() + "/" for n in dirs]
+        self.assertEqual(names[:5], want)
+        self.assertEqual([h for h, _ in rows[1:6]], [b"/list/" + n + b"/" for n in dirs])
+        self.assertEqual([urllib.parse.unquote_to_bytes(h.decode()) for h, _ in rows[6:]],
+                         [b"/list/" + n for n in files])
+        self.assertEqual(len(rows), 1 + len(dirs) + len(files))  # .hidden is not listed
+        self.assertNotIn(b".hidden", body)
+        # The parent of a deeper folder
+        r, body = self.get("/list/zdir/")
+        self.assertEqual(links(body)[0], (b"/list/", "../"))
+        self.assertIn(b"empty", body)
+        # Without the trailing slash: 301 to it first.
+        r, _ = self.get("/list")
+        self.assertEqual((r.status, r.getheader("Location")), (301, "/list/"))
+
+    def test_escaping(self):
+        _, body = self.get("/list/")
+        rows = {urllib.parse.unquote_to_bytes(h.decode()): (h, t) for h, t in links(body)}
+        for name, data, text in ((NASTY, b"nasty", NASTY.decode()), (UTF8, b"utf8", UTF8.decode()),
+                                 (BADUTF8, b"bad", "bad\ufffd\ufffd\ufffd(.txt")):
+            href, shown = rows[b"/list/" + name]
+            # Percent-encoded: only unreserved characters and '/' are left as they are.
+            self.assertRegex(href.decode("ascii"), r"^[A-Za-z0-9._~/%-]*$")
+            self.assertEqual(shown, text)
+            r, got = self.get(href.decode("ascii"))
+            self.assertEqual((r.status, got), (200, data), name)
+        # The text is HTML-escaped: no raw markup from a name.
+        self.assertIn(b"&lt;b&gt;&amp;&quot;&#39; %#?.txt</a>", body)
+        self.assertNotIn(b"<b>", body)
+        self.assertIn(b"%3Cb%3E%26%22%27%20%25%23%3F.txt", body)
+        self.assertIn(b"bad%FF%FE%C3%28.txt", body)
+        # the non-ASCII name is shown as UTF-8 text, and encoded byte by byte in the link
+        self.assertIn(UTF8, body)
+        self.assertIn(b"caf%C3%A9%20%E6%97%A5%E6%9C%AC.txt", body)
+        # Through curl too (it sends the href as it is).
+        p = self.curl("http://127.0.0.1:%d/list/%%3Cb%%3E%%26%%22%%27%%20%%25%%23%%3F.txt" % self.port)
+        self.assertEqual(p.stdout, b"nasty", p.stderr)
+
+    # ---- JSON ----
+
+    def check_json(self, body, folder):
+        items = json.loads(body)
+        self.assertIsInstance(items, list)
+        for it in items:
+            self.assertEqual(set(it), {"name", "type", "size", "mtime"})
+            self.assertIn(it["type"], ("file", "directory"))
+            self.assertRegex(it["mtime"], ISO)
+        byname = {it["name"]: it for it in items}
+        for n in (b"a.txt", b"B.txt", NASTY, UTF8):
+            st = os.stat(os.path.join(folder.encode(), n))
+            it = byname[n.decode()]
+            self.assertEqual((it["type"], it["size"], it["mtime"]), ("file", st.st_size, iso_utc(st.st_mtime)))
+        self.assertEqual(byname["zdir"]["type"], "directory")
+        self.assertIn("bad\ufffd\ufffd\ufffd(.txt", byname)  # valid UTF-8 in the JSON text
+        types = [it["type"] for it in items]
+        self.assertEqual(types, sorted(types, key=lambda t: t != "directory"))  # folders first
+        return items
+
+    def test_json_by_accept(self):
+        r, body = self.get("/list/", headers={"Accept": "text/html;q=0.5, application/json"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        items = self.check_json(body, os.path.join(self.root, "list"))
+        self.assertNotIn(".hidden", [it["name"] for it in items])
+        r, body = self.get("/list/", headers={"Accept": "application/json;q=0"})
+        self.assertTrue(r.getheader("Content-Type").startswith("text/html"))
+
+    def test_json_by_format(self):
+        r, body = self.get("/jsonloc/")
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "application/json"))
+        self.check_json(body, os.path.join(self.root, "list"))
+
+    # ---- options and the core's rules ----
+
+    def test_show_hidden(self):
+        _, body = self.get("/hidden/")
+        self.assertIn(b'href="/hidden/.hidden">.hidden</a>', body)
+        _, body = self.get("/hidden/", headers={"Accept": "application/json"})
+        self.assertIn(".hidden", [it["name"] for it in json.loads(body)])
+        _, body = self.get("/list/", headers={"Accept": "application/json"})
+        self.assertNotIn(".hidden", [it["name"] for it in json.loads(body)])
+
+    def test_autoindex_false_is_403(self):
+        self.assertEqual(self.get("/private/")[0].status, 403)
+        self.assertEqual(self.get("/private/sub/")[0].status, 403)
+        r, body = self.get("/private/sub/f.txt")
+        self.assertEqual((r.status, body), (200, b"f"))
+
+    def test_index_wins(self):
+        r, body = self.get("/withindex/")
+        self.assertEqual((r.status, body), (200, b"<p>the index</p>"))
+
+    def test_head(self):
+        r, body = self.get("/list/")
+        resp = self.raw_one(b"HEAD /list/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", head=True)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("Content-Length"), str(len(body)))
+        raw = self.raw(b"HEAD /list/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(raw.endswith(b"\r\n\r\n"), raw[-200:])  # nothing after the head
+        c = self.conn()
+        c.request("HEAD", "/list/", headers={"Accept": "application/json"})
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read(), r.getheader("Content-Type")), (200, b"", "application/json"))
+        c.close()
+
+    # ---- a big folder ----
+
+    def test_ten_thousand_entries(self):
+        n = 10000
+        big = os.path.join(self.root, "big")
+        os.makedirs(big)
+        names = ["f%05d-%s" % (i, "x" * (i % 7)) for i in range(n)]
+        t0 = time.monotonic()
+        for name in names:
+            os.close(os.open(os.path.join(big, name), os.O_CREAT | os.O_WRONLY, 0o644))
+        created = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        r, body = self.get("/big/")
+        html_time = time.monotonic() - t0
+        self.assertEqual(r.status, 200)
+        rows = links(body)
+        self.assertEqual(len(rows), n + 1)
+        self.assertEqual([t for _, t in rows[1:]], sorted(names))
+        t0 = time.monotonic()
+        r, body = self.get("/big/", headers={"Accept": "application/json"})
+        json_time = time.monotonic() - t0
+        items = json.loads(body)
+        self.assertEqual([it["name"] for it in items], sorted(names))
+        print("\n  10,000 entries: created in %.2fs; HTML listing in %.3fs, JSON (%d KiB) in %.3fs"
+              % (created, html_time, len(body) // 1024, json_time))
+
+        # Static requests are answered while the folder is listed again and again,
+        # and while a client that does not read holds a listing.
+        stalled = socket.create_connection(("127.0.0.1", self.port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"GET /big/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        stop = threading.Event()
+        results, errors = [], []
+
+        def lister():
+            try:
+                while not stop.is_set():
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                    c.request("GET", "/big/")
+                    resp = c.getresponse()
+                    data = resp.read()
+                    c.close()
+                    results.append(data.count(b"<tr class=\"file\">"))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=lister) for _ in range(3)]
+        for t in threads:
+            t.start()
+        worst = 0.0
+        try:
+            for _ in range(20):
+                t0 = time.monotonic()
+                r, body = self.get("/static.txt")
+                worst = max(worst, time.monotonic() - t0)
+                self.assertEqual((r.status, body), (200, b"static body\n"))
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+            stalled.close()
+        print("  static GET while listing: slowest of 20 answers %.3fs; %d listings done meanwhile"
+              % (worst, len(results)))
+        self.assertEqual(errors, [])
+        self.assertTrue(results)
+        self.assertEqual(set(results), {n})
+        self.assertLess(worst, STATIC_BOUND)
+
+
+class DemoConfigTest(harness.ServerTestCase):
+    """conf/server.json as shipped, on a free port and a copy of www/."""
+
+    def test_uploads_listing(self):
+        www = os.path.join(self.tmp, "demo-www")
+        shutil.copytree(os.path.join(harness.SRC, "www"), www)
+        with open(os.path.join(harness.SRC, "conf/server.json")) as f:
+            cfg = json.load(f)
+        cfg["modules_dir"] = harness.MODULES
+        cfg["access_log"] = "off"
+        s = cfg["servers"][0]
+        s["listen"] = ["127.0.0.1:%d" % self.port]
+        s["root"] = www
+        s["error_pages"] = {"404": os.path.join(www, "errors/404.html")}
+        self.start(config=cfg)
+        r, body = self.request("GET", "/uploads/")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/html"))
+        self.assertIn(b"Index of /uploads/", body)
+        self.assertEqual(links(body)[0], (b"/", "../"))
+        self.assertNotIn(b".keep", body)
+        r, _ = self.request("PUT", "/uploads/second%20file.csv", body=b"a,b\n1,2\n")
+        self.assertEqual(r.status, 201)
+        r, body = self.request("GET", "/uploads/")
+        self.assertIn((b"/uploads/second%20file.csv", "second file.csv"), links(body))
+        r, body = self.request("GET", "/uploads/", headers={"Accept": "application/json"})
+        self.assertEqual([it["name"] for it in json.loads(body)], ["second file.csv"])
+
+
+if __name__ == "__main__":
+    harness.main()
