@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -120,17 +121,23 @@ static void pop_front(outq *q)
     seg_free(s);
 }
 
-/* writev the leading run of memory segments. */
+/* Send the leading run of memory segments in one call. When a file range
+ * follows (a head before its body), MSG_MORE lets the kernel put both into the
+ * same packets instead of sending the head alone. */
 static ssize_t flush_mem(outq *q, int sock)
 {
     struct iovec iov[MAX_IOV];
     int n = 0;
-    for (outq_seg *s = q->head; s && s->fd < 0 && n < MAX_IOV; s = s->next) {
+    outq_seg *s = q->head;
+    for (; s && s->fd < 0 && n < MAX_IOV; s = s->next) {
         iov[n].iov_base = s->data + s->start;
         iov[n].iov_len = s->end - s->start;
         n++;
     }
-    ssize_t w = writev(sock, iov, n);
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(sock, &msg, s && s->fd >= 0 ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
+    if (w < 0 && errno == ENOTSOCK)
+        w = writev(sock, iov, n); /* not a socket (a pipe in tests): same bytes, no flags */
     if (w <= 0)
         return w;
     size_t left = (size_t)w;
