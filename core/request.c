@@ -191,6 +191,12 @@ void req_route(request *r)
     case ROUTE_METHOD_OK:
         break;
     }
+    /* POST and PUT carry content by definition: without Content-Length or
+     * chunked framing we refuse rather than guess (RFC 9110 §15.5.12, as lighttpd). */
+    if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) && r->head.content_length < 0 && !r->head.chunked) {
+        resp_error(r, 411);
+        return;
+    }
     if (r->loc->max_body > 0 && r->head.content_length > r->loc->max_body) {
         resp_error(r, 413);
         return;

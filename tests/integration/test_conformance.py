@@ -227,7 +227,9 @@ TABLE = [
     # ---- Content-Length (RFC 9112 §6.2, §6.3; RFC 9110 §8.6) ----
     (cl(b"5", b"hello"), 200, KEEP, {"body": b"5"}),                          # RFC 9112 §6.2
     (cl(b"0"), 200, KEEP, {"body": b"0"}),                                    # RFC 9112 §6.2
-    (post(b"/count", b""), 200, KEEP, {"body": b"0"}),                        # RFC 9112 §6.3 item 7: no framing = 0
+    (post(b"/count", b""), 411, KEEP),                                       # RFC 9110 §15.5.12: POST without a length refused
+    (b"PUT /count HTTP/1.1\r\n" + H + b"\r\n", 411, KEEP),                  # RFC 9110 §15.5.12: PUT without a length refused
+    (b"DELETE /count HTTP/1.1\r\n" + H + b"\r\n", 501, KEEP),               # SPEC §3: no loaded module declares DELETE → 501
     (cl(b"0005", b"hello"), 200, KEEP, {"body": b"5"}),                       # RFC 9110 §8.6: 1*DIGIT, leading zeros
     (cl(b" 5 ", b"hello"), 200, KEEP, {"body": b"5"}),                        # RFC 9112 §5.1: OWS around the value
     (cl(b"\t5\t", b"hello"), 200, KEEP, {"body": b"5"}),                      # RFC 9112 §5.1: HTAB OWS
@@ -251,7 +253,7 @@ TABLE = [
     (cl(b"10", b"x" * 10, path=b"/small"), 200, KEEP, {"body": b"10"}),       # RFC 9110 §15.5.14 (SPEC §4): at the limit is fine
     (get(headers=H + b"Content-Length: 5\r\n") + b"hello", 200, KEEP, {"body": b"AAA\n"}),  # RFC 9112 §6.3: GET body skipped
     (post(b"/echo", b"Content-Length: 5\r\n", b"hello"), 200, KEEP, {"body": b"hello"}),   # RFC 9112 §6.2: exact framing
-    (post(b"/echo", b"Content_Length: 5\r\n", b""), 200, KEEP, {"body": b""}),  # RFC 9110 §5.1: another field name
+    (post(b"/echo", b"Content_Length: 5\r\n", b""), 411, KEEP),              # RFC 9110 §5.1: another field name, so no length
     # ---- Transfer-Encoding (RFC 9112 §6.1, §6.3, §7) ----
     (chunked(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), 200, KEEP, {"body": b"11"}),  # RFC 9112 §7.1
     (chunked(b"5\r\nhello\r\n0\r\n\r\n", path=b"/echo"), 200, KEEP, {"body": b"hello"}),  # RFC 9112 §7.1
@@ -274,7 +276,7 @@ TABLE = [
     (post(b"/count", b"Transfer-Encoding : chunked\r\n", b"0\r\n\r\n"), 400, CLOSE),  # RFC 9112 §5.1: SP before colon
     (post(b"/count", b"Transfer-Encoding: chunked\r\n chunked\r\n", b"0\r\n\r\n"), 400, CLOSE),  # RFC 9112 §5.2: obs-fold
     (b"POST /count HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, CLOSE),  # RFC 9112 §6.1: TE on 1.0
-    (post(b"/echo", b"Transfer_Encoding: chunked\r\n", b""), 200, KEEP, {"body": b""}),  # RFC 9110 §5.1: not TE
+    (post(b"/echo", b"Transfer_Encoding: chunked\r\n", b""), 411, KEEP),  # RFC 9110 §15.5.12 (no length: 411); RFC 9110 §5.1: not TE
     # ---- chunked body (RFC 9112 §7.1) ----
     (chunked(b"A\r\n0123456789\r\n0\r\n\r\n"), 200, KEEP, {"body": b"10"}),  # RFC 9112 §7.1: hex size
     (chunked(b"a\r\n0123456789\r\n0\r\n\r\n"), 200, KEEP, {"body": b"10"}),  # RFC 9112 §7.1: lower-case hex
