@@ -51,6 +51,7 @@ typedef struct ai_buf {
 void ai_buf_init(ai_buf *b, ws_request *r, size_t hint);
 void ai_put(ai_buf *b, const char *s, size_t n);
 void ai_puts(ai_buf *b, const char *s);
+void ai_put_dec(ai_buf *b, uint64_t v); /* decimal digits */
 void ai_printf(ai_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Text for HTML: & < > " ' as entities; invalid UTF-8 and control bytes as U+FFFD. */
 void ai_put_html(ai_buf *b, const char *s, size_t n);

@@ -209,18 +209,63 @@ void ai_put_json(ai_buf *b, const char *s, size_t n)
     }
 }
 
+/* Digits by hand from here on: a listing formats these for every entry, and
+ * printf's format parsing cost more than the rest of a row. */
+static size_t put_digits(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void ai_put_dec(ai_buf *b, uint64_t v)
+{
+    char tmp[20];
+    ai_put(b, tmp, put_digits(tmp, v));
+}
+
+static void put2(char *out, int v)
+{
+    out[0] = (char)('0' + v / 10);
+    out[1] = (char)('0' + v % 10);
+}
+
 void ai_iso8601(time_t t, char out[static 21])
 {
     struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
         strcpy(out, "1970-01-01T00:00:00Z"); /* a year past 9999 does not fit: say so plainly */
+        return;
+    }
+    int year = tm.tm_year + 1900;
+    put2(out, year / 100);
+    put2(out + 2, year % 100);
+    out[4] = '-';
+    put2(out + 5, tm.tm_mon + 1);
+    out[7] = '-';
+    put2(out + 8, tm.tm_mday);
+    out[10] = 'T';
+    put2(out + 11, tm.tm_hour);
+    out[13] = ':';
+    put2(out + 14, tm.tm_min);
+    out[16] = ':';
+    put2(out + 17, tm.tm_sec);
+    out[19] = 'Z';
+    out[20] = '\0';
 }
 
 void ai_human_size(int64_t bytes, char out[static 16])
 {
     static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     if (bytes < 1024) {
-        snprintf(out, 16, "%lld B", (long long)(bytes < 0 ? 0 : bytes));
+        size_t n = put_digits(out, (uint64_t)(bytes < 0 ? 0 : bytes));
+        memcpy(out + n, " B", 3);
         return;
     }
     double v = (double)bytes;
@@ -232,5 +277,11 @@ void ai_human_size(int64_t bytes, char out[static 16])
         v /= 1024;
         u++;
     }
-    snprintf(out, 16, "%.1f %s", v, units[u]);
+    /* One decimal, rounded half up: "1.2 KiB". */
+    uint64_t tenths = (uint64_t)(v * 10 + 0.5);
+    size_t n = put_digits(out, tenths / 10);
+    out[n++] = '.';
+    out[n++] = (char)('0' + tenths % 10);
+    out[n++] = ' ';
+    memcpy(out + n, units[u], 4);
 }

@@ -50,9 +50,17 @@ static void row(ai_buf *b, const char *dir, const ai_entry *e)
         ai_puts(b, "/</a></td><td class=\"size\">&#8212;</td>");
     } else {
         ai_human_size(e->size, human);
-        ai_printf(b, "</a></td><td class=\"size\" title=\"%lld bytes\">%s</td>", (long long)e->size, human);
+        ai_puts(b, "</a></td><td class=\"size\" title=\"");
+        ai_put_dec(b, (uint64_t)e->size);
+        ai_puts(b, " bytes\">");
+        ai_puts(b, human);
+        ai_puts(b, "</td>");
     }
-    ai_printf(b, "<td class=\"mtime\"><time datetime=\"%s\">%s</time></td></tr>\n", when, when);
+    ai_puts(b, "<td class=\"mtime\"><time datetime=\"");
+    ai_put(b, when, 20);
+    ai_puts(b, "\">");
+    ai_put(b, when, 20);
+    ai_puts(b, "</time></td></tr>\n");
 }
 
 void ai_render_html(ai_buf *b, ws_request *r, const ai_listing *l)

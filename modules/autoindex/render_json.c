@@ -19,8 +19,11 @@ void ai_render_json(ai_buf *b, const ai_listing *l)
         ai_iso8601(e->mtime, when);
         ai_puts(b, "{\"name\":\"");
         ai_put_json(b, e->name, e->name_len);
-        ai_printf(b, "\",\"type\":\"%s\",\"size\":%lld,\"mtime\":\"%s\"}%s\n", e->is_dir ? "directory" : "file",
-                  (long long)e->size, when, i + 1 < l->n ? "," : "");
+        ai_puts(b, e->is_dir ? "\",\"type\":\"directory\",\"size\":" : "\",\"type\":\"file\",\"size\":");
+        ai_put_dec(b, (uint64_t)e->size);
+        ai_puts(b, ",\"mtime\":\"");
+        ai_put(b, when, 20);
+        ai_puts(b, i + 1 < l->n ? "\"},\n" : "\"}\n");
     }
     ai_puts(b, "]\n");
 }
