@@ -64,7 +64,7 @@ class Server:
             else:
                 json.dump(config, f, indent=2)
 
-    def start(self, wait_ports=(), expect_fail=False, args=()):
+    def start(self, wait_ports=(), expect_fail=False, args=(), preexec_fn=None):
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         cmd = [BIN, *args, self.config_path]
@@ -72,7 +72,7 @@ class Server:
             fd, self.valgrind_path = tempfile.mkstemp(prefix="valgrind-", suffix=".log", dir=self.workdir)
             os.close(fd)
             cmd = valgrind_prefix(self.valgrind_path) + cmd
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env,
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env, preexec_fn=preexec_fn,
                                      stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
         if expect_fail:
             self.proc.wait(timeout=10 * SLOW)
