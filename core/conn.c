@@ -258,8 +258,11 @@ static int conn_read(conn *c)
         c->rpos = c->rlen = 0;
         c->scan_from = 0;
     } else if (c->rlen == cap && c->rpos > 0) {
-        /* Move the unread bytes to the front (and the piece a paused module holds). */
+        /* Move the unread bytes to the front, and the piece a paused module
+         * still holds (it lies before rpos). */
         size_t shift = c->rpos;
+        if (c->req && c->req->pend_len && (size_t)(c->req->pend - c->rbuf) < shift)
+            shift = (size_t)(c->req->pend - c->rbuf);
         memmove(c->rbuf, c->rbuf + shift, c->rlen - shift);
         c->rlen -= shift;
         c->rpos = 0;
@@ -549,12 +552,15 @@ static int linger_drain(conn *c)
 
 void conn_progress(conn *c)
 {
-    if (c->in_progress)
+    /* Never from inside a module's call: the trampoline that made it calls again after. */
+    if (c->in_progress || (c->req && c->req->in_module))
         return;
     c->in_progress = 1;
     for (;;) {
         request *r = c->req;
         if (c->state == CONN_IDLE || c->state == CONN_HEAD) {
+            if (!c->lst->bind)
+                goto close_now; /* a reload removed the address this connection came in on */
             int rc = try_head(c);
             if (rc < 0)
                 goto close_now;
@@ -590,8 +596,11 @@ void conn_progress(conn *c)
             req_restart(r, to);
             continue;
         }
-        if (r->body == BODY_READING)
+        if (r->body == BODY_READING) {
             pump_body(c, r);
+            if (r->redirect_to)
+                continue; /* asked for in on_body or on_body_end */
+        }
         if (r->aborted)
             goto close_now;
         if (conn_flush(c) < 0)

@@ -95,6 +95,7 @@ typedef struct request {
     uint64_t body_bytes_sent;       /* for the access log */
     uint64_t content_written;       /* body bytes the handler gave (before HEAD/Range filters) */
     int broken;                     /* the response cannot be completed: close after it */
+    int overflow_logged;            /* the handler wrote past its length (logged once) */
     int dec_failed;                 /* the chunked body was malformed */
     int chunk_end;                  /* the chunked body's last-chunk and trailers were read */
     int aborted;                    /* the client went away mid-body */

@@ -57,7 +57,8 @@ static const char *host_header(const ws_request *r, const char *name)
 
 static int host_set_status(ws_request *r, int status)
 {
-    if (status < 100 || status > 599 || R(r)->head_sent)
+    /* 1xx are interim responses the API has no use for; a final one is 200-599. */
+    if (status < 200 || status > 599 || R(r)->head_sent)
         return WS_ERROR;
     R(r)->status = status;
     return WS_OK;

@@ -20,17 +20,28 @@ struct outq_seg {
     char data[];
 };
 
+/* Standard-size memory segments are recycled: a streaming response allocates
+ * and frees one per 16 KiB otherwise, and memory churn shows up as RSS (and as
+ * allocator time) on every large body. The process is single-threaded. */
+#define SPARE_MAX 64
+static outq_seg *spare[SPARE_MAX];
+static size_t n_spare;
+
 static void seg_free(outq_seg *s)
 {
     if (s->fd >= 0)
         close(s->fd);
+    else if (s->cap == SEG_SIZE && n_spare < SPARE_MAX) {
+        spare[n_spare++] = s;
+        return;
+    }
     free(s);
 }
 
 static outq_seg *seg_new_mem(size_t need)
 {
     size_t cap = need > SEG_SIZE ? need : SEG_SIZE;
-    outq_seg *s = malloc(sizeof *s + cap);
+    outq_seg *s = cap == SEG_SIZE && n_spare ? spare[--n_spare] : malloc(sizeof *s + cap);
     if (!s)
         return NULL;
     memset(s, 0, sizeof *s);
@@ -50,31 +61,23 @@ static void push_back(outq *q, outq_seg *s)
 
 int outq_append(outq *q, const void *p, size_t n)
 {
-    if (n == 0)
-        return 0;
-    outq_seg *t = q->tail;
-    if (t && t->fd < 0 && t->cap - t->end >= n) {
-        memcpy(t->data + t->end, p, n);
-        t->end += n;
-        q->mem_bytes += n;
-        return 0;
+    const char *src = p;
+    while (n > 0) {
+        outq_seg *t = q->tail;
+        if (!t || t->fd >= 0 || t->end == t->cap) {
+            /* Always standard-size segments, so every one can be recycled. */
+            t = seg_new_mem(SEG_SIZE);
+            if (!t)
+                return -1;
+            push_back(q, t);
+        }
+        size_t k = t->cap - t->end < n ? t->cap - t->end : n;
+        memcpy(t->data + t->end, src, k);
+        t->end += k;
+        q->mem_bytes += k;
+        src += k;
+        n -= k;
     }
-    /* Fill what is left of the tail, then one new segment for the rest. */
-    if (t && t->fd < 0 && t->cap > t->end) {
-        size_t room = t->cap - t->end;
-        memcpy(t->data + t->end, p, room);
-        t->end += room;
-        q->mem_bytes += room;
-        p = (const char *)p + room;
-        n -= room;
-    }
-    outq_seg *s = seg_new_mem(n);
-    if (!s)
-        return -1;
-    memcpy(s->data, p, n);
-    s->end = n;
-    push_back(q, s);
-    q->mem_bytes += n;
     return 0;
 }
 
@@ -197,4 +200,10 @@ void outq_clear(outq *q)
         pop_front(q);
     q->mem_bytes = 0;
     q->file_bytes = 0;
+}
+
+void outq_release_spares(void)
+{
+    while (n_spare)
+        free(spare[--n_spare]);
 }

@@ -30,5 +30,7 @@ static inline int outq_empty(const outq *q) { return q->head == NULL; }
 ssize_t outq_flush(outq *q, int sock);
 /* Drop everything (closing files). */
 void outq_clear(outq *q);
+/* Free the recycled segments (at exit, so leak checkers see a clean heap). */
+void outq_release_spares(void);
 
 #endif

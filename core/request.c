@@ -271,8 +271,12 @@ void req_restart(request *r, const char *uri)
     ws_request *p = &r->pub;
     const char *q = strchr(uri, '?');
     size_t plen = q ? (size_t)(q - uri) : strlen(uri);
-    p->method = "GET";
+    p->method = strcmp(p->method, "HEAD") == 0 ? "HEAD" : "GET"; /* a HEAD stays bodiless */
     p->query = q ? arena_strdup(r->pool, q + 1) : "";
+    p->ctx = NULL; /* the next module starts with nothing of the previous one's */
+    if (r->body != BODY_NONE && r->body != BODY_DONE)
+        r->body = BODY_UNREAD; /* nobody reads the rest now: it is discarded after the response */
+    r->want_writable = 0;
     p->target = arena_strdup(r->pool, uri);
     p->content_length = 0;
     char *path = arena_alloc(r->pool, plen + 2);

@@ -241,23 +241,33 @@ int resp_commit_head(request *r)
     if (outq_append(q, head, n) < 0 || (r->extra_len && outq_append(q, r->extra_headers, r->extra_len) < 0) ||
         outq_append(q, "\r\n", 2) < 0)
         return -1;
-    if (r->out_left == 0 && r->skip == 0)
-        r->out_left = -1;
+    /* Without a Range, the window ends at the promised length. */
+    if (r->status != 206)
+        r->out_left = r->length >= 0 && !r->no_body ? r->length : -1;
     return 0;
 }
 
-/* Apply the Range window to a piece of body at offset-less stream position:
- * returns how much of [0, n) to pass, after *skip_now bytes. */
-static size_t range_window(request *r, size_t n, size_t *skip_now)
+/* The body window: out of the next n body bytes the handler gives, how many
+ * to drop first (*skip_now: the start of a Range) and how many to pass. The
+ * window's end is the Range's end or the promised Content-Length: bytes past
+ * it are dropped (and logged), so a handler that writes too much can never
+ * corrupt the next response on the connection. */
+static uint64_t body_window(request *r, uint64_t n, uint64_t *skip_now)
 {
-    size_t sk = 0;
+    uint64_t sk = 0;
     if (r->skip > 0) {
-        sk = (uint64_t)r->skip < n ? (size_t)r->skip : n;
+        sk = (uint64_t)r->skip < n ? (uint64_t)r->skip : n;
         r->skip -= (int64_t)sk;
     }
-    size_t pass = n - sk;
-    if (r->out_left >= 0 && (uint64_t)r->out_left < pass)
-        pass = (size_t)r->out_left;
+    uint64_t pass = n - sk;
+    if (r->out_left >= 0 && (uint64_t)r->out_left < pass) {
+        if (r->status != 206 && !r->overflow_logged) {
+            r->overflow_logged = 1;
+            log_msg(WS_LOG_WARN, "WS0302", "handler wrote more than its Content-Length of %lld for %s; extra bytes dropped",
+                    (long long)r->length, r->pub.path ? r->pub.path : "-");
+        }
+        pass = (uint64_t)r->out_left;
+    }
     if (r->out_left >= 0)
         r->out_left -= (int64_t)pass;
     *skip_now = sk;
@@ -280,8 +290,8 @@ int resp_write(request *r, const void *data, size_t len)
     r->content_written += len;
     if (r->no_body || len == 0)
         return WS_OK;
-    size_t sk;
-    size_t pass = range_window(r, len, &sk);
+    uint64_t sk;
+    size_t pass = (size_t)body_window(r, len, &sk);
     if (pass) {
         outq *q = &r->c->out;
         const char *p = (const char *)data + sk;
@@ -321,18 +331,8 @@ int resp_send_file(request *r, int fd, off_t off, int64_t len)
         close(fd);
         return WS_OK;
     }
-    size_t sk = 0;
-    uint64_t pass = (uint64_t)len, skip = 0;
-    if (r->skip > 0) {
-        skip = (uint64_t)r->skip < pass ? (uint64_t)r->skip : pass;
-        r->skip -= (int64_t)skip;
-        pass -= skip;
-    }
-    if (r->out_left >= 0 && (uint64_t)r->out_left < pass)
-        pass = (uint64_t)r->out_left;
-    if (r->out_left >= 0)
-        r->out_left -= (int64_t)pass;
-    (void)sk;
+    uint64_t skip;
+    uint64_t pass = body_window(r, (uint64_t)len, &skip);
     outq *q = &r->c->out;
     if (pass == 0) {
         close(fd);
@@ -360,9 +360,9 @@ int resp_finish(request *r)
     if (r->chunked_out && outq_append(&r->c->out, "0\r\n\r\n", 5) < 0)
         return WS_ERROR;
     /* A handler that promised more than it gave: the framing is broken. */
-    if (r->length >= 0 && !r->no_body && r->status != 206 && r->content_written < (uint64_t)r->length) {
-        log_msg(WS_LOG_ERROR, "WS0300", "response shorter than its Content-Length (%llu of %lld bytes) for %s",
-                (unsigned long long)r->content_written, (long long)r->length, r->pub.path ? r->pub.path : "-");
+    if (!r->no_body && r->out_left > 0) {
+        log_msg(WS_LOG_ERROR, "WS0300", "response %lld bytes shorter than its Content-Length of %lld for %s",
+                (long long)r->out_left, (long long)r->length, r->pub.path ? r->pub.path : "-");
         r->close_after = 1;
         r->broken = 1;
     }

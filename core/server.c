@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mime.h"
 #include "modules.h"
+#include "outq.h"
 
 server *g_server;
 int g_server_worker;
@@ -436,6 +437,7 @@ int server_run(const char *config_path, ws_config *cfg)
     free(s.free_bufs);
     free(s.free_pools);
     loop_free(s.loop);
+    outq_release_spares();
     g_server = NULL;
     return status;
 }
