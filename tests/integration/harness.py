@@ -43,6 +43,17 @@ def free_port(host="127.0.0.1", family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+def wait_for(cond, timeout=10.0, step=0.05):
+    """Poll cond() until it returns something true or timeout passes; returns its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
 class Server:
     """One webserv process with its own config and document root."""
 

@@ -14,16 +14,6 @@ import harness
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-def wait_for(cond, timeout=10.0, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
-
-
 class HaproxyTest(harness.ServerTestCase):
     modules = ["static"]
 
@@ -95,7 +85,7 @@ frontend stats
         # -db: stay in the foreground, no daemon, no service manager.
         self.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=self.haproxy_log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.assertTrue(wait_for(lambda: self.states().get(backends[0][0]) == "UP" and
+        self.assertTrue(harness.wait_for(lambda: self.states().get(backends[0][0]) == "UP" and
                                  self.states().get(backends[1][0]) == "UP", 10), self.states())
 
     def states(self):
@@ -160,7 +150,7 @@ frontend stats
         for pid in [web1.proc.pid]:
             os.kill(pid, signal.SIGKILL)  # the master; its workers follow it (PR_SET_PDEATHSIG)
         web1.proc.wait(timeout=5)
-        self.assertTrue(wait_for(lambda: self.states().get("web1", "").startswith("DOWN"), 10), self.states())
+        self.assertTrue(harness.wait_for(lambda: self.states().get("web1", "").startswith("DOWN"), 10), self.states())
 
         bodies, errors = self.run_requests(400)
         self.assertEqual(errors, [])

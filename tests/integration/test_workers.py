@@ -41,16 +41,6 @@ def alive(pid):
         return False
 
 
-def wait_for(cond, timeout=10.0, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
-
-
 class WorkersTest(harness.ServerTestCase):
     modules = ["static"]
 
@@ -78,7 +68,7 @@ class WorkersTest(harness.ServerTestCase):
         pid = self.server.proc.pid
         if n is None:
             return children(pid)
-        return wait_for(lambda: len(children(pid)) == n and children(pid), timeout) or children(pid)
+        return harness.wait_for(lambda: len(children(pid)) == n and children(pid), timeout) or children(pid)
 
     def access_pids(self):
         with open(os.path.join(self.tmp, "access.log")) as f:
@@ -90,7 +80,7 @@ class WorkersTest(harness.ServerTestCase):
         self.assertEqual(len(ws), 3, ws)
         for _ in range(30):
             self.assertEqual(self.get(), (200, b"home\n"))
-        wait_for(lambda: len(self.access_pids()) == 30, 5)  # the line is written just after the response
+        harness.wait_for(lambda: len(self.access_pids()) == 30, 5)  # the line is written just after the response
         pids = set(self.access_pids())
         self.assertTrue(pids <= set(ws), (pids, ws))
         self.assertNotIn(self.server.proc.pid, pids, "the master served a request")
@@ -100,7 +90,7 @@ class WorkersTest(harness.ServerTestCase):
         self.start(self.config(1))
         self.assertEqual(self.get(), (200, b"home\n"))
         self.assertEqual(children(self.server.proc.pid), [])
-        self.assertTrue(wait_for(lambda: self.access_pids() == [self.server.proc.pid], 5), self.access_pids())
+        self.assertTrue(harness.wait_for(lambda: self.access_pids() == [self.server.proc.pid], 5), self.access_pids())
 
     def test_auto_is_one_worker_per_cpu(self):
         cfg = self.config(1)
@@ -115,7 +105,7 @@ class WorkersTest(harness.ServerTestCase):
         ws = self.workers(2)
         self.assertEqual(len(ws), 2)
         os.kill(ws[0], signal.SIGKILL)
-        new = wait_for(lambda: (lambda c: len(c) == 2 and ws[0] not in c and c)(self.workers()), 10)
+        new = harness.wait_for(lambda: (lambda c: len(c) == 2 and ws[0] not in c and c)(self.workers()), 10)
         self.assertTrue(new, "no replacement worker: %s" % self.workers())
         self.assertIn(ws[1], new)
         fresh = [p for p in new if p != ws[1]][0]
@@ -126,7 +116,7 @@ class WorkersTest(harness.ServerTestCase):
                 self.assertEqual(self.get(), (200, b"home\n"))
         finally:
             os.kill(ws[1], signal.SIGCONT)
-        self.assertTrue(wait_for(lambda: self.access_pids().count(fresh) == 5, 5), (fresh, self.access_pids()))
+        self.assertTrue(harness.wait_for(lambda: self.access_pids().count(fresh) == 5, 5), (fresh, self.access_pids()))
         err = self.server.stderr()
         self.assertIn("[WS0503]", err)
         self.assertIn("killed by signal 9", err)
@@ -147,7 +137,7 @@ class WorkersTest(harness.ServerTestCase):
         # 100, 200, 400, 800, 1600 ms … : a handful of restarts per slot in 3 s, not hundreds.
         self.assertLess(kills, 40)
         self.assertGreater(kills, 2)
-        self.assertTrue(wait_for(lambda: len(self.workers()) == 2, 15))
+        self.assertTrue(harness.wait_for(lambda: len(self.workers()) == 2, 15))
         self.assertEqual(self.get(), (200, b"home\n"))
 
     def test_stop_signals_end_everything_with_status_0(self):
@@ -186,7 +176,7 @@ class WorkersTest(harness.ServerTestCase):
         self.server.expect_nonzero = True
         self.server.proc.kill()
         self.server.proc.wait()
-        self.assertTrue(wait_for(lambda: not any(alive(p) for p in ws), 10), "orphaned workers kept running")
+        self.assertTrue(harness.wait_for(lambda: not any(alive(p) for p in ws), 10), "orphaned workers kept running")
 
     def test_reload_replaces_workers_and_keeps_in_flight_requests(self):
         cfg = self.config(2, locations=[{"path": "/", "static": {}}, {"path": "/slow", "delay": {"ms": 1500}}])
@@ -200,7 +190,7 @@ class WorkersTest(harness.ServerTestCase):
         cfg["workers"] = 3
         self.server.write_config(cfg)
         self.server.signal(signal.SIGHUP)
-        new = wait_for(lambda: (lambda c: len(c) == 3 and not set(c) & set(old) and c)(self.workers()), 10)
+        new = harness.wait_for(lambda: (lambda c: len(c) == 3 and not set(c) & set(old) and c)(self.workers()), 10)
         self.assertTrue(new, "workers not replaced: %s (old %s)" % (self.workers(), old))
         self.assertEqual(self.get(), (200, b"home\n"))
         t.join(10)
@@ -215,7 +205,7 @@ class WorkersTest(harness.ServerTestCase):
         cfg["servers"][0]["listen"] = ["127.0.0.1:%d" % self.port, "127.0.0.1:%d" % port2]
         self.server.write_config(cfg)
         self.server.signal(signal.SIGHUP)
-        ok = wait_for(lambda: self._try(port2), 10)
+        ok = harness.wait_for(lambda: self._try(port2), 10)
         self.assertTrue(ok, self.server.stderr())
         self.assertEqual(self.get(), (200, b"home\n"))
 
@@ -230,7 +220,7 @@ class WorkersTest(harness.ServerTestCase):
         ws = self.workers(2)
         self.server.write_config('{"workers": 2, "servers": [ {"listen": ')
         self.server.signal(signal.SIGHUP)
-        self.assertTrue(wait_for(lambda: "[WS0506]" in self.server.stderr(), 10), self.server.stderr())
+        self.assertTrue(harness.wait_for(lambda: "[WS0506]" in self.server.stderr(), 10), self.server.stderr())
         self.assertEqual(self.workers(), ws)
         self.assertEqual(self.get(), (200, b"home\n"))
         # A bind that fails is refused the same way.
@@ -241,7 +231,7 @@ class WorkersTest(harness.ServerTestCase):
         cfg["servers"][0]["listen"] = ["127.0.0.1:%d" % self.port, "127.0.0.1:%d" % blocker.getsockname()[1]]
         self.server.write_config(cfg)
         self.server.signal(signal.SIGHUP)
-        self.assertTrue(wait_for(lambda: "[WS0507]" in self.server.stderr(), 10), self.server.stderr())
+        self.assertTrue(harness.wait_for(lambda: "[WS0507]" in self.server.stderr(), 10), self.server.stderr())
         blocker.close()
         self.assertEqual(self.workers(), ws)
         self.assertEqual(self.get(), (200, b"home\n"))
@@ -321,8 +311,8 @@ class WorkersTest(harness.ServerTestCase):
                 time.sleep(0.5)
                 before = counts["ok"]
                 self.server.signal(signal.SIGHUP)
-                self.assertTrue(wait_for(lambda: self.server.stderr().count("[WS0510]") == i + 1, 10))
-                self.assertTrue(wait_for(lambda: counts["ok"] > before + 20, 10), "requests stalled")
+                self.assertTrue(harness.wait_for(lambda: self.server.stderr().count("[WS0510]") == i + 1, 10))
+                self.assertTrue(harness.wait_for(lambda: counts["ok"] > before + 20, 10), "requests stalled")
                 seen |= set(self.workers())
             time.sleep(0.5)
         finally:
@@ -360,9 +350,7 @@ class OpsFilesTest(harness.unittest.TestCase):
             self.assertIn(o, p.stdout)
 
     def test_install_puts_the_man_page_in_man8(self):
-        build = os.environ.get("WEBSERV_BUILD")
-        if not build:
-            self.skipTest("WEBSERV_BUILD is not set (ctest sets it)")
+        build = os.environ.get("WEBSERV_BUILD") or os.path.dirname(harness.BIN)
         with tempfile.TemporaryDirectory() as prefix:
             p = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, timeout=60)
             self.assertEqual(p.returncode, 0, p.stderr)
