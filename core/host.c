@@ -5,11 +5,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "arena.h"
 #include "conn.h"
+#include "header_rules.h"
 #include "http_cond.h"
 #include "log.h"
 #include "mime.h"
@@ -57,37 +57,15 @@ static const char *host_header(const ws_request *r, const char *name)
 
 static int host_set_status(ws_request *r, int status)
 {
-    /* 1xx are interim responses the API has no use for; a final one is 200-599. */
-    if (status < 200 || status > 599 || R(r)->head_sent)
+    if (!header_rules_status_ok(status) || R(r)->head_sent)
         return WS_ERROR;
     R(r)->status = status;
     return WS_OK;
 }
 
-/* Framing and per-connection headers belong to the core (RFC 9112 §6, §9.6). */
-static int core_owned_header(const char *name)
-{
-    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-                                        "Date", "Server", "Upgrade", "Trailer", "TE", "Proxy-Connection"};
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-        if (strcasecmp(name, owned[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int valid_field(const char *name, const char *value)
-{
-    if (!http_is_token(name, strlen(name)))
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 static int host_add_header(ws_request *r, const char *name, const char *value)
 {
-    if (R(r)->head_sent || !name || !value || core_owned_header(name) || !valid_field(name, value))
+    if (R(r)->head_sent || !header_rules_field_ok(name, value))
         return WS_ERROR;
     return resp_add_header(R(r), name, strlen(name), value, strlen(value)) == 0 ? WS_OK : WS_ERROR;
 }

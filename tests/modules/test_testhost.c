@@ -481,6 +481,12 @@ static void test_headers_refused(void **s)
     assert_int_equal(th_host()->add_header(r, "Content-Length", "3"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "transfer-encoding", "chunked"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "X-Evil", "a\r\nb: c"), WS_ERROR);
+    /* The same rules as the server (core/header_rules.c): per-connection fields, bad names, 1xx. */
+    assert_int_equal(th_host()->add_header(r, "Connection", "close"), WS_ERROR);
+    assert_int_equal(th_host()->add_header(r, "Date", "today"), WS_ERROR);
+    assert_int_equal(th_host()->add_header(r, "Bad Name", "x"), WS_ERROR);
+    assert_int_equal(th_host()->add_header(r, "X-Ctl", "a\x01b"), WS_ERROR);
+    assert_int_equal(th_host()->set_status(r, 101), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "X-Ok", "fine"), WS_OK);
     assert_string_equal(th_header(t, "x-ok"), "fine");
     th_request_end(t);

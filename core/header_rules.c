@@ -1,0 +1,32 @@
+#include "header_rules.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_parse.h"
+
+int header_rules_status_ok(int status)
+{
+    return status >= 200 && status <= 599;
+}
+
+static int core_owned(const char *name)
+{
+    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+                                        "Date", "Server", "Upgrade", "Trailer", "TE", "Proxy-Connection"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int header_rules_field_ok(const char *name, const char *value)
+{
+    if (!name || !value || !http_is_token(name, strlen(name)) || core_owned(name))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return 0;
+    return 1;
+}
