@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "fs_cache.h"
 #include "netaddr.h"
 #include "arena.h"
 #include "log.h"
@@ -192,6 +193,9 @@ static void req_free(conn *c, int how)
 {
     request *r = c->req;
     req_release_module(r, how);
+    for (req_file *f = r->files; f; f = f->next)
+        fs_file_release(f->ref); /* a response still being sent holds its own reference */
+    r->files = NULL;
     access_log_request(r);
     c->srv->stats.requests_total++;
     live_config_unref(r->cfg);

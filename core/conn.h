@@ -47,6 +47,13 @@ typedef struct req_watch {
     struct req_watch *next;
 } req_watch;
 
+/* A file a module opened through the core (host->open_file): released when the request ends. */
+typedef struct req_file {
+    int fd;
+    struct fs_file *ref;
+    struct req_file *next;
+} req_file;
+
 typedef struct req_timer {
     struct request *r;
     loop_timer *t;
@@ -103,6 +110,7 @@ typedef struct request {
     /* events owned by the request */
     req_watch *watches;
     req_timer *timers;
+    req_file *files;
     int in_module;                  /* depth of module calls on the stack */
     int cleaned;                    /* cleanup has been called */
     int redirects;                  /* internal redirects so far */

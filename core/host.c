@@ -2,6 +2,7 @@
  * The host function table handed to every module: the one place that maps
  * the public API (include/webserv/module.h) onto the core's internals.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "arena.h"
 #include "conn.h"
+#include "fs_cache.h"
 #include "header_rules.h"
 #include "http_cond.h"
 #include "log.h"
@@ -98,6 +100,25 @@ static int host_write(ws_request *r, const void *data, size_t len)
 static int host_send_file(ws_request *r, int fd, off_t off, int64_t len)
 {
     return resp_send_file(R(r), fd, off, len);
+}
+
+static int host_open_file(ws_request *r, const char *path, struct stat *st)
+{
+    request *q = R(r);
+    req_file *f = path && st ? arena_alloc(q->pool, sizeof *f) : NULL;
+    if (!f) {
+        errno = path && st ? ENOMEM : EINVAL;
+        return -1;
+    }
+    /* The stat the request was routed with lets a cached fd answer without a system call. */
+    const struct stat *known =
+        r->fs_type == WS_FS_FILE && r->fs_path && strcmp(path, r->fs_path) == 0 ? &r->fs_stat : NULL;
+    f->fd = fs_cache_open(path, known, st, &f->ref);
+    if (f->fd < 0)
+        return -1;
+    f->next = q->files;
+    q->files = f;
+    return f->fd;
 }
 
 static int host_finish(ws_request *r)
@@ -194,6 +215,7 @@ const ws_host ws_core_host = {
     .set_validators = host_set_validators,
     .write = host_write,
     .send_file = host_send_file,
+    .open_file = host_open_file,
     .finish = host_finish,
     .error = host_error,
     .internal_redirect = host_internal_redirect,

@@ -61,6 +61,8 @@ struct loop {
     int64_t wall_offset_ms; /* realtime ms minus monotonic ms at the last resync */
     uint64_t wall_synced_ms;
 
+    int first_fd; /* dispatched before the rest of its round; -1: none */
+
     bool stop;
     bool dispatching;
 };
@@ -141,6 +143,7 @@ loop *loop_new(loop_backend backend, int max_fds)
     if (l == NULL)
         return NULL;
     l->ops = ops;
+    l->first_fd = -1;
     l->fds_cap = initial_fds(max_fds);
     l->ready_cap = LOOP_MIN_FDS;
     l->fds = calloc(l->fds_cap, sizeof *l->fds);
@@ -458,28 +461,42 @@ static unsigned deliverable(unsigned reported, unsigned watched)
     return ev;
 }
 
+static int dispatch_one(loop *l, struct loop_event e)
+{
+    if ((size_t)e.fd >= l->fds_cap)
+        return 0;
+    struct loop_fd *f = &l->fds[e.fd];
+    if (f->fn == NULL || f->gen != e.gen)
+        return 0; /* deleted, or deleted and added again, this round */
+    unsigned ev = deliverable(e.events, f->events);
+    if (ev == 0)
+        return 0;
+    f->fn(l, e.fd, ev, f->arg); /* f may dangle after this */
+    return 1;
+}
+
 static int dispatch_io(loop *l, int n)
 {
     /* Stamp each event with its registration before any callback runs. */
+    int first = -1;
     for (int i = 0; i < n; i++) {
         int fd = l->ready[i].fd;
         l->ready[i].gen = (size_t)fd < l->fds_cap ? l->fds[fd].gen : 0;
+        if (fd == l->first_fd)
+            first = i;
     }
     int ran = 0;
-    for (int i = 0; i < n; i++) {
-        struct loop_event e = l->ready[i];
-        if ((size_t)e.fd >= l->fds_cap)
-            continue;
-        struct loop_fd *f = &l->fds[e.fd];
-        if (f->fn == NULL || f->gen != e.gen)
-            continue; /* deleted, or deleted and added again, this round */
-        unsigned ev = deliverable(e.events, f->events);
-        if (ev == 0)
-            continue;
-        f->fn(l, e.fd, ev, f->arg); /* f may dangle after this */
-        ran++;
-    }
+    if (first >= 0)
+        ran += dispatch_one(l, l->ready[first]);
+    for (int i = 0; i < n; i++)
+        if (i != first)
+            ran += dispatch_one(l, l->ready[i]);
     return ran;
+}
+
+void loop_set_first(loop *l, int fd)
+{
+    l->first_fd = fd;
 }
 
 int loop_run_once(loop *l, int max_wait_ms)

@@ -35,6 +35,10 @@ const char *loop_backend_name(const loop *l);
 int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
 int loop_mod(loop *l, int fd, unsigned events);
 int loop_del(loop *l, int fd); /* call before close(fd) */
+/* Dispatch fd's events before any other fd's of the same round (-1: none).
+ * The stat cache's inotify fd is first, so a change made before a request
+ * arrived is seen before that request is served. One fd per loop. */
+void loop_set_first(loop *l, int fd);
 
 /* One-shot timer after `ms` milliseconds. Cancelling a fired or cancelled
  * timer is a bug; the handle is invalid once its callback starts. */

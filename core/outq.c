@@ -16,6 +16,8 @@ struct outq_seg {
     int fd;          /* >= 0: a file range */
     off_t off;       /* file: next offset to send */
     uint64_t len;    /* file: bytes left */
+    void (*release)(void *); /* file: called instead of close(fd) when set */
+    void *release_arg;
     size_t start, end, cap; /* memory: data[start..end) */
     char data[];
 };
@@ -29,7 +31,9 @@ static size_t n_spare;
 
 static void seg_free(outq_seg *s)
 {
-    if (s->fd >= 0)
+    if (s->fd >= 0 && s->release)
+        s->release(s->release_arg);
+    else if (s->fd >= 0)
         close(s->fd);
     else if (s->cap == SEG_SIZE && n_spare < SPARE_MAX) {
         spare[n_spare++] = s;
@@ -96,23 +100,29 @@ int outq_prepend(outq *q, const void *p, size_t n)
     return 0;
 }
 
-int outq_append_file(outq *q, int fd, off_t off, uint64_t len)
+int outq_append_file_shared(outq *q, int fd, off_t off, uint64_t len, void (*release)(void *), void *arg)
 {
-    if (len == 0) {
-        close(fd);
-        return 0;
-    }
-    outq_seg *s = calloc(1, sizeof *s);
+    outq_seg *s = len ? calloc(1, sizeof *s) : NULL;
     if (!s) {
-        close(fd);
-        return -1;
+        if (release)
+            release(arg);
+        else
+            close(fd);
+        return len ? -1 : 0;
     }
     s->fd = fd;
     s->off = off;
     s->len = len;
+    s->release = release;
+    s->release_arg = arg;
     push_back(q, s);
     q->file_bytes += len;
     return 0;
+}
+
+int outq_append_file(outq *q, int fd, off_t off, uint64_t len)
+{
+    return outq_append_file_shared(q, fd, off, len, NULL, NULL);
 }
 
 static void pop_front(outq *q)

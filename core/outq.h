@@ -22,6 +22,8 @@ typedef struct outq {
 int outq_append(outq *q, const void *p, size_t n);
 /* A file range; the queue owns fd from now on (closes it even on failure). */
 int outq_append_file(outq *q, int fd, off_t off, uint64_t len);
+/* A file range whose fd the queue does not own: release(arg) when it is sent or dropped. */
+int outq_append_file_shared(outq *q, int fd, off_t off, uint64_t len, void (*release)(void *), void *arg);
 /* Prepend n bytes (the response head, written after some body was queued). */
 int outq_prepend(outq *q, const void *p, size_t n);
 static inline int outq_empty(const outq *q) { return q->head == NULL; }

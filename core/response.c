@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "fmt.h"
+#include "fs_cache.h"
 #include "conn.h"
 #include "http_cond.h"
 #include "httpdate.h"
@@ -308,41 +309,49 @@ int resp_write(request *r, const void *data, size_t len)
     return WS_OK;
 }
 
+/* The reference of an fd the module got from open_file, or NULL (the fd is the queue's). */
+static fs_file *opened_file(const request *r, int fd)
+{
+    for (const req_file *f = r->files; f; f = f->next)
+        if (f->fd == fd)
+            return f->ref;
+    return NULL;
+}
+
+/* Let go of fd when no byte of it is queued. */
+static int drop_fd(int fd, fs_file *shared, int status)
+{
+    if (!shared)
+        close(fd);
+    return status;
+}
+
 int resp_send_file(request *r, int fd, off_t off, int64_t len)
 {
-    if (r->finished) {
-        close(fd);
-        return WS_ERROR;
-    }
+    fs_file *shared = opened_file(r, fd);
+    if (r->finished)
+        return drop_fd(fd, shared, WS_ERROR);
     if (len < 0) {
         struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size < off) {
-            close(fd);
-            return WS_ERROR;
-        }
+        if (fstat(fd, &st) < 0 || st.st_size < off)
+            return drop_fd(fd, shared, WS_ERROR);
         len = st.st_size - off;
     }
-    if (resp_commit_head(r) < 0) {
-        close(fd);
-        return WS_ERROR;
-    }
+    if (resp_commit_head(r) < 0)
+        return drop_fd(fd, shared, WS_ERROR);
     r->content_written += (uint64_t)len;
-    if (r->no_body || len == 0) {
-        close(fd);
-        return WS_OK;
-    }
+    if (r->no_body || len == 0)
+        return drop_fd(fd, shared, WS_OK);
     uint64_t skip;
     uint64_t pass = body_window(r, (uint64_t)len, &skip);
     outq *q = &r->c->out;
-    if (pass == 0) {
-        close(fd);
-        return WS_OK;
-    }
-    if (r->chunked_out && chunk_frame_start(q, pass) < 0) {
-        close(fd);
-        return WS_ERROR;
-    }
-    if (outq_append_file(q, fd, off + (off_t)skip, pass) < 0)
+    if (pass == 0)
+        return drop_fd(fd, shared, WS_OK);
+    if (r->chunked_out && chunk_frame_start(q, pass) < 0)
+        return drop_fd(fd, shared, WS_ERROR);
+    if (shared)
+        fs_file_hold(shared); /* the queue's own reference: the request may end before the bytes go */
+    if (outq_append_file_shared(q, fd, off + (off_t)skip, pass, shared ? fs_file_release : NULL, shared) < 0)
         return WS_ERROR;
     if (r->chunked_out && outq_append(q, "\r\n", 2) < 0)
         return WS_ERROR;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "arena.h"
+#include "fs_cache.h"
 #include "modules.h"
 
 static int method_listed(const location_conf *l, const char *m)
@@ -37,7 +38,7 @@ route_method route_check_method(const ws_config *c, const location_conf *l, cons
 
 static void stat_into(ws_request *p)
 {
-    if (stat(p->fs_path, &p->fs_stat) < 0) {
+    if (fs_cache_stat(p->fs_path, &p->fs_stat) < 0) {
         memset(&p->fs_stat, 0, sizeof p->fs_stat);
         p->fs_type = (errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG) ? WS_FS_MISSING : WS_FS_OTHER;
         return;
@@ -51,7 +52,7 @@ static void apply_index(struct arena *a, const location_conf *l, ws_request *p)
     for (size_t i = 0; i < l->n_index; i++) {
         struct stat st;
         const char *cand = arena_printf(a, "%s%s", p->fs_path, l->index[i]);
-        if (cand && stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (cand && fs_cache_stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
             p->path = arena_printf(a, "%s%s", p->path, l->index[i]);
             p->fs_path = cand;
             p->fs_type = WS_FS_FILE;

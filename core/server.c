@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "conn.h"
+#include "fs_cache.h"
 #include "listen.h"
 #include "log.h"
 #include "mime.h"
@@ -229,6 +230,7 @@ static void reload(server *s)
     lc->refs = 1;
     live_config_unref(s->cfg);
     s->cfg = lc;
+    fs_cache_flush(); /* a reload is also how to say "files changed" where inotify cannot see */
     log_msg(WS_LOG_INFO, "WS0104", "configuration reloaded from %s", c->file);
 }
 
@@ -393,6 +395,7 @@ int server_run(const char *config_path, ws_config *cfg)
         config_free(cfg);
         return 1;
     }
+    fs_cache_start(s.loop); /* when it cannot start, every stat goes to the kernel */
     s.cfg = calloc(1, sizeof *s.cfg);
     s.cfg->c = cfg;
     s.cfg->refs = 1;
@@ -424,6 +427,7 @@ int server_run(const char *config_path, ws_config *cfg)
         close_listener(&s, l);
         free(l);
     }
+    fs_cache_stop(); /* after the connections: their responses held cached files */
     restore_signals(&s);
     /* Children killed by their modules' cleanup are reaped here; none is left behind. */
     for (int i = 0; i < 50 && waitpid(-1, NULL, WNOHANG) >= 0; i++)

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define WS_ABI_MAJOR 1
-#define WS_ABI_MINOR 0
+#define WS_ABI_MINOR 1
 
 /* Return codes of host functions. */
 enum {
@@ -202,7 +202,8 @@ struct ws_host {
     int (*set_validators)(ws_request *r, const struct stat *st);
     /* Queue bytes (copied). WS_AGAIN: queued, but stop producing until on_writable. */
     int (*write)(ws_request *r, const void *data, size_t len);
-    /* Queue a file range; the core owns fd from now on and closes it. len -1: to the end. */
+    /* Queue a file range; the core owns fd from now on and closes it. len -1: to the end.
+     * An fd from open_file stays the request's: the core keeps it open until sent. */
     int (*send_file)(ws_request *r, int fd, off_t offset, int64_t len);
     int (*finish)(ws_request *r); /* the body is complete */
     /* Answer with an error page (when nothing was sent yet) or close the
@@ -234,6 +235,14 @@ struct ws_host {
 
     /* ---- server-wide ---- */
     void (*stats)(ws_stats *out);
+
+    /* ---- ABI 1.1 ---- */
+    /* Open a file for reading through the core's open-file cache (kept fresh
+     * by inotify); *st gets its stat. For r->fs_path an unchanged cached file
+     * costs no system call. The fd belongs to the core: never close it; it
+     * stays valid until the request ends, and send_file with it leaves it
+     * open. -1 with errno (ENOENT, EACCES, ...) on failure. */
+    int (*open_file)(ws_request *r, const char *path, struct stat *st);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

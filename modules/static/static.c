@@ -1,7 +1,7 @@
 /*
  * mod_static: regular files under the location's root, with GET and HEAD.
  * The core has already mapped and stat()ed the path (r->fs_type); this module
- * opens the file and hands it to the core to send with sendfile. Conditional
+ * opens the file through the core (host->open_file, cached) and has the core send it with sendfile. Conditional
  * requests and Range are the core's (set_validators makes the response eligible).
  */
 #include <errno.h>
@@ -16,6 +16,8 @@ static const ws_host *host;
 
 static int static_init(const ws_host *h)
 {
+    if (h->abi_minor < 1 || !h->open_file)
+        return -1; /* needs open_file (ABI 1.1) */
     host = h;
     return 0;
 }
@@ -76,22 +78,21 @@ static int static_handle(ws_request *r)
         host->finish(r);
         return 0;
     }
-    int fd = open(r->fs_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* Through the core's open-file cache: for an unchanged file no open, fstat
+     * or close. The fd is the core's; this module never closes it. */
+    struct stat st;
+    int fd = host->open_file(r, r->fs_path, &st);
     if (fd < 0) {
         if (errno != ENOENT && errno != EACCES)
             host->log(WS_LOG_ERROR, r, "open %s: errno %d", r->fs_path, errno);
         return open_error_status(errno);
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (!S_ISREG(st.st_mode))
         return 403;
-    }
     respond_head(r, &st);
     if (st.st_size <= FILE_CACHE_MAX_FILE) {
         char buf[FILE_CACHE_MAX_FILE];
         if (read_small(fd, buf, (size_t)st.st_size) == 0) {
-            close(fd);
             file_cache_put(r->fs_path, &st, buf, (size_t)st.st_size);
             host->write(r, buf, (size_t)st.st_size);
             host->finish(r);

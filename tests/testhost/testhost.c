@@ -397,6 +397,8 @@ static void request_free(th_request *t, int how)
             t->m->desc->cleanup(&t->req, how);
     }
     th_events_release(t);
+    for (int i = 0; i < t->n_opened; i++)
+        close(t->opened[i]);
     while (t->blocks) {
         th_block *b = t->blocks;
         t->blocks = b->next;

@@ -5,6 +5,8 @@
  * WS_ERROR here too, so module tests catch it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,9 +201,33 @@ static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
         if (len > 0)
             len -= n;
     }
-    if (fd >= 0)
+    int shared = 0;
+    for (int i = 0; i < t->n_opened; i++)
+        shared |= t->opened[i] == fd;
+    if (fd >= 0 && !shared)
         close(fd); /* the core owns fd from the call on, also on failure */
     return rc == WS_OK ? queued(t, total) : rc;
+}
+
+/* As the core's, without the cache: the fd stays the host's until the request ends. */
+static int th_open_file(ws_request *r, const char *path, struct stat *st)
+{
+    th_request *t = T(r);
+    if (!path || !st || t->n_opened == (int)(sizeof t->opened / sizeof t->opened[0])) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, st) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    t->opened[t->n_opened++] = fd;
+    return fd;
 }
 
 static int th_finish(ws_request *r)
@@ -292,6 +318,7 @@ static const ws_host host = {
     .set_validators = th_set_validators,
     .write = th_write,
     .send_file = th_send_file,
+    .open_file = th_open_file,
     .finish = th_finish,
     .error = th_error,
     .internal_redirect = th_internal_redirect,

@@ -99,6 +99,8 @@ struct th_request {
     struct ws_watch *watches;
     struct ws_timer *timers;
     size_t n_children;     /* children still running for this request */
+    int opened[8];         /* fds from open_file: the host's, closed when the request ends */
+    int n_opened;
 };
 
 extern th_request *th_live; /* list of requests not yet ended */

@@ -287,6 +287,46 @@ static void delete_other_cb(loop *l, int fd, unsigned events, void *arg)
     }
 }
 
+/* ---- dispatch order ---- */
+
+static int order_log[8], n_order;
+
+static void order_cb(loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l, (void)fd, (void)events;
+    order_log[n_order++] = *(int *)arg;
+}
+
+/* The "first" fd runs before the others of its round, wherever the backend lists it. */
+static void test_first_fd_runs_first(void **state)
+{
+    for (int which = 0; which < 4; which++) {
+        loop *l = new_loop(state);
+        int p[4][2], id[4];
+        for (int i = 0; i < 4; i++) {
+            make_pipe(p[i]);
+            id[i] = i;
+            assert_int_equal(loop_add(l, p[i][0], LOOP_READ, order_cb, &id[i]), 0);
+            put_byte(p[i][1]);
+        }
+        loop_set_first(l, p[which][0]);
+        n_order = 0;
+        assert_int_equal(loop_run_once(l, 1000), 4);
+        assert_int_equal(n_order, 4);
+        assert_int_equal(order_log[0], which);
+        /* Unset: no fd is special any more, and all still run once. */
+        loop_set_first(l, -1);
+        n_order = 0;
+        assert_int_equal(loop_run_once(l, 1000), 4);
+        for (int i = 0; i < 4; i++) {
+            loop_del(l, p[i][0]);
+            close(p[i][0]);
+            close(p[i][1]);
+        }
+        loop_free(l);
+    }
+}
+
 static void test_delete_other_in_round(void **state)
 {
     loop *l = new_loop(state);
@@ -765,6 +805,7 @@ int main(void)
         BOTH(test_hangup_writer),
         BOTH(test_errors),
         BOTH(test_delete_other_in_round),
+        BOTH(test_first_fd_runs_first),
         BOTH(test_fd_reuse_in_round),
         BOTH(test_mod_other_in_round),
         BOTH(test_delete_self),

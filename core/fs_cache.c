@@ -1,0 +1,360 @@
+/*
+ * The worker's file-system cache (see fs_cache.h for what it promises).
+ *
+ * An open-addressing table of entries keyed by path. Entries are never
+ * removed one by one: any inotify event empties the table, which keeps the
+ * invariant simple — a path is cached only while its folder is cached, so
+ * every folder from "/" down to a cached path is watched. Emptying closes the
+ * inotify fd (dropping every watch at once) and opens a fresh one.
+ */
+#include "fs_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#define MAX_ENTRIES 4096
+#define N_SLOTS 8192  /* a power of two, twice MAX_ENTRIES: short probe runs */
+#define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
+#define MAX_DEPTH 64  /* folders above a cached path */
+
+/* A folder's watch: its own attributes, and names appearing or vanishing in
+ * it. Not IN_MODIFY: writes to files in a watched folder (a log, an upload)
+ * must not empty the cache; the files that are cached have their own watch. */
+#define DIR_EVENTS (IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+/* A file's watch: content, attributes and link count (unlink is IN_ATTRIB). */
+#define FILE_EVENTS (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+
+struct fs_file {
+    uint64_t hash;
+    int err;         /* 0: st is the path's lstat; ENOENT: the path does not exist */
+    struct stat st;
+    int fd;          /* -1: not opened through the cache */
+    unsigned refs;   /* fs_cache_open references not yet released */
+    int detached;    /* emptied out of the table while referenced */
+    size_t len;
+    char path[];
+};
+
+static struct {
+    loop *l;
+    int ifd; /* -1: the cache is off */
+    fs_file **slots;
+    size_t n_entries, n_open;
+    uint64_t hits, misses, flushes;
+} C = {.ifd = -1};
+
+static uint64_t path_hash(const char *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+    return h;
+}
+
+static fs_file *find(const char *p, size_t len, uint64_t h)
+{
+    for (size_t i = h & (N_SLOTS - 1);; i = (i + 1) & (N_SLOTS - 1)) {
+        fs_file *e = C.slots[i];
+        if (!e)
+            return NULL;
+        if (e->hash == h && e->len == len && memcmp(e->path, p, len) == 0)
+            return e;
+    }
+}
+
+static void insert(const char *p, size_t len, uint64_t h, int err, const struct stat *st)
+{
+    fs_file *e = malloc(sizeof *e + len + 1);
+    if (!e)
+        return; /* not cached: the next request asks the kernel again */
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    e->err = err;
+    if (!err)
+        e->st = *st;
+    e->fd = -1;
+    e->len = len;
+    memcpy(e->path, p, len);
+    e->path[len] = '\0';
+    size_t i = h & (N_SLOTS - 1);
+    while (C.slots[i])
+        i = (i + 1) & (N_SLOTS - 1);
+    C.slots[i] = e;
+    C.n_entries++;
+}
+
+static void entry_free(fs_file *e)
+{
+    if (e->fd >= 0) {
+        close(e->fd);
+        C.n_open--;
+    }
+    free(e);
+}
+
+/* ---- the inotify fd ---- */
+
+static void reset(void);
+
+static void on_change(loop *l, int fd, unsigned events, void *arg)
+{
+    (void)l, (void)fd, (void)events, (void)arg;
+    /* No need to read the events: the fd is replaced, which also ends a
+     * readiness that a watch of an entry never kept (a symlink) would cause. */
+    reset();
+}
+
+static void close_watches(void)
+{
+    if (C.ifd < 0)
+        return;
+    loop_set_first(C.l, -1);
+    loop_del(C.l, C.ifd);
+    close(C.ifd);
+    C.ifd = -1;
+}
+
+static int open_watches(void)
+{
+    C.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (C.ifd < 0)
+        return -1;
+    if (loop_add(C.l, C.ifd, LOOP_READ, on_change, NULL) < 0) {
+        close(C.ifd);
+        C.ifd = -1;
+        return -1;
+    }
+    loop_set_first(C.l, C.ifd);
+    return 0;
+}
+
+int fs_cache_start(loop *l)
+{
+    const char *env = getenv("WEBSERV_FS_CACHE");
+    if (env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0))
+        return -1;
+    C.slots = calloc(N_SLOTS, sizeof *C.slots);
+    if (!C.slots)
+        return -1;
+    C.l = l;
+    if (open_watches() < 0) {
+        free(C.slots);
+        C.slots = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void empty_table(void)
+{
+    for (size_t i = 0; i < N_SLOTS; i++) {
+        fs_file *e = C.slots[i];
+        if (!e)
+            continue;
+        C.slots[i] = NULL;
+        if (e->refs)
+            e->detached = 1; /* a response still sends from its fd */
+        else
+            entry_free(e);
+    }
+    C.n_entries = 0;
+}
+
+static void reset(void)
+{
+    empty_table();
+    C.flushes++;
+    close_watches();
+    open_watches(); /* on failure the cache is off from now on */
+}
+
+void fs_cache_flush(void)
+{
+    if (C.slots && C.ifd >= 0)
+        reset();
+}
+
+void fs_cache_stop(void)
+{
+    if (!C.slots)
+        return;
+    empty_table();
+    close_watches();
+    free(C.slots);
+    C.slots = NULL;
+    C.l = NULL;
+}
+
+/* ---- stat ---- */
+
+static int watch(const char *path)
+{
+    int wd = inotify_add_watch(C.ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
+    if (wd < 0 && errno == ENOTDIR)
+        wd = inotify_add_watch(C.ifd, path, FILE_EVENTS | IN_DONT_FOLLOW | IN_MASK_ADD);
+    return wd;
+}
+
+/* The stat of buf[0..len) with len > 0 and no trailing slash (but "/"): 0 or
+ * an errno. buf must have room for a NUL at len. *found: the cache entry that
+ * answered or now holds the answer (NULL when it is not cached). */
+static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **found)
+{
+    uint64_t h = path_hash(buf, len);
+    fs_file *e = find(buf, len, h);
+    *found = e;
+    if (e) {
+        C.hits++;
+        if (!e->err)
+            *st = e->st;
+        return e->err;
+    }
+    C.misses++;
+    int keep = C.n_entries < MAX_ENTRIES && depth < MAX_DEPTH;
+    if (len > 1) {
+        size_t plen = len;
+        while (plen > 0 && buf[plen - 1] != '/')
+            plen--;
+        while (plen > 1 && buf[plen - 1] == '/')
+            plen--;
+        struct stat pst;
+        fs_file *parent;
+        int perr = lookup(buf, plen, depth + 1, &pst, &parent);
+        if (perr)
+            return perr; /* what stat would say of the path below it too */
+        if (!S_ISDIR(pst.st_mode))
+            return ENOTDIR;
+        /* Only a name in a watched folder can be kept fresh. */
+        keep = keep && parent && C.ifd >= 0;
+    }
+    char saved = buf[len];
+    buf[len] = '\0';
+    /* Watch before looking: a change after this point empties the cache. */
+    int wd = keep ? watch(buf) : -1;
+    int err = lstat(buf, st) < 0 ? errno : 0;
+    if (!err && S_ISLNK(st->st_mode)) {
+        keep = 0; /* the folders of its target are not watched */
+        err = stat(buf, st) < 0 ? errno : 0;
+    }
+    if (keep && ((!err && wd >= 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) || err == ENOENT)) {
+        insert(buf, len, h, err, st);
+        *found = find(buf, len, h);
+    }
+    buf[len] = saved;
+    return err;
+}
+
+int fs_cache_stat(const char *path, struct stat *st)
+{
+    size_t len = strlen(path);
+    if (C.ifd < 0 || path[0] != '/' || len >= PATH_MAX)
+        return stat(path, st);
+    char buf[PATH_MAX];
+    memcpy(buf, path, len + 1);
+    size_t klen = len;
+    while (klen > 1 && buf[klen - 1] == '/')
+        klen--;
+    fs_file *e;
+    int err = lookup(buf, klen, 0, st, &e);
+    if (!err && klen < len && !S_ISDIR(st->st_mode))
+        err = ENOTDIR; /* "file/" */
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- open files ---- */
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mode == b->st_mode && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static fs_file *find_file(const char *path)
+{
+    if (C.ifd < 0 || path[0] != '/')
+        return NULL;
+    size_t len = strlen(path);
+    fs_file *e = find(path, len, path_hash(path, len));
+    return e && !e->err && S_ISREG(e->st.st_mode) ? e : NULL;
+}
+
+/* A reference for an fd the table does not keep: freed with its last release. */
+static fs_file *loose_file(int fd)
+{
+    fs_file *e = calloc(1, sizeof *e + 1);
+    if (!e)
+        return NULL;
+    e->fd = fd;
+    e->refs = 1;
+    e->detached = 1;
+    C.n_open++; /* entry_free counts it out again */
+    return e;
+}
+
+int fs_cache_open(const char *path, const struct stat *known, struct stat *st, fs_file **ref)
+{
+    fs_file *e = find_file(path);
+    if (e && e->fd >= 0 && known && same_file(&e->st, known)) {
+        e->refs++;
+        *ref = e;
+        *st = e->st;
+        return e->fd;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, st) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    /* Keep the fd only while it is the very file the cache describes. */
+    if (e && e->fd < 0 && C.n_open < MAX_OPEN && same_file(&e->st, st)) {
+        e->fd = fd;
+        C.n_open++;
+        e->refs++;
+        *ref = e;
+        return fd;
+    }
+    *ref = loose_file(fd);
+    if (!*ref) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    return fd;
+}
+
+void fs_file_hold(fs_file *ref)
+{
+    ref->refs++;
+}
+
+void fs_file_release(void *ref)
+{
+    fs_file *e = ref;
+    if (--e->refs == 0 && e->detached)
+        entry_free(e);
+}
+
+void fs_cache_counters_get(fs_cache_counters *out)
+{
+    out->hits = C.hits;
+    out->misses = C.misses;
+    out->flushes = C.flushes;
+    out->entries = C.n_entries;
+    out->open_files = C.n_open;
+    out->active = C.ifd >= 0;
+}

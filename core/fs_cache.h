@@ -1,0 +1,57 @@
+/*
+ * The file-system cache of one worker process: stat() results for the paths
+ * requests map to, and open descriptors of the files served from them, so a
+ * request for an unchanged file costs no stat, open, fstat or close.
+ *
+ * Freshness comes from inotify, not from a time limit (nginx's
+ * open_file_cache and lighttpd's stat cache serve stale answers for up to
+ * their validity period). Each cached path is watched, and so is every folder
+ * from "/" down to it; any event on any watch empties the whole cache. The
+ * inotify fd is dispatched first in its loop round (loop_set_first), so a
+ * change completed before a request arrived is seen before that request.
+ *
+ * Not cached, always asked of the kernel: relative paths, paths through a
+ * symbolic link (its target's folders are not watched), anything that is
+ * neither a regular file nor a folder, and everything when inotify is not
+ * available or WEBSERV_FS_CACHE=off (for file systems that inotify cannot
+ * see into, such as NFS changed from another host).
+ */
+#ifndef WEBSERV_FS_CACHE_H
+#define WEBSERV_FS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "loop.h"
+
+/* Start caching in this process, watching through loop l. 0, or -1 when the
+ * cache stays off (every call below then goes to the kernel). */
+int fs_cache_start(loop *l);
+void fs_cache_stop(void);
+/* Forget everything (also what a change event does). */
+void fs_cache_flush(void);
+
+/* As stat(path, st): 0, or -1 with errno. */
+int fs_cache_stat(const char *path, struct stat *st);
+
+/* A reference to a cached open file. */
+typedef struct fs_file fs_file;
+
+/* Open path read-only; *st gets the opened file's stat. Returns the fd and a
+ * reference to it in *ref, or -1 with errno. The fd belongs to the reference:
+ * never close it; it stays open until its last release. When the cache holds
+ * path's fd and *known (the stat the request was routed with; may be NULL)
+ * still describes that file, no system call is made. */
+int fs_cache_open(const char *path, const struct stat *known, struct stat *st, fs_file **ref);
+void fs_file_hold(fs_file *ref);
+void fs_file_release(void *ref); /* void *: usable as an outq release callback */
+
+typedef struct {
+    uint64_t hits, misses, flushes;
+    size_t entries, open_files;
+    int active;
+} fs_cache_counters;
+void fs_cache_counters_get(fs_cache_counters *out);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * The file-system cache: answers stay those of stat(), a change is seen after
+ * one loop round, paths it cannot keep fresh are never cached, and cached
+ * descriptors live exactly as long as their references.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_cache.h"
+#include "loop.h"
+
+static char dir[64];
+static loop *L;
+
+static const char *at(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void put(const char *name, const char *text)
+{
+    FILE *f = fopen(at(name), "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/fscache-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    L = loop_new(LOOP_BACKEND_EPOLL, 64);
+    assert_non_null(L);
+    unsetenv("WEBSERV_FS_CACHE");
+    assert_int_equal(fs_cache_start(L), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fs_cache_stop();
+    loop_free(L);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static fs_cache_counters counters(void)
+{
+    fs_cache_counters c;
+    fs_cache_counters_get(&c);
+    return c;
+}
+
+/* Let the loop deliver whatever inotify has queued. */
+static void settle(void)
+{
+    loop_run_once(L, 0);
+}
+
+static void assert_same_as_kernel(const char *path)
+{
+    struct stat a, b;
+    int ra = fs_cache_stat(path, &a), ea = errno;
+    int rb = stat(path, &b), eb = errno;
+    assert_int_equal(ra, rb);
+    if (ra == 0) {
+        assert_int_equal(a.st_ino, b.st_ino);
+        assert_int_equal(a.st_size, b.st_size);
+        assert_int_equal(a.st_mode, b.st_mode);
+        assert_int_equal(a.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
+    } else {
+        assert_int_equal(ea, eb);
+    }
+}
+
+static void second_stat_is_a_hit(void **state)
+{
+    (void)state;
+    put("a.txt", "one");
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    fs_cache_counters before = counters();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    fs_cache_counters after = counters();
+    assert_int_equal(after.hits, before.hits + 1);
+    assert_int_equal(after.misses, before.misses);
+    assert_int_equal(st.st_size, 3);
+    assert_same_as_kernel(at("a.txt"));
+}
+
+static void a_write_is_seen_after_one_round(void **state)
+{
+    (void)state;
+    put("a.txt", "one");
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    int fd = open(at("a.txt"), O_WRONLY | O_APPEND);
+    assert_true(write(fd, "more", 4) == 4);
+    close(fd);
+    settle();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    assert_int_equal(st.st_size, 7);
+}
+
+static void rename_over_delete_and_create_are_seen(void **state)
+{
+    (void)state;
+    put("a.txt", "one");
+    struct stat st, old;
+    assert_int_equal(fs_cache_stat(at("a.txt"), &old), 0);
+    put("new.tmp", "replacement");
+    assert_int_equal(rename(at("new.tmp"), at("a.txt")), 0);
+    settle();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    assert_int_not_equal(st.st_ino, old.st_ino);
+    assert_int_equal(st.st_size, 11);
+
+    assert_int_equal(unlink(at("a.txt")), 0);
+    settle();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), -1);
+    assert_int_equal(errno, ENOENT);
+    /* The miss is cached too (its folder is watched) ... */
+    fs_cache_counters before = counters();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), -1);
+    assert_int_equal(counters().hits, before.hits + 1);
+    /* ... and ends when the file appears. */
+    put("a.txt", "back");
+    settle();
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    assert_int_equal(st.st_size, 4);
+}
+
+static void chmod_and_folder_rename_are_seen(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(at("sub"), 0755), 0);
+    put("sub/f", "x");
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("sub/f"), &st), 0);
+    assert_int_equal(chmod(at("sub/f"), 0600), 0);
+    settle();
+    assert_int_equal(fs_cache_stat(at("sub/f"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    assert_int_equal(rename(at("sub"), at("moved")), 0);
+    settle();
+    assert_int_equal(fs_cache_stat(at("sub/f"), &st), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_same_as_kernel(at("moved/f"));
+}
+
+/* Whether appending to another file in the folder, then reading a cached
+ * one, left the cache alone. */
+static int quiet_round(void)
+{
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    settle();
+    uint64_t flushes = counters().flushes;
+    int fd = open(at("log"), O_WRONLY | O_APPEND);
+    for (int i = 0; i < 10; i++)
+        assert_true(write(fd, "line\n", 5) == 5);
+    close(fd);
+    char buf[8];
+    fd = open(at("a.txt"), O_RDONLY);
+    assert_true(read(fd, buf, sizeof buf) == 3);
+    close(fd);
+    settle();
+    return counters().flushes == flushes;
+}
+
+static void writes_to_other_files_keep_the_cache(void **state)
+{
+    (void)state;
+    put("log", "");
+    put("a.txt", "one");
+    /* Other processes creating files in /tmp (a watched folder) also empty
+     * the cache, so one quiet round in five proves it; a cache that empties
+     * on these writes never has one. */
+    int quiet = 0;
+    for (int i = 0; i < 5 && !quiet; i++)
+        quiet = quiet_round();
+    assert_true(quiet);
+}
+
+static void paths_through_a_symlink_are_not_cached(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(at("real"), 0755), 0);
+    put("real/f", "x");
+    assert_int_equal(symlink(at("real"), at("link")), 0);
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("link/f"), &st), 0);
+    fs_cache_counters before = counters();
+    assert_int_equal(fs_cache_stat(at("link/f"), &st), 0);
+    assert_int_equal(counters().hits, before.hits + 1); /* only the folder above the link */
+    /* Re-pointing the link is seen at once, with no event needed. */
+    assert_int_equal(mkdir(at("other"), 0755), 0);
+    put("other/f", "longer");
+    assert_int_equal(unlink(at("link")), 0);
+    assert_int_equal(symlink(at("other"), at("link")), 0);
+    assert_int_equal(fs_cache_stat(at("link/f"), &st), 0);
+    assert_int_equal(st.st_size, 6);
+}
+
+static void same_answers_as_stat(void **state)
+{
+    (void)state;
+    put("file", "x");
+    assert_int_equal(mkdir(at("d"), 0755), 0);
+    const char *paths[] = {"file", "file/", "file/x", "d", "d/", "d//", "missing", "missing/x", "d/missing"};
+    for (int round = 0; round < 2; round++) /* a miss, then a hit */
+        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+            assert_same_as_kernel(at(paths[i]));
+    assert_same_as_kernel("relative/path");
+    assert_same_as_kernel("/");
+}
+
+static void open_reuses_the_fd_until_the_file_changes(void **state)
+{
+    (void)state;
+    put("big", "0123456789");
+    struct stat known, st;
+    assert_int_equal(fs_cache_stat(at("big"), &known), 0);
+    fs_file *r1, *r2;
+    int fd1 = fs_cache_open(at("big"), &known, &st, &r1);
+    assert_true(fd1 >= 0);
+    int fd2 = fs_cache_open(at("big"), &known, &st, &r2);
+    assert_int_equal(fd2, fd1);
+    assert_int_equal(counters().open_files, 1);
+    fs_file_release(r1);
+    fs_file_release(r2);
+    assert_true(fcntl(fd1, F_GETFD) >= 0); /* still cached */
+
+    /* Held across a change: valid until the last release, then closed. */
+    int fd3 = fs_cache_open(at("big"), &known, &st, &r1);
+    assert_int_equal(fd3, fd1);
+    assert_int_equal(unlink(at("big")), 0);
+    settle();
+    assert_true(fcntl(fd1, F_GETFD) >= 0);
+    char c;
+    assert_int_equal(pread(fd1, &c, 1, 3), 1);
+    assert_int_equal(c, '3');
+    fs_file_release(r1);
+    assert_int_equal(fcntl(fd1, F_GETFD), -1);
+    assert_int_equal(counters().open_files, 0);
+}
+
+static void open_of_an_uncached_path_is_the_callers_until_release(void **state)
+{
+    (void)state;
+    put("f", "abc");
+    struct stat st;
+    fs_file *ref;
+    int fd = fs_cache_open(at("f"), NULL, &st, &ref);
+    assert_true(fd >= 0);
+    assert_non_null(ref);
+    assert_int_equal(st.st_size, 3);
+    fs_file_release(ref);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &ref), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void off_by_environment(void **state)
+{
+    (void)state;
+    fs_cache_stop();
+    setenv("WEBSERV_FS_CACHE", "off", 1);
+    assert_int_equal(fs_cache_start(L), -1);
+    unsetenv("WEBSERV_FS_CACHE");
+    put("a", "x");
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("a"), &st), 0);
+    assert_int_equal(fs_cache_stat(at("a"), &st), 0);
+    assert_int_equal(counters().active, 0);
+    assert_int_equal(fs_cache_start(L), 0); /* for teardown */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(second_stat_is_a_hit, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_write_is_seen_after_one_round, setup, teardown),
+        cmocka_unit_test_setup_teardown(rename_over_delete_and_create_are_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(chmod_and_folder_rename_are_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(writes_to_other_files_keep_the_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(paths_through_a_symlink_are_not_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(same_answers_as_stat, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_of_an_uncached_path_is_the_callers_until_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
