@@ -11,7 +11,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -21,6 +23,7 @@
 #define N_SLOTS 8192  /* a power of two, twice MAX_ENTRIES: short probe runs */
 #define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
 #define MAX_DEPTH 64  /* folders above a cached path */
+#define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
 
 /* A folder's watch: its own attributes, and names appearing or vanishing in
  * it. Not IN_MODIFY: writes to files in a watched folder (a log, an upload)
@@ -36,6 +39,7 @@ struct fs_file {
     int fd;          /* -1: not opened through the cache */
     unsigned refs;   /* fs_cache_open references not yet released */
     int detached;    /* emptied out of the table while referenced */
+    int entries_watched; /* a folder whose every entry has a watch (fs_cache_dir_version) */
     size_t len;
     char path[];
 };
@@ -268,6 +272,55 @@ int fs_cache_stat(const char *path, struct stat *st)
         return -1;
     }
     return 0;
+}
+
+/* ---- folder versions ---- */
+
+/* Watch every entry of the folder e, so that a change to any of them (content,
+ * attributes, or a subfolder's own entries) empties the cache. 0, or -1 when
+ * some entry cannot be watched (a symbolic link: its target is elsewhere). */
+static int watch_entries(fs_file *e)
+{
+    DIR *d = opendir(e->path);
+    if (!d)
+        return -1;
+    char path[PATH_MAX];
+    int rc = 0, n = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (++n > MAX_LISTED || de->d_type == DT_LNK ||
+            snprintf(path, sizeof path, "%s/%s", e->len > 1 ? e->path : "", de->d_name) >= (int)sizeof path)
+            rc = -1;
+        else if (watch(path) < 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+uint64_t fs_cache_dir_version(const char *path)
+{
+    struct stat st;
+    if (C.ifd < 0 || fs_cache_stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    fs_file *e = find(path, len, path_hash(path, len));
+    if (!e)
+        return 0; /* not kept fresh (a symbolic link on the way, or the cache is full) */
+    if (!e->entries_watched) {
+        /* The version is taken before the entries are read: a change from here
+         * on is an event that moves it on. */
+        uint64_t version = C.flushes + 1;
+        if (watch_entries(e) < 0)
+            return 0;
+        e->entries_watched = 1;
+        return version;
+    }
+    return C.flushes + 1;
 }
 
 /* ---- open files ---- */

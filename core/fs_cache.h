@@ -35,6 +35,14 @@ void fs_cache_flush(void);
 /* As stat(path, st): 0, or -1 with errno. */
 int fs_cache_stat(const char *path, struct stat *st);
 
+/* A number that stays the same while nothing changes in folder `path`: not
+ * its entries, their contents or attributes, nor the folders above it; a
+ * number once left is never returned again. 0: the folder cannot be watched
+ * that closely (a symbolic link in it or above it, too many entries, the
+ * cache off), so anything built from it must not be kept. The first call
+ * for a folder adds a watch per entry. */
+uint64_t fs_cache_dir_version(const char *path);
+
 /* A reference to a cached open file. */
 typedef struct fs_file fs_file;
 

@@ -121,6 +121,12 @@ static int host_open_file(ws_request *r, const char *path, struct stat *st)
     return f->fd;
 }
 
+static uint64_t host_dir_version(ws_request *r, const char *dir)
+{
+    (void)r;
+    return dir ? fs_cache_dir_version(dir) : 0;
+}
+
 static int host_finish(ws_request *r)
 {
     return resp_finish(R(r));
@@ -216,6 +222,7 @@ const ws_host ws_core_host = {
     .write = host_write,
     .send_file = host_send_file,
     .open_file = host_open_file,
+    .dir_version = host_dir_version,
     .finish = host_finish,
     .error = host_error,
     .internal_redirect = host_internal_redirect,

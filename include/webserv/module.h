@@ -243,6 +243,13 @@ struct ws_host {
      * stays valid until the request ends, and send_file with it leaves it
      * open. -1 with errno (ENOENT, EACCES, ...) on failure. */
     int (*open_file)(ws_request *r, const char *path, struct stat *st);
+    /* A number that stays the same while nothing in folder `dir` changes (its
+     * entries, their contents and attributes, the folders above it), and is
+     * never returned again once left: something built from the folder can be
+     * kept while the number holds. 0: the folder cannot be watched that
+     * closely (a symbolic link in or above it, inotify unavailable); keep
+     * nothing. The first call for a folder watches each of its entries. */
+    uint64_t (*dir_version)(ws_request *r, const char *dir);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

@@ -23,6 +23,7 @@ const ws_host *ai_host;
 typedef struct ai_state {
     const char *body;
     size_t len, off;
+    ai_cached *cached; /* the cached listing body points into, released at cleanup */
 } ai_state;
 
 static const ai_conf defaults = {0, 0};
@@ -110,9 +111,51 @@ static void ai_pump(ws_request *r)
     ai_host->finish(r);
 }
 
+/* Everything a rendered listing depends on: the folder, the URL it is shown
+ * under, the format and whether hidden names are listed. */
+static const char *cache_key(ws_request *r, const ai_conf *c, int json)
+{
+    const char *dir = ai_dir_path(r);
+    size_t a = strlen(r->fs_path), b = strlen(dir);
+    char *k = ai_host->alloc(r, a + b + 5);
+    if (!k)
+        return NULL;
+    memcpy(k, r->fs_path, a);
+    k[a] = '\n';
+    memcpy(k + a + 1, dir, b);
+    k[a + 1 + b] = '\n';
+    k[a + 2 + b] = json ? 'j' : 'h';
+    k[a + 3 + b] = c->show_hidden ? 'a' : '-';
+    k[a + 4 + b] = '\0';
+    return k;
+}
+
+static void respond(ws_request *r, ai_state *st, int json, const ai_conf *c)
+{
+    r->ctx = st;
+    ai_host->set_status(r, 200);
+    ai_host->add_header(r, "Content-Type", json ? "application/json" : "text/html; charset=utf-8");
+    if (!c->json)
+        ai_host->add_header(r, "Vary", "Accept"); /* the same URL answers HTML or JSON */
+    ai_host->add_header(r, "Cache-Control", "no-cache"); /* a listing changes without the folder's own mtime */
+    ai_host->set_length(r, (int64_t)st->len);
+    ai_pump(r);
+}
+
 static int ai_handle(ws_request *r)
 {
     const ai_conf *c = r->conf ? r->conf : &defaults;
+    int json = c->json || accepts_json(ai_host->header(r, "Accept"));
+    ai_state *st = ai_host->alloc(r, sizeof *st);
+    if (!st)
+        return 500;
+    /* A folder the core watches closely enough has a version; its listing can be kept. */
+    uint64_t version = r->fs_path && ai_host->abi_minor >= 1 ? ai_host->dir_version(r, r->fs_path) : 0;
+    const char *key = version ? cache_key(r, c, json) : NULL;
+    if (key && (st->cached = ai_cache_get(key, version, &st->body, &st->len)) != NULL) {
+        respond(r, st, json, c);
+        return 0;
+    }
     ai_listing l;
     int err = r->fs_path ? ai_list(r, r->fs_path, c->show_hidden, &l) : ENOENT;
     if (err) {
@@ -120,7 +163,6 @@ static int ai_handle(ws_request *r)
                      r->fs_path ? r->fs_path : "(no root)", strerror(err));
         return err == EACCES || err == EPERM ? 403 : err == ENOENT || err == ENOTDIR ? 404 : 500;
     }
-    int json = c->json || accepts_json(ai_host->header(r, "Accept"));
     ai_buf b;
     /* Roughly what a row costs, so a big folder rarely regrows the buffer. */
     ai_buf_init(&b, r, 4096 + l.n * (json ? 100 : 330));
@@ -128,23 +170,27 @@ static int ai_handle(ws_request *r)
         ai_render_json(&b, &l);
     else
         ai_render_html(&b, r, &l);
-    ai_state *st = ai_host->alloc(r, sizeof *st);
-    if (b.oom || !st)
+    if (b.oom)
         return 500;
     st->body = b.p;
     st->len = b.len;
-    r->ctx = st;
-    ai_host->set_status(r, 200);
-    ai_host->add_header(r, "Content-Type", json ? "application/json" : "text/html; charset=utf-8");
-    if (!c->json)
-        ai_host->add_header(r, "Vary", "Accept"); /* the same URL answers HTML or JSON */
-    ai_host->add_header(r, "Cache-Control", "no-cache"); /* a listing changes without the folder's own mtime */
-    ai_host->set_length(r, (int64_t)b.len);
-    ai_pump(r);
+    if (key)
+        ai_cache_release(ai_cache_put(key, version, b.p, b.len)); /* this request sends its pool copy */
+    respond(r, st, json, c);
     return 0;
 }
 
 static void ai_on_writable(ws_request *r) { ai_pump(r); }
+
+static void ai_cleanup(ws_request *r, int how)
+{
+    (void)how;
+    ai_state *st = r->ctx;
+    if (st)
+        ai_cache_release(st->cached);
+}
+
+static void ai_fini(void) { ai_cache_clear(); }
 
 static const char *const ai_methods[] = {"GET", "HEAD", NULL};
 
@@ -157,4 +203,6 @@ __attribute__((visibility("default"))) const ws_module webserv_module = {
     .match = ai_match,
     .handle = ai_handle,
     .on_writable = ai_on_writable,
+    .cleanup = ai_cleanup,
+    .fini = ai_fini,
 };

@@ -70,6 +70,14 @@ void ai_human_size(int64_t bytes, char out[static 16]);
 /* The directory's URL path with a trailing '/': r->path, '/' added if needed. */
 const char *ai_dir_path(ws_request *r);
 
+/* listing_cache.c: rendered listings by key, valid for one folder version.
+ * get and put return a reference (or NULL) that the caller releases. */
+typedef struct ai_cached ai_cached;
+ai_cached *ai_cache_get(const char *key, uint64_t version, const char **body, size_t *len);
+ai_cached *ai_cache_put(const char *key, uint64_t version, const char *body, size_t len);
+void ai_cache_release(ai_cached *c);
+void ai_cache_clear(void);
+
 void ai_render_html(ai_buf *b, ws_request *r, const ai_listing *l);
 void ai_render_json(ai_buf *b, const ai_listing *l);
 

@@ -329,7 +329,9 @@ class ServerTestCase(unittest.TestCase):
         return p
 
     def conn(self, port=None, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+        self.addCleanup(c.close)
+        return c
 
     def request(self, method, path, body=None, headers=None, port=None):
         c = self.conn(port)

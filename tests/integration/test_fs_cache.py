@@ -1,6 +1,7 @@
 """The core's file-system cache (stat and open files, kept fresh by inotify):
 every change made before a request is sent shows in that request's answer,
 on one keep-alive connection, with no pause between the change and the request."""
+import json
 import os
 import shutil
 
@@ -108,6 +109,92 @@ class FsCacheTest(harness.ServerTestCase):
             with open(self.small, "w") as f:
                 f.write("off %d" % i)
             self.assertEqual(self.get(c, "/small.txt"), (200, b"off %d" % i))
+
+class ListingCacheTest(harness.ServerTestCase):
+    """A listing is kept while the folder is unchanged; every kind of change
+    to it shows in the very next listing."""
+    modules = ["static", "autoindex"]
+
+    def setUp(self):
+        super().setUp()
+        self.d = os.path.join(self.root, "d")
+        self.write("d/a.txt", "aaa")
+        self.write("d/sub/inner.txt", "i")
+
+    def listing(self, c, path="/d/"):
+        c.request("GET", path, headers={"Accept": "application/json"})
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200:
+            return r.status, None
+        return r.status, {e["name"]: e for e in json.loads(body)}
+
+    def start_listing(self):
+        cfg = self.base_config(locations=[{"path": "/", "static": {}, "autoindex": {}}])
+        self.start(cfg)
+        return self.conn()
+
+    def test_every_change_shows_at_once(self):
+        c = self.start_listing()
+        for i in range(5):
+            _, l = self.listing(c)
+            self.assertEqual(l["a.txt"]["size"], 3 + i * 2)
+            self.assertEqual(self.listing(c)[1], l)  # unchanged: the same answer
+            # A new name, then gone again.
+            self.write("d/new%d.txt" % i, "n")
+            self.assertIn("new%d.txt" % i, self.listing(c)[1])
+            os.unlink(os.path.join(self.d, "new%d.txt" % i))
+            self.assertNotIn("new%d.txt" % i, self.listing(c)[1])
+            # A file's size (a write to it), and its time (utime).
+            with open(os.path.join(self.d, "a.txt"), "a") as f:
+                f.write("xx")
+            self.assertEqual(self.listing(c)[1]["a.txt"]["size"], 5 + i * 2)
+            os.utime(os.path.join(self.d, "a.txt"), (1000000000 + i, 1000000000 + i))
+            self.assertEqual(self.listing(c)[1]["a.txt"]["mtime"], "2001-09-09T01:46:%02dZ" % (40 + i))
+            # A subfolder's time moves when a name appears in it.
+            before = self.listing(c)[1]["sub"]["mtime"]
+            os.utime(os.path.join(self.d, "sub"), (1000000000, 1000000000))
+            self.assertEqual(self.listing(c)[1]["sub"]["mtime"], "2001-09-09T01:46:40Z")
+            self.write("d/sub/more%d.txt" % i, "m")
+            self.assertNotEqual(self.listing(c)[1]["sub"]["mtime"], "2001-09-09T01:46:40Z")
+            self.assertIsNotNone(before)
+
+    def test_a_change_through_a_hard_link_elsewhere(self):
+        outside = os.path.join(self.tmp, "outside.txt")
+        os.link(os.path.join(self.d, "a.txt"), outside)
+        c = self.start_listing()
+        self.assertEqual(self.listing(c)[1]["a.txt"]["size"], 3)
+        with open(outside, "a") as f:
+            f.write("through the other name")
+        self.assertEqual(self.listing(c)[1]["a.txt"]["size"], 3 + len("through the other name"))
+
+    def test_folder_moved_away_and_symlinked_entries(self):
+        target = os.path.join(self.tmp, "target.txt")
+        with open(target, "w") as f:
+            f.write("t")
+        os.symlink(target, os.path.join(self.d, "link.txt"))
+        c = self.start_listing()
+        self.assertEqual(self.listing(c)[1]["link.txt"]["size"], 1)
+        with open(target, "a") as f:  # no event in any folder of the docroot
+            f.write("tttt")
+        self.assertEqual(self.listing(c)[1]["link.txt"]["size"], 5)
+        os.rename(self.d, os.path.join(self.root, "e"))
+        self.assertEqual(self.listing(c)[0], 404)
+        self.assertIn("a.txt", self.listing(c, "/e/")[1])
+
+    def test_html_and_json_are_kept_apart(self):
+        c = self.start_listing()
+        for _ in range(3):
+            self.assertIn("a.txt", self.listing(c)[1])
+            c.request("GET", "/d/")
+            r = c.getresponse()
+            body = r.read()
+            self.assertEqual(r.getheader("Content-Type"), "text/html; charset=utf-8")
+            self.assertIn(b'href="/d/a.txt"', body)
+            c.request("HEAD", "/d/")
+            r = c.getresponse()
+            self.assertEqual(r.read(), b"")
+            self.assertEqual(int(r.getheader("Content-Length")), len(body))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 #include "autoindex/autoindex.c"
 #include "autoindex/escape.c"
 #include "autoindex/listing.c"
+#include "autoindex/listing_cache.c"
 #include "autoindex/render_html.c"
 #include "autoindex/render_json.c"
 #include "testhost.h"

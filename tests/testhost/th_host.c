@@ -209,6 +209,13 @@ static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
     return rc == WS_OK ? queued(t, total) : rc;
 }
 
+/* No cache here: nothing built from a folder may be kept. */
+static uint64_t th_dir_version(ws_request *r, const char *dir)
+{
+    (void)r, (void)dir;
+    return 0;
+}
+
 /* As the core's, without the cache: the fd stays the host's until the request ends. */
 static int th_open_file(ws_request *r, const char *path, struct stat *st)
 {
@@ -319,6 +326,7 @@ static const ws_host host = {
     .write = th_write,
     .send_file = th_send_file,
     .open_file = th_open_file,
+    .dir_version = th_dir_version,
     .finish = th_finish,
     .error = th_error,
     .internal_redirect = th_internal_redirect,
