@@ -8,9 +8,9 @@
  * inotify fd (dropping every watch at once) and opens a fresh one.
  */
 #include "fs_cache.h"
+#include "file_open.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -364,15 +364,9 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
         *st = e->st;
         return e->fd;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = file_open_read(path, st);
     if (fd < 0)
         return -1;
-    if (fstat(fd, st) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
     /* Keep the fd only while it is the very file the cache describes. */
     if (e && e->fd < 0 && C.n_open < MAX_OPEN && same_file(&e->st, st)) {
         e->fd = fd;

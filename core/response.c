@@ -6,7 +6,6 @@
 #include "response.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "file_open.h"
 #include "fmt.h"
 #include "fs_cache.h"
 #include "conn.h"
@@ -430,9 +430,9 @@ int resp_error(request *r, int status)
 
     const char *page = find_error_page(r, status);
     if (page) {
-        int fd = open(page, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        int fd = file_open_read(page, &st);
+        if (fd >= 0 && S_ISREG(st.st_mode)) {
             resp_add_header_s(r, "Content-Type", mime_lookup(page));
             r->length = st.st_size;
             resp_send_file(r, fd, 0, st.st_size);

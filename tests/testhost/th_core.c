@@ -8,4 +8,6 @@
 #include "../../core/settings.c"
 /* The rules for what a module may set on a response (and the token check they use). */
 #include "../../core/header_rules.c"
+/* How open_file opens (the core's, without its cache). */
+#include "../../core/file_open.c"
 #include "../../core/http_parse.c"

@@ -5,7 +5,6 @@
  * WS_ERROR here too, so module tests catch it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../../core/file_open.h"
 #include "../../core/header_rules.h"
 #include "../../core/settings.h"
 #include "th_internal.h"
@@ -224,15 +224,9 @@ static int th_open_file(ws_request *r, const char *path, struct stat *st)
         errno = EINVAL;
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = file_open_read(path, st);
     if (fd < 0)
         return -1;
-    if (fstat(fd, st) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
     t->opened[t->n_opened++] = fd;
     return fd;
 }
