@@ -198,39 +198,30 @@ static int skip_leading_empty_lines(head_cursor *c)
 /* Request line (RFC 9112 §3)                                               */
 /* ------------------------------------------------------------------------ */
 
-/* method = token, followed by exactly one SP. */
-static int parse_method(head_cursor *c, http_head *h)
+/* A non-empty run of bytes that `ok` accepts, then exactly one SP. */
+static int parse_word(head_cursor *c, int (*ok)(unsigned char), http_slice *out)
 {
     size_t start = c->pos;
     unsigned char ch;
     int rc;
-    while ((rc = cur_peek(c, &ch)) == 0 && is_tchar(ch))
+    while ((rc = cur_peek(c, &ch)) == 0 && ok(ch))
         c->pos++;
     if (rc)
         return rc;
     if (ch != ' ' || c->pos == start)
         return 400;
-    h->method = mk_slice(c->buf + start, c->pos - start);
+    *out = mk_slice(c->buf + start, c->pos - start);
     c->pos++;
     return 0;
 }
 
-/* request-target: visible ASCII only (no SP, CTL or obs-text), one SP after. */
-static int parse_target(head_cursor *c, http_head *h)
-{
-    size_t start = c->pos;
-    unsigned char ch;
-    int rc;
-    while ((rc = cur_peek(c, &ch)) == 0 && ch >= 0x21 && ch <= 0x7e)
-        c->pos++;
-    if (rc)
-        return rc;
-    if (ch != ' ' || c->pos == start)
-        return 400;
-    h->target = mk_slice(c->buf + start, c->pos - start);
-    c->pos++;
-    return 0;
-}
+/* request-target: visible ASCII only (no SP, CTL or obs-text). */
+static int target_char(unsigned char ch) { return ch >= 0x21 && ch <= 0x7e; }
+
+/* method = token, followed by exactly one SP. */
+static int parse_method(head_cursor *c, http_head *h) { return parse_word(c, is_tchar, &h->method); }
+
+static int parse_target(head_cursor *c, http_head *h) { return parse_word(c, target_char, &h->target); }
 
 /* Reads one DIGIT into *d or answers 400. */
 static int parse_digit(head_cursor *c, int *d)
