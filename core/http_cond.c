@@ -86,6 +86,24 @@ static int etag_equal(const etag_ref *a, const etag_ref *b, int how)
     return a->len == b->len && memcmp(a->opaque, b->opaque, a->len) == 0;
 }
 
+/* §5.6.1 #list: step to the next member, past OWS and empty elements. 0 at the end. */
+static int list_next(const char **p)
+{
+    for (;;) {
+        *p = skip_ows(*p);
+        if (**p != ',')
+            return **p != '\0';
+        (*p)++;
+    }
+}
+
+/* After a member: OWS, then a comma or the end; 0 when anything else follows. */
+static int list_member_ends(const char **p)
+{
+    *p = skip_ows(*p);
+    return **p == ',' || **p == '\0';
+}
+
 /*
  * Match `cur` against a #entity-tag list (§5.6.1: OWS around commas, empty
  * elements allowed). Returns 1 on a match, 0 for none, -1 when the list is
@@ -95,22 +113,14 @@ static int list_match(const char *list, const etag_ref *cur, int how)
 {
     const char *p = list;
     int found = 0, members = 0;
-    for (;;) {
-        p = skip_ows(p);
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p == '\0')
-            break;
+    while (list_next(&p)) {
         etag_ref t;
         if (parse_etag(&p, &t) < 0)
             return -1;
         members++;
         if (cur && etag_equal(&t, cur, how))
             found = 1;
-        p = skip_ows(p);
-        if (*p != ',' && *p != '\0')
+        if (!list_member_ends(&p))
             return -1;
     }
     return members ? found : -1;
@@ -294,21 +304,13 @@ static int parse_range_header(const char *h, byte_spec *first)
         return 0;
     p += 6;
     int count = 0;
-    for (;;) {
-        p = skip_ows(p);
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p == '\0')
-            break;
+    while (list_next(&p)) {
         byte_spec s;
         if (parse_spec(&p, &s) < 0)
             return 0;
         if (count++ == 0)
             *first = s;
-        p = skip_ows(p);
-        if (*p != ',' && *p != '\0')
+        if (!list_member_ends(&p))
             return 0;
     }
     return count;
