@@ -253,8 +253,11 @@ static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **f
     return err;
 }
 
-int fs_cache_stat(const char *path, struct stat *st)
+/* As stat(path, st), and *e: the cache entry behind the answer (NULL when the
+ * kernel was asked because path cannot be cached). */
+static int stat_entry(const char *path, struct stat *st, fs_file **e)
 {
+    *e = NULL;
     size_t len = strlen(path);
     if (C.ifd < 0 || path[0] != '/' || len >= PATH_MAX)
         return stat(path, st);
@@ -263,8 +266,7 @@ int fs_cache_stat(const char *path, struct stat *st)
     size_t klen = len;
     while (klen > 1 && buf[klen - 1] == '/')
         klen--;
-    fs_file *e;
-    int err = lookup(buf, klen, 0, st, &e);
+    int err = lookup(buf, klen, 0, st, e);
     if (!err && klen < len && !S_ISDIR(st->st_mode))
         err = ENOTDIR; /* "file/" */
     if (err) {
@@ -272,6 +274,12 @@ int fs_cache_stat(const char *path, struct stat *st)
         return -1;
     }
     return 0;
+}
+
+int fs_cache_stat(const char *path, struct stat *st)
+{
+    fs_file *e;
+    return stat_entry(path, st, &e);
 }
 
 /* ---- folder versions ---- */
@@ -303,14 +311,9 @@ static int watch_entries(fs_file *e)
 uint64_t fs_cache_dir_version(const char *path)
 {
     struct stat st;
-    if (C.ifd < 0 || fs_cache_stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return 0;
-    size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/')
-        len--;
-    fs_file *e = find(path, len, path_hash(path, len));
-    if (!e)
-        return 0; /* not kept fresh (a symbolic link on the way, or the cache is full) */
+    fs_file *e;
+    if (stat_entry(path, &st, &e) < 0 || !S_ISDIR(st.st_mode) || !e)
+        return 0; /* not kept fresh (a symbolic link on the way, the cache full or off) */
     if (!e->entries_watched) {
         /* The version is taken before the entries are read: a change from here
          * on is an event that moves it on. */
