@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../core/arena.h"
-#include "../../core/settings.h"
+#include "../../core/base/arena.h"
+#include "../../core/config/settings.h"
 #include "th_internal.h"
 
 th_request *th_live;

@@ -4,10 +4,10 @@
  * are included rather than listed as sources so that a direct build
  * (gcc with every .c of tests/testhost) needs nothing but -ljansson.
  */
-#include "../../core/arena.c"
-#include "../../core/settings.c"
+#include "../../core/base/arena.c"
+#include "../../core/config/settings.c"
 /* The rules for what a module may set on a response (and the token check they use). */
-#include "../../core/header_rules.c"
+#include "../../core/http/header_rules.c"
 /* How open_file opens (the core's, without its cache). */
-#include "../../core/file_open.c"
-#include "../../core/http_parse.c"
+#include "../../core/fs/file_open.c"
+#include "../../core/http/http_parse.c"

@@ -13,9 +13,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../../core/file_open.h"
-#include "../../core/header_rules.h"
-#include "../../core/settings.h"
+#include "../../core/fs/file_open.h"
+#include "../../core/http/header_rules.h"
+#include "../../core/config/settings.h"
 #include "th_internal.h"
 
 static th_request *T(ws_request *r) { return (th_request *)r; }
