@@ -1,6 +1,6 @@
 """`webserv -t` prints the routing table after "configuration OK";
 `webserv -t --explain METHOD URL [HOST]` says which server, location and
-module would answer and why (core/explain.c)."""
+module would answer and why (core/request/explain.c)."""
 import os
 import subprocess
 

@@ -481,7 +481,7 @@ static void test_headers_refused(void **s)
     assert_int_equal(th_host()->add_header(r, "Content-Length", "3"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "transfer-encoding", "chunked"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "X-Evil", "a\r\nb: c"), WS_ERROR);
-    /* The same rules as the server (core/header_rules.c): per-connection fields, bad names, 1xx. */
+    /* The same rules as the server (core/http/header_rules.c): per-connection fields, bad names, 1xx. */
     assert_int_equal(th_host()->add_header(r, "Connection", "close"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "Date", "today"), WS_ERROR);
     assert_int_equal(th_host()->add_header(r, "Bad Name", "x"), WS_ERROR);

@@ -1,6 +1,6 @@
 /*
  * The test host's modules, configurations and requests: load a module,
- * configure it through the core's own settings getters (core/settings.c, so
+ * configure it through the core's own settings getters (core/config/settings.c, so
  * a module sees exactly the errors the server would report), build requests
  * the way the core would, dispatch them and end them with one cleanup.
  */

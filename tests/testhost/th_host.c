@@ -109,7 +109,7 @@ static int push_str(const char ***arr, size_t n, const char *s)
 static int th_add_header(ws_request *r, const char *name, const char *value)
 {
     th_request *t = T(r);
-    /* The server's own rules (core/header_rules.c), so tests refuse what it refuses. */
+    /* The server's own rules (core/http/header_rules.c), so tests refuse what it refuses. */
     if (!head_open(t) || !header_rules_field_ok(name, value))
         return WS_ERROR;
     if (push_str(&t->res->header_names, t->res->n_headers, name) ||

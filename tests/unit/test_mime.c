@@ -7,7 +7,7 @@
 
 #include "mime.h"
 
-int mime_builtin_sorted(void); /* core/mime.c, for this test */
+int mime_builtin_sorted(void); /* core/http/mime.c, for this test */
 
 #define OCTET "application/octet-stream"
 
