@@ -42,6 +42,15 @@ enum { PHASE_NONE, PHASE_HEADER, PHASE_BODY, PHASE_SEND, PHASE_KEEPALIVE, PHASE_
 /* How long a closing connection waits for the client to stop sending (RFC 9112 §9.6). */
 #define LINGER_MS 2000
 
+/* Draining (SIGTERM, and an old worker after a reload): an idle keep-alive
+ * connection is not closed at once, because its client may be sending the
+ * next request right now, and a client that does not retry (RFC 9112 §9.3.1
+ * allows it, but does not require it) would see that request fail. It keeps
+ * this long for its next request, which is answered with Connection: close
+ * (response.c); only a connection idle past it is closed. The whole drain is
+ * still bounded by timeouts.shutdown (server.c). */
+#define DRAIN_IDLE_MS 1000
+
 static uint64_t phase_ms(const conn *c, int phase)
 {
     const config_timeouts *t = timeouts(c);
@@ -49,7 +58,10 @@ static uint64_t phase_ms(const conn *c, int phase)
     case PHASE_HEADER: return t->header_ms;
     case PHASE_BODY: return t->body_ms;
     case PHASE_SEND: return t->send_ms;
-    case PHASE_KEEPALIVE: return c->srv->stopping ? 1 : t->keepalive_ms;
+    case PHASE_KEEPALIVE:
+        if (c->srv->stopping && (!t->keepalive_ms || t->keepalive_ms > DRAIN_IDLE_MS))
+            return DRAIN_IDLE_MS;
+        return t->keepalive_ms;
     case PHASE_LINGER: return LINGER_MS;
     default: return 0;
     }
@@ -211,13 +223,16 @@ void conn_close(conn *c)
     free_conn(c);
 }
 
-int conn_close_if_idle(conn *c)
+void conn_drain(conn *c)
 {
-    if (c->state == CONN_IDLE && !c->req && c->rpos == c->rlen) {
-        free_conn(c);
-        return 1;
+    /* A request under way is finished and answered with Connection: close;
+     * an idle connection (or one accepted a moment ago, its first request on
+     * the way) gets DRAIN_IDLE_MS from now for its next request. */
+    if (c->state == CONN_IDLE) {
+        c->phase = PHASE_NONE;
+        set_phase(c, PHASE_KEEPALIVE);
+        arm_timer(c);
     }
-    return 0;
 }
 
 static request *req_new(conn *c)
@@ -637,9 +652,7 @@ void conn_progress(conn *c)
             continue;
         }
         req_free(c, WS_END_DONE);
-        start_next_request(c);
-        if (c->srv->stopping && c->state == CONN_IDLE)
-            goto close_now;
+        start_next_request(c); /* when draining, an idle connection gets DRAIN_IDLE_MS (phase_ms) */
     }
     update_deadline(c);
     arm_timer(c);
@@ -667,9 +680,18 @@ static void conn_timeout(conn *c)
 {
     request *r = c->req;
     switch (c->state) {
-    case CONN_IDLE:
+    case CONN_IDLE: {
+        /* A request that arrived in this very loop round (its read event not
+         * handled yet) is served, not reset by a close with unread bytes. */
+        char b;
+        if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+            set_phase(c, PHASE_HEADER);
+            arm_timer(c);
+            return;
+        }
         conn_close(c); /* idle keep-alive: a silent close */
         return;
+    }
     case CONN_HEAD: {
         request *nr = req_new(c);
         if (!nr) {

@@ -149,8 +149,9 @@ typedef struct conn {
 void conn_new(struct server *s, struct listener *l, int fd, const struct sockaddr *remote, socklen_t rlen);
 /* Abort whatever runs and close now (shutdown). */
 void conn_close(conn *c);
-/* Close when idle (graceful stop); true when closed. */
-int conn_close_if_idle(conn *c);
+/* The server is stopping: finish what runs, give an idle connection a short
+ * grace for its next request (answered with Connection: close), then close. */
+void conn_drain(conn *c);
 /* Move the connection forward after something changed (module call returned,
  * I/O ready). Safe to call from anywhere outside a module call. */
 void conn_progress(conn *c);

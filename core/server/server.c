@@ -253,13 +253,10 @@ static void begin_stop(server *s)
     log_msg(WS_LOG_INFO, "WS0105", "stopping: finishing %llu connection(s)", (unsigned long long)s->n_conns);
     for (listener *l = s->listeners; l; l = l->next)
         close_listener(s, l);
-    for (struct conn *c = s->conns, *n; c; c = n) {
-        n = c->next;
-        /* A connection accepted a moment ago has its first request on the
-         * way: serve it (with Connection: close) rather than reset it. */
-        if (c->requests > 0)
-            conn_close_if_idle(c);
-    }
+    /* Drain rather than close: a client may be sending on an idle keep-alive
+     * connection right now (see conn_drain). stop_now bounds it all. */
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_drain(c);
     s->stop_timer = loop_timer_add(s->loop, s->cfg->c->timeouts.shutdown_ms, stop_now, s);
 }
 

@@ -326,6 +326,100 @@ class WorkersTest(harness.ServerTestCase):
         self.assertGreaterEqual(len(seen), 2 * 6 - 1)
 
 
+    def test_no_request_fails_across_ten_reloads_without_retries(self):
+        """Issue 20: clients that never retry (Python's http.client as is: a
+        request that fails is a failure, even on a reused keep-alive
+        connection) see zero errors across ten reloads. An old worker drains:
+        it answers the next request of each connection with Connection: close
+        and closes only connections that stay idle past a grace period."""
+        self.start(self.config(2))
+        self.workers(2)
+        stop = threading.Event()
+        counts = {"ok": 0, "errors": [], "closes": 0}
+        lock = threading.Lock()
+
+        def client_loop(keepalive):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            while not stop.is_set():
+                try:
+                    c.request("GET", "/index.html", headers={} if keepalive else {"Connection": "close"})
+                    r = c.getresponse()
+                    body = r.read()
+                    good, st = r.status == 200 and body == b"home\n", r.status
+                    if keepalive and r.will_close:
+                        with lock:
+                            counts["closes"] += 1
+                except Exception as e:  # noqa: BLE001 - no retry: every failure counts
+                    good, st = False, ("keep-alive: " if keepalive else "fresh: ") + repr(e)
+                    c.close()
+                with lock:
+                    if good:
+                        counts["ok"] += 1
+                    else:
+                        counts["errors"].append(st)
+            c.close()
+
+        threads = [threading.Thread(target=client_loop, args=(ka,)) for ka in (True, True, False, False)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(10):
+                time.sleep(0.4)
+                before = counts["ok"]
+                self.server.signal(signal.SIGHUP)
+                self.assertTrue(harness.wait_for(lambda: self.server.stderr().count("[WS0510]") == i + 1, 10))
+                self.assertTrue(harness.wait_for(lambda: counts["ok"] > before + 20, 10), "requests stalled")
+            time.sleep(0.4)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(20)
+        print("\nreload test without retries: %d requests, %d errors, 10 reloads, %d keep-alive connections "
+              "ended by a draining worker" % (counts["ok"], len(counts["errors"]), counts["closes"]))
+        self.assertEqual(counts["errors"], [])
+        self.assertGreater(counts["ok"], 400)
+        # The old workers drained their keep-alive connections with Connection: close.
+        self.assertGreaterEqual(counts["closes"], 10)
+
+    def test_stop_drains_idle_keepalive_connections(self):
+        """SIGTERM: an idle keep-alive connection is not closed at once; a
+        request sent on it within the grace period is answered (with
+        Connection: close), and the server then exits 0."""
+        self.start(self.config(2))
+        self.workers(2)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("GET", "/index.html")
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read()), (200, b"home\n"))
+        self.server.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        c.request("GET", "/index.html")
+        r = c.getresponse()
+        self.assertEqual((r.status, r.read(), r.getheader("Connection")), (200, b"home\n", "close"))
+        c.close()
+        self.server.proc.wait(timeout=10)
+        self.assertEqual(self.server.proc.returncode, 0)
+
+    def test_stop_closes_idle_connections_after_the_grace_period(self):
+        """Draining is bounded: a keep-alive connection that stays idle is
+        closed after the grace period, long before timeouts.shutdown."""
+        cfg = self.config(1)
+        cfg["timeouts"] = {"shutdown": 30, "keepalive": 60}
+        self.start(cfg)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"home", s.recv(4096))
+        t0 = time.time()
+        self.server.signal(signal.SIGTERM)
+        self.assertEqual(s.recv(4096), b"")  # silent close
+        waited = time.time() - t0
+        self.assertGreater(waited, 0.5)
+        self.assertLess(waited, 5)
+        self.server.proc.wait(timeout=10)
+        self.assertEqual(self.server.proc.returncode, 0)
+        s.close()
+
+
 class OpsFilesTest(harness.unittest.TestCase):
     """--help matches the man page; cmake --install installs it; the service
     file reloads with SIGHUP."""
