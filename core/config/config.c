@@ -275,6 +275,13 @@ static int cfg_top(cfg_ctx *x, json_t *root)
     if (cfg_modules(x, top) < 0 || cfg_workers(x, top) < 0 || cfg_logs(x, top) < 0 || cfg_limits(x, top) < 0 ||
         cfg_mime(x, top) < 0)
         return -1;
+    /* "$schema" names the JSON Schema an editor checks the file against
+     * (webserv --schema); the server itself has no use for it. */
+    json_t *schema = settings_raw(top, "$schema");
+    if (schema && !json_is_string(schema)) {
+        settings_error(top, "$schema", "expected the URI or path of a JSON Schema");
+        return -1;
+    }
     settings_raw(top, "servers"); /* an unknown top-level key is a better first error than a missing server */
     if (settings_report_unknown(top) < 0)
         return -1;
@@ -295,7 +302,7 @@ ws_config *config_load(const char *path, char *err, size_t errlen)
     }
     x.c->arena = x.a;
     json_t *root = read_json(&x, path);
-    int rc = root && cfg_file_names(&x, path) == 0 ? cfg_top(&x, root) : -1;
+    int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 ? cfg_top(&x, root) : -1;
     json_decref(root);
     if (rc < 0) {
         if (!err[0])

@@ -130,4 +130,9 @@ void config_free(ws_config *c);
  * Returns 0 and *out, or -1 (bad syntax or overflow). Shared with settings. */
 int config_parse_size(const char *s, int64_t *out);
 
+/* Expand "${NAME}", "${NAME:-default}" and "$$" in in[0..n) from the
+ * environment (SPEC §6; config_env.c). 0 and a malloc'd NUL-terminated *out
+ * (the caller frees it), or -1 and why. */
+int config_env_expand(const char *in, size_t n, char **out, size_t *out_len, char *why, size_t whylen);
+
 #endif

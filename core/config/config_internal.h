@@ -48,4 +48,9 @@ int cfg_parse_listen(arena *a, const char *text, listen_addr *out, char *why, si
 /* Virtual-host checks, then c->binds (SPEC §3 rules, nginx wildcard semantics). */
 int cfg_build_binds(cfg_ctx *x);
 
+/* "${NAME}", "${NAME:-default}" and "$$" in every string value of the tree
+ * (config_env.c, SPEC §6); an error names the string's JSON path. */
+struct json_t;
+int cfg_expand_env(cfg_ctx *x, struct json_t *root);
+
 #endif
