@@ -101,7 +101,7 @@ static void arm_timer(conn *c)
 
 static void set_events(conn *c, unsigned ev)
 {
-    if (ev != c->events && loop_mod(c->srv->loop, c->fd, ev) == 0)
+    if (ev != c->events && loop_mod(c->srv->loop, c->tr.fd, ev) == 0)
         c->events = ev;
 }
 
@@ -112,7 +112,9 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
         close(fd);
         return;
     }
-    c->fd = fd;
+    transport_init(&c->tr, fd);
+    c->read_want = LOOP_READ;
+    c->write_want = LOOP_WRITE;
     c->srv = s;
     c->lst = l;
     memcpy(&c->remote, remote, rlen < sizeof c->remote ? rlen : sizeof c->remote);
@@ -152,8 +154,8 @@ static void free_conn(conn *c)
     server *s = c->srv;
     if (c->timer)
         loop_timer_cancel(s->loop, c->timer);
-    loop_del(s->loop, c->fd);
-    close(c->fd);
+    loop_del(s->loop, c->tr.fd);
+    transport_close(&c->tr);
     outq_clear(&c->out);
     if (c->rbuf)
         server_put_buf(s, c->rbuf);
@@ -263,7 +265,7 @@ static request *req_new(conn *c)
 
 /* ---- reading ---- */
 
-/* Read what the socket has into rbuf. 1: got bytes; 0: nothing now; -1: peer closed or error. */
+/* Read what the transport has into rbuf. 1: got bytes; 0: nothing now; -1: peer closed or error. */
 static int conn_read(conn *c)
 {
     if (!c->rbuf) {
@@ -290,16 +292,18 @@ static int conn_read(conn *c)
     }
     if (c->rlen == cap)
         return 0;
-    ssize_t n = read(c->fd, c->rbuf + c->rlen, cap - c->rlen);
+    ssize_t n = transport_read(&c->tr, c->rbuf + c->rlen, cap - c->rlen);
     if (n > 0) {
         c->rlen += (size_t)n;
+        c->read_want = LOOP_READ;
         return 1;
     }
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        c->peer_closed = 1;
-        return -1;
+    if (n == TR_AGAIN) {
+        c->read_want = c->tr.want;
+        return 0;
     }
-    return 0;
+    c->peer_closed = 1;
+    return -1;
 }
 
 /* ---- the body ---- */
@@ -434,9 +438,10 @@ static int conn_flush(conn *c)
 {
     if (outq_empty(&c->out))
         return 0;
-    ssize_t n = outq_flush(&c->out, c->fd);
+    ssize_t n = outq_flush(&c->out, &c->tr);
     if (n < 0)
         return -1;
+    c->write_want = outq_empty(&c->out) ? LOOP_WRITE : c->tr.want;
     if (n > 0)
         touch_phase(c, PHASE_SEND);
     return 0;
@@ -496,28 +501,35 @@ static int try_head(conn *c)
     return 1;
 }
 
-static unsigned wanted_events(conn *c)
+/* Whether the connection wants bytes from the client now. */
+static int wants_read(conn *c)
 {
-    unsigned ev = outq_empty(&c->out) ? 0 : LOOP_WRITE;
     request *r = c->req;
     int room = !c->rbuf || c->rlen < c->srv->rbuf_size || c->rpos > 0;
     switch (c->state) {
     case CONN_IDLE:
     case CONN_HEAD:
-        return ev | LOOP_READ;
     case CONN_DISCARD:
-        return ev | LOOP_READ;
+    case CONN_LINGER:
+        return 1;
     case CONN_ACTIVE:
         if (r && r->body == BODY_READING && !r->pend_len)
-            return ev | LOOP_READ;
+            return 1;
         /* Otherwise read only to notice a client that goes away, while there is room. */
-        if (r && (r->body == BODY_NONE || r->body == BODY_DONE) && room && !c->peer_closed)
-            return ev | LOOP_READ;
-        return ev;
-    case CONN_LINGER:
-        return LOOP_READ;
+        return r && (r->body == BODY_NONE || r->body == BODY_DONE) && room && !c->peer_closed;
     }
-    return ev;
+    return 0;
+}
+
+/* The loop events to wait for: what a blocked read and a blocked flush each
+ * wait for (LOOP_READ and LOOP_WRITE on a plain socket; a TLS transport may
+ * swap them, transport.h). A handshake in progress waits for what it asked. */
+static unsigned wanted_events(conn *c)
+{
+    if (!c->tr.ready)
+        return c->tr.want;
+    unsigned ev = outq_empty(&c->out) || c->state == CONN_LINGER ? 0 : c->write_want;
+    return wants_read(c) ? ev | c->read_want : ev;
 }
 
 /* Deadline per state: header (whole head), body (between reads), send
@@ -546,7 +558,7 @@ static int body_unread(const request *r)
  * what still comes until the client closes, for LINGER_MS at most. */
 static void start_linger(conn *c)
 {
-    shutdown(c->fd, SHUT_WR);
+    transport_shutdown(&c->tr);
     c->state = CONN_LINGER;
     c->rpos = c->rlen;
     release_rbuf(c);
@@ -557,13 +569,13 @@ static int linger_drain(conn *c)
 {
     char sink[16384];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = read(c->fd, sink, sizeof sink);
+        ssize_t n = transport_read(&c->tr, sink, sizeof sink);
         if (n > 0)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n == TR_AGAIN) {
+            c->read_want = c->tr.want;
             return 0;
-        if (n < 0 && errno == EINTR)
-            continue;
+        }
         return -1;
     }
     return 0;
@@ -575,11 +587,21 @@ void conn_progress(conn *c)
     if (c->in_progress || (c->req && c->req->in_module))
         return;
     c->in_progress = 1;
-    for (;;) {
+    /* The outer loop: a transport holding bytes it already took off the
+     * socket (TLS records) gets no readable event for them, so they are
+     * taken here when the connection wants them. */
+    do for (;;) {
         request *r = c->req;
         if (c->state == CONN_IDLE || c->state == CONN_HEAD) {
             if (!c->lst->bind)
                 goto close_now; /* a reload removed the address this connection came in on */
+            if (!c->tr.ready) {
+                int hs = transport_handshake(&c->tr);
+                if (hs == TR_ERROR)
+                    goto close_now;
+                if (hs == TR_AGAIN)
+                    break;
+            }
             int rc = try_head(c);
             if (rc < 0)
                 goto close_now;
@@ -653,7 +675,8 @@ void conn_progress(conn *c)
         }
         req_free(c, WS_END_DONE);
         start_next_request(c); /* when draining, an idle connection gets DRAIN_IDLE_MS (phase_ms) */
-    }
+    } while (c->tr.ready && c->state != CONN_LINGER && transport_pending(&c->tr) && wants_read(c) &&
+             conn_read(c) > 0);
     update_deadline(c);
     arm_timer(c);
     set_events(c, wanted_events(c));
@@ -669,7 +692,7 @@ static void conn_io(loop *l, int fd, unsigned ev, void *arg)
     (void)l;
     (void)fd;
     conn *c = arg;
-    if ((ev & (LOOP_READ | LOOP_ERROR)) && c->state != CONN_LINGER) {
+    if ((ev & (c->read_want | LOOP_ERROR)) && c->state != CONN_LINGER && c->tr.ready) {
         if (conn_read(c) > 0)
             touch_phase(c, PHASE_BODY);
     }
@@ -684,7 +707,7 @@ static void conn_timeout(conn *c)
         /* A request that arrived in this very loop round (its read event not
          * handled yet) is served, not reset by a close with unread bytes. */
         char b;
-        if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+        if (transport_pending(&c->tr) || recv(c->tr.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
             set_phase(c, PHASE_HEADER);
             arm_timer(c);
             return;

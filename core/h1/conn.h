@@ -14,6 +14,7 @@
 #include "http_parse.h"
 #include "loop.h"
 #include "outq.h"
+#include "transport.h"
 #include "webserv/module.h"
 
 struct server;
@@ -124,7 +125,8 @@ typedef union sockaddr_any {
 } sockaddr_any;
 
 typedef struct conn {
-    int fd;
+    transport tr;                   /* the socket, plain or TLS: every byte goes through it */
+    unsigned read_want, write_want; /* loop events a blocked read / flush waits for (transport.h) */
     struct server *srv;
     struct listener *lst;
     conn_state state;

@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "transport.h"
 
 #define SEG_SIZE 16384
 #define MAX_IOV 32
@@ -137,7 +137,7 @@ static void pop_front(outq *q)
 /* Send the leading run of memory segments in one call. When a file range
  * follows (a head before its body), MSG_MORE lets the kernel put both into the
  * same packets instead of sending the head alone. */
-static ssize_t flush_mem(outq *q, int sock)
+static ssize_t flush_mem(outq *q, transport *t)
 {
     struct iovec iov[MAX_IOV];
     int n = 0;
@@ -147,10 +147,7 @@ static ssize_t flush_mem(outq *q, int sock)
         iov[n].iov_len = s->end - s->start;
         n++;
     }
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t w = sendmsg(sock, &msg, s && s->fd >= 0 ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
-    if (w < 0 && errno == ENOTSOCK)
-        w = writev(sock, iov, n); /* not a socket (a pipe in tests): same bytes, no flags */
+    ssize_t w = transport_writev(t, iov, n, s && s->fd >= 0);
     if (w <= 0)
         return w;
     size_t left = (size_t)w;
@@ -168,15 +165,35 @@ static ssize_t flush_mem(outq *q, int sock)
     return w;
 }
 
-static ssize_t flush_file(outq *q, int sock)
+/* A transport without sendfile (TLS): the range goes through a buffer. A
+ * write that cannot take it all leaves the offset at the first unsent byte,
+ * so the retry re-reads the same bytes (transport.h). */
+static ssize_t send_file_buffered(transport *t, int fd, off_t *off, size_t n)
+{
+    char buf[16384];
+    ssize_t k;
+    do
+        k = pread(fd, buf, n < sizeof buf ? n : sizeof buf, *off);
+    while (k < 0 && errno == EINTR);
+    if (k <= 0)
+        return k < 0 ? TR_ERROR : 0;
+    struct iovec iov = {buf, (size_t)k};
+    ssize_t w = transport_writev(t, &iov, 1, 0);
+    if (w > 0)
+        *off += w;
+    return w;
+}
+
+static ssize_t flush_file(outq *q, transport *t)
 {
     outq_seg *s = q->head;
     size_t chunk = s->len > (1u << 30) ? (1u << 30) : (size_t)s->len;
-    ssize_t w = sendfile(sock, s->fd, &s->off, chunk);
+    ssize_t w = t->ops->sendfile ? t->ops->sendfile(t, s->fd, &s->off, chunk)
+                                 : send_file_buffered(t, s->fd, &s->off, chunk);
     if (w == 0) {
         /* The file shrank under us: the promised length cannot be kept. */
         errno = EIO;
-        return -1;
+        return TR_ERROR;
     }
     if (w < 0)
         return w;
@@ -187,18 +204,15 @@ static ssize_t flush_file(outq *q, int sock)
     return w;
 }
 
-ssize_t outq_flush(outq *q, int sock)
+ssize_t outq_flush(outq *q, transport *t)
 {
     ssize_t total = 0;
     while (q->head) {
-        ssize_t w = q->head->fd >= 0 ? flush_file(q, sock) : flush_mem(q, sock);
-        if (w < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            if (errno == EINTR)
-                continue;
+        ssize_t w = q->head->fd >= 0 ? flush_file(q, t) : flush_mem(q, t);
+        if (w == TR_AGAIN || w == 0)
+            break;
+        if (w < 0)
             return -1;
-        }
         total += w;
     }
     return total;

@@ -1,7 +1,7 @@
 /*
- * A connection's output queue: memory segments and file ranges, flushed with
- * writev and sendfile. Memory is copied in; files are owned (closed when sent
- * or dropped).
+ * A connection's output queue: memory segments and file ranges, flushed
+ * through the connection's transport (writev, and sendfile when it has one).
+ * Memory is copied in; files are owned (closed when sent or dropped).
  */
 #ifndef WEBSERV_OUTQ_H
 #define WEBSERV_OUTQ_H
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 typedef struct outq_seg outq_seg;
+struct transport;
 
 typedef struct outq {
     outq_seg *head, *tail;
@@ -27,9 +28,11 @@ int outq_append_file_shared(outq *q, int fd, off_t off, uint64_t len, void (*rel
 /* Prepend n bytes (the response head, written after some body was queued). */
 int outq_prepend(outq *q, const void *p, size_t n);
 static inline int outq_empty(const outq *q) { return q->head == NULL; }
-/* Send as much as the socket takes. Returns bytes sent (>= 0), or -1 on a
- * fatal error (peer gone, or a file that shrank while being sent). */
-ssize_t outq_flush(outq *q, int sock);
+/* Send as much as the transport takes. Returns bytes sent (>= 0; when the
+ * queue is not empty after it, the transport said TR_AGAIN and its `want`
+ * says what to wait for), or -1 on a fatal error (peer gone, or a file that
+ * shrank while being sent). */
+ssize_t outq_flush(outq *q, struct transport *t);
 /* Drop everything (closing files). */
 void outq_clear(outq *q);
 /* Free the recycled segments (at exit, so leak checkers see a clean heap). */
