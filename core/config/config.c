@@ -173,6 +173,10 @@ static int cfg_logs(cfg_ctx *x, ws_settings *top)
         return -1;
     }
     c->access_log_json = s && strcmp(s, "json") == 0;
+    /* server_tokens: false sends "Server: webserv" without the version (as nginx's server_tokens off). */
+    c->server_tokens = 1;
+    if (settings_bool(top, "server_tokens", &c->server_tokens) < 0)
+        return -1;
     return 0;
 }
 

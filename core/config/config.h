@@ -106,6 +106,7 @@ typedef struct ws_config {
     int log_level;          /* enum ws_log_level */
     const char *access_log; /* NULL (off), "stdout", or an absolute file path */
     int access_log_json;    /* access_log_format: 0 "combined", 1 "json" (one object per line) */
+    int server_tokens;      /* 1: "Server: webserv/VERSION" (default); 0: "Server: webserv" */
     config_timeouts timeouts;
     size_t header_size;     /* limits.header_size */
     const char *const *mime_pairs; /* extension (lower-case, no dot), type, … */

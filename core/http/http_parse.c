@@ -9,6 +9,8 @@
  */
 #include "http_parse.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
@@ -238,7 +240,11 @@ static int parse_digit(head_cursor *c, int *d)
 }
 
 /* HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3),
- * then CRLF. A well-formed version we do not speak is 505 (RFC 9110 §15.6.6). */
+ * then CRLF; anything else (HTTP/1.11, HTTP/01.1, http/1.1) is a 400. A
+ * higher minor of HTTP/1 is answered as HTTP/1.1, the highest minor we
+ * speak (RFC 9110 §2.5: a recipient of a higher minor version treats the
+ * message as one of the highest minor it conforms to). Another major version
+ * is 505 (RFC 9110 §15.6.6). */
 static int parse_version(head_cursor *c, http_head *h)
 {
     static const char name[] = "HTTP/";
@@ -251,9 +257,9 @@ static int parse_version(head_cursor *c, http_head *h)
         return rc;
     if ((rc = cur_expect(c, '\r')) != 0 || (rc = cur_expect(c, '\n')) != 0)
         return rc;
-    if (major != 1 || minor > 1)
+    if (major != 1)
         return 505;
-    h->minor = minor;
+    h->minor = minor > 1 ? 1 : minor;
     return 0;
 }
 
@@ -266,16 +272,20 @@ static int is_unreserved_or_subdelim(unsigned char c)
     return is_alpha(c) || is_digit(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
 }
 
-/* IP-literal between brackets: hex digits, ':' and '.' cover IPv6 and IPv4
- * suffixes; IPvFuture letters and sub-delims are let through too. */
+/* IP-literal between brackets (RFC 3986 §3.2.2) must be an IPv6address:
+ * inet_pton is the complete grammar (one "::" at most, eight groups, an IPv4
+ * suffix), so [4712::abcd::] and [zz] are refused. IPvFuture ("[v1.x]") and
+ * zone identifiers name nothing a server can be reached by over HTTP, so
+ * they are refused too (SPEC §4). */
 static int valid_ip_literal(const char *p, size_t n)
 {
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_unreserved_or_subdelim((unsigned char)p[i]) && p[i] != ':')
-            return 0;
-    return 1;
+    char text[INET6_ADDRSTRLEN];
+    struct in6_addr addr;
+    if (n == 0 || n >= sizeof text || memchr(p, '\0', n))
+        return 0; /* inet_pton would stop at a NUL and judge only what precedes it */
+    memcpy(text, p, n);
+    text[n] = '\0';
+    return inet_pton(AF_INET6, text, &addr) == 1;
 }
 
 /* uri-host [ ":" port ]. The host part may be empty only when allow_empty

@@ -2,7 +2,8 @@
  * MIME types by extension (SPEC §5 static). The built-in table is sorted by
  * extension for bsearch; the config's mime_types are checked first (a short
  * list, scanned) so they win. Text types say charset=utf-8 so browsers do not
- * guess.
+ * guess. No entry for ".cgi": a script's source must not be one click away as
+ * text (SPEC §5); unknown extensions are application/octet-stream.
  */
 #include "mime.h"
 
@@ -27,7 +28,6 @@ static const mime_entry builtin[] = {
     {"bmp", "image/bmp"},
     {"bz2", "application/x-bzip2"},
     {"c", "text/x-c; charset=utf-8"},
-    {"cgi", "text/plain; charset=utf-8"},
     {"conf", "text/plain; charset=utf-8"},
     {"cpp", "text/x-c++; charset=utf-8"},
     {"css", "text/css; charset=utf-8"},

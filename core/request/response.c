@@ -205,7 +205,7 @@ int resp_commit_head(request *r)
     fmt_mem(&b, " ", 1);
     fmt_str(&b, http_reason(r->status));
     fmt_str(&b, "\r\nServer: ");
-    fmt_str(&b, ws_core_host.server_software);
+    fmt_str(&b, r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv");
     fmt_str(&b, "\r\nDate: ");
     fmt_str(&b, httpdate_now(loop_wall_time(g_server->loop)));
     fmt_str(&b, "\r\n");
@@ -397,11 +397,14 @@ static const char *find_error_page(const request *r, int status)
     return NULL;
 }
 
-/* Framing errors and requests whose body we will not read safely end the connection. */
+/* Framing errors and requests whose body we will not read safely end the
+ * connection. So does a 501 (SPEC §4): a client using a method or coding we
+ * do not know may frame what follows in a way we cannot tell (nginx and
+ * Apache close there too). */
 static int error_closes(const request *r, int status)
 {
     switch (status) {
-    case 400: case 408: case 413: case 414: case 431: case 505:
+    case 400: case 408: case 413: case 414: case 431: case 501: case 505:
         return 1;
     default:
         return r->chunked && r->body != BODY_DONE && r->body != BODY_NONE && r->dec_failed;

@@ -175,3 +175,18 @@ int up_respond_created(ws_request *r, const char *location, const char *folder_u
     up_host->finish(r);
     return 0;
 }
+
+int up_respond_unsupported_type(ws_request *r)
+{
+    static const char body[] = "<!DOCTYPE html>\n<html><head><title>415 Unsupported Media Type</title></head>\n"
+                               "<body><h1>415 Unsupported Media Type</h1>\n"
+                               "<p>A POST to a folder takes a multipart/form-data body.</p></body></html>\n";
+    up_host->set_status(r, 415);
+    up_host->add_header(r, "Accept-Post", "multipart/form-data");
+    up_host->add_header(r, "Content-Type", "text/html; charset=utf-8");
+    up_host->set_length(r, (int64_t)(sizeof body - 1));
+    if (up_host->write(r, body, sizeof body - 1) == WS_ERROR)
+        return -1;
+    up_host->finish(r);
+    return 0;
+}

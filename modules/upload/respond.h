@@ -22,4 +22,10 @@ char *up_url_encode(ws_request *r, const char *path);
 int up_respond_created(ws_request *r, const char *location, const char *folder_url, const up_entry *e,
                        size_t n);
 
+/* 415 for a POST to a folder whose body is not multipart/form-data, with
+ * Accept-Post: multipart/form-data (RFC 9110 §15.5.16, W3C LDP §7.1) saying
+ * what would be taken. The body is left unread (the core discards it).
+ * Returns 0 or -1. */
+int up_respond_unsupported_type(ws_request *r);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "respond.h"
 #include "upload.h"
 
 const ws_host *up_host;
@@ -72,16 +73,23 @@ static int up_handle(ws_request *r)
     const char *path = r->request_path ? r->request_path : r->path;
     const char *type = up_host->header(r, "Content-Type");
     size_t plen = strlen(path);
-    int form = strcmp(r->method, "POST") == 0 && mp_is_form_data(type) && plen > 0 && path[plen - 1] == '/';
-    c->kind = form ? UP_FORM : strcmp(r->method, "PUT") == 0 ? UP_RAW_PUT : UP_RAW_POST;
+    /* A POST to a folder, with or without the trailing slash (SPEC §5: an
+     * HTML form's action="/upload" must work), is a form upload; a path
+     * without the slash is a folder when it resolves to one. */
+    int post = strcmp(r->method, "POST") == 0;
+    int slash = plen > 0 && path[plen - 1] == '/';
+    int to_folder = post && (slash || up_resolve(r, conf, 1, &c->t) == UP_RESOLVED);
+    c->kind = to_folder ? UP_FORM : strcmp(r->method, "PUT") == 0 ? UP_RAW_PUT : UP_RAW_POST;
 
-    switch (up_resolve(r, conf, form, &c->t)) {
+    switch (up_resolve(r, conf, to_folder, &c->t)) {
     case UP_RESOLVED: break;
     case UP_NO_FOLDER: return 409; /* as WebDAV: the parent must exist */
     case UP_OUTSIDE: return 403;
     default: return 500;
     }
-    return form ? up_form_start(r, c, type) : up_raw_start(r, c);
+    if (to_folder && !mp_is_form_data(type))
+        return up_respond_unsupported_type(r) < 0 ? 500 : 0; /* 415, RFC 9110 §15.5.16 */
+    return to_folder ? up_form_start(r, c, type) : up_raw_start(r, c);
 }
 
 static size_t up_on_body(ws_request *r, const char *data, size_t len)

@@ -73,12 +73,14 @@ TABLE = [
     (b"GET / a.txt HTTP/1.1\r\n" + H + b"\r\n", 400, CLOSE),                 # RFC 9112 §3: SP inside the target
     # ---- versions (RFC 9112 §2.3, RFC 9110 §2.5, §15.6.6) ----
     (get(version=b"http/1.1"), 400, CLOSE),                                   # RFC 9112 §2.3: HTTP-name is case-sensitive
-    (get(version=b"HTTP/1.2"), 505, CLOSE),                                   # SPEC §4 "other versions → 505" (RFC 9110 §15.6.6)
+    (get(version=b"HTTP/1.2"), 200, KEEP, {"body": b"AAA\n"}),               # RFC 9110 §2.5 (SPEC §4): a higher 1.x minor is served as 1.1
+    (get(version=b"HTTP/1.9", headers=b""), 400, CLOSE),                      # RFC 9110 §2.5: as 1.1, so Host is required
     (get(version=b"HTTP/2.0"), 505, CLOSE),                                   # RFC 9110 §15.6.6: major version not supported
     (get(version=b"HTTP/3.0"), 505, CLOSE),                                   # RFC 9110 §15.6.6
     (get(version=b"HTTP/0.9"), 505, CLOSE),                                   # RFC 9110 §15.6.6: well-formed, not spoken
     (get(version=b"HTTP/9.9"), 505, CLOSE),                                   # RFC 9110 §15.6.6
     (get(version=b"HTTP/1.10"), 400, CLOSE),                                  # RFC 9112 §2.3: DIGIT "." DIGIT
+    (get(version=b"HTTP/1.11"), 400, CLOSE),                                  # RFC 9112 §2.3 (SPEC §4): malformed, not a higher minor
     (get(version=b"HTTP/01.1"), 400, CLOSE),                                  # RFC 9112 §2.3: one digit per part
     (get(version=b"HTTP/1"), 400, CLOSE),                                     # RFC 9112 §2.3: minor required
     (get(version=b"HTTP/1."), 400, CLOSE),                                    # RFC 9112 §2.3
@@ -88,13 +90,13 @@ TABLE = [
     (get(version=b"HTTP/1.1" + b"\x00"), 400, CLOSE),                         # RFC 9112 §2.3: NUL after the version
     (get(version=b"HTTP/99999999999999999999.1"), 400, CLOSE),                # RFC 9112 §2.3: huge number is malformed
     # ---- methods (RFC 9110 §9.1, §5.6.2: method = token; unknown → 501) ----
-    (get(method=b"get"), 501, KEEP),                                          # RFC 9110 §9.1: case-sensitive, a valid token
-    (get(method=b"BREW"), 501, KEEP),                                         # RFC 9110 §15.6.2: unknown method
-    (get(method=b"DELETE"), 501, KEEP),                                       # RFC 9110 §15.6.2 (SPEC §3): no module declares DELETE
-    (get(method=b"TRACE"), 501, KEEP),                                        # RFC 9110 §9.3.8: not implemented here
-    (get(method=b"PATCH"), 501, KEEP),                                        # RFC 9110 §15.6.2
-    (get(method=b"M-SEARCH!#$%&'*+.^_`|~"), 501, KEEP),                       # RFC 9110 §5.6.2: every tchar
-    (get(method=b"X" * 900), 501, KEEP),                                      # RFC 9112 §3: long but within the limit
+    (get(method=b"get"), 501, CLOSE),                                         # RFC 9110 §9.1: case-sensitive, a valid token
+    (get(method=b"BREW"), 501, CLOSE),                                        # RFC 9110 §15.6.2: unknown method
+    (get(method=b"DELETE"), 501, CLOSE),                                      # RFC 9110 §15.6.2 (SPEC §3): no module declares DELETE
+    (get(method=b"TRACE"), 501, CLOSE),                                       # RFC 9110 §9.3.8: not implemented here
+    (get(method=b"PATCH"), 501, CLOSE),                                       # RFC 9110 §15.6.2
+    (get(method=b"M-SEARCH!#$%&'*+.^_`|~"), 501, CLOSE),                      # RFC 9110 §5.6.2: every tchar
+    (get(method=b"X" * 900), 501, CLOSE),                                     # RFC 9112 §3: long but within the limit
     (get(method=b"G@T"), 400, CLOSE),                                         # RFC 9110 §5.6.2: '@' is not a tchar
     (get(method=b"GE(T"), 400, CLOSE),                                        # RFC 9110 §5.6.2: '(' is not a tchar
     (get(method=b"GE\x00T"), 400, CLOSE),                                     # RFC 9110 §5.6.2: NUL in the method
@@ -158,6 +160,9 @@ TABLE = [
     (get(b"http://b.example/who.txt", version=b"HTTP/1.0", headers=b""), 200, CLOSE, {"body": b"server-b\n"}),  # RFC 9112 §3.2.2
     (get(b"http://b.example/who.txt", headers=b""), 400, CLOSE),              # RFC 9112 §3.2: 1.1 needs Host even so
     (get(b"http:///a.txt"), 400, CLOSE),                                      # RFC 9110 §4.2.1: empty host
+    (get(b"http://[::1]/a.txt"), 200, KEEP, {"body": b"AAA\n"}),             # RFC 3986 §3.2.2: IP-literal authority
+    (get(b"http://[4712::abcd::]/a.txt"), 400, CLOSE),                        # RFC 4291 §2.2, SPEC §4: not an IPv6 address
+    (get(b"http://[zz]/a.txt"), 400, CLOSE),                                  # RFC 3986 §3.2.2, SPEC §4
     (get(b"http://user@a.example/a.txt"), 400, CLOSE),                        # RFC 9110 §4.2.4: userinfo is an error
     (get(b"http://a.example/../a.txt"), 400, CLOSE),                          # RFC 9112 §3.2.2, RFC 3986 §5.2.4: traversal in absolute-form
     (get(b"http://a example/a.txt"), 400, CLOSE),                             # RFC 9112 §3: SP splits the line
@@ -175,6 +180,10 @@ TABLE = [
     (get(b"/who.txt", headers=b"Host: nobody.example\r\n"), 200, KEEP, {"body": b"server-a\n"}),  # RFC 9110 §7.2 (SPEC §3): unknown host → first server
     (get(headers=b"Host: [::1]:80\r\n"), 200, KEEP),                          # RFC 3986 §3.2.2: IP-literal
     (get(headers=b"Host: [::1\r\n"), 400, CLOSE),                             # RFC 3986 §3.2.2: unclosed IP-literal
+    (get(headers=b"Host: [4712::abcd::]\r\n"), 400, CLOSE),                   # RFC 4291 §2.2, SPEC §4: "::" only once
+    (get(headers=b"Host: [zz]\r\n"), 400, CLOSE),                             # RFC 3986 §3.2.2, SPEC §4: not an IPv6 address
+    (get(headers=b"Host: [::ffff:127.0.0.1]:80\r\n"), 200, KEEP),             # RFC 3986 §3.2.2: IPv6 with an IPv4 tail
+    (get(headers=b"Host: [v1.x]\r\n"), 400, CLOSE),                           # SPEC §4: IPvFuture is not an IPv6 address
     (get(headers=b"Host: a.example:8o\r\n"), 400, CLOSE),                     # RFC 3986 §3.2.3: port is digits
     (get(headers=b"Host: a.example/x\r\n"), 400, CLOSE),                      # RFC 9110 §7.2: no path in Host
     (get(headers=b"Host: user@a.example\r\n"), 400, CLOSE),                   # RFC 9110 §7.2: uri-host, no userinfo
@@ -229,7 +238,7 @@ TABLE = [
     (cl(b"0"), 200, KEEP, {"body": b"0"}),                                    # RFC 9112 §6.2
     (post(b"/count", b""), 411, KEEP),                                       # RFC 9110 §15.5.12: POST without a length refused
     (b"PUT /count HTTP/1.1\r\n" + H + b"\r\n", 411, KEEP),                  # RFC 9110 §15.5.12: PUT without a length refused
-    (b"DELETE /count HTTP/1.1\r\n" + H + b"\r\n", 501, KEEP),               # SPEC §3: no loaded module declares DELETE → 501
+    (b"DELETE /count HTTP/1.1\r\n" + H + b"\r\n", 501, CLOSE),              # SPEC §3: no loaded module declares DELETE → 501
     (cl(b"0005", b"hello"), 200, KEEP, {"body": b"5"}),                       # RFC 9110 §8.6: 1*DIGIT, leading zeros
     (cl(b" 5 ", b"hello"), 200, KEEP, {"body": b"5"}),                        # RFC 9112 §5.1: OWS around the value
     (cl(b"\t5\t", b"hello"), 200, KEEP, {"body": b"5"}),                      # RFC 9112 §5.1: HTAB OWS
@@ -339,7 +348,7 @@ TABLE = [
     # ---- pipelining (RFC 9112 §9.3.2) ----
     (get() + get(b"/b.txt"), 200, KEEP, {"statuses": [200, 200]}),            # RFC 9112 §9.3.2: in order
     (get(b"/missing") + get(), 404, KEEP, {"statuses": [404, 200]}),          # RFC 9112 §9.3.2: after a 404
-    (get(method=b"BREW") + get(), 501, KEEP, {"statuses": [501, 200]}),       # RFC 9112 §9.3.2: after a 501
+    (get(method=b"BREW") + get(), 501, CLOSE, {"statuses": [501]}),           # SPEC §4: a 501 closes; nothing after it
     (cl(b"5", b"hello") + get(), 200, KEEP, {"statuses": [200, 200]}),        # RFC 9112 §9.3.2: after a body
     (chunked(b"5\r\nhello\r\n0\r\n\r\n") + get(), 200, KEEP, {"statuses": [200, 200]}),  # RFC 9112 §9.3.2
     (get(method=b"HEAD") + get(), 200, KEEP, {"statuses": [200, 200]}),       # RFC 9110 §9.3.2: HEAD has no body

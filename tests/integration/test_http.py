@@ -282,6 +282,22 @@ class HttpTest(harness.ServerTestCase):
             self.assertTrue(r.header("Server").startswith("webserv/"), req)
             self.assertTrue(r.header("Content-Length") is not None or r.header("Transfer-Encoding") == "chunked", req)
 
+    def test_server_tokens_off_hides_the_version(self):
+        """"server_tokens": false sends "Server: webserv" on every response, errors included."""
+        cfg = self.base_config()
+        cfg["server_tokens"] = False
+        self.start(cfg)
+        for req in [b"GET /a.txt", b"GET /missing", b"BREW /a.txt", b"GET /%zz"]:
+            r = self.raw_one(req + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertEqual(r.header("Server"), "webserv", req)
+
+    def test_cgi_source_is_not_text(self):
+        """SPEC §5: a .cgi file served as a file is application/octet-stream, not text/plain."""
+        self.write("script.cgi", "#!/bin/sh\necho secret\n")
+        self.start()
+        r, _ = self.request("GET", "/script.cgi")
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "application/octet-stream"))
+
     def test_head_is_well_formed(self):
         """Regression: a HEAD response that curl and http.client rejected as malformed."""
         self.start()

@@ -144,6 +144,35 @@ class UploadTest(harness.ServerTestCase):
         self.assertEqual(p.stdout, b"201", p.stderr)
         self.assertEqual(self.read("from-curl.bin"), bytes(range(256)) * 40)
 
+    def test_multipart_to_folder_without_slash(self):
+        """SPEC §5: an HTML form's action="/uploads" (no trailing slash) works."""
+        r, data = self.post_form("/uploads", form([("", "noslash.txt", b"ns")]))
+        self.assertEqual(r.status, 201, data)
+        self.assertEqual(r.getheader("Location"), "/uploads/")
+        self.assertEqual(self.read("noslash.txt"), b"ns")
+        p = self.curl("-F", "f=@%s;filename=sub-curl.txt" % self.write("src.txt", "from curl\n"), "-w", "%{http_code}",
+                      "-o", "/dev/null", "http://127.0.0.1:%d/uploads/sub" % self.port)
+        self.assertEqual(p.stdout, b"201", p.stderr)
+        self.assertEqual(self.read("sub/sub-curl.txt"), b"from curl\n")
+        self.assertEqual(self.temps(), [])
+
+    def test_post_to_folder_with_another_body_type_is_415(self):
+        """SPEC §5: 415 with Accept-Post, nothing stored, the connection still usable."""
+        c = self.conn()
+        for path in ("/uploads", "/uploads/", "/uploads/sub"):
+            for ctype in ("text/plain", "application/x-www-form-urlencoded", None):
+                h = {"Content-Type": ctype} if ctype else {}
+                c.request("POST", path, body=b"a=1&b=2", headers=h)
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 415, (path, ctype))
+                self.assertEqual(r.getheader("Accept-Post"), "multipart/form-data")
+        c.request("GET", "/uploads/sub/")
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        self.assertEqual(sorted(os.listdir(self.up)), ["sub"])
+        self.assertEqual(self.temps(), [])
+
     def test_multipart_bad_name_or_existing_stores_nothing(self):
         for bad in ("../evil", "a/b", "..", "", "a\\\\b"):
             body = form([("a", "good.txt", b"good"), ("b", bad, b"bad")])

@@ -389,12 +389,13 @@ static void test_raw_refusals(void **state)
     (void)state;
     assert_int_equal(raw("PUT", "/up/missing/x.txt", "x"), 409);  /* no parent folder */
     assert_int_equal(raw("PUT", "/up/sub", "x"), 409);            /* a folder */
-    assert_int_equal(raw("POST", "/up/sub", "x"), 409);
+    assert_int_equal(raw("POST", "/up/sub", "x"), 415);            /* raw body to a folder (SPEC §5) */
     assert_int_equal(raw("PUT", "/up/new/", "x"), 409);           /* a folder path */
     assert_int_equal(raw("PUT", "/up", "x"), 409);                /* the upload folder itself */
     assert_int_equal(raw("PUT", "/up/bad%01name", "x"), 400);     /* a control character */
     assert_int_equal(raw("PUT", "/up/back%5Cslash", "x"), 400);
-    assert_int_equal(raw("POST", "/up/", "not a form"), 409);     /* raw body to a folder */
+    assert_int_equal(raw("POST", "/up/", "not a form"), 415);     /* raw body to a folder (SPEC §5) */
+    assert_int_equal(raw("POST", "/up/nope/", "x"), 409);         /* a folder path that does not exist */
     put_file("up/file", "f");
     assert_int_equal(raw("PUT", "/up/file/x", "x"), 409);          /* parent is a file */
     assert_false(exists("up/missing"));
@@ -584,6 +585,53 @@ static void test_form_malformed(void **state)
     assert_int_equal(entries("up"), 1);
 }
 
+/* SPEC §5: a multipart POST to a folder works with or without the trailing
+ * slash (an HTML form's action="/up" is the usual way to write it). */
+static void test_form_folder_without_slash(void **state)
+{
+    (void)state;
+    const char *targets[] = {"/up", "/up/sub", "/up/sub/"};
+    const char *stored[] = {"up/a.txt", "up/sub/a.txt", "up/sub/b.txt"};
+    const char *location[] = {"/up/", "/up/sub/", "/up/sub/"};
+    for (size_t i = 0; i < 3; i++) {
+        part parts[] = {{"", stored[i] + strlen(stored[i]) - 5, "data"}};
+        th_request *t = post_form(targets[i], parts, 1, 1, NULL, 3);
+        assert_int_equal(status_of(t), 201);
+        assert_string_equal(th_header(t, "Location"), location[i]);
+        end(t);
+        assert_content(stored[i], "data");
+    }
+    assert_int_equal(temps(), 0);
+}
+
+/* SPEC §5: a POST to a folder with another body type is 415 with
+ * Accept-Post, and reads (and stores) nothing. */
+static void test_post_to_folder_not_a_form(void **state)
+{
+    (void)state;
+    const char *types[] = {"Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+                           "Content-Type: multipart/mixed; boundary=x", NULL};
+    const char *targets[] = {"/up", "/up/", "/up/sub"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        for (size_t j = 0; j < 3; j++) {
+            const char *h[] = {"Content-Length: 5", types[i], NULL};
+            th_request *t = start("POST", targets[j], h);
+            th_response *res = th_response_of(t);
+            assert_int_equal(status_of(t), 415);
+            assert_string_equal(th_header(t, "Accept-Post"), "multipart/form-data");
+            assert_true(res->finished);
+            assert_false(res->read_body_called);
+            end(t);
+        }
+    }
+    assert_int_equal(entries("up"), 1); /* only sub/ */
+    assert_int_equal(entries("up/sub"), 0);
+    assert_int_equal(temps(), 0);
+    /* A raw POST to a new name is still a file. */
+    assert_int_equal(raw("POST", "/up/sub2", "x"), 201);
+    assert_content("up/sub2", "x");
+}
+
 static void test_form_missing_folder(void **state)
 {
     (void)state;
@@ -729,6 +777,8 @@ int main(void)
         T(test_form_conflict_at_the_end_undoes_all),
         T(test_form_malformed),
         T(test_form_missing_folder),
+        T(test_form_folder_without_slash),
+        T(test_post_to_folder_not_a_form),
         T(test_form_abort),
         T(test_delete),
         T(test_symlink_escape),

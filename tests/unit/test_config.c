@@ -76,6 +76,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->error_log, "stderr");
     assert_int_equal(c->log_level, WS_LOG_INFO);
     assert_null(c->access_log);
+    assert_int_equal(c->server_tokens, 1);
     assert_int_equal(c->timeouts.header_ms, 10000);
     assert_int_equal(c->timeouts.body_ms, 30000);
     assert_int_equal(c->timeouts.keepalive_ms, 15000);
@@ -148,6 +149,9 @@ static void test_top_level_values(void **state)
     assert_null(c->access_log);
     assert_int_equal(c->log_level, WS_LOG_WARN);
     config_free(c);
+    c = must_load("{\"server_tokens\": false," MIN_REST);
+    assert_int_equal(c->server_tokens, 0);
+    config_free(c);
 }
 
 static void test_top_level_errors(void **state)
@@ -164,6 +168,7 @@ static void test_top_level_errors(void **state)
     expect_err("{\"log_level\": \"loud\"," MIN_REST, "log_level: expected \"error\", \"warn\", \"info\" or \"debug\"");
     expect_err("{\"error_log\": 5," MIN_REST, "error_log: expected a string");
     expect_err("{\"access_log\": \"\"," MIN_REST, "access_log: expected \"off\"");
+    expect_err("{\"server_tokens\": \"off\"," MIN_REST, "server_tokens: expected true or false");
     expect_err("{\"timeouts\": 5," MIN_REST, "timeouts: expected an object");
     expect_err("{\"timeouts\": {\"header\": -1}," MIN_REST, "timeouts.header: expected a number of seconds >= 0");
     expect_err("{\"timeouts\": {\"body\": \"30\"}," MIN_REST, "timeouts.body: expected a number of seconds");

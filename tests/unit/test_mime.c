@@ -53,6 +53,9 @@ static void test_unknown(void **state)
     assert_string_equal(mime_lookup(""), OCTET);
     assert_string_equal(mime_lookup("a.averyveryveryverylongextensionthatfitsnowhere"), OCTET);
     assert_string_equal(mime_lookup(NULL), OCTET);
+    /* SPEC §5: a CGI script's source is not offered as text. */
+    assert_string_equal(mime_lookup("/cgi-bin/env.cgi"), OCTET);
+    assert_string_equal(mime_lookup("X.CGI"), OCTET);
 }
 
 static void test_overrides(void **state)
