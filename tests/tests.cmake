@@ -11,6 +11,23 @@ foreach(dir ${TESTMOD_DIRS})
   endif()
 endforeach()
 
+# The kv example (examples/modules/kv) is also built here, so the integration
+# tests can load it (test_kv.py) and its test-host test runs with the others;
+# test_sdk.py builds it out of tree too, the way its README says.
+add_library(example_kv MODULE ${CMAKE_SOURCE_DIR}/examples/modules/kv/kv.c)
+target_include_directories(example_kv PRIVATE ${CMAKE_SOURCE_DIR}/include)
+set_target_properties(example_kv PROPERTIES PREFIX "" OUTPUT_NAME mod_kv
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/modules C_VISIBILITY_PRESET hidden)
+if(TARGET webserv_testhost)
+  add_executable(example_test_kv ${CMAKE_SOURCE_DIR}/examples/modules/kv/test_kv.c
+    ${CMAKE_SOURCE_DIR}/examples/modules/kv/kv.c)
+  # <webserv/testhost.h> as an installed SDK has it.
+  configure_file(${CMAKE_SOURCE_DIR}/tests/testhost/testhost.h ${CMAKE_BINARY_DIR}/sdk-include/webserv/testhost.h COPYONLY)
+  target_include_directories(example_test_kv PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/sdk-include)
+  target_link_libraries(example_test_kv PRIVATE webserv_testhost PkgConfig::CMOCKA)
+  add_test(NAME examples/test_kv COMMAND example_test_kv)
+endif()
+
 # The fake host (webserv_testhost) is defined in the top CMakeLists.txt: it is
 # also installed, as libwebserv-testhost.a, for out-of-tree module tests.
 

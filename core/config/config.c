@@ -321,7 +321,42 @@ void config_free(ws_config *c)
 {
     if (!c)
         return;
+    shm_zone_set_release(&c->zones); /* before the modules: a zone is unmapped while its module is still loaded */
     for (size_t i = 0; i < c->n_modules; i++)
         modules_release(c->modules[i]);
     arena_free(c->arena);
+}
+
+static const location_conf *same_location(const ws_config *old, const server_conf *s, const location_conf *l)
+{
+    for (size_t i = 0; i < old->n_servers; i++) {
+        if (strcmp(old->servers[i].json_path, s->json_path) != 0)
+            continue;
+        for (size_t j = 0; j < old->servers[i].n_locations; j++)
+            if (strcmp(old->servers[i].locations[j].path, l->path) == 0)
+                return &old->servers[i].locations[j];
+    }
+    return NULL;
+}
+
+void config_notify_reload(const ws_config *old, const ws_config *fresh)
+{
+    for (size_t i = 0; i < fresh->n_servers; i++) {
+        const server_conf *s = &fresh->servers[i];
+        for (size_t j = 0; j < s->n_locations; j++) {
+            const location_conf *l = &s->locations[j];
+            const location_conf *was = old ? same_location(old, s, l) : NULL;
+            for (size_t k = 0; k < l->n_handlers; k++) {
+                const loaded_module *m = l->handlers[k].mod;
+                if (!m->d.on_reload)
+                    continue;
+                const void *old_conf = NULL;
+                /* The same loaded copy (the registry shares it between configs). */
+                for (size_t h = 0; was && h < was->n_handlers; h++)
+                    if (was->handlers[h].mod == m)
+                        old_conf = was->handlers[h].conf;
+                m->d.on_reload(old_conf, l->handlers[k].conf);
+            }
+        }
+    }
 }

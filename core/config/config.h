@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "shm_zone.h"
 #include "webserv/module.h"
 
 struct loaded_module; /* modules.h */
@@ -50,6 +51,10 @@ typedef struct location_conf {
     const char *return_body;     /* for other statuses; may be NULL */
     const location_handler *handlers; /* enabled modules, in "modules" order */
     size_t n_handlers;
+    /* Some enabled module serves files (none declared WS_MODULE_NO_FILES, or
+     * no module is enabled): the core maps the path to root, applies index
+     * files and the slash redirect. 0: the path goes to the modules as asked. */
+    int serves_files;
 } location_conf;
 
 typedef struct listen_addr {
@@ -115,6 +120,7 @@ typedef struct ws_config {
     size_t n_servers;
     const bind_conf *binds;
     size_t n_binds;
+    shm_zone_set zones; /* the modules' shared-memory zones this config holds */
 } ws_config;
 
 /*
@@ -126,6 +132,12 @@ typedef struct ws_config {
  */
 ws_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(ws_config *c);
+
+/* A reload is about to put `fresh` in place of `old` (both loaded): call each
+ * module's on_reload (ABI 1.2) once per location of `fresh` that enables it,
+ * with its conf for the same location in `old` (same server JSON path and
+ * location path; NULL when none) and in `fresh`. */
+void config_notify_reload(const ws_config *old, const ws_config *fresh);
 
 /* Sizes: an integer >= 0 or a string "<digits>[K|M|G]" (powers of 1024).
  * Returns 0 and *out, or -1 (bad syntax or overflow). Shared with settings. */

@@ -175,6 +175,8 @@ static int loc_configure(cfg_ctx *x, location_conf *out, loaded_module *m, json_
     ws_settings *ms = path ? settings_new(x->a, obj, path, x->file, x->c->dir, x->err, x->errlen) : NULL;
     if (!ms)
         return cfg_fail(x, out->json_path, "out of memory");
+    module_configuring mc = {.m = m, .zones = &x->c->zones};
+    settings_set_user(ms, &mc); /* for host->shm_zone, during this call only */
     ws_location_info info = {
         .size = sizeof info,
         .config_file = x->c->file,
@@ -186,6 +188,7 @@ static int loc_configure(cfg_ctx *x, location_conf *out, loaded_module *m, json_
     };
     const void *conf = NULL;
     int rc = m->d.configure ? m->d.configure(ms, &info, &conf) : 0;
+    settings_set_user(ms, NULL);
     if (rc != 0 && !settings_failed(ms))
         settings_error(ms, NULL, "refused by module \"%s\"", m->name);
     if (rc != 0 || settings_failed(ms) || settings_report_unknown(ms) < 0)
@@ -201,11 +204,19 @@ static int loc_handlers(cfg_ctx *x, location_conf *out, json_t **vals, const int
     if (!h)
         return cfg_fail(x, out->json_path, "out of memory");
     size_t n = 0;
-    for (size_t i = 0; i < x->c->n_modules; i++)
-        if (on[i] && loc_configure(x, out, x->c->modules[i], vals[i], &h[n++]) < 0)
+    out->serves_files = 1;
+    int no_files = 0;
+    for (size_t i = 0; i < x->c->n_modules; i++) {
+        if (!on[i])
+            continue;
+        if (loc_configure(x, out, x->c->modules[i], vals[i], &h[n++]) < 0)
             return -1;
+        no_files += (x->c->modules[i]->d.flags & WS_MODULE_NO_FILES) != 0;
+    }
     out->handlers = h;
     out->n_handlers = n;
+    if (n > 0 && no_files == (int)n)
+        out->serves_files = 0;
     return 0;
 }
 
@@ -221,8 +232,15 @@ int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, locatio
     out->index = sd->index;
     out->n_index = sd->n_index;
     out->max_body = sd->max_body;
-    if (loc_path(ls, out) < 0 || settings_path(ls, "root", &out->root) < 0 ||
-        cfg_index(ls, &out->index, &out->n_index) < 0 || settings_size(ls, "client_max_body_size", &out->max_body) < 0 ||
+    if (loc_path(ls, out) < 0)
+        return -1;
+    /* "root": null drops the server's root here (SPEC §6). */
+    json_t *root = settings_raw(ls, "root");
+    if (root && json_is_null(root))
+        out->root = NULL;
+    else if (root && settings_path(ls, "root", &out->root) < 0)
+        return -1;
+    if (cfg_index(ls, &out->index, &out->n_index) < 0 || settings_size(ls, "client_max_body_size", &out->max_body) < 0 ||
         loc_error_pages(x, ls, sd, out) < 0 || loc_return(ls, out) < 0 || loc_module_keys(x, ls, vals, on) < 0)
         return -1;
     int r = cfg_methods(ls, &out->methods, &out->n_methods);

@@ -32,6 +32,7 @@ struct ws_settings {
     const char **keys;
     unsigned char *seen;
     size_t n_keys;
+    void *user; /* the caller's context (settings_set_user), inherited by children */
 };
 
 /* Getters take a const pointer (the module API promises not to change the
@@ -141,6 +142,9 @@ const char *settings_json_path(const ws_settings *s) { return s->json_path; }
 arena *settings_arena(const ws_settings *s) { return s->a; }
 void *settings_alloc(const ws_settings *s, size_t n) { return arena_alloc(s->a, n ? n : 1); }
 
+void settings_set_user(ws_settings *s, void *user) { s->user = user; }
+void *settings_user(const ws_settings *s) { return s->user; }
+
 int settings_child(const ws_settings *s, const char *key, ws_settings **out)
 {
     json_t *v = settings_raw(s, key);
@@ -151,6 +155,8 @@ int settings_child(const ws_settings *s, const char *key, ws_settings **out)
     char path[512];
     key_path(s, key, path, sizeof path);
     *out = settings_make(s->a, v, path, s->file, s->dir, s->err, s->errlen, s->failed);
+    if (*out)
+        (*out)->user = s->user;
     return *out ? 1 : oom(s, key);
 }
 

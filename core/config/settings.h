@@ -53,6 +53,12 @@ int settings_report_unknown(const ws_settings *s);
 /* True once an error was reported through s (by a getter or settings_error). */
 int settings_failed(const ws_settings *s);
 
+/* A context pointer for whoever runs configure() (the core: which module and
+ * configuration it is for, so host->shm_zone knows whose zone it makes);
+ * nested objects made by settings_child inherit it. NULL by default. */
+void settings_set_user(ws_settings *s, void *user);
+void *settings_user(const ws_settings *s);
+
 const char *settings_json_path(const ws_settings *s);
 struct arena *settings_arena(const ws_settings *s);
 

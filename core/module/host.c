@@ -19,6 +19,7 @@
 #include "response.h"
 #include "server.h"
 #include "settings.h"
+#include "shm_zone.h"
 
 /* ws_request is the first member of request. */
 static request *R(const ws_request *p)
@@ -190,6 +191,90 @@ static int host_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg)
     return children_watch(pid, R(r), cb, arg) == 0 ? WS_OK : WS_ERROR;
 }
 
+/* ---- ABI 1.2: shared-memory zones (shm_zone.c), write_ref, error_reason ---- */
+
+static ws_shm *host_shm_zone(const ws_settings *s, const char *name, size_t size)
+{
+    const module_configuring *mc = s ? settings_user(s) : NULL;
+    if (!mc) {
+        if (s)
+            settings_error(s, NULL, "shm_zone can only be called from configure()");
+        return NULL;
+    }
+    char err[256];
+    int what;
+    size_t old = 0;
+    shm_zone *z = shm_zone_get(mc->zones, mc->m->name, name, size, &what, &old, err, sizeof err);
+    if (!z) {
+        settings_error(s, NULL, "shm_zone: %s", err);
+        return NULL;
+    }
+    if (what == SHM_ZONE_RECREATED)
+        log_msg(WS_LOG_WARN, "WS0910",
+                "shared-memory zone \"%s\" of module \"%s\" changed size (%zu -> %zu bytes): made anew, empty, "
+                "for the new configuration; the old one's data is not carried over",
+                name, mc->m->name, old, size);
+    else if (what == SHM_ZONE_NEW)
+        log_msg(WS_LOG_DEBUG, "WS0911", "shared-memory zone \"%s\" of module \"%s\": %zu bytes", name, mc->m->name,
+                size);
+    return (ws_shm *)z;
+}
+
+static int host_shm_lock(ws_shm *z)
+{
+    if (!z)
+        return WS_ERROR;
+    int rc = shm_zone_lock((shm_zone *)z);
+    if (rc == 2) {
+        log_msg(WS_LOG_WARN, "WS0912",
+                "shared-memory zone \"%s\": a process died holding its lock; the allocator was repaired, the module "
+                "is told (WS_SHM_OWNER_DIED)",
+                shm_zone_name((shm_zone *)z));
+        return WS_SHM_OWNER_DIED;
+    }
+    return rc == 0 ? WS_OK : WS_ERROR;
+}
+
+static void host_shm_unlock(ws_shm *z)
+{
+    if (z)
+        shm_zone_unlock((shm_zone *)z);
+}
+
+static void *host_shm_alloc(ws_shm *z, size_t n)
+{
+    return z ? shm_zone_alloc((shm_zone *)z, n) : NULL;
+}
+
+static void host_shm_free(ws_shm *z, void *p)
+{
+    if (z)
+        shm_zone_free((shm_zone *)z, p);
+}
+
+static void **host_shm_root(ws_shm *z)
+{
+    return z ? shm_zone_root((shm_zone *)z) : NULL;
+}
+
+static int host_write_ref(ws_request *r, const void *data, size_t len, ws_release_cb release, void *arg)
+{
+    if (!data && len) {
+        if (release)
+            release(arg);
+        return WS_ERROR;
+    }
+    return resp_write_ref(R(r), data, len, release, arg);
+}
+
+static int host_error_reason(ws_request *r, int status, const char *reason)
+{
+    request *q = R(r);
+    if (q->finished)
+        return WS_ERROR;
+    return resp_error_reason(q, status, reason && reason[0] ? reason : NULL);
+}
+
 static void host_stats(ws_stats *out)
 {
     server_fill_stats(out);
@@ -235,4 +320,12 @@ const ws_host ws_core_host = {
     .timer_stop = host_timer_stop,
     .watch_child = host_watch_child,
     .stats = host_stats,
+    .shm_zone = host_shm_zone,
+    .shm_lock = host_shm_lock,
+    .shm_unlock = host_shm_unlock,
+    .shm_alloc = host_shm_alloc,
+    .shm_free = host_shm_free,
+    .shm_root = host_shm_root,
+    .write_ref = host_write_ref,
+    .error_reason = host_error_reason,
 };

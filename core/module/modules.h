@@ -22,6 +22,15 @@ typedef struct loaded_module {
     size_t index;         /* position in the registry (stable while loaded) */
 } loaded_module;
 
+/* What host functions called from configure() need to know (the settings
+ * object's user pointer, settings_set_user): whose configure() this is, and
+ * the zones of the configuration being built. */
+struct shm_zone_set;
+typedef struct module_configuring {
+    const loaded_module *m;
+    struct shm_zone_set *zones;
+} module_configuring;
+
 /* The host function table handed to every module (core/host.c). */
 extern const ws_host ws_core_host;
 

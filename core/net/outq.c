@@ -19,8 +19,12 @@ struct outq_seg {
     void (*release)(void *); /* file: called instead of close(fd) when set */
     void *release_arg;
     size_t start, end, cap; /* memory: data[start..end) */
+    const char *ext; /* memory not ours (outq_append_ref): bytes at ext[start..end), release() when done */
     char data[];
 };
+
+/* Where a memory segment's bytes are: its own data, or the caller's (zero-copy). */
+static const char *seg_bytes(const outq_seg *s) { return s->ext ? s->ext : s->data; }
 
 /* Standard-size memory segments are recycled: a streaming response allocates
  * and frees one per 16 KiB otherwise, and memory churn shows up as RSS (and as
@@ -31,11 +35,11 @@ static size_t n_spare;
 
 static void seg_free(outq_seg *s)
 {
-    if (s->fd >= 0 && s->release)
+    if ((s->fd >= 0 || s->ext) && s->release)
         s->release(s->release_arg);
     else if (s->fd >= 0)
         close(s->fd);
-    else if (s->cap == SEG_SIZE && n_spare < SPARE_MAX) {
+    else if (!s->ext && s->cap == SEG_SIZE && n_spare < SPARE_MAX) {
         spare[n_spare++] = s;
         return;
     }
@@ -120,6 +124,24 @@ int outq_append_file_shared(outq *q, int fd, off_t off, uint64_t len, void (*rel
     return 0;
 }
 
+int outq_append_ref(outq *q, const void *p, size_t n, void (*release)(void *), void *arg)
+{
+    outq_seg *s = n ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        if (release)
+            release(arg);
+        return n ? -1 : 0;
+    }
+    s->fd = -1;
+    s->ext = p;
+    s->end = s->cap = n; /* full: outq_append never copies into it */
+    s->release = release;
+    s->release_arg = arg;
+    push_back(q, s);
+    q->mem_bytes += n;
+    return 0;
+}
+
 int outq_append_file(outq *q, int fd, off_t off, uint64_t len)
 {
     return outq_append_file_shared(q, fd, off, len, NULL, NULL);
@@ -143,7 +165,7 @@ static ssize_t flush_mem(outq *q, transport *t)
     int n = 0;
     outq_seg *s = q->head;
     for (; s && s->fd < 0 && n < MAX_IOV; s = s->next) {
-        iov[n].iov_base = s->data + s->start;
+        iov[n].iov_base = (char *)seg_bytes(s) + s->start;
         iov[n].iov_len = s->end - s->start;
         n++;
     }

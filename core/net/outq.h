@@ -21,6 +21,9 @@ typedef struct outq {
 
 /* Copy n bytes in (coalesced into the last memory segment when it has room). 0 or -1 (ENOMEM). */
 int outq_append(outq *q, const void *p, size_t n);
+/* Queue n bytes at p without copying (module.h write_ref): release(arg) once
+ * they are sent or dropped, or at once when this fails (-1, ENOMEM). */
+int outq_append_ref(outq *q, const void *p, size_t n, void (*release)(void *), void *arg);
 /* A file range; the queue owns fd from now on (closes it even on failure). */
 int outq_append_file(outq *q, int fd, off_t off, uint64_t len);
 /* A file range whose fd the queue does not own: release(arg) when it is sent or dropped. */

@@ -257,6 +257,10 @@ static int explain_fs(FILE *out, request *rq)
         fprintf(out, "answer:   301 by the core, Location: %s/%s%s\n", p->path, p->query[0] ? "?" : "", p->query);
         return 1;
     }
+    if (p->fs_type == WS_FS_NONE && rq->loc->root && !rq->loc->serves_files) {
+        fprintf(out, "file:     no module of this location serves files: no file system lookup\n");
+        return 0;
+    }
     if (p->fs_type == WS_FS_NONE) {
         fprintf(out, "file:     %s\n", fs_type_text(WS_FS_NONE));
         return 0;

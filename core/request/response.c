@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -24,7 +25,8 @@
 #include "modules.h"
 #include "server.h"
 
-#define OUT_HIGH_WATER (256 * 1024)
+#define OUT_HIGH_WATER (256 * 1024) /* documented in docs/modules.md (write and WS_AGAIN) */
+#define ERROR_REASON_MAX 300 /* bytes of an error_reason text kept */
 
 const char *http_reason(int status)
 {
@@ -309,6 +311,65 @@ int resp_write(request *r, const void *data, size_t len)
     return WS_OK;
 }
 
+/* write_ref (ABI 1.2): the module's memory goes into the output queue as it
+ * is. Its release callback is module code that may run after the request
+ * ended (when the last bytes leave), so the module is kept loaded until then:
+ * a reload that drops it cannot unload it under a queued callback. */
+typedef struct ref_hold {
+    loaded_module *m;
+    ws_release_cb release;
+    void *arg;
+} ref_hold;
+
+static void ref_released(void *p)
+{
+    ref_hold *h = p;
+    if (h->release)
+        h->release(h->arg);
+    if (h->m)
+        modules_release(h->m);
+    free(h);
+}
+
+int resp_write_ref(request *r, const void *data, size_t len, ws_release_cb release, void *arg)
+{
+    ref_hold *h = malloc(sizeof *h);
+    if (!h) {
+        if (release)
+            release(arg);
+        return WS_ERROR;
+    }
+    *h = (ref_hold){r->owner, release, arg};
+    if (h->m)
+        h->m->refs++;
+    if (r->finished || resp_commit_head(r) < 0) {
+        ref_released(h);
+        return WS_ERROR;
+    }
+    r->content_written += len;
+    uint64_t sk = 0;
+    size_t pass = r->no_body || len == 0 ? 0 : (size_t)body_window(r, len, &sk);
+    if (pass == 0) {
+        ref_released(h); /* nothing of it is sent (HEAD, empty, past Content-Length) */
+        return WS_OK;
+    }
+    outq *q = &r->c->out;
+    if (r->chunked_out && chunk_frame_start(q, pass) < 0) {
+        ref_released(h);
+        return WS_ERROR;
+    }
+    if (outq_append_ref(q, (const char *)data + sk, pass, ref_released, h) < 0)
+        return WS_ERROR; /* released by the queue */
+    if (r->chunked_out && outq_append(q, "\r\n", 2) < 0)
+        return WS_ERROR;
+    r->body_bytes_sent += pass;
+    if (q->mem_bytes >= OUT_HIGH_WATER) {
+        r->want_writable = 1;
+        return WS_AGAIN;
+    }
+    return WS_OK;
+}
+
 /* The reference of an fd the module got from open_file, or NULL (the fd is the queue's). */
 static fs_file *opened_file(const request *r, int fd)
 {
@@ -411,10 +472,83 @@ static int error_closes(const request *r, int status)
     }
 }
 
+/* Does the client ask for JSON? Accept (RFC 9110 §12.5.1) names
+ * application/json, and not text/html (a browser's list may hold both). */
+static int wants_json(const request *r)
+{
+    const char *a = req_header(r, "Accept");
+    return a && strcasestr(a, "application/json") && !strcasestr(a, "text/html");
+}
+
+/* The reason, cut to a short line at a UTF-8 character boundary. */
+static size_t reason_len(const char *reason)
+{
+    size_t n = strlen(reason);
+    if (n > ERROR_REASON_MAX) {
+        n = ERROR_REASON_MAX;
+        while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return n;
+}
+
+/* Escaped for HTML text (RFC 9110 gives no rule; the HTML spec's five). */
+static size_t html_escape(char *out, const char *in, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = NULL;
+        switch (in[i]) {
+        case '&': e = "&amp;"; break;
+        case '<': e = "&lt;"; break;
+        case '>': e = "&gt;"; break;
+        case '"': e = "&quot;"; break;
+        case '\'': e = "&#39;"; break;
+        }
+        if (e) {
+            memcpy(out + o, e, strlen(e));
+            o += strlen(e);
+        } else {
+            out[o++] = (unsigned char)in[i] < 0x20 ? ' ' : in[i];
+        }
+    }
+    return o;
+}
+
+/* Escaped for a JSON string (RFC 8259 §7): quote, backslash, controls. */
+static size_t json_escape(char *out, const char *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hex[c >> 4];
+            out[o + 5] = hex[c & 15];
+            o += 6;
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
 int resp_error(request *r, int status)
+{
+    return resp_error_reason(r, status, NULL);
+}
+
+int resp_error_reason(request *r, int status, const char *reason)
 {
     if (status < 400 || status > 599)
         status = 500;
+    if (reason && r->owner)
+        log_msg(WS_LOG_INFO, "WS0303", "[%s] %s %s: %d: %s", r->owner->name, r->pub.method ? r->pub.method : "-",
+                r->pub.path ? r->pub.path : "-", status, reason);
     if (r->head_sent) {
         /* Too late for an error page: the client sees a cut response. */
         r->finished = 1;
@@ -445,12 +579,29 @@ int resp_error(request *r, int status)
             close(fd);
         log_msg(WS_LOG_ERROR, "WS0301", "error page %s for status %d cannot be read: %s", page, status, strerror(errno));
     }
-    char body[512];
-    int n = snprintf(body, sizeof body,
+    /* A reason escapes to at most 6 bytes per byte (JSON's \u00XX). */
+    size_t rn = reason ? reason_len(reason) : 0;
+    char *esc = rn ? arena_alloc(r->pool, rn * 6 + 1) : NULL;
+    size_t en = 0;
+    char *body = arena_alloc(r->pool, 512 + rn * 6);
+    if (!body)
+        return WS_ERROR;
+    int n;
+    if (esc && wants_json(r)) {
+        en = json_escape(esc, reason, rn);
+        n = snprintf(body, 512 + rn * 6, "{\"status\": %d, \"error\": \"%s\", \"reason\": \"%.*s\"}\n", status,
+                     http_reason(status), (int)en, esc);
+        resp_add_header_s(r, "Content-Type", "application/json");
+    } else {
+        if (esc)
+            en = html_escape(esc, reason, rn);
+        n = snprintf(body, 512 + rn * 6,
                      "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
-                     "<body><h1>%d %s</h1><hr><p>webserv</p></body></html>\n",
-                     status, http_reason(status), status, http_reason(status));
-    resp_add_header_s(r, "Content-Type", "text/html; charset=utf-8");
+                     "<body><h1>%d %s</h1>%s%.*s%s<hr><p>webserv</p></body></html>\n",
+                     status, http_reason(status), status, http_reason(status), esc ? "<p>" : "", (int)en,
+                     esc ? esc : "", esc ? "</p>" : "");
+        resp_add_header_s(r, "Content-Type", "text/html; charset=utf-8");
+    }
     r->length = n;
     resp_write(r, body, (size_t)n);
     return resp_finish(r);

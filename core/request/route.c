@@ -65,7 +65,10 @@ static void apply_index(struct arena *a, const location_conf *l, ws_request *p)
 int route_map_path(struct arena *a, const location_conf *l, ws_request *p)
 {
     p->root = l->root;
-    if (!l->root) {
+    /* Folders, index files and the slash redirect are for modules that serve
+     * files; a location whose modules all declared WS_MODULE_NO_FILES gets
+     * its path as asked, and no stat. */
+    if (!l->root || !l->serves_files) {
         p->fs_type = WS_FS_NONE;
         p->fs_path = NULL;
         return 0;

@@ -356,6 +356,9 @@ static void reload(void)
     if (open_master_log(c, err, sizeof err) < 0)
         log_msg(WS_LOG_ERROR, "WS0508", "reload: %s (master log unchanged)", err);
     size_t before = M.n_old;
+    /* Modules' on_reload runs here, in the master, before the new workers
+     * are forked: what it sets up in process memory reaches them. */
+    config_notify_reload(M.cfg, c);
     if (new_generation(c) < 0) {
         log_msg(WS_LOG_ERROR, "WS0509", "reload failed: out of memory");
         config_free(c);

@@ -225,6 +225,7 @@ static void reload(server *s)
     if (c->workers != s->cfg->c->workers)
         log_msg(WS_LOG_WARN, "WS0108", "reload: a change of \"workers\" takes effect at the next start");
     mime_set_overrides(c->mime_pairs, c->n_mime);
+    config_notify_reload(s->cfg->c, c); /* modules' on_reload: old and new confs both alive */
     live_config *lc = calloc(1, sizeof *lc);
     lc->c = c;
     lc->refs = 1;

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define WS_ABI_MAJOR 1
-#define WS_ABI_MINOR 1
+#define WS_ABI_MINOR 2
 
 /* Return codes of host functions. */
 enum {
@@ -49,6 +49,12 @@ enum {
     WS_ERROR = -1,
     WS_AGAIN = 1 /* accepted, but the output queue is full: wait for on_writable */
 };
+
+/* shm_lock (ABI 1.2): the lock is held, but its previous holder died while
+ * holding it (a worker killed mid-update). The zone's allocator was already
+ * repaired by the core; the module must check its own data in the zone and
+ * make it consistent before shm_unlock. */
+enum { WS_SHM_OWNER_DIED = 2 };
 
 /* Results of ws_module.match. */
 enum { WS_DECLINE = 0, WS_TAKE = 1 };
@@ -79,6 +85,13 @@ typedef struct ws_settings ws_settings; /* a module's JSON settings object */
 typedef struct ws_watch ws_watch;       /* an fd watch owned by a request */
 typedef struct ws_timer ws_timer;       /* a one-shot timer owned by a request */
 typedef struct ws_host ws_host;
+typedef struct ws_shm ws_shm;           /* a named shared-memory zone (ABI 1.2) */
+
+/* write_ref's release callback: the core is done with the memory (ABI 1.2). */
+typedef void (*ws_release_cb)(void *arg);
+
+/* ws_module.flags (ABI 1.2). */
+#define WS_MODULE_NO_FILES 0x1u /* serves no files: no directory/index/slash rules for it */
 
 typedef struct ws_header {
     const char *name;  /* as the client sent it */
@@ -250,6 +263,37 @@ struct ws_host {
      * closely (a symbolic link in or above it, inotify unavailable); keep
      * nothing. The first call for a folder watches each of its entries. */
     uint64_t (*dir_version)(ws_request *r, const char *dir);
+
+    /* ---- ABI 1.2: module state (docs/modules.md "Shared memory zones") ---- */
+    /* At configure() time only: the zone `name` of this module, `size`
+     * usable bytes, shared by every worker. The core creates it before the
+     * workers start and keeps it (and its data) across reloads while name and
+     * size stay the same; another size makes a new, empty zone (logged).
+     * Every location asking for the same name gets the same zone. NULL after
+     * cfg_error (bad name or size). The zone is mapped at the same address in
+     * every worker, so pointers into it may be stored in it. */
+    ws_shm *(*shm_zone)(const ws_settings *s, const char *name, size_t size);
+    /* The zone's lock: a process-shared robust mutex; hold it only for short,
+     * non-blocking work. WS_OK; WS_SHM_OWNER_DIED (held; repair your data);
+     * WS_ERROR (not held: e.g. this process already holds it). */
+    int (*shm_lock)(ws_shm *z);
+    void (*shm_unlock)(ws_shm *z);
+    /* First-fit allocator inside the zone, with the lock held: 16-byte
+     * aligned memory, NULL when the zone is full. Not zeroed. */
+    void *(*shm_alloc)(ws_shm *z, size_t n);
+    void (*shm_free)(ws_shm *z, void *p);
+    /* One pointer-sized slot inside the zone for the module's root
+     * structure: NULL in a new zone (lock held to read or set it). */
+    void **(*shm_root)(ws_shm *z);
+    /* Queue module-owned memory without copying it: release(arg) is called
+     * exactly once, when the bytes are sent or dropped (the request ended,
+     * the client went away), and also at once when refused (WS_ERROR). The
+     * memory must stay unchanged until then. Same WS_AGAIN rule as write. */
+    int (*write_ref)(ws_request *r, const void *data, size_t len, ws_release_cb release, void *arg);
+    /* error() with a short reason ("ms must be between 0 and 60000"): shown,
+     * escaped, in the HTML error page, or as {"status", "error", "reason"}
+     * JSON to a client whose Accept names application/json. Copied. */
+    int (*error_reason)(ws_request *r, int status, const char *reason);
 };
 
 /* The descriptor a module exports as `webserv_module`. */
@@ -281,6 +325,17 @@ typedef struct ws_module {
     void (*on_writable)(ws_request *r);
     /* Exactly once per request the module took; `how` is enum ws_end. Optional. */
     void (*cleanup)(ws_request *r, int how);
+
+    /* ---- ABI 1.2: module state ---- */
+    uint32_t flags; /* WS_MODULE_NO_FILES */
+    /* A reload replaces the configuration: called once per location of the
+     * new configuration where the module is enabled, after every configure()
+     * of it succeeded (a refused reload calls nothing) and before any request
+     * sees it, with this module's conf for the same location in the old
+     * configuration (NULL when it had none) and in the new one. Both are
+     * readable during the call; the old one is freed once its last request
+     * ends. Optional. See docs/modules.md "State across reloads". */
+    void (*on_reload)(const void *old_conf, const void *new_conf);
 } ws_module;
 
 #define WS_MODULE_HEADER .abi_major = WS_ABI_MAJOR, .abi_minor = WS_ABI_MINOR, .size = sizeof(ws_module)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,23 @@ th_module *th_load_so(const char *path)
     return m;
 }
 
+/* A descriptor field of ABI 1.2, or NULL/0 when the module's descriptor is older (shorter). */
+#define DESC_HAS(d, field) ((d)->size >= offsetof(ws_module, field) + sizeof((d)->field))
+
+void th_reload(th_module *m, const void *old_conf, const void *new_conf)
+{
+    if (m && DESC_HAS(m->desc, on_reload) && m->desc->on_reload)
+        m->desc->on_reload(old_conf, new_conf);
+}
+
+uint32_t th_module_flags(const th_module *m)
+{
+    return m && DESC_HAS(m->desc, flags) ? m->desc->flags : 0;
+}
+
 static void response_free(th_response *res)
 {
+    free(res->error_reason);
     for (size_t i = 0; i < res->n_headers; i++) {
         free((void *)res->header_names[i]);
         free((void *)res->header_values[i]);
@@ -73,6 +89,7 @@ void th_unload(th_module *m)
         return;
     if (m->desc->fini)
         m->desc->fini();
+    shm_zone_set_release(&m->zones);
     while (m->configs) {
         th_config *c = m->configs;
         m->configs = c->next;
@@ -127,7 +144,8 @@ const void *th_configure(th_module *m, const char *settings_json, const char *lo
      * (tests keep everything in one temporary folder), else the cwd. */
     const char *dir = root ? root : getcwd(cwd, sizeof cwd) ? cwd : "/";
     char cfg_file[PATH_MAX + 16], json_path[128];
-    snprintf(cfg_file, sizeof cfg_file, "%s/test.json", strcmp(dir, "/") ? dir : "");
+    /* No file holds these settings: errors say "test host: <json path>: …". */
+    snprintf(cfg_file, sizeof cfg_file, "test host");
     snprintf(json_path, sizeof json_path, "servers[0].locations[0].%s", m->desc->name ? m->desc->name : "module");
     if (!c || !(c->arena = arena_new(4096))) {
         snprintf(err, errlen, "out of memory");
@@ -142,8 +160,13 @@ const void *th_configure(th_module *m, const char *settings_json, const char *lo
     ws_location_info loc = {.size = sizeof loc, .config_file = cfg_file, .config_dir = dir,
                             .json_path = "servers[0].locations[0]", .path = c->location, .root = c->root};
     int rc = s ? 0 : -1;
+    th_configuring tc = {.module = m->desc->name ? m->desc->name : "module", .zones = &m->zones};
+    if (s)
+        settings_set_user(s, &tc);
     if (rc == 0 && m->desc->configure)
         rc = m->desc->configure(s, &loc, &c->conf);
+    if (s)
+        settings_set_user(s, NULL);
     if (rc == 0 && !settings_failed(s))
         rc = settings_report_unknown(s);
     if (rc != 0 || !s || settings_failed(s)) {

@@ -36,6 +36,10 @@ typedef struct th_response {
     int read_body_called;
     int cleanups;            /* how many times cleanup ran (must end at 1) */
     int cleanup_how;
+    /* (ABI 1.2) */
+    char *error_reason;      /* the reason given to host->error_reason, or NULL */
+    int write_refs;          /* write_ref calls */
+    int releases;            /* write_ref release callbacks run (the test host sends at once) */
 } th_response;
 
 /* The fake host table (a module keeps this pointer from init). */
@@ -45,11 +49,20 @@ th_module *th_load(const ws_module *desc);       /* calls init; NULL if init ref
 th_module *th_load_so(const char *path);          /* dlopen + descriptor lookup + init */
 void th_unload(th_module *m);                    /* fini */
 
+/* (ABI 1.2) Simulate a reload: the module's on_reload(old_conf, new_conf), as
+ * the core calls it per location once a new configuration is in place (take
+ * both from th_configure). Nothing happens when the module has no on_reload. */
+void th_reload(th_module *m, const void *old_conf, const void *new_conf);
+/* (ABI 1.2) The module's flags (WS_MODULE_NO_FILES …), 0 for an older module. */
+uint32_t th_module_flags(const th_module *m);
+
 /* Run configure() on a JSON settings object. config_dir is taken as the folder
  * for relative paths. NULL with err filled on a configure error or an unknown key.
  * (testhost: config_dir is `root` when given, else the working directory; the
  * result is non-NULL on success even when the module keeps no config, and
- * requests made with it then see r->conf == NULL.) */
+ * requests made with it then see r->conf == NULL. Errors name no file:
+ * "test host: servers[0].locations[0].<module>.<key>: …". Zones the module
+ * asks for with shm_zone live until th_unload.) */
 const void *th_configure(th_module *m, const char *settings_json, const char *location_path, const char *root,
                          char *err, size_t errlen);
 

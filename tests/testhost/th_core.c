@@ -11,3 +11,6 @@
 /* How open_file opens (the core's, without its cache). */
 #include "../../core/fs/file_open.c"
 #include "../../core/http/http_parse.c"
+/* Shared-memory zones and their allocator (ABI 1.2 shm_*), the core's own. */
+#include "../../core/module/shm_heap.c"
+#include "../../core/module/shm_zone.c"

@@ -287,6 +287,68 @@ ws_timer *th_timer_start(ws_request *r, uint64_t ms, ws_timer_cb cb, void *arg);
 void th_timer_stop(ws_timer *tm);
 int th_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg);
 
+/* ---- ABI 1.2: zones (the core's own shm_zone.c), write_ref, error_reason ---- */
+
+static ws_shm *th_shm_zone(const ws_settings *s, const char *name, size_t size)
+{
+    const th_configuring *tc = s ? settings_user(s) : NULL;
+    if (!tc) {
+        if (s)
+            settings_error(s, NULL, "shm_zone can only be called from configure()");
+        return NULL;
+    }
+    char err[256];
+    int what;
+    size_t old;
+    shm_zone *z = shm_zone_get(tc->zones, tc->module, name, size, &what, &old, err, sizeof err);
+    if (!z)
+        settings_error(s, NULL, "shm_zone: %s", err);
+    return (ws_shm *)z;
+}
+
+static int th_shm_lock(ws_shm *z)
+{
+    int rc = z ? shm_zone_lock((shm_zone *)z) : -1;
+    return rc == 2 ? WS_SHM_OWNER_DIED : rc == 0 ? WS_OK : WS_ERROR;
+}
+
+static void th_shm_unlock(ws_shm *z)
+{
+    if (z)
+        shm_zone_unlock((shm_zone *)z);
+}
+
+static void *th_shm_alloc(ws_shm *z, size_t n) { return z ? shm_zone_alloc((shm_zone *)z, n) : NULL; }
+static void th_shm_free(ws_shm *z, void *p)
+{
+    if (z)
+        shm_zone_free((shm_zone *)z, p);
+}
+static void **th_shm_root(ws_shm *z) { return z ? shm_zone_root((shm_zone *)z) : NULL; }
+
+/* The test host "sends" at once: the bytes are copied into the response and
+ * released before write_ref returns (a module must not count on later). */
+static int th_write_ref(ws_request *r, const void *data, size_t len, ws_release_cb release, void *arg)
+{
+    int rc = th_write(r, data, len);
+    T(r)->res->write_refs++;
+    if (release) {
+        release(arg);
+        T(r)->res->releases++;
+    }
+    return rc;
+}
+
+static int th_error_reason(ws_request *r, int status, const char *reason)
+{
+    th_request *t = T(r);
+    if (t->ended || t->res->finished)
+        return WS_ERROR;
+    free(t->res->error_reason);
+    t->res->error_reason = reason ? strdup(reason) : NULL;
+    return th_error(r, status);
+}
+
 static void th_stats(ws_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -333,6 +395,14 @@ static const ws_host host = {
     .timer_stop = th_timer_stop,
     .watch_child = th_watch_child,
     .stats = th_stats,
+    .shm_zone = th_shm_zone,
+    .shm_lock = th_shm_lock,
+    .shm_unlock = th_shm_unlock,
+    .shm_alloc = th_shm_alloc,
+    .shm_free = th_shm_free,
+    .shm_root = th_shm_root,
+    .write_ref = th_write_ref,
+    .error_reason = th_error_reason,
 };
 
 const ws_host *th_host(void) { return &host; }

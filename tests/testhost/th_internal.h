@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "testhost.h"
+#include "../../core/module/shm_zone.h"
 
 struct arena;
 
@@ -31,8 +32,15 @@ typedef struct th_resp_node {
     th_response res;
 } th_resp_node;
 
+/* The user pointer of a settings object during configure() (host->shm_zone). */
+typedef struct th_configuring {
+    const char *module;
+    shm_zone_set *zones;
+} th_configuring;
+
 struct th_module {
     const ws_module *desc;
+    shm_zone_set zones;    /* what its configure() calls asked for; released by th_unload */
     void *dl;              /* dlopen handle for th_load_so, else NULL */
     th_config *configs;
     th_resp_node *responses;
