@@ -28,6 +28,16 @@ if(TARGET webserv_testhost)
   add_test(NAME examples/test_kv COMMAND example_test_kv)
 endif()
 
+# Module binaries of older ABI minors (tests/fixtures/README.md): oldabi.c
+# compiled against frozen copies of the 1.0 and 1.1 headers only.
+foreach(minor 0 1)
+  add_library(fixture_oldabi1${minor} MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/oldabi/oldabi.c)
+  target_include_directories(fixture_oldabi1${minor} BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/tests/fixtures/abi1.${minor})
+  target_compile_definitions(fixture_oldabi1${minor} PRIVATE OLDABI_NAME="oldabi1${minor}")
+  set_target_properties(fixture_oldabi1${minor} PROPERTIES PREFIX "" OUTPUT_NAME mod_oldabi1${minor}
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/modules C_VISIBILITY_PRESET hidden)
+endforeach()
+
 # The fake host (webserv_testhost) is defined in the top CMakeLists.txt: it is
 # also installed, as libwebserv-testhost.a, for out-of-tree module tests.
 

@@ -27,7 +27,7 @@
 
 /* Keys of a location that a module name would shadow. */
 static const char *const location_keys[] = {
-    "path", "root", "index", "client_max_body_size", "methods", "error_pages", "return", NULL,
+    "path", "root", "index", "client_max_body_size", "methods", "error_pages", "return", "timeouts", NULL,
 };
 
 /* The folder of the executable, or NULL when it cannot be found. */
@@ -41,21 +41,47 @@ static const char *exe_dir(arena *a)
     return arena_strdup(a, dirname(exe));
 }
 
-/* Where a bare module name is looked up when "modules_dir" is not set:
- * "modules/" beside the executable (a build tree) first, then the installed
+/* Where a bare module name is looked up when "modules_dir" is not set, in
+ * order: "modules/" beside the executable (a build tree), then the installed
  * folder as seen from the executable (so `cmake --install --prefix DIR` works
  * wherever DIR is), then the installed folder configured at build time. */
-static const char *default_dir_for(arena *a, const char *name)
+static size_t module_dirs(arena *a, const char **dirs)
 {
     static const char *const rel[] = {"modules", WEBSERV_MODULE_DIR_FROM_BIN};
     const char *exe = exe_dir(a);
-    for (size_t i = 0; exe && i < sizeof rel / sizeof rel[0]; i++) {
-        const char *dir = rel[i][0] ? arena_printf(a, "%s/%s", exe, rel[i]) : NULL;
-        char *file = dir ? arena_printf(a, "%s/mod_%s.so", dir, name) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; exe && i < sizeof rel / sizeof rel[0]; i++)
+        if (rel[i][0])
+            dirs[n++] = arena_printf(a, "%s/%s", exe, rel[i]);
+    dirs[n++] = WEBSERV_MODULE_INSTALL_DIR;
+    return n;
+}
+
+/* The first of those folders holding mod_<name>.so; NULL when none does. */
+static const char *default_dir_for(arena *a, const char *name)
+{
+    const char *dirs[3];
+    size_t n = module_dirs(a, dirs);
+    for (size_t i = 0; i < n; i++) {
+        char *file = dirs[i] ? arena_printf(a, "%s/mod_%s.so", dirs[i], name) : NULL;
         if (file && access(file, F_OK) == 0)
-            return dir;
+            return dirs[i];
     }
-    return WEBSERV_MODULE_INSTALL_DIR;
+    return NULL;
+}
+
+/* "module "kv" not found: no mod_kv.so in A, B or C" (every folder tried). */
+static int not_found(cfg_ctx *x, const char *key, const char *name)
+{
+    const char *dirs[3];
+    size_t n = module_dirs(x->a, dirs);
+    char list[1536] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                              dirs[i] ? dirs[i] : "?");
+    return cfg_fail(x, key, "module \"%s\" not found: no mod_%s.so in %s (set \"modules_dir\", or give a path)",
+                    name, name, list);
 }
 
 static int valid_module_name(const char *name)
@@ -100,6 +126,8 @@ static int cfg_modules(cfg_ctx *x, ws_settings *top)
         if (!specs[i][0])
             return cfg_fail(x, key, "expected a module name or a path to a .so");
         const char *d = dir ? dir : strchr(specs[i], '/') ? NULL : default_dir_for(x->a, specs[i]);
+        if (!dir && !d && !strchr(specs[i], '/'))
+            return not_found(x, key, specs[i]);
         loaded_module *m = modules_acquire(specs[i], d, x->c->dir, merr, sizeof merr);
         if (!m)
             return cfg_fail(x, key, "%s", merr);

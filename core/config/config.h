@@ -55,6 +55,10 @@ typedef struct location_conf {
      * no module is enabled): the core maps the path to root, applies index
      * files and the slash redirect. 0: the path goes to the modules as asked. */
     int serves_files;
+    /* timeouts.handler: from handle() until the module finishes its response
+     * (reading the request body included); past it 504 and the module's
+     * cleanup(WS_END_ABORTED). 0 = no limit (the default). */
+    uint64_t handler_ms;
 } location_conf;
 
 typedef struct listen_addr {

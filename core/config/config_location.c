@@ -169,6 +169,26 @@ static int loc_error_pages(cfg_ctx *x, ws_settings *ls, const server_defaults *s
     return 0;
 }
 
+/* "timeouts": {"handler": seconds} (a location's only timeout today). */
+static int loc_timeouts(ws_settings *ls, location_conf *out)
+{
+    ws_settings *ts;
+    int r = settings_child(ls, "timeouts", &ts);
+    if (r <= 0)
+        return r;
+    double d;
+    r = settings_seconds(ts, "handler", &d);
+    if (r < 0 || settings_report_unknown(ts) < 0)
+        return -1;
+    if (r == 1 && (d <= 0 || d > 86400)) {
+        settings_error(ts, "handler", "must be more than 0 and at most 86400 seconds");
+        return -1;
+    }
+    if (r == 1)
+        out->handler_ms = (uint64_t)(d * 1000.0 + 0.5) ? (uint64_t)(d * 1000.0 + 0.5) : 1;
+    return 0;
+}
+
 static int loc_configure(cfg_ctx *x, location_conf *out, loaded_module *m, json_t *obj, location_handler *h)
 {
     const char *path = arena_printf(x->a, "%s.%s", out->json_path, m->name);
@@ -241,7 +261,8 @@ int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, locatio
     else if (root && settings_path(ls, "root", &out->root) < 0)
         return -1;
     if (cfg_index(ls, &out->index, &out->n_index) < 0 || settings_size(ls, "client_max_body_size", &out->max_body) < 0 ||
-        loc_error_pages(x, ls, sd, out) < 0 || loc_return(ls, out) < 0 || loc_module_keys(x, ls, vals, on) < 0)
+        loc_error_pages(x, ls, sd, out) < 0 || loc_return(ls, out) < 0 || loc_timeouts(ls, out) < 0 ||
+        loc_module_keys(x, ls, vals, on) < 0)
         return -1;
     int r = cfg_methods(ls, &out->methods, &out->n_methods);
     if (r < 0 || settings_report_unknown(ls) < 0)

@@ -147,6 +147,28 @@ static int map_path(request *r)
     return 1;
 }
 
+/* timeouts.handler: the module took too long to answer. Like the 408 of a
+ * stalled body (conn.c): the module hears WS_END_ABORTED now, and the core
+ * answers 504, or cuts the connection when the head is already out. */
+static void handler_timeout(ws_request *p, void *arg)
+{
+    (void)arg;
+    request *r = (request *)(void *)p;
+    if (r->finished)
+        return;
+    log_msg(WS_LOG_WARN, "WS0305", "[%s] %s %s: no answer within timeouts.handler (%llu ms) of %s",
+            r->owner ? r->owner->name : "-", p->method, p->path, (unsigned long long)r->loc->handler_ms,
+            r->loc->json_path);
+    req_release_module(r, WS_END_ABORTED); /* also drops this timer and the module's events */
+    r->owner = NULL;
+    r->want_writable = 0;
+    if (r->body != BODY_NONE && r->body != BODY_DONE) {
+        r->body = BODY_DONE; /* the rest of the body is not read: the connection ends after the answer */
+        r->close_after = 1;
+    }
+    resp_error(r, 504);
+}
+
 static void dispatch(request *r)
 {
     const location_conf *l = r->loc;
@@ -163,6 +185,8 @@ static void dispatch(request *r)
     req_end_module(r);
     if (rc != 0 && !r->finished)
         resp_error(r, rc >= 400 && rc <= 599 ? rc : 500);
+    else if (!r->finished && r->loc->handler_ms && !req_timer_start(r, r->loc->handler_ms, handler_timeout, NULL))
+        resp_error(r, 500);
 }
 
 /* Route a request whose path is set (first time or after an internal redirect). */

@@ -71,6 +71,13 @@ class ModuleRefusalTest(harness.ServerTestCase):
     def test_missing_file(self):
         self.refuse(self.config(["nonesuch"]), os.path.join(TM, "mod_nonesuch.so"), "cannot load module")
 
+    def test_missing_bare_name_names_every_folder_tried(self):
+        # No modules_dir: beside the executable, the installed folder seen from
+        # it, the build-time installed folder. All of them are in the message.
+        bindir = os.path.dirname(os.path.realpath(harness.BIN))
+        line = self.refuse(self.config(["nonesuch"], modules_dir=None), 'module "nonesuch" not found',
+                           "no mod_nonesuch.so in", os.path.join(bindir, "modules"), "lib/webserv/modules or ")
+
     def test_duplicate_name(self):
         line = self.refuse(self.config(["cfgcheck", "dupname"]), "modules[1]", os.path.join(TM, "mod_dupname.so"))
         self.assertIn(os.path.join(TM, "mod_cfgcheck.so"), line)
