@@ -5,6 +5,8 @@
 set -eu
 
 packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev curl haproxy valgrind $*"
+# nginx-light: tests/integration/test_nginx_diff.py compares answers with nginx's.
+packages="$packages nginx-light"
 # Debian's python3: the demo config and the CGI tests run /usr/bin/python3.
 packages="$packages python3"
 
