@@ -194,7 +194,7 @@ static void ai_fini(void) { ai_cache_clear(); }
 
 static const char *const ai_methods[] = {"GET", "HEAD", NULL};
 
-__attribute__((visibility("default"))) const ws_module webserv_module = {
+WS_EXPORT const ws_module webserv_module = {
     WS_MODULE_HEADER,
     .name = "autoindex",
     .methods = ai_methods,

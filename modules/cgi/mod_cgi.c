@@ -151,7 +151,7 @@ static void cgi_cleanup(ws_request *r, int how)
 
 static const char *const cgi_methods[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", NULL };
 
-__attribute__((visibility("default"))) const ws_module webserv_module = {
+WS_EXPORT const ws_module webserv_module = {
     WS_MODULE_HEADER,
     .name = "cgi",
     .methods = cgi_methods,

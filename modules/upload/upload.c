@@ -120,7 +120,7 @@ static void up_cleanup(ws_request *r, int how)
     r->ctx = NULL;
 }
 
-__attribute__((visibility("default"))) const ws_module webserv_module = {
+WS_EXPORT const ws_module webserv_module = {
     WS_MODULE_HEADER,
     .name = "upload",
     .methods = methods,
