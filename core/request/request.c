@@ -138,8 +138,14 @@ static int map_path(request *r)
     ws_request *p = &r->pub;
     if (!route_map_path(r->pool, r->loc, p))
         return 0;
+    /* Out of memory anywhere here is a 500, never a NULL passed on to "%s". */
     const char *q = p->query[0] ? arena_printf(r->pool, "?%s", p->query) : "";
-    char *loc = arena_printf(r->pool, "%s%s", encode_path(r, p->path, "/"), q);
+    const char *enc = encode_path(r, p->path, "/");
+    char *loc = q && enc ? arena_printf(r->pool, "%s%s", enc, q) : NULL;
+    if (!loc) {
+        resp_error(r, 500);
+        return 1;
+    }
     r->status = 301;
     resp_add_header(r, "Location", 8, loc, strlen(loc));
     r->length = 0;
