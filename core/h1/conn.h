@@ -14,6 +14,7 @@
 #include "http_parse.h"
 #include "loop.h"
 #include "outq.h"
+#include "resp_headers.h"
 #include "transport.h"
 #include "webserv/module.h"
 
@@ -88,8 +89,7 @@ typedef struct request {
     /* response */
     int status;
     int64_t length;                 /* -1: unknown */
-    char *extra_headers;            /* "Name: value\r\n" lines, in the pool */
-    size_t extra_len, extra_cap;
+    resp_headers resp_headers;      /* fields set so far (resp_headers.h) */
     char etag[64];
     time_t last_modified;
     int has_validators;

@@ -70,7 +70,7 @@ static int host_add_header(ws_request *r, const char *name, const char *value)
 {
     if (R(r)->head_sent || !header_rules_field_ok(name, value))
         return WS_ERROR;
-    return resp_add_header(R(r), name, strlen(name), value, strlen(value)) == 0 ? WS_OK : WS_ERROR;
+    return resp_header_add(R(r), name, strlen(name), value, strlen(value)) == 0 ? WS_OK : WS_ERROR;
 }
 
 static int host_set_length(ws_request *r, int64_t len)

@@ -110,7 +110,7 @@ static void answer_simple(request *r, int status, const char *allow)
 {
     r->status = status;
     if (allow)
-        resp_add_header(r, "Allow", 5, allow, strlen(allow));
+        resp_header_add_ref(r, "Allow", allow); /* from the config, which outlives the request */
     r->length = 0;
     resp_finish(r);
 }
@@ -120,10 +120,10 @@ static void answer_return(request *r)
     const location_conf *l = r->loc;
     r->status = l->return_status;
     if (l->return_location) {
-        resp_add_header(r, "Location", 8, l->return_location, strlen(l->return_location));
+        resp_header_add_ref(r, "Location", l->return_location);
         r->length = 0;
     } else if (l->return_body) {
-        resp_add_header(r, "Content-Type", 12, "text/plain; charset=utf-8", 25);
+        resp_header_add_ref(r, "Content-Type", "text/plain; charset=utf-8");
         r->length = (int64_t)strlen(l->return_body);
         resp_write(r, l->return_body, strlen(l->return_body));
     } else {
@@ -147,7 +147,7 @@ static int map_path(request *r)
         return 1;
     }
     r->status = 301;
-    resp_add_header(r, "Location", 8, loc, strlen(loc));
+    resp_header_add_ref(r, "Location", loc); /* loc is in the pool */
     r->length = 0;
     resp_finish(r);
     return 1;
@@ -316,7 +316,7 @@ void req_restart(request *r, const char *uri)
     }
     p->path = p->request_path = path;
     r->status = 0;
-    r->extra_len = 0;
+    resp_headers_clear(r);
     r->length = -1;
     r->has_validators = 0;
     r->finished = 0;

@@ -86,37 +86,6 @@ static int status_has_no_body(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-int resp_add_header(request *r, const char *name, size_t nn, const char *value, size_t vn)
-{
-    size_t need = nn + vn + 4;
-    if (r->extra_len + need + 1 > r->extra_cap) {
-        size_t cap = r->extra_cap ? r->extra_cap * 2 : 512;
-        while (cap < r->extra_len + need + 1)
-            cap *= 2;
-        char *n = arena_alloc(r->pool, cap);
-        if (!n)
-            return -1;
-        if (r->extra_len)
-            memcpy(n, r->extra_headers, r->extra_len);
-        r->extra_headers = n;
-        r->extra_cap = cap;
-    }
-    char *p = r->extra_headers + r->extra_len;
-    memcpy(p, name, nn);
-    p[nn] = ':';
-    p[nn + 1] = ' ';
-    memcpy(p + nn + 2, value, vn);
-    p[nn + 2 + vn] = '\r';
-    p[nn + 3 + vn] = '\n';
-    r->extra_len += need;
-    return 0;
-}
-
-static int resp_add_header_s(request *r, const char *name, const char *value)
-{
-    return resp_add_header(r, name, strlen(name), value, strlen(value));
-}
-
 /* RFC 9110 §13 and §14 for a handler's 200. */
 static void apply_conditionals(request *r)
 {
@@ -151,14 +120,14 @@ static void apply_conditionals(request *r)
     if (rc == 206) {
         snprintf(buf, sizeof buf, "bytes %lld-%lld/%lld", (long long)start, (long long)(start + len - 1),
                  (long long)r->length);
-        resp_add_header_s(r, "Content-Range", buf);
+        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
         r->status = 206;
         r->skip = start;
         r->out_left = len;
         r->length = len;
     } else if (rc == 416) {
         snprintf(buf, sizeof buf, "bytes */%lld", (long long)r->length);
-        resp_add_header_s(r, "Content-Range", buf);
+        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
         r->status = 416;
         r->length = 0;
         r->no_body = 1;
@@ -177,6 +146,17 @@ static const char *last_modified_text(time_t t)
     return text;
 }
 
+/* The validators a module set (RFC 9110 §8.8) go out with 200, 206 and 304. */
+static int add_validators(request *r)
+{
+    if (!r->has_validators || !(r->status == 200 || r->status == 206 || r->status == 304))
+        return 0;
+    const char *lm = last_modified_text(r->last_modified);
+    if (resp_header_add_ref(r, "ETag", r->etag) < 0 || resp_header_add(r, "Last-Modified", 13, lm, strlen(lm)) < 0)
+        return -1;
+    return r->status != 304 ? resp_header_add_ref(r, "Accept-Ranges", "bytes") : 0;
+}
+
 int resp_commit_head(request *r)
 {
     if (r->head_sent)
@@ -185,6 +165,8 @@ int resp_commit_head(request *r)
     if (r->status == 0)
         r->status = 200;
     apply_conditionals(r);
+    if (add_validators(r) < 0)
+        return -1;
     int head_method = strcmp(r->pub.method, "HEAD") == 0;
     if (status_has_no_body(r->status))
         r->no_body = 1;
@@ -211,15 +193,6 @@ int resp_commit_head(request *r)
     fmt_str(&b, "\r\nDate: ");
     fmt_str(&b, httpdate_now(loop_wall_time(g_server->loop)));
     fmt_str(&b, "\r\n");
-    if (r->has_validators && (r->status == 200 || r->status == 206 || r->status == 304)) {
-        fmt_str(&b, "ETag: ");
-        fmt_str(&b, r->etag);
-        fmt_str(&b, "\r\nLast-Modified: ");
-        fmt_str(&b, last_modified_text(r->last_modified));
-        fmt_str(&b, "\r\n");
-        if (r->status != 304)
-            fmt_str(&b, "Accept-Ranges: bytes\r\n");
-    }
     if (r->status == 304 || r->status < 200 || r->status == 204) {
         /* no framing headers (RFC 9110 §8.6) */
     } else if (r->length >= 0) {
@@ -236,13 +209,35 @@ int resp_commit_head(request *r)
         fmt_str(&b, "Connection: close\r\n");
     else if (r->pub.http_minor == 0)
         fmt_str(&b, "Connection: keep-alive\r\n");
-    if (b.over)
-        return -1;
-    size_t n = b.n;
-
+    /* The fields set on the response, then the blank line. Straight into
+     * the stack buffer while they fit (nearly always: one append in all). */
     outq *q = &r->c->out;
-    if (outq_append(q, head, n) < 0 || (r->extra_len && outq_append(q, r->extra_headers, r->extra_len) < 0) ||
-        outq_append(q, "\r\n", 2) < 0)
+    const resp_headers *hs = &r->resp_headers;
+    for (size_t i = 0; i < hs->n; i++) {
+        const resp_header *f = &hs->v[i];
+        if (b.n + f->name_len + f->value_len + 4 > b.cap) {
+            if (b.over || outq_append(q, head, b.n) < 0)
+                return -1;
+            b.n = 0;
+        }
+        if (f->name_len + f->value_len + 4 > b.cap) {
+            if (outq_append(q, f->name, f->name_len) < 0 || outq_append(q, ": ", 2) < 0 ||
+                outq_append(q, f->value, f->value_len) < 0 || outq_append(q, "\r\n", 2) < 0)
+                return -1;
+            continue;
+        }
+        fmt_mem(&b, f->name, f->name_len);
+        fmt_mem(&b, ": ", 2);
+        fmt_mem(&b, f->value, f->value_len);
+        fmt_mem(&b, "\r\n", 2);
+    }
+    if (b.n + 2 > b.cap) {
+        if (b.over || outq_append(q, head, b.n) < 0)
+            return -1;
+        b.n = 0;
+    }
+    fmt_mem(&b, "\r\n", 2);
+    if (b.over || outq_append(q, head, b.n) < 0)
         return -1;
     /* Without a Range, the window ends at the promised length. */
     if (r->status != 206)
@@ -557,20 +552,20 @@ int resp_error_reason(request *r, int status, const char *reason)
         return WS_OK;
     }
     r->status = status;
-    r->extra_len = 0;
+    resp_headers_clear(r);
     r->length = -1;
     r->has_validators = 0;
     if (error_closes(r, status))
         r->close_after = 1;
     if (status == 405 && r->loc)
-        resp_add_header_s(r, "Allow", r->loc->allow);
+        resp_header_add_ref(r, "Allow", r->loc->allow); /* the config outlives the request */
 
     const char *page = find_error_page(r, status);
     if (page) {
         struct stat st;
         int fd = file_open_read(page, &st);
         if (fd >= 0 && S_ISREG(st.st_mode)) {
-            resp_add_header_s(r, "Content-Type", mime_lookup(page));
+            resp_header_add_ref(r, "Content-Type", mime_lookup(page));
             r->length = st.st_size;
             resp_send_file(r, fd, 0, st.st_size);
             return resp_finish(r);
@@ -591,7 +586,7 @@ int resp_error_reason(request *r, int status, const char *reason)
         en = json_escape(esc, reason, rn);
         n = snprintf(body, 512 + rn * 6, "{\"status\": %d, \"error\": \"%s\", \"reason\": \"%.*s\"}\n", status,
                      http_reason(status), (int)en, esc);
-        resp_add_header_s(r, "Content-Type", "application/json");
+        resp_header_add_ref(r, "Content-Type", "application/json");
     } else {
         if (esc)
             en = html_escape(esc, reason, rn);
@@ -600,7 +595,7 @@ int resp_error_reason(request *r, int status, const char *reason)
                      "<body><h1>%d %s</h1>%s%.*s%s<hr><p>webserv</p></body></html>\n",
                      status, http_reason(status), status, http_reason(status), esc ? "<p>" : "", (int)en,
                      esc ? esc : "", esc ? "</p>" : "");
-        resp_add_header_s(r, "Content-Type", "text/html; charset=utf-8");
+        resp_header_add_ref(r, "Content-Type", "text/html; charset=utf-8");
     }
     r->length = n;
     resp_write(r, body, (size_t)n);

@@ -8,7 +8,6 @@
 #include "conn.h"
 
 const char *http_reason(int status);
-int resp_add_header(request *r, const char *name, size_t nn, const char *value, size_t vn);
 int resp_commit_head(request *r);
 int resp_write(request *r, const void *data, size_t len);
 int resp_send_file(request *r, int fd, off_t off, int64_t len);
