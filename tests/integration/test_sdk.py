@@ -4,6 +4,7 @@ pkg-config and with CMake (find_package(webserv)), run hello's cmocka test
 against the installed test host, then load the modules into a real server."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -118,6 +119,67 @@ class SdkTest(harness.ServerTestCase):
                    {"path": "/status", "status": {}}]}]}
         self.start(cfg)
         self.check_serving(text_status=True)
+
+    def test_tutorial_commands_as_written(self):
+        """docs/modules.md §1: the tutorial's hello.c and its build command, verbatim."""
+        with open(os.path.join(harness.SRC, "docs", "modules.md")) as f:
+            doc = f.read()
+        step1 = doc[doc.index("### Step 1"):doc.index("### Step 2")]
+        step2 = doc[doc.index("### Step 2"):doc.index("### Step 3")]
+        source = re.search(r"```c\n(.*?)```", step1, re.S).group(1)
+        command = re.search(r"```sh\n(.*?)\n```", step2, re.S).group(1)
+        self.assertIn("-std=c11", command)
+        d = os.path.join(self.tmp, "tutorial")
+        os.makedirs(d)
+        with open(os.path.join(d, "hello.c"), "w") as f:
+            f.write(source)
+        run(command, d, self.env, shell=True)
+        self.assertTrue(os.path.isfile(os.path.join(d, "mod_hello.so")))
+        # And with every warning as an error, as a careful user would.
+        run(command.replace("cc ", "cc -Wall -Wextra -Werror ", 1), d, self.env, shell=True)
+
+    def test_pkg_config_and_cmake_use_the_same_flags(self):
+        """A module using GNU functions of the C library builds under -std=c11 -Werror both ways."""
+        self.assertIn("-D_GNU_SOURCE", self.pkg("--cflags", "webserv").split())
+        d = os.path.join(self.tmp, "gnu")
+        os.makedirs(d)
+        with open(os.path.join(d, "gnu.c"), "w") as f:
+            f.write("#include <string.h>\n#include <fcntl.h>\n#include <unistd.h>\n#include <webserv/module.h>\n"
+                    "int gnu_only(const char *a) { int p[2]; return pipe2(p, O_CLOEXEC) + "
+                    "(strcasestr(a, \"x\") != 0) + (memmem(a, 1, \"y\", 1) != 0); }\n"
+                    "WS_EXPORT const ws_module webserv_module = { WS_MODULE_HEADER, .name = \"gnu\" };\n")
+        with open(os.path.join(d, "CMakeLists.txt"), "w") as f:
+            f.write("cmake_minimum_required(VERSION 3.16)\nproject(gnu LANGUAGES C)\n"
+                    "find_package(webserv 1 REQUIRED)\nwebserv_add_module(gnu gnu.c)\n")
+        run("cc -std=c11 -Wall -Wextra -Werror -shared -fPIC $(pkg-config --cflags webserv) gnu.c -o mod_gnu.so",
+            d, self.env, shell=True)
+        b = os.path.join(d, "build")
+        run(["cmake", "-S", d, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], d, self.env)
+        run(["cmake", "--build", b], d, self.env)
+        self.assertTrue(os.path.isfile(os.path.join(b, "mod_gnu.so")))
+
+    def test_kv_example_out_of_tree(self):
+        """examples/modules/kv: make check and ctest against the installed test host, then serve."""
+        kv_pc = self.copy_example("kv", "kv-pc")
+        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], kv_pc, self.env)
+        self.assertIn("5 test(s) run", out)
+        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], kv_pc, self.env)
+        src = self.copy_example("kv", "kv-cmake")
+        b = os.path.join(src, "build")
+        run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
+        run(["cmake", "--build", b], src, self.env)
+        out = run(["ctest", "--output-on-failure"], b, self.env)
+        self.assertIn("100% tests passed", out)
+        for so in (os.path.join(kv_pc, "mod_kv.so"), os.path.join(b, "mod_kv.so")):
+            cfg = {"modules": [so], "workers": 2,
+                   "servers": [{"listen": "127.0.0.1:%d" % self.port, "locations": [
+                       {"path": "/kv", "kv": {"size": "256K"}}]}]}
+            s = self.start(cfg)
+            self.assertEqual(self.request("PUT", "/kv/a", body=b"1")[0].status, 201)
+            r, body = self.request("GET", "/kv/a")
+            self.assertEqual((r.status, body), (200, b"1"))
+            s.stop()
+            self.servers.remove(s)
 
     def status_json(self):
         r, body = self.request("GET", "/status?format=json")
