@@ -296,6 +296,35 @@ static void test_paths_relative_to_config(void **state)
     config_free(c);
 }
 
+/* SPEC §6: "root": null drops the inherited root; timeouts.handler (issue 19). */
+static void test_root_null_and_handler_timeout(void **state)
+{
+    (void)state;
+    ws_config *c = must_load("{\"servers\": [{\"listen\": \"80\", \"root\": \"/srv\", \"locations\": ["
+                             "{\"path\": \"/none\", \"root\": null, \"timeouts\": {\"handler\": 2.5}},"
+                             " {\"path\": \"/kept\"}]}]}");
+    for (size_t i = 0; i < 2; i++) {
+        const location_conf *l = &c->servers[0].locations[i];
+        if (strcmp(l->path, "/none") == 0) {
+            assert_null(l->root);
+            assert_int_equal(l->handler_ms, 2500);
+        } else {
+            assert_string_equal(l->root, "/srv");
+            assert_int_equal(l->handler_ms, 0);
+        }
+        assert_int_equal(l->serves_files, 1); /* no module enabled: the core's file rules */
+    }
+    config_free(c);
+    expect_err("{\"servers\": [{\"listen\": \"80\", \"locations\": [{\"path\": \"/\", \"root\": false}]}]}",
+               "servers[0].locations[0].root: expected a non-empty path");
+    expect_err("{\"servers\": [{\"listen\": \"80\", \"locations\": [{\"path\": \"/\", \"timeouts\": {\"handler\": -1}}]}]}",
+               "servers[0].locations[0].timeouts.handler: expected a number of seconds >= 0");
+    expect_err("{\"servers\": [{\"listen\": \"80\", \"locations\": [{\"path\": \"/\", \"timeouts\": {\"handler\": 0}}]}]}",
+               "servers[0].locations[0].timeouts.handler: must be more than 0 and at most 86400 seconds");
+    expect_err("{\"servers\": [{\"listen\": \"80\", \"locations\": [{\"path\": \"/\", \"timeouts\": {\"body\": 1}}]}]}",
+               "servers[0].locations[0].timeouts.body: unknown key");
+}
+
 static void test_locations(void **state)
 {
     (void)state;
@@ -616,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_listen_forms),
         cmocka_unit_test(test_server_keys),
         cmocka_unit_test(test_paths_relative_to_config),
+        cmocka_unit_test(test_root_null_and_handler_timeout),
         cmocka_unit_test(test_locations),
         cmocka_unit_test(test_inheritance),
         cmocka_unit_test(test_error_pages_errors),
