@@ -38,6 +38,8 @@ static void fire(ws_request *r, void *arg)
     (void)arg;
     char body[128];
     int n = snprintf(body, sizeof body, "delayed %s\n", r->path);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = (int)sizeof body - 1; /* a long path is cut (fuzz_server found the overflow) */
     host->set_status(r, 200);
     host->add_header(r, "Content-Type", "text/plain");
     host->set_length(r, n);
