@@ -51,6 +51,16 @@ bench: deps
 	@scripts/install-deps.sh wrk nginx-light lighttpd lighttpd-mod-webdav
 	python3 bench/run.py $(BENCH_ARGS)
 
+# The soak test (tests/soak/soak.py): the server with 2 workers under a mixed
+# load (static, uploads, CGI, listings, clients that vanish), a SIGHUP every
+# minute and a worker SIGKILLed every five, for SOAK_MINUTES (default 30);
+# requests, errors, RSS and open fds of every process in build/soak/*.csv.
+# Never part of `make test`.
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) python3 tests/soak/soak.py --build $(BUILD)
+
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in build-fuzz, each
 # run for FUZZ_SECONDS on a copy of its seeds (build-fuzz/corpus-<name>; the
 # seeds in tests/fuzz/corpus/<name> are never written). A crash, leak or
