@@ -4,7 +4,7 @@
 # Usage: scripts/install-deps.sh [extra-package …]
 set -eu
 
-packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev curl haproxy valgrind $*"
+packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev libssl-dev openssl curl haproxy valgrind $*"
 # nginx-light: tests/integration/test_nginx_diff.py compares answers with nginx's.
 packages="$packages nginx-light"
 # Debian's python3: the demo config and the CGI tests run /usr/bin/python3.

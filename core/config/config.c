@@ -17,6 +17,7 @@
 
 #include "config_internal.h"
 #include "modules.h"
+#include "tls.h"
 
 #ifndef WEBSERV_MODULE_INSTALL_DIR
 #define WEBSERV_MODULE_INSTALL_DIR "/usr/local/lib/webserv/modules"
@@ -336,6 +337,9 @@ ws_config *config_load(const char *path, char *err, size_t errlen)
     json_t *root = read_json(&x, path);
     int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 ? cfg_top(&x, root) : -1;
     json_decref(root);
+    /* Certificates are read last, once every key is known to be well formed. */
+    if (rc == 0 && tls_config_build(x.c, path, err, errlen) < 0)
+        rc = -1;
     if (rc < 0) {
         if (!err[0])
             cfg_fail(&x, NULL, "invalid configuration");
@@ -350,6 +354,7 @@ void config_free(ws_config *c)
     if (!c)
         return;
     shm_zone_set_release(&c->zones); /* before the modules: a zone is unmapped while its module is still loaded */
+    tls_config_free(c);
     for (size_t i = 0; i < c->n_modules; i++)
         modules_release(c->modules[i]);
     arena_free(c->arena);

@@ -68,7 +68,29 @@ typedef struct listen_addr {
     int port;
     int wildcard; /* 0.0.0.0 or [::] */
     const char *text; /* normalised "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80" */
+    int tls;          /* a TLS address ({"address": …, "tls": true}) */
+    unsigned protocols; /* LISTEN_PROTO_* bits the address accepts (ALPN with TLS) */
 } listen_addr;
+
+/* Application protocols of a listen entry (SPEC §6 "protocols"). */
+enum { LISTEN_PROTO_HTTP1 = 1, LISTEN_PROTO_H2 = 2, LISTEN_PROTO_H2C = 4 };
+
+/* TLS protocol versions a server may enable (nothing older than 1.2). */
+enum { TLS_PROTO_V12 = 1, TLS_PROTO_V13 = 2 };
+
+/* A server's "tls" object (SPEC §6). Files are absolute; the certificates
+ * themselves are read and checked by core/tls when the config loads. */
+typedef struct tls_conf {
+    const char *json_path;   /* "servers[0].tls", for messages */
+    const char *certificate; /* PEM chain, leaf first */
+    const char *key;         /* PEM private key */
+    unsigned protocols;      /* TLS_PROTO_* bits */
+    const char *ciphers;     /* TLS 1.2 cipher list (OpenSSL syntax) */
+    const char *groups;      /* "X25519:P-256" */
+    int session_tickets;
+    const char *ocsp_staple; /* DER OCSP response file, or NULL */
+    const char *client_ca;   /* PEM CA file: client certificates required and verified; or NULL */
+} tls_conf;
 
 typedef struct server_conf {
     const char *json_path; /* "servers[1]" */
@@ -80,6 +102,8 @@ typedef struct server_conf {
     size_t n_locations;
     const error_page *error_pages;  /* for answers outside any location */
     size_t n_error_pages;
+    const tls_conf *tls;            /* NULL: no "tls" key */
+    void *tls_ctx;                  /* the server's SSL_CTX (core/tls), when tls is set */
 } server_conf;
 
 /* Servers that listen on exactly one address, in config order; the first is
@@ -125,6 +149,7 @@ typedef struct ws_config {
     const bind_conf *binds;
     size_t n_binds;
     shm_zone_set zones; /* the modules' shared-memory zones this config holds */
+    int has_tls;            /* some address is TLS: core/tls built a context per server with "tls" */
 } ws_config;
 
 /*

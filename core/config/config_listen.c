@@ -104,11 +104,24 @@ static int same_addr(const listen_addr *a, const listen_addr *b)
     return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-static int server_listens_on(const server_conf *s, const listen_addr *addr)
+static const listen_addr *server_listens_on(const server_conf *s, const listen_addr *addr)
 {
     for (size_t i = 0; i < s->n_listens; i++)
         if (same_addr(&s->listens[i], addr))
-            return 1;
+            return &s->listens[i];
+    return NULL;
+}
+
+/* One socket speaks one way: every server naming an address (or riding on a
+ * wildcard's socket) must agree on TLS and protocols. */
+static int check_same_kind(cfg_ctx *x, const server_conf *first, const listen_addr *a, const server_conf *s,
+                           const listen_addr *b)
+{
+    if (a->tls != b->tls)
+        return cfg_fail(x, s->json_path, "%s is TLS in %s and not in %s: one address is either TLS or not",
+                        b->text, a->tls ? first->json_path : s->json_path, a->tls ? s->json_path : first->json_path);
+    if (a->protocols != b->protocols)
+        return cfg_fail(x, s->json_path, "%s has other \"protocols\" than in %s", b->text, first->json_path);
     return 0;
 }
 
@@ -149,13 +162,17 @@ static int build_groups(cfg_ctx *x, vhost_group **out, size_t *n_out)
             const server_conf **list = arena_alloc(x->a, c->n_servers * sizeof *list);
             if (!list)
                 return cfg_fail(x, "servers", "out of memory");
-            for (size_t s = i; s < c->n_servers; s++)
-                if (server_listens_on(&c->servers[s], addr)) {
+            for (size_t s = i; s < c->n_servers; s++) {
+                const listen_addr *mine = server_listens_on(&c->servers[s], addr);
+                if (mine && check_same_kind(x, &c->servers[i], addr, &c->servers[s], mine) < 0)
+                    return -1;
+                if (mine) {
                     for (size_t p = 0; p < g[n].n_servers; p++)
                         if (check_pair(x, list[p], &c->servers[s], addr) < 0)
                             return -1;
                     list[g[n].n_servers++] = &c->servers[s];
                 }
+            }
             g[n++].servers = list;
         }
     *out = g;
@@ -190,8 +207,13 @@ int cfg_build_binds(cfg_ctx *x)
         size_t ng = 0;
         list[ng++] = g[i];
         for (size_t j = 0; g[i].addr.wildcard && j < n; j++)
-            if (!g[j].addr.wildcard && g[j].addr.family == g[i].addr.family && g[j].addr.port == g[i].addr.port)
+            if (!g[j].addr.wildcard && g[j].addr.family == g[i].addr.family && g[j].addr.port == g[i].addr.port) {
+                if (g[j].addr.tls != g[i].addr.tls)
+                    return cfg_fail(x, g[j].servers[0]->json_path,
+                                    "%s shares the socket of %s (%s): both must be TLS or neither", g[j].addr.text,
+                                    g[i].addr.text, g[i].servers[0]->json_path);
                 list[ng++] = g[j];
+            }
         b[nb].addr = g[i].addr;
         b[nb].groups = list;
         b[nb++].n_groups = ng;

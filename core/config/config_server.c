@@ -11,7 +11,7 @@
 
 #include "config_internal.h"
 
-static int listen_one(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, listen_addr *out)
+static int listen_text(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, listen_addr *out)
 {
     char text[128], why[256];
     if (json_is_integer(v))
@@ -19,14 +19,81 @@ static int listen_one(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, l
     else if (json_is_string(v))
         snprintf(text, sizeof text, "%s", json_string_value(v));
     else {
-        settings_error(ss, key, "expected \"PORT\", \"HOST:PORT\" or \"[IPV6]:PORT\"");
+        settings_error(ss, key, "expected \"PORT\", \"HOST:PORT\", \"[IPV6]:PORT\" or {\"address\": …}");
         return -1;
     }
     if (cfg_parse_listen(x->a, text, out, why, sizeof why) < 0) {
         settings_error(ss, key, "%s", why);
         return -1;
     }
+    out->protocols = LISTEN_PROTO_HTTP1;
     return 0;
+}
+
+/* SPEC §6: "protocols" of a listen object; the default is ["h2", "http/1.1"]
+ * with TLS and ["http/1.1"] without. HTTP/2 itself is not served yet: "h2" is
+ * accepted (and not offered by ALPN), but an address must keep http/1.1. */
+static int listen_protocols(ws_settings *ls, listen_addr *out)
+{
+    const char *const *p;
+    size_t n;
+    int r = settings_string_list(ls, "protocols", &p, &n);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        out->protocols = LISTEN_PROTO_HTTP1 | (out->tls ? LISTEN_PROTO_H2 : 0);
+        return 0;
+    }
+    out->protocols = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "protocols[%zu]", i);
+        if (strcmp(p[i], "http/1.1") == 0)
+            out->protocols |= LISTEN_PROTO_HTTP1;
+        else if (strcmp(p[i], "h2") == 0 && out->tls)
+            out->protocols |= LISTEN_PROTO_H2;
+        else if (strcmp(p[i], "h2c") == 0 && !out->tls)
+            out->protocols |= LISTEN_PROTO_H2C;
+        else {
+            settings_error(ls, key, "\"%s\": expected %s", p[i],
+                           out->tls ? "\"h2\" or \"http/1.1\" on a TLS address"
+                                    : "\"h2c\" or \"http/1.1\" on a cleartext address");
+            return -1;
+        }
+    }
+    if (!(out->protocols & LISTEN_PROTO_HTTP1)) {
+        settings_error(ls, "protocols", "must include \"http/1.1\" (this build serves HTTP/2 nowhere yet)");
+        return -1;
+    }
+    return 0;
+}
+
+/* {"address": "HOST:PORT", "tls": true, "protocols": [...]} (SPEC §6). */
+static int listen_object(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, listen_addr *out)
+{
+    const char *path = arena_printf(x->a, "%s.%s", settings_json_path(ss), key);
+    ws_settings *ls = path ? settings_new(x->a, v, path, x->file, x->c->dir, x->err, x->errlen) : NULL;
+    if (!ls)
+        return cfg_fail(x, settings_json_path(ss), "out of memory");
+    json_t *addr = settings_raw(ls, "address");
+    if (!addr) {
+        settings_error(ls, "address", "required");
+        return -1;
+    }
+    int tls = 0;
+    if (listen_text(x, ls, addr, "address", out) < 0 || settings_bool(ls, "tls", &tls) < 0)
+        return -1;
+    out->tls = tls;
+    if (listen_protocols(ls, out) < 0 || settings_report_unknown(ls) < 0)
+        return -1;
+    if (out->tls)
+        x->c->has_tls = 1;
+    return 0;
+}
+
+static int listen_one(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, listen_addr *out)
+{
+    return json_is_object(v) ? listen_object(x, ss, v, key, out) : listen_text(x, ss, v, key, out);
 }
 
 /* "listen": one address or an array of them; required. */
@@ -140,7 +207,8 @@ static int cfg_server(cfg_ctx *x, ws_settings *ss, server_conf *out)
 {
     server_defaults sd = {0};
     out->json_path = settings_json_path(ss);
-    if (srv_listen(x, ss, out) < 0 || srv_names(ss, out) < 0 || srv_defaults(x, ss, out, &sd) < 0)
+    if (srv_listen(x, ss, out) < 0 || srv_names(ss, out) < 0 || srv_defaults(x, ss, out, &sd) < 0 ||
+        cfg_tls(x, ss, out) < 0)
         return -1;
     json_t *locs = settings_raw(ss, "locations");
     if (locs && !json_is_array(locs)) {
