@@ -20,7 +20,9 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWEBSERV_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The demo also serves HTTPS on 127.0.0.1:8443 with a certificate made here (build/tls).
 run: build
+	@scripts/demo-cert.sh build/tls
 	./$(BUILD)/webserv $(CONFIG)
 
 # The browser test drives Debian's chromium with playwright-core (from npm,

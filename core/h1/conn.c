@@ -23,6 +23,7 @@
 #include "request.h"
 #include "response.h"
 #include "server.h"
+#include "tls.h"
 
 #define LOW_WATER (64 * 1024)
 
@@ -120,10 +121,16 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
     memcpy(&c->remote, remote, rlen < sizeof c->remote ? rlen : sizeof c->remote);
     socklen_t llen = sizeof c->local;
     getsockname(fd, (struct sockaddr *)&c->local, &llen);
+    /* A TLS address: the transport handshakes before the first head (core/tls). */
+    if (l->bind && l->bind->addr.tls && tls_transport_attach(&c->tr, &l->bind, (struct sockaddr *)&c->local, llen) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (loop_add(s->loop, fd, LOOP_READ, conn_io, c) < 0) {
-        close(fd);
+        transport_close(&c->tr);
         free(c);
         return;
     }

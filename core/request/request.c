@@ -20,6 +20,7 @@
 #include "response.h"
 #include "route.h"
 #include "router.h"
+#include "tls.h"
 #include "server.h"
 
 const char *req_header(const request *r, const char *name)
@@ -273,6 +274,16 @@ void req_start(request *r, int parse_status)
     r->server = router_server(r->c->lst->bind, (const struct sockaddr *)&r->c->local, host.p ? host.p : "", host.n);
     p->host = host.n ? host_without_port(r, host)
                      : (r->server->n_names ? r->server->names[0] : p->local_addr);
+    if (tls_transport_is(&r->c->tr)) {
+        /* RFC 9110 §15.5.20: the handshake (SNI, by the same rules) chose
+         * another server's certificate than the one Host names. */
+        const char *sni = tls_transport_sni(&r->c->tr);
+        if (router_server(r->c->lst->bind, (const struct sockaddr *)&r->c->local, sni, sni ? strlen(sni) : 0) !=
+            r->server) {
+            resp_error(r, 421);
+            return;
+        }
+    }
 
     if (h->target_form == HTTP_FORM_ASTERISK) {
         /* OPTIONS * (RFC 9110 §9.3.7): about the server as a whole. */

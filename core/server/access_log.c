@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 /* Quote-safe copy: '"', '\\' and bytes outside printable ASCII become \xHH, so a
  * request line cannot forge log fields. */
@@ -189,6 +190,16 @@ static void log_json(const request *r)
     jstr(&b, r->referer, 1024);
     jkey(&b, "user_agent");
     jstr(&b, r->user_agent, 1024);
+    tls_facts tf;
+    if (r->c && tls_transport_facts(&r->c->tr, &tf, NULL, 0) == 0) {
+        /* Over HTTPS: what the handshake agreed on (issue 15). */
+        jkey(&b, "tls_protocol");
+        jstr(&b, tf.protocol, 32);
+        jkey(&b, "tls_cipher");
+        jstr(&b, tf.cipher, 64);
+        jkey(&b, "tls_resumed");
+        jraw(&b, tf.resumed ? "true" : "false", tf.resumed ? 4 : 5);
+    }
     jraw(&b, "}", 1);
     line[b.len++] = '\n';
     log_access_line(line, b.len);

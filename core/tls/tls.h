@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "transport.h"
 
 /* Build server->tls_ctx for every server with a "tls" key. On error returns
  * -1 with "<file>: servers[N].tls.<key>: <cert or key file>: <why>" in err.
@@ -35,5 +36,18 @@ typedef struct tls_facts {
     const char *client_subject; /* the verified client certificate's subject (RFC 2253), or NULL */
     int resumed;            /* session resumed (ticket or cache) */
 } tls_facts;
+
+/* Make t (a plain transport just initialised on an accepted socket) a TLS
+ * server transport: the handshake runs through t->ops->handshake. bindp is
+ * the listener's bind pointer (it follows reloads; NULL when the address is
+ * gone), local the connection's local address. -1 when out of memory. */
+int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local, socklen_t llen);
+int tls_transport_is(const transport *t);
+int tls_transport_ktls(const transport *t); /* kernel TLS sends (sendfile kept) */
+/* The SNI name of the handshake, or NULL (no SNI, or not TLS). */
+const char *tls_transport_sni(const transport *t);
+/* The facts of a finished handshake; -1 when t is not TLS. The client
+ * subject is written into subject (when a verified certificate was sent). */
+int tls_transport_facts(const transport *t, tls_facts *f, char *subject, size_t subject_len);
 
 #endif

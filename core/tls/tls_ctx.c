@@ -288,7 +288,7 @@ static SSL_CTX *build_ctx(build *b, const server_conf *s)
     proto_bounds(t, &min, &max);
     SSL_CTX_set_min_proto_version(ctx, min);
     SSL_CTX_set_max_proto_version(ctx, max);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  SSL_OP_ENABLE_KTLS | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -304,7 +304,8 @@ static SSL_CTX *build_ctx(build *b, const server_conf *s)
         goto bad;
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);
-    SSL_CTX_set_timeout(ctx, (long)tls_ticket_period_seconds());
+    /* A session lives as long as a ticket key can open it: two periods. */
+    SSL_CTX_set_timeout(ctx, (long)(2 * tls_ticket_period_seconds()));
     set_session_id_context(ctx, s);
     tls_tickets_attach(ctx);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);

@@ -49,6 +49,7 @@ before(async () => {
   cfg.access_log = 'off';
   const s = cfg.servers[0];
   s.listen = [`127.0.0.1:${port}`];
+  delete s.tls; // the demo's HTTPS certificate is made by make run, not here
   s.root = path.join(tmp, 'www');
   s.error_pages = { 404: path.join(tmp, 'www/errors/404.html') };
   fs.writeFileSync(path.join(tmp, 'server.json'), JSON.stringify(cfg));
