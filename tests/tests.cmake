@@ -95,6 +95,16 @@ foreach(prefix integration integration-poll)
   endif()
 endforeach()
 
+# The module suites once more over HTTPS (harness.py WEBSERV_TEST_TLS): every
+# listen address TLS, every client speaking TLS. Left out of these runs (they
+# still run plain above): a test that reads a raw non-blocking socket, and one
+# holding a latency bound measured for plain HTTP.
+foreach(name test_static test_upload test_cgi test_autoindex)
+  add_test(NAME integration-tls/${name} COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${name}.py)
+  set_tests_properties(integration-tls/${name} PROPERTIES TIMEOUT 300 ENVIRONMENT
+    "${WEBSERV_TEST_ENV};WEBSERV_TEST_TLS=1;WEBSERV_TEST_TLS_EXCLUDE=test_slow_reader_memory,test_fifty_concurrent")
+endforeach()
+
 # The core integration tests with the server under valgrind memcheck (release
 # build only: valgrind and ASan exclude each other). harness.py wraps the binary
 # when WEBSERV_VALGRIND=1 and sends one SIGHUP reload per server; any memory

@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -266,10 +265,9 @@ class UploadTest(harness.ServerTestCase):
         with open(os.path.join(self.root, "file/a.cpp"), "rb") as f:
             self.assertEqual(f.read(), body)
         # The same through curl (which chunks a body it reads from stdin).
-        p = subprocess.run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
-                            "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: text/x-c++src",
-                            "--data-binary", "@-", "http://127.0.0.1:%d/file/b.cpp" % self.port],
-                           input=body, capture_output=True, timeout=20)
+        p = self.curl("-o", "/dev/null", "-w", "%{http_code}",
+                      "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: text/x-c++src",
+                      "--data-binary", "@-", "http://127.0.0.1:%d/file/b.cpp" % self.port, input=body)
         self.assertEqual(p.stdout, b"201", p.stderr)
         with open(os.path.join(self.root, "file/b.cpp"), "rb") as f:
             self.assertEqual(f.read(), body)
