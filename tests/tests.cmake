@@ -98,11 +98,11 @@ endforeach()
 # The module suites once more over HTTPS (harness.py WEBSERV_TEST_TLS): every
 # listen address TLS, every client speaking TLS. Left out of these runs (they
 # still run plain above): a test that reads a raw non-blocking socket, and one
-# holding a latency bound measured for plain HTTP.
+# holding a latency bound measured for plain HTTP (two of them).
 foreach(name test_static test_upload test_cgi test_autoindex)
   add_test(NAME integration-tls/${name} COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${name}.py)
   set_tests_properties(integration-tls/${name} PROPERTIES TIMEOUT 300 ENVIRONMENT
-    "${WEBSERV_TEST_ENV};WEBSERV_TEST_TLS=1;WEBSERV_TEST_TLS_EXCLUDE=test_slow_reader_memory,test_fifty_concurrent")
+    "${WEBSERV_TEST_ENV};WEBSERV_TEST_TLS=1;WEBSERV_TEST_TLS_EXCLUDE=test_slow_reader_memory,test_fifty_concurrent,test_ten_thousand_entries")
 endforeach()
 
 # The core integration tests with the server under valgrind memcheck (release
@@ -116,7 +116,8 @@ if(NOT WEBSERV_SANITIZE)
     "test_http-a-l|test_http.py|-k|*.test_[!m-z]*"
     "test_http-m-z|test_http.py|-k|*.test_[m-z]*"
     "test_async_api|test_async_api.py"
-    "test_conformance|test_conformance.py")
+    "test_conformance|test_conformance.py"
+    "test_tls|test_tls.py|-k|HandshakeClients|-k|Refusals|-k|Sni|-k|Reload")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)
