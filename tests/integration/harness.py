@@ -66,6 +66,12 @@ class Server:
         self.config_path = os.path.join(workdir, "server.json")
         self.write_config(config)
         self.env = dict(os.environ)
+        if TLS_MODE and "asan" in BIN.lower():
+            # OpenSSL frees and takes a record buffer per record (SSL_MODE_RELEASE_BUFFERS,
+            # which keeps idle connections small): ASan's 256 MiB quarantine keeps every
+            # one resident, so RSS bounds would measure the quarantine. Reuse at once.
+            opts = self.env.get("ASAN_OPTIONS", "")
+            self.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "quarantine_size_mb=0"
         self.env.update(env or {})
         self.proc = None
         self.stderr_path = os.path.join(workdir, "stderr.log")
