@@ -139,7 +139,9 @@ class NginxDiffTest(harness.ServerTestCase):
                                       header_size=conf.HEADER_SIZE, small=conf.SMALL_BODY))
         log = open(os.path.join(prefix, "stderr.log"), "wb")
         self.addCleanup(log.close)
-        self.nginx = subprocess.Popen([NGINX, "-p", prefix, "-c", path], stdout=log, stderr=log)
+        # -e: the startup error log too goes under the prefix, never to /var/log/nginx.
+        self.nginx = subprocess.Popen([NGINX, "-p", prefix, "-c", path, "-e", os.path.join(prefix, "error.log")],
+                                      stdout=log, stderr=log)
         ok = harness.wait_for(lambda: self.nginx.poll() is None and harness_port_open(port), 10)
         with open(os.path.join(prefix, "stderr.log"), "rb") as f:
             self.assertTrue(ok, "nginx did not start: %s" % f.read().decode(errors="replace"))
