@@ -32,9 +32,19 @@ if [ "$status" -ne 0 ]; then
     exit 1
 fi
 # Minimise: the seeds first (kept when they add coverage), then what the run found.
+# -use_counters=0 keeps one input per covered edge rather than one per hit-count
+# bucket: the same edges in a corpus a fraction of the size (tens to hundreds of files).
+# Named seeds (hand-written inputs, regression inputs of past findings) are
+# kept as they are; libFuzzer names what it adds by the SHA-1 of its content.
 rm -rf "$work/min"
 mkdir -p "$work/min"
-nice -n 19 "$bin" -merge=1 "$work/min" "$seeds" "$work/corpus" >"$work/merge.log" 2>&1
+for f in "$seeds"/*; do
+    case ${f##*/} in
+    *[!0-9a-f]*) cp "$f" "$work/min/" ;;
+    *) [ ${#f} -ne $(( ${#seeds} + 41 )) ] && cp "$f" "$work/min/" ;;
+    esac
+done
+nice -n 19 "$bin" -merge=1 -use_counters=0 "$work/min" "$seeds" "$work/corpus" >"$work/merge.log" 2>&1
 rm -rf "$seeds"
 mkdir -p "$seeds"
 cp "$work/min"/* "$seeds/"

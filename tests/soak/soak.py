@@ -360,13 +360,17 @@ def main():
                 next_hup += args.hup
             if now >= next_kill:
                 workers = [p for p, role in processes(server.pid) if role == "worker"]
-                if workers:
-                    victim = random.choice(workers)
+                random.shuffle(workers)
+                for victim in workers:  # one that is still alive (an old one may just have finished)
                     with stats.lock:
                         stats.kill_times.append(time.time())
-                    os.kill(victim, signal.SIGKILL)
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
                     killed_pids.add(victim)
                     kills += 1
+                    break
                 next_kill += args.kill
             if server.poll() is not None:
                 stats.unexpected.append("the master exited with %s" % server.returncode)
