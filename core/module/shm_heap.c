@@ -17,8 +17,14 @@ struct shm_heap {
 
 typedef struct shm_block {
     uint64_t size; /* header included; bit 0: in use */
-    uint64_t next; /* free blocks: offset of the next free block, 0 = end */
+    uint64_t next; /* free: offset of the next free block, 0 = end; in use: used_tag(offset) */
 } shm_block;
+
+/* A block in use carries a tag made from its own offset, so shm_heap_free can
+ * tell a block start from any other pointer (inside an allocation, the
+ * preceding bytes are the caller's data and may look like a header). */
+#define USED_TAG 0x5753484d55534544ull /* "WSHMUSED" */
+static uint64_t used_tag(uint64_t off) { return USED_TAG ^ off; }
 
 _Static_assert(sizeof(struct shm_heap) == SHM_HEAP_OVERHEAD, "heap header size");
 _Static_assert(sizeof(shm_block) == SHM_HEAP_BLOCK_HEADER, "block header size");
@@ -65,12 +71,13 @@ void *shm_heap_alloc(shm_heap *h, size_t n)
              * before the free block shrinks, so a walk sees either the old
              * whole free block or both blocks, never garbage. */
             shm_block *t = at(h, off + have - need);
-            t->next = 0;
+            t->next = used_tag(off + have - need);
             set_size(t, need | USED);
             set_size(b, have - need);
             return (char *)t + SHM_HEAP_BLOCK_HEADER;
         }
         *link = b->next;
+        b->next = used_tag(off);
         set_size(b, have | USED);
         return (char *)b + SHM_HEAP_BLOCK_HEADER;
     }
@@ -87,7 +94,7 @@ void shm_heap_free(shm_heap *h, void *p)
         return;
     }
     shm_block *b = at(h, off);
-    if (!(b->size & USED) || bsize(b) < MIN_BLOCK || off + bsize(b) > h->size) {
+    if (!(b->size & USED) || b->next != used_tag(off) || bsize(b) < MIN_BLOCK || off + bsize(b) > h->size) {
         h->bad_frees++; /* a double free, or not a block start */
         return;
     }
@@ -133,6 +140,11 @@ void shm_heap_rebuild(shm_heap *h)
             if (s < MIN_BLOCK)
                 break;
         }
+        if ((b->size & USED) && b->next != used_tag(off)) {
+            /* A free was under way when the holder died (the link was
+             * written, the size not yet): finish it. */
+            set_size(b, s);
+        }
         if (b->size & USED) {
             last_free = NULL;
         } else if (last_free) {
@@ -159,6 +171,8 @@ int shm_heap_check(const shm_heap *h, shm_heap_stats *st)
         if (sz < MIN_BLOCK || off + sz > h->size)
             return -1;
         if (b->size & USED) {
+            if (b->next != used_tag(off))
+                ok = 0;
             s.used_blocks++;
             prev_free = 0;
         } else {

@@ -6,7 +6,9 @@
  *
  * Layout: a small header, then blocks laid end to end. Each block starts with
  * 16 bytes: its size (header included, a multiple of 16; bit 0 set = in use)
- * and, when free, the offset of the next free block. The free blocks form a
+ * and, when free, the offset of the next free block (in use: a tag made from
+ * the block's own offset, which shm_heap_free checks, so a pointer into the
+ * middle of an allocation is refused rather than taken for a block). The free blocks form a
  * list in address order, so a freed block merges with both neighbours in one
  * walk (K&R style). Allocation takes the first free block that fits and
  * splits its tail off.

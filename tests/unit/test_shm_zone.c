@@ -61,10 +61,16 @@ static void test_heap_full_and_bad_frees(void **state)
     shm_heap_free(h, a);
     shm_heap_free(h, a);              /* double free */
     shm_heap_free(h, (char *)a + 16); /* not a block start */
+    /* Caller data that looks like a used block's header is still not one. */
+    uint64_t *b = shm_heap_alloc(h, 96);
+    b[2] = 32 | 1;
+    b[3] = 0;
+    shm_heap_free(h, b + 4);
     shm_heap_free(h, mem + 8192);     /* outside */
     shm_heap_free(h, NULL);           /* ignored, not counted */
     assert_int_equal(shm_heap_check(h, &st), 0);
-    assert_int_equal(st.bad_frees, 3);
+    assert_int_equal(st.bad_frees, 4);
+    shm_heap_free(h, b);
     assert_null(shm_heap_init(mem, 40)); /* too small */
 }
 
