@@ -117,7 +117,8 @@ if(NOT WEBSERV_SANITIZE)
     "test_http-m-z|test_http.py|-k|*.test_[m-z]*"
     "test_async_api|test_async_api.py"
     "test_conformance|test_conformance.py"
-    "test_tls|test_tls.py|-k|HandshakeClients|-k|Refusals|-k|Sni|-k|Reload")
+    "test_tls|test_tls.py|-k|HandshakeClients|-k|Refusals|-k|Sni|-k|Reload"
+    "test_module_state|test_module_state.py")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)

@@ -34,30 +34,36 @@ class ModuleStateTest(harness.ServerTestCase):
         self.assertTrue(harness.wait_for(lambda: self.server.stderr().count(marker) > before, 10),
                         self.server.stderr()[-2000:])
 
+    # Under valgrind the harness reloads once right after the start.
+    BASE = 1 if harness.VALGRIND else 0
+
     def test_on_reload_sees_old_and_new_conf(self):
+        b = self.BASE
         self.start(self.config("one"))
-        self.assertEqual(self.get("/hook"), (200, b"one carried=0"))
-        self.assertNotIn("on_reload", self.server.stderr())  # not at the first start
+        self.assertEqual(self.get("/hook"), (200, b"one carried=%d" % b))
+        if not b:
+            self.assertNotIn("on_reload", self.server.stderr())  # not at the first start
         self.reload(self.config("two"), "WS0104")
-        self.assertIn("on_reload one -> two carried=1", self.server.stderr())
-        self.assertEqual(self.get("/hook"), (200, b"two carried=1"))
+        self.assertIn("on_reload one -> two carried=%d" % (b + 1), self.server.stderr())
+        self.assertEqual(self.get("/hook"), (200, b"two carried=%d" % (b + 1)))
         self.reload(self.config("three"), "WS0104")
-        self.assertEqual(self.get("/hook"), (200, b"three carried=2"))
+        self.assertEqual(self.get("/hook"), (200, b"three carried=%d" % (b + 2)))
         # A refused reload calls nothing.
         bad = self.config("four")
         bad["servers"][0]["locations"][0]["reloadhook"]["name"] = 4
         self.reload(bad, "WS0101")
         self.assertNotIn("-> four", self.server.stderr())
-        self.assertEqual(self.get("/hook"), (200, b"three carried=2"))
+        self.assertEqual(self.get("/hook"), (200, b"three carried=%d" % (b + 2)))
 
     def test_on_reload_runs_in_the_master_before_new_workers(self):
         self.start(self.config("one", workers=2))
         self.reload(self.config("two", workers=2), "WS0510")
-        self.assertIn("on_reload one -> two carried=1", self.server.stderr())
+        want = self.BASE + 1
+        self.assertIn("on_reload one -> two carried=%d" % want, self.server.stderr())
         # The new workers were forked after the hook: they all see its result.
         time.sleep(0.2)
         for _ in range(6):
-            self.assertEqual(self.get("/hook"), (200, b"two carried=1"))
+            self.assertEqual(self.get("/hook"), (200, b"two carried=%d" % want))
 
     def count(self):
         st, body = self.get("/ref/count")
