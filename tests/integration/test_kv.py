@@ -167,6 +167,9 @@ class KvTest(harness.ServerTestCase):
         self.assertEqual((st, body), (200, b"[]"))
         self.assertEqual(self.req("PUT", "/kv/index.html", body=b"a key")[0], 201)
         self.assertEqual(self.req("GET", "/kv/index.html")[:2], (200, b"a key"))
+        out = __import__("subprocess").run([harness.BIN, "-t", self.server.config_path, "--explain", "GET", "/kv"],
+                                           capture_output=True, text=True, timeout=20)
+        self.assertIn("no module of this location serves files: no file system lookup", out.stdout)
         # The static location next to it still has its folder rules.
         self.write("d/index.html", "idx\n")
         st, _, r = self.req("GET", "/d")
