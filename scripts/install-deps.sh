@@ -9,6 +9,8 @@ packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev libssl-dev open
 packages="$packages nginx-light"
 # Debian's python3: the demo config and the CGI tests run /usr/bin/python3.
 packages="$packages python3"
+# mod_rewrite (PCRE2), mod_auth_basic (crypt_r from libxcrypt, HMAC from libcrypto).
+packages="$packages libpcre2-dev libcrypt-dev libssl-dev"
 
 missing=""
 for p in $packages; do

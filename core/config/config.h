@@ -29,6 +29,9 @@ typedef struct location_handler {
     const void *conf; /* what the module's configure() returned */
 } location_handler;
 
+/* ABI 1.2 hooks the core runs per location (core/phases), in this order. */
+enum { HOOK_REWRITE, HOOK_ACCESS, HOOK_HEADER_FILTER, HOOK_BODY_FILTER, HOOK_LOG, HOOK_COUNT };
+
 typedef struct location_conf {
     const char *json_path; /* "servers[0].locations[2]" */
     const char *path;      /* prefix, starts with '/', no trailing '/' except for "/" itself */
@@ -59,6 +62,10 @@ typedef struct location_conf {
      * (reading the request body included); past it 504 and the module's
      * cleanup(WS_END_ABORTED). 0 = no limit (the default). */
     uint64_t handler_ms;
+    /* For each HOOK_*: the enabled modules that have that hook, in "modules"
+     * order, built once here so a request walks only the modules that act. */
+    const location_handler *hooks[HOOK_COUNT];
+    size_t n_hooks[HOOK_COUNT];
 } location_conf;
 
 typedef struct listen_addr {

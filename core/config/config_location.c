@@ -218,6 +218,41 @@ static int loc_configure(cfg_ctx *x, location_conf *out, loaded_module *m, json_
     return 0;
 }
 
+/* Does module m implement hook k (ABI 1.2; zero in an older module's descriptor)? */
+static int has_hook(const loaded_module *m, int k)
+{
+    switch (k) {
+    case HOOK_REWRITE: return m->d.rewrite != NULL;
+    case HOOK_ACCESS: return m->d.access != NULL;
+    case HOOK_HEADER_FILTER: return m->d.header_filter != NULL;
+    case HOOK_BODY_FILTER: return m->d.body_filter != NULL;
+    case HOOK_LOG: return m->d.log_request != NULL;
+    default: return 0;
+    }
+}
+
+/* One array per hook of the modules that have it, in "modules" order. */
+static int loc_hooks(cfg_ctx *x, location_conf *out)
+{
+    for (int k = 0; k < HOOK_COUNT; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < out->n_handlers; i++)
+            n += has_hook(out->handlers[i].mod, k) != 0;
+        if (!n)
+            continue;
+        location_handler *h = arena_alloc(x->a, n * sizeof *h);
+        if (!h)
+            return cfg_fail(x, out->json_path, "out of memory");
+        n = 0;
+        for (size_t i = 0; i < out->n_handlers; i++)
+            if (has_hook(out->handlers[i].mod, k))
+                h[n++] = out->handlers[i];
+        out->hooks[k] = h;
+        out->n_hooks[k] = n;
+    }
+    return 0;
+}
+
 static int loc_handlers(cfg_ctx *x, location_conf *out, json_t **vals, const int *on)
 {
     location_handler *h = arena_alloc(x->a, (x->c->n_modules + 1) * sizeof *h);
@@ -237,7 +272,7 @@ static int loc_handlers(cfg_ctx *x, location_conf *out, json_t **vals, const int
     out->n_handlers = n;
     if (n > 0 && no_files == (int)n)
         out->serves_files = 0;
-    return 0;
+    return loc_hooks(x, out);
 }
 
 int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, location_conf *out)

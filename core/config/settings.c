@@ -33,6 +33,7 @@ struct ws_settings {
     unsigned char *seen;
     size_t n_keys;
     void *user; /* the caller's context (settings_set_user), inherited by children */
+    struct ws_settings *kids, *next_kid; /* nested objects handed out (ABI 1.2): checked with the parent */
 };
 
 /* Getters take a const pointer (the module API promises not to change the
@@ -134,7 +135,83 @@ int settings_report_unknown(const ws_settings *s)
     for (size_t i = 0; i < s->n_keys; i++)
         if (!s->seen[i])
             return bad(s, s->keys[i], "unknown key");
+    for (const ws_settings *k = s->kids; k; k = k->next_kid)
+        if (settings_report_unknown(k) < 0)
+            return -1;
     return 0;
+}
+
+/* A nested object at `path`, whose unread keys its parent reports. */
+static ws_settings *adopt(const ws_settings *s, json_t *v, const char *path)
+{
+    ws_settings *k = settings_make(s->a, v, path, s->file, s->dir, s->err, s->errlen, s->failed);
+    if (k) {
+        k->user = s->user;
+        k->next_kid = s->kids;
+        mut(s)->kids = k;
+    }
+    return k;
+}
+
+int settings_object(const ws_settings *s, const char *key, const ws_settings **out)
+{
+    json_t *v = settings_raw(s, key);
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return bad(s, key, "expected an object");
+    char path[512];
+    key_path(s, key, path, sizeof path);
+    *out = adopt(s, v, path);
+    return *out ? 1 : oom(s, key);
+}
+
+int settings_object_list(const ws_settings *s, const char *key, const ws_settings *const **out, size_t *n)
+{
+    json_t *v = settings_raw(s, key);
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return bad(s, key, "expected an array of objects");
+    size_t cnt = json_array_size(v);
+    const ws_settings **list = arena_alloc(s->a, (cnt + 1) * sizeof *list);
+    if (!list)
+        return oom(s, key);
+    for (size_t i = 0; i < cnt; i++) {
+        char sub[256], path[512];
+        snprintf(sub, sizeof sub, "%s[%zu]", key, i);
+        json_t *e = json_array_get(v, i);
+        if (!json_is_object(e))
+            return bad(s, sub, "expected an object");
+        key_path(s, sub, path, sizeof path);
+        if (!(list[i] = adopt(s, e, path)))
+            return oom(s, key);
+    }
+    *out = list;
+    *n = cnt;
+    return 1;
+}
+
+int settings_keys(const ws_settings *s, const char *const **keys, size_t *n)
+{
+    *keys = s->keys;
+    *n = s->n_keys;
+    return 1;
+}
+
+int settings_kind(const ws_settings *s, const char *key)
+{
+    json_t *v = json_object_get(s->obj, key);
+    if (!v)
+        return WS_CFG_ABSENT;
+    switch (json_typeof(v)) {
+    case JSON_NULL: return WS_CFG_NULL;
+    case JSON_TRUE: case JSON_FALSE: return WS_CFG_BOOL;
+    case JSON_INTEGER: case JSON_REAL: return WS_CFG_NUMBER;
+    case JSON_STRING: return WS_CFG_STRING;
+    case JSON_ARRAY: return WS_CFG_ARRAY;
+    default: return WS_CFG_OBJECT;
+    }
 }
 
 int settings_failed(const ws_settings *s) { return *s->failed; }

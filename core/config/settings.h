@@ -21,6 +21,11 @@ int settings_string_list(const ws_settings *s, const char *key, const char *cons
 int settings_string_map(const ws_settings *s, const char *key, const char *const **out, size_t *n);
 void settings_error(const ws_settings *s, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void *settings_alloc(const ws_settings *s, size_t n);
+/* ABI 1.2 */
+int settings_object(const ws_settings *s, const char *key, const ws_settings **out);
+int settings_object_list(const ws_settings *s, const char *key, const ws_settings *const **out, size_t *n);
+int settings_keys(const ws_settings *s, const char *const **keys, size_t *n);
+int settings_kind(const ws_settings *s, const char *key);
 
 /* ---- Added for the core (config.c) and the test host (tests/testhost/) ----
  * settings.c depends only on arena.c and jansson, so the test host can build

@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access_log.h"
 #include "fs_cache.h"
 #include "netaddr.h"
+#include "phase.h"
 #include "arena.h"
 #include "log.h"
 #include "modules.h"
@@ -213,6 +215,19 @@ void req_release_module(request *r, int how)
 static void req_free(conn *c, int how)
 {
     request *r = c->req;
+    phase_log(r, how); /* ABI 1.2 log hooks: after the response */
+    if (r->offloads) {
+        /* Works still run for it (host->offload): the connection lets go of it
+         * now, the last work frees it (core/phases/offload_req.c). */
+        remove_events(r);
+        access_log_request(r);
+        c->srv->stats.requests_total++;
+        r->orphan = 1;
+        r->orphan_how = how;
+        r->c = NULL;
+        c->req = NULL;
+        return;
+    }
     req_release_module(r, how);
     for (req_file *f = r->files; f; f = f->next)
         fs_file_release(f->ref); /* a response still being sent holds its own reference */
@@ -223,6 +238,21 @@ static void req_free(conn *c, int how)
     server_put_pool(c->srv, r->pool);
     free(r);
     c->req = NULL;
+}
+
+void req_free_orphan(request *r)
+{
+    if (r->owner && !r->cleaned && r->owner->d.cleanup) {
+        r->cleaned = 1;
+        r->in_module++;
+        r->owner->d.cleanup(&r->pub, r->orphan_how);
+        r->in_module--;
+    }
+    for (req_file *f = r->files; f; f = f->next)
+        fs_file_release(f->ref);
+    live_config_unref(r->cfg);
+    server_put_pool(g_server, r->pool);
+    free(r);
 }
 
 void conn_close(conn *c)
@@ -259,6 +289,10 @@ static request *req_new(conn *c)
     r->cfg->refs++;
     r->length = -1;
     r->out_left = -1;
+    r->hook_in = -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    r->start_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
     ws_request *p = &r->pub;
     p->size = sizeof *p;
     p->query = "";
@@ -642,6 +676,10 @@ void conn_progress(conn *c)
             const char *to = r->redirect_to;
             r->redirect_to = NULL;
             req_restart(r, to);
+            continue;
+        }
+        if (r->hook_resume && !r->in_module) {
+            phase_resume(r); /* a phase module answered its WS_DEFER (core/phases) */
             continue;
         }
         if (r->body == BODY_READING) {

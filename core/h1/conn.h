@@ -116,6 +116,25 @@ typedef struct request {
     int cleaned;                    /* cleanup has been called */
     int redirects;                  /* internal redirects so far */
     char *redirect_to;              /* pending internal redirect */
+
+    /* ABI 1.2 phases, filters and offload (core/phases) */
+    int hook_in;                    /* the HOOK_* being called now, -1 none */
+    size_t hook_idx;                /* position in loc->hooks[hook] of the phase under way */
+    int hook_wait;                  /* a module said WS_DEFER: waiting for phase_done */
+    int hook_resume;                /* phase_done arrived: conn_progress resumes the phase */
+    int hook_phase;                 /* the HOOK_* a deferral waits in */
+    int hook_result;                /* what phase_done was given */
+    int rewrites;                   /* rewrite_uri re-routes so far */
+    int rewritten;                  /* rewrite_uri was called in the current hook */
+    int dir_redirect;               /* route_map_path asked for the trailing-slash 301 */
+    int filters_ran;                /* header filters ran for this response */
+    size_t keep_headers;            /* resp_error keeps the first keep_headers response fields */
+    struct loaded_module *calling;  /* the phase module being called (log prefix) */
+    struct mod_slot *slots;         /* module_ctx slots */
+    unsigned offloads;              /* offloaded works not returned yet */
+    int orphan;                     /* ended while works ran: freed after the last one */
+    int orphan_how;                 /* the enum ws_end it ended with */
+    uint64_t start_us;              /* wall clock when the head was parsed */
 } request;
 
 typedef union sockaddr_any {
@@ -174,6 +193,8 @@ int req_watch_set(req_watch *w, unsigned events);
 void req_watch_remove(req_watch *w);
 ws_timer *req_timer_start(request *r, uint64_t ms, ws_timer_cb cb, void *arg);
 void req_timer_stop(req_timer *t);
+/* Free a request that ended while offloaded works ran, once the last returned (core/phases/offload_req.c). */
+void req_free_orphan(request *r);
 void req_child_exited(request *r, pid_t pid, int status, ws_child_cb cb, void *arg);
 
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mime.h"
 #include "modules.h"
+#include "phase.h"
 #include "response.h"
 #include "server.h"
 #include "settings.h"
@@ -36,7 +37,7 @@ static void host_log(int level, const ws_request *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    const char *mod = r && R(r)->owner ? R(r)->owner->name : "module";
+    const char *mod = r && R(r)->calling ? R(r)->calling->name : r && R(r)->owner ? R(r)->owner->name : "module";
     if (r)
         log_msg(level, "WS0900", "[%s] %s %s: %s", mod, r->method ? r->method : "-", r->path ? r->path : "-", msg);
     else
@@ -328,4 +329,19 @@ const ws_host ws_core_host = {
     .shm_root = host_shm_root,
     .write_ref = host_write_ref,
     .error_reason = host_error_reason,
+    /* ABI 1.2 (core/phases) */
+    .phase_done = phase_host_done,
+    .rewrite_uri = phase_host_rewrite_uri,
+    .set_user = phase_host_set_user,
+    .module_ctx = phase_host_module_ctx,
+    .offload = phase_host_offload,
+    .get_status = phase_host_get_status,
+    .resp_header = phase_host_resp_header,
+    .set_header = phase_host_set_header,
+    .remove_header = phase_host_remove_header,
+    .filter_next = phase_host_filter_next,
+    .cfg_object = settings_object,
+    .cfg_object_list = settings_object_list,
+    .cfg_keys = settings_keys,
+    .cfg_kind = settings_kind,
 };

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "modules.h"
+#include "phase.h"
 #include "request.h"
 #include "response.h"
 #include "route.h"
@@ -133,25 +134,23 @@ static void answer_return(request *r)
     resp_finish(r);
 }
 
-/* SPEC §3 "Directories are the core's business". Returns 1 when answered. */
-static int map_path(request *r)
+/* SPEC §3 "Directories are the core's business": the trailing-slash redirect
+ * route_map_path asked for. */
+static void answer_dir_redirect(request *r)
 {
     ws_request *p = &r->pub;
-    if (!route_map_path(r->pool, r->loc, p))
-        return 0;
     /* Out of memory anywhere here is a 500, never a NULL passed on to "%s". */
     const char *q = p->query[0] ? arena_printf(r->pool, "?%s", p->query) : "";
     const char *enc = encode_path(r, p->path, "/");
     char *loc = q && enc ? arena_printf(r->pool, "%s%s", enc, q) : NULL;
     if (!loc) {
         resp_error(r, 500);
-        return 1;
+        return;
     }
     r->status = 301;
     resp_header_add_ref(r, "Location", loc); /* loc is in the pool */
     r->length = 0;
     resp_finish(r);
-    return 1;
 }
 
 /* timeouts.handler: the module took too long to answer. Like the 408 of a
@@ -196,7 +195,77 @@ static void dispatch(request *r)
         resp_error(r, 500);
 }
 
-/* Route a request whose path is set (first time or after an internal redirect). */
+/* The core's checks between the rewrite and access phases. 1 when answered. */
+static int check_method(request *r)
+{
+    const char *m = r->pub.method;
+    switch (route_check_method(r->cfg->c, r->loc, m)) {
+    case ROUTE_OPTIONS:
+        answer_simple(r, 204, r->loc->allow);
+        return 1;
+    case ROUTE_NOT_ALLOWED:
+        resp_error(r, 405);
+        return 1;
+    case ROUTE_UNKNOWN:
+        resp_error(r, 501);
+        return 1;
+    case ROUTE_METHOD_OK:
+        break;
+    }
+    /* POST and PUT carry content by definition: without Content-Length or
+     * chunked framing we refuse rather than guess (RFC 9110 §15.5.12, as lighttpd). */
+    if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) && r->head.content_length < 0 && !r->head.chunked) {
+        resp_error(r, 411);
+        return 1;
+    }
+    if (r->loc->max_body > 0 && r->head.content_length > r->loc->max_body) {
+        resp_error(r, 413);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The steps of a routed request, resumable after a phase that waited
+ * (core/phases): rewrite hooks → method checks → access hooks → "return",
+ * the directory redirect or the handler. `hook` is where to go on from.
+ */
+void req_continue(request *r, int hook)
+{
+    if (hook == HOOK_REWRITE) {
+        phase_outcome o = phase_run(r, HOOK_REWRITE);
+        if (o == PHASE_REROUTE) {
+            req_reroute(r);
+            return;
+        }
+        if (o != PHASE_NEXT || check_method(r))
+            return;
+        r->hook_idx = 0;
+        hook = HOOK_ACCESS;
+    }
+    if (hook == HOOK_ACCESS && phase_run(r, HOOK_ACCESS) != PHASE_NEXT)
+        return;
+    if (r->loc->return_status)
+        answer_return(r);
+    else if (r->dir_redirect)
+        answer_dir_redirect(r);
+    else
+        dispatch(r);
+}
+
+/* A rewrite hook changed the path: route again, 10 times at most. */
+void req_reroute(request *r)
+{
+    if (++r->rewrites > 10) {
+        log_msg(WS_LOG_ERROR, "WS0911", "more than 10 rewrites for %s (last: %s): a rewrite loop?",
+                r->request_line ? r->request_line : "-", r->pub.path);
+        resp_error(r, 500);
+        return;
+    }
+    req_route(r);
+}
+
+/* Route a request whose path is set (first time, after an internal redirect or a rewrite). */
 void req_route(request *r)
 {
     ws_request *p = &r->pub;
@@ -207,38 +276,12 @@ void req_route(request *r)
     }
     p->location = r->loc->path;
     p->root = r->loc->root;
-    const char *m = p->method;
-
-    switch (route_check_method(r->cfg->c, r->loc, m)) {
-    case ROUTE_OPTIONS:
-        answer_simple(r, 204, r->loc->allow);
-        return;
-    case ROUTE_NOT_ALLOWED:
-        resp_error(r, 405);
-        return;
-    case ROUTE_UNKNOWN:
-        resp_error(r, 501);
-        return;
-    case ROUTE_METHOD_OK:
-        break;
-    }
-    /* POST and PUT carry content by definition: without Content-Length or
-     * chunked framing we refuse rather than guess (RFC 9110 §15.5.12, as lighttpd). */
-    if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) && r->head.content_length < 0 && !r->head.chunked) {
-        resp_error(r, 411);
-        return;
-    }
-    if (r->loc->max_body > 0 && r->head.content_length > r->loc->max_body) {
-        resp_error(r, 413);
-        return;
-    }
-    if (r->loc->return_status) {
-        answer_return(r);
-        return;
-    }
-    if (map_path(r))
-        return;
-    dispatch(r);
+    /* The file system is mapped before the phases, so a rewrite hook sees
+     * fs_type (a fallback for a missing file); the slash redirect it may ask
+     * for waits until the access phase allowed the request. */
+    r->dir_redirect = route_map_path(r->pool, r->loc, p);
+    r->hook_idx = 0;
+    req_continue(r, HOOK_REWRITE);
 }
 
 /* The head is parsed (status HTTP_PARSE_OK) or refused (a status code). */
@@ -333,5 +376,7 @@ void req_restart(request *r, const char *uri)
     r->finished = 0;
     r->owner = NULL;
     r->cleaned = 0;
+    r->filters_ran = 0;
+    r->keep_headers = 0;
     req_route(r);
 }

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mime.h"
 #include "modules.h"
+#include "phase.h"
 #include "server.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* documented in docs/modules.md (write and WS_AGAIN) */
@@ -161,9 +162,21 @@ int resp_commit_head(request *r)
 {
     if (r->head_sent)
         return 0;
-    r->head_sent = 1;
     if (r->status == 0)
         r->status = 200;
+    /* ABI 1.2 header filters (core/phases): once per response, before the
+     * head is fixed, so they may still change status and headers. A failing
+     * filter gets the client a 500 (its page goes out without filters). */
+    if (!r->filters_ran) {
+        r->filters_ran = 1;
+        if (phase_header_filters(r) < 0) {
+            resp_error(r, 500);
+            return -1;
+        }
+        if (r->head_sent)
+            return 0; /* a filter answered by itself */
+    }
+    r->head_sent = 1;
     apply_conditionals(r);
     if (add_validators(r) < 0)
         return -1;
@@ -552,7 +565,13 @@ int resp_error_reason(request *r, int status, const char *reason)
         return WS_OK;
     }
     r->status = status;
-    resp_headers_clear(r);
+    /* A phase module's denial keeps the fields it added (WWW-Authenticate …):
+     * they are the first keep_headers of the list (core/phases/phase.c). */
+    if (r->keep_headers && r->keep_headers <= r->resp_headers.n)
+        r->resp_headers.n = r->keep_headers;
+    else
+        resp_headers_clear(r);
+    r->keep_headers = 0;
     r->length = -1;
     r->has_validators = 0;
     if (error_closes(r, status))

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mime.h"
 #include "modules.h"
+#include "offload.h"
 #include "outq.h"
 
 server *g_server;
@@ -420,6 +421,7 @@ int server_run(const char *config_path, ws_config *cfg)
         loop_timer_cancel(s.loop, s.stop_timer);
     while (s.conns)
         conn_close(s.conns);
+    offload_stop(); /* waits for offloaded works; requests that ended meanwhile are freed here */
     for (listener *l = s.listeners, *n; l; l = n) {
         n = l->next;
         close_listener(&s, l);

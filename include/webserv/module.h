@@ -56,8 +56,26 @@ enum {
  * make it consistent before shm_unlock. */
 enum { WS_SHM_OWNER_DIED = 2 };
 
+/* ABI 1.2: what host->cfg_kind says a key holds. */
+enum ws_cfg_kind { WS_CFG_ABSENT = 0, WS_CFG_NULL, WS_CFG_BOOL, WS_CFG_NUMBER, WS_CFG_STRING, WS_CFG_ARRAY, WS_CFG_OBJECT };
+
 /* Results of ws_module.match. */
 enum { WS_DECLINE = 0, WS_TAKE = 1 };
+
+/*
+ * ABI 1.2: results of the phase hooks (ws_module.rewrite and .access) and the
+ * value handed to host->phase_done. Any other result from 200 to 599 makes
+ * the core answer at once with that status: 4xx/5xx with the error page,
+ * others with an empty body; headers the module added with add_header go with
+ * it (401 + WWW-Authenticate, 301 + Location, 204 for a CORS preflight …).
+ * Anything else (WS_ERROR, a junk number) is a module failure: 500 and a log
+ * line naming the module.
+ */
+enum {
+    WS_CONTINUE = 0, /* nothing to do here, or access allowed: go on */
+    WS_DEFER = 2,    /* the module answers later with host->phase_done (from an event or offload) */
+    WS_DONE = 3,     /* the module answered the request itself (write/finish or error) */
+};
 
 /* Event bits for watch_fd and its callback. */
 #define WS_EV_READ 0x1u
@@ -92,6 +110,7 @@ typedef void (*ws_release_cb)(void *arg);
 
 /* ws_module.flags (ABI 1.2). */
 #define WS_MODULE_NO_FILES 0x1u /* serves no files: no directory/index/slash rules for it */
+typedef struct ws_module ws_module;
 
 typedef struct ws_header {
     const char *name;  /* as the client sent it */
@@ -135,9 +154,25 @@ typedef struct ws_request {
     const char *local_addr;  /* address the connection came in on, text */
     unsigned local_port;
     const char *host;        /* Host header without port, lower-cased; else the server's first name or local_addr */
-    const void *conf;        /* this module's per-location config from configure() */
+    const void *conf;        /* this module's per-location config from configure(): during any
+                                call into a module (handler, phase hook, filter, offload done),
+                                the config of THAT module */
     void *ctx;               /* free for the owning module */
+    /* ---- ABI 1.2 (check r->size) ---- */
+    const char *remote_user; /* set by an access module with host->set_user, else NULL */
+    const char *auth_type;   /* "Basic", … with remote_user, else NULL */
 } ws_request;
+
+/* ABI 1.2: what a log phase hook (ws_module.log_request) sees after a response. */
+typedef struct ws_log_info {
+    size_t size;                /* sizeof as the core built it */
+    int status;                 /* the status sent (0: nothing was sent) */
+    int how;                    /* enum ws_end */
+    uint64_t body_bytes_sent;   /* response body bytes put on the wire */
+    uint64_t bytes_received;    /* request body bytes read (de-chunked) */
+    uint64_t start_us;          /* when the head was parsed: wall clock, µs since the epoch */
+    uint64_t duration_us;       /* from then to the end of the response */
+} ws_log_info;
 
 /* Server counters, for status pages (host->stats). */
 typedef struct ws_stats {
@@ -294,10 +329,50 @@ struct ws_host {
      * escaped, in the HTML error page, or as {"status", "error", "reason"}
      * JSON to a client whose Accept names application/json. Copied. */
     int (*error_reason)(ws_request *r, int status, const char *reason);
+    /* ---- ABI 1.2: phases, offload, response inspection (check host->size) ---- */
+    /* Answer a WS_DEFER from a rewrite or access hook: `result` as the hook
+     * would have returned it (WS_CONTINUE, WS_DONE or a status). Call it once,
+     * from an event (timer, watch, offload done). */
+    int (*phase_done)(ws_request *r, int result);
+    /* From a rewrite hook only: replace the path (and query, after '?') with
+     * `uri`, a local path. When the hook returns WS_CONTINUE the core routes
+     * the request again (a new location, its own rewrite phase), at most 10
+     * times: then 500. */
+    int (*rewrite_uri)(ws_request *r, const char *uri);
+    /* Who the client is, once an access module verified it: r->remote_user and
+     * r->auth_type (copied; CGI's REMOTE_USER and AUTH_TYPE, the access log). */
+    int (*set_user)(ws_request *r, const char *user, const char *auth_type);
+    /* A per-request pointer for a phase or filter module (r->ctx belongs to the
+     * handler): self is the module's own descriptor (&webserv_module). The slot
+     * starts NULL and dies with the request. NULL if out of memory. */
+    void **(*module_ctx)(ws_request *r, const ws_module *self);
+    /* Run work(arg) on the core's thread pool, then done(r, arg) on the event
+     * loop. work must not touch r nor call the host. The request does not end
+     * (no cleanup, no freeing) while work runs: when the client goes away
+     * meanwhile, done is skipped and cleanup comes after work returned. */
+    int (*offload)(ws_request *r, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg);
+    /* The response as it stands (for header filters and handlers). */
+    int (*get_status)(const ws_request *r);
+    const char *(*resp_header)(const ws_request *r, const char *name); /* first value, NULL if none */
+    int (*set_header)(ws_request *r, const char *name, const char *value); /* replaces every field of that name */
+    int (*remove_header)(ws_request *r, const char *name);
+    /* From a body filter: pass a piece on to the next filter (or the client);
+     * last = 1 with the final piece. WS_AGAIN: accepted, the output is full. */
+    int (*filter_next)(ws_request *r, const void *data, size_t len, int last);
+    /* Settings of nested shapes, at configure() time (same 1 / 0 / -1 rule
+     * as the other getters). A nested object is a settings object of its own
+     * (errors name its JSON path, e.g. "….rewrite.rules[2].match"); its keys
+     * left unread are reported like the module's own. */
+    int (*cfg_object)(const ws_settings *s, const char *key, const ws_settings **out);
+    int (*cfg_object_list)(const ws_settings *s, const char *key, const ws_settings *const **out, size_t *n);
+    /* Every key of an object, in file order (reading them is up to you). */
+    int (*cfg_keys)(const ws_settings *s, const char *const **keys, size_t *n);
+    /* The JSON type of `key` (enum ws_cfg_kind), to accept two shapes; reads nothing. */
+    int (*cfg_kind)(const ws_settings *s, const char *key);
 };
 
 /* The descriptor a module exports as `webserv_module`. */
-typedef struct ws_module {
+struct ws_module {
     uint16_t abi_major;        /* WS_ABI_MAJOR the module was built with */
     uint16_t abi_minor;        /* WS_ABI_MINOR the module was built with */
     uint32_t size;             /* sizeof(ws_module) the module was built with */
@@ -336,7 +411,31 @@ typedef struct ws_module {
      * readable during the call; the old one is freed once its last request
      * ends. Optional. See docs/modules.md "State across reloads". */
     void (*on_reload)(const void *old_conf, const void *new_conf);
-} ws_module;
+
+    /* ---- ABI 1.2: phases and filters (all optional) ----
+     * The core calls them for every module enabled in the request's location
+     * that has them, in the order of the config's "modules" list, with r->conf
+     * set to that module's config. A module may have phase hooks and no
+     * handler at all (no methods, match or handle). The order of a request:
+     *   location found → rewrite → method check → access → "return" /
+     *   directory redirect / handler → header filters → body filters →
+     *   response sent → log_request → cleanup. */
+    /* Before the method check: WS_CONTINUE, or host->rewrite_uri then
+     * WS_CONTINUE (routed again), a status to answer now, WS_DONE, WS_DEFER. */
+    int (*rewrite)(ws_request *r);
+    /* Before the handler: every module must allow (WS_CONTINUE); a status
+     * (401, 403, 429 …) denies; WS_DEFER answers later through phase_done. */
+    int (*access)(ws_request *r);
+    /* Before the head goes out (status and headers still open to change with
+     * set_status/set_header/add_header/remove_header): 0 = leave the body
+     * alone, 1 = send the body through body_filter, WS_ERROR = 500. */
+    int (*header_filter)(ws_request *r);
+    /* Body pieces in order (file ranges read in), `last` with the final one;
+     * pass on with host->filter_next. WS_ERROR cuts the response. */
+    int (*body_filter)(ws_request *r, const void *data, size_t len, int last);
+    /* After the response (sent or aborted), before cleanup. */
+    void (*log_request)(ws_request *r, const ws_log_info *info);
+};
 
 #define WS_MODULE_HEADER .abi_major = WS_ABI_MAJOR, .abi_minor = WS_ABI_MINOR, .size = sizeof(ws_module)
 

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -111,14 +112,27 @@ static int header_skipped(const char *name)
            strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, "Transfer-Encoding") == 0;
 }
 
+/* The user an access module (auth_basic, ABI 1.2) verified, or NULL. */
+static const char *verified_user(const ws_request *r)
+{
+    return r->size >= offsetof(ws_request, auth_type) + sizeof r->auth_type ? r->remote_user : NULL;
+}
+
 /* Several fields of one name become one value (§4.1.18), joined as HTTP
  * joins them; Cookie uses "; " (RFC 6265 §5.4). */
 static void add_headers(env_builder *e, const ws_request *r)
 {
     char var[512];
+    /* Once the server checked the credentials they stay with it: the script
+     * gets REMOTE_USER and AUTH_TYPE, never the password (§4.1.18 "SHOULD NOT"
+     * pass authentication fields). Without server authentication a script
+     * that checks the field itself still finds it. */
+    int authenticated = verified_user(r) != NULL;
     for (size_t i = 0; i < r->n_headers && !e->oom; i++) {
         const ws_header *h = &r->headers[i];
         if (header_skipped(h->name) || !http_var_name(h->name, var, sizeof var))
+            continue;
+        if (authenticated && (strcasecmp(h->name, "Authorization") == 0 || strcasecmp(h->name, "Proxy-Authorization") == 0))
             continue;
         long at = env_find(e, var, strlen(var));
         int seen = 0;
@@ -160,10 +174,10 @@ char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, i
     for (size_t i = 0; i < conf->n_env; i++)
         env_set(&e, conf->env[2 * i], conf->env[2 * i + 1]);
 
-    /* §4.1, in the RFC's order. No authentication happens here, so AUTH_TYPE
-     * and REMOTE_USER are empty (§4.1.1, §4.1.11); a script that checks the
-     * Authorization field itself finds it in HTTP_AUTHORIZATION. */
-    env_set(&e, "AUTH_TYPE", "");
+    /* §4.1, in the RFC's order. AUTH_TYPE and REMOTE_USER (§4.1.1, §4.1.11)
+     * name what an access module verified (auth_basic: "Basic"), else empty. */
+    const char *user = verified_user(r);
+    env_set(&e, "AUTH_TYPE", user && r->auth_type ? r->auth_type : "");
     if (content_length >= 0)
         env_setnum(&e, "CONTENT_LENGTH", content_length); /* §4.1.2: only with a body */
     const char *ctype = cgi_host->header(r, "Content-Type");
@@ -182,7 +196,7 @@ char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, i
     env_set(&e, "QUERY_STRING", r->query ? r->query : ""); /* §4.1.7: never unset */
     env_set(&e, "REMOTE_ADDR", r->remote_addr);
     env_setnum(&e, "REMOTE_PORT", r->remote_port);
-    env_set(&e, "REMOTE_USER", "");
+    env_set(&e, "REMOTE_USER", user ? user : "");
     env_set(&e, "REQUEST_METHOD", r->method);
     env_set(&e, "SCRIPT_NAME", s->name);
     env_set(&e, "SERVER_NAME", r->host ? r->host : r->local_addr);

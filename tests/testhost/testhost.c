@@ -81,6 +81,7 @@ static void response_free(th_response *res)
     free(res->header_values);
     free(res->body);
     free(res->redirect);
+    free(res->rewrite_uri);
 }
 
 void th_unload(th_module *m)
@@ -413,6 +414,7 @@ static void request_free(th_request *t, int how)
             *pp = t->next_live;
             break;
         }
+    th_offload_wait(t); /* as in the core: the request's end waits for its offloaded works */
     if (t->taken) {
         t->res->cleanups++;
         t->res->cleanup_how = how;

@@ -40,6 +40,8 @@ typedef struct th_response {
     char *error_reason;      /* the reason given to host->error_reason, or NULL */
     int write_refs;          /* write_ref calls */
     int releases;            /* write_ref release callbacks run (the test host sends at once) */
+    /* ABI 1.2 */
+    char *rewrite_uri;       /* the last host->rewrite_uri from a rewrite hook, or NULL */
 } th_response;
 
 /* The fake host table (a module keeps this pointer from init). */
@@ -103,5 +105,25 @@ void th_request_end(th_request *t);
 /* (testhost addition) Children whose request ended are still reaped: wait up
  * to ms for all watched children to be reaped; returns how many are left. */
 int th_reap(int ms);
+
+/*
+ * ---- ABI 1.2: phases, filters, offload ----
+ * Call the module's hook as the core would (r->conf is the config the request
+ * was made with) and return what it returned: WS_CONTINUE, WS_DONE, WS_DEFER
+ * or a status. After WS_DEFER, th_phase_wait runs the loop (timers, watches,
+ * offloaded works, whose `done` runs on this thread as on the core's loop)
+ * until the module calls phase_done, and returns the result it gave (-1000
+ * on timeout). host->rewrite_uri lands in th_response.rewrite_uri (and
+ * changes r->path/query); host->set_user in th_req(t)->remote_user/auth_type.
+ */
+int th_rewrite(th_request *t);
+int th_access(th_request *t);
+int th_phase_wait(th_request *t, int ms);
+/* A header filter on the response as it stands: build it first with
+ * th_host()->set_status / add_header on th_req(t), then call this and read
+ * the result with th_header / th_response_of. Returns the filter's result. */
+int th_header_filter(th_request *t);
+/* The log hook with these facts. */
+void th_log_request(th_request *t, const ws_log_info *info);
 
 #endif

@@ -403,6 +403,21 @@ static const ws_host host = {
     .shm_root = th_shm_root,
     .write_ref = th_write_ref,
     .error_reason = th_error_reason,
+    /* ABI 1.2 (th_phase.c) */
+    .phase_done = th_phase_done,
+    .rewrite_uri = th_phase_rewrite_uri,
+    .set_user = th_phase_set_user,
+    .module_ctx = th_phase_module_ctx,
+    .offload = th_phase_offload,
+    .get_status = th_phase_get_status,
+    .resp_header = th_phase_resp_header,
+    .set_header = th_phase_set_header,
+    .remove_header = th_phase_remove_header,
+    .filter_next = th_phase_filter_next,
+    .cfg_object = settings_object,
+    .cfg_object_list = settings_object_list,
+    .cfg_keys = settings_keys,
+    .cfg_kind = settings_kind,
 };
 
 const ws_host *th_host(void) { return &host; }

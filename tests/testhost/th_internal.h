@@ -109,6 +109,13 @@ struct th_request {
     size_t n_children;     /* children still running for this request */
     int opened[8];         /* fds from open_file: the host's, closed when the request ends */
     int n_opened;
+    /* ABI 1.2 (th_phase.c) */
+    int hook_in;           /* 1 + the hook being called (1 rewrite, 2 access, 3 header filter), 0 none */
+    int phase_waiting;     /* the hook said WS_DEFER */
+    int phase_answered;    /* phase_done came */
+    int phase_result;
+    struct th_slot *slots; /* module_ctx */
+    int offloads;          /* works not returned yet */
 };
 
 extern th_request *th_live; /* list of requests not yet ended */
@@ -119,6 +126,20 @@ void th_events_release(th_request *t);/* drop watches and timers; children becom
 void th_reap_once(void);              /* waitpid(WNOHANG) every watched child; runs callbacks */
 int th_request_done(const th_request *t);
 uint64_t th_now_ms(void);
+
+/* th_phase.c */
+int th_offload_poll(void);            /* run done callbacks of finished works; 1 while works run */
+void th_offload_wait(th_request *t);  /* join the request's works (its end waits for them) */
+int th_phase_get_status(const ws_request *r);
+const char *th_phase_resp_header(const ws_request *r, const char *name);
+int th_phase_set_header(ws_request *r, const char *name, const char *value);
+int th_phase_remove_header(ws_request *r, const char *name);
+int th_phase_done(ws_request *r, int result);
+int th_phase_rewrite_uri(ws_request *r, const char *uri);
+int th_phase_set_user(ws_request *r, const char *user, const char *auth_type);
+void **th_phase_module_ctx(ws_request *r, const ws_module *self);
+int th_phase_offload(ws_request *r, void (*work)(void *), void (*done)(ws_request *, void *), void *arg);
+int th_phase_filter_next(ws_request *r, const void *data, size_t len, int last);
 
 /* th_host.c */
 void *th_alloc(ws_request *r, size_t n);

@@ -298,9 +298,10 @@ int th_run(th_request *t, int ms)
     for (;;) {
         th_reap_once();
         fire_timers(th_now_ms());
+        int works = th_offload_poll();
         for (th_request *x = th_live; x; x = x->next_live)
             th_pump_body(x);
-        if (th_request_done(t))
+        if (th_request_done(t) || t->phase_answered)
             return 0;
 
         size_t n_fds = 0;
@@ -309,14 +310,14 @@ int th_run(th_request *t, int ms)
                 n_fds += !w->removed && w->events;
         uint64_t now = th_now_ms(), due = next_due();
         int kids = children_running();
-        if (!n_fds && due == UINT64_MAX && !kids)
+        if (!n_fds && due == UINT64_MAX && !kids && !works)
             return -1; /* nothing can happen any more: do not sleep out the timeout */
         if (now >= end)
             return -1;
         uint64_t wait = end - now;
         if (due != UINT64_MAX)
             wait = due > now ? (due - now < wait ? due - now : wait) : 0;
-        if (kids && wait > CHILD_POLL_MS)
+        if ((kids || works) && wait > CHILD_POLL_MS)
             wait = CHILD_POLL_MS;
         poll_fds((int)wait, n_fds);
     }

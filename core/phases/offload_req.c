@@ -1,0 +1,76 @@
+/*
+ * host->offload for a request (ABI 1.2) on the core's pool (core/event/offload.c).
+ *
+ * The rule: a request never ends while one of its works runs. Its works are
+ * counted (r->offloads); when the request ends meanwhile (the client went
+ * away, a timeout, the server stopping), conn.c detaches it from its
+ * connection (access log line written, watches and timers gone) and marks it
+ * an orphan: `done` is then skipped, and the last returning work frees it
+ * (the handler's cleanup, its files, its config reference, its pool). So a
+ * work's argument may live in the request's pool, and the module's code and
+ * config stay loaded until the work returned, even across a reload.
+ */
+#include <stdlib.h>
+
+#include "arena.h"
+#include "conn.h"
+#include "modules.h"
+#include "offload.h"
+#include "phase.h"
+#include "server.h"
+
+typedef struct req_job {
+    request *r;
+    void (*work)(void *arg);
+    void (*done)(ws_request *r, void *arg);
+    void *arg;
+    const void *conf;          /* r->conf of the caller, restored for done */
+    struct loaded_module *mod; /* the caller, for log lines */
+} req_job;
+
+static void run_work(void *arg)
+{
+    req_job *j = arg;
+    j->work(j->arg);
+}
+
+static void complete(void *arg)
+{
+    req_job *j = arg;
+    request *r = j->r;
+    r->offloads--;
+    if (r->orphan) {
+        if (r->offloads == 0)
+            req_free_orphan(r);
+        return;
+    }
+    if (j->done) {
+        ws_request *p = &r->pub;
+        const void *saved = p->conf;
+        struct loaded_module *saved_calling = r->calling;
+        p->conf = j->conf;
+        r->calling = j->mod;
+        req_begin_module(r);
+        j->done(p, j->arg);
+        req_end_module(r);
+        r->calling = saved_calling;
+        p->conf = saved;
+    }
+    conn_progress(r->c);
+}
+
+int phase_host_offload(ws_request *p, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg)
+{
+    request *r = (request *)(void *)p;
+    if (!work || r->orphan)
+        return WS_ERROR;
+    req_job *j = arena_alloc(r->pool, sizeof *j);
+    if (!j)
+        return WS_ERROR;
+    *j = (req_job){.r = r, .work = work, .done = done, .arg = arg, .conf = p->conf,
+                   .mod = r->calling ? r->calling : r->owner};
+    if (offload_submit(g_server->loop, run_work, j, complete, j) < 0)
+        return WS_ERROR;
+    r->offloads++;
+    return WS_OK;
+}

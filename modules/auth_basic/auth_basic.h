@@ -1,0 +1,60 @@
+/* mod_auth_basic: HTTP Basic authentication (RFC 7617) as an access-phase module. */
+#ifndef MOD_AUTH_BASIC_H
+#define MOD_AUTH_BASIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "webserv/module.h"
+
+/* ---- basic_header.c: the Authorization field ---- */
+
+/* Parse "Basic <token68>" (scheme case-insensitive, RFC 7617 §2) into
+ * user and password, decoded into buf (cap bytes, NUL-terminated both).
+ * 0, or -1 for anything malformed: another scheme, bad base64, no ':', a
+ * control character in the user-id. */
+int ab_parse_authorization(const char *value, char *buf, size_t cap, const char **user, const char **pass);
+
+/* ---- htpasswd.c: the user file ---- */
+
+typedef struct ab_user {
+    char *name;
+    char *hash; /* "$2y$…", "$2b$…", "$5$…" or "$6$…" */
+} ab_user;
+
+typedef struct ab_table {
+    ab_user *users;
+    size_t n;
+} ab_table;
+
+/* Parse a whole file's text. 0 and *out (malloc'ed; ab_table_free), or -1
+ * with the 1-based line number of the first bad entry in *bad_line and why. */
+int ab_parse_htpasswd(const char *text, size_t len, ab_table *out, size_t *bad_line, const char **why);
+void ab_table_free(ab_table *t);
+const char *ab_table_find(const ab_table *t, const char *user);
+
+/* ---- users.c: user files kept fresh (shared by every location naming one) ---- */
+
+typedef struct ab_file ab_file;
+/* Load `path` at configure time; NULL with a message in err (naming file and line). */
+ab_file *ab_file_get(const char *path, char *err, size_t errlen);
+/* Re-read when the file changed (st from host->open_file); -1 when it cannot be used. */
+int ab_file_refresh(ab_file *f, int fd, const struct stat *st, char *err, size_t errlen);
+const ab_table *ab_file_table(const ab_file *f);
+const char *ab_file_path(const ab_file *f);
+void ab_files_free(void);
+
+/* ---- cache.c: verified pairs, as keyed hashes ---- */
+
+#define AB_KEY_LEN 32
+int ab_cache_init(void); /* a fresh random key */
+void ab_cache_key(const char *user, const char *pass, const char *hash, unsigned char out[AB_KEY_LEN]);
+int ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
+void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms);
+void ab_cache_clear(void);
+
+/* ---- verify.c: one password against one hash (runs on the offload pool) ---- */
+int ab_verify(const char *pass, const char *hash);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * The test host's ABI 1.2 side: phase hooks, header filters, response
+ * inspection, module_ctx, set_user, and offload on real threads whose `done`
+ * runs on the test's thread from th_run / th_phase_wait (as on the core's
+ * loop). A request's end waits for its works, as in the core.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../../core/http/header_rules.h"
+#include "th_internal.h"
+
+static th_request *T(const ws_request *r) { return (th_request *)(void *)r; }
+
+/* ---- hooks ---- */
+
+static int call(th_request *t, int hook)
+{
+    const ws_module *d = t->m->desc;
+    int (*fn)(ws_request *) = hook == 1 ? d->rewrite : hook == 2 ? d->access : d->header_filter;
+    if (!fn)
+        return WS_CONTINUE; /* no hook: the core passes over the module */
+    t->phase_waiting = t->phase_answered = 0;
+    t->hook_in = hook;
+    int rc = fn(&t->req);
+    t->hook_in = 0;
+    if (rc == WS_DEFER && hook != 3)
+        t->phase_waiting = 1;
+    return rc;
+}
+
+int th_rewrite(th_request *t) { return call(t, 1); }
+int th_access(th_request *t) { return call(t, 2); }
+int th_header_filter(th_request *t) { return call(t, 3); }
+
+void th_log_request(th_request *t, const ws_log_info *info)
+{
+    if (t->m->desc->log_request)
+        t->m->desc->log_request(&t->req, info);
+}
+
+int th_phase_wait(th_request *t, int ms)
+{
+    if (!t->phase_waiting && !t->phase_answered)
+        return -1000;
+    th_run(t, ms);
+    if (!t->phase_answered)
+        return -1000;
+    t->phase_answered = 0;
+    return t->phase_result;
+}
+
+int th_phase_done(ws_request *r, int result)
+{
+    th_request *t = T(r);
+    if (!t->phase_waiting)
+        return WS_ERROR;
+    t->phase_waiting = 0;
+    t->phase_answered = 1;
+    t->phase_result = result;
+    return WS_OK;
+}
+
+int th_phase_rewrite_uri(ws_request *r, const char *uri)
+{
+    th_request *t = T(r);
+    if (t->hook_in != 1 || !uri || uri[0] != '/')
+        return WS_ERROR;
+    free(t->res->rewrite_uri);
+    t->res->rewrite_uri = strdup(uri);
+    const char *q = strchr(uri, '?');
+    size_t n = q ? (size_t)(q - uri) : strlen(uri);
+    char *path = th_alloc(r, n + 1);
+    if (!path || !t->res->rewrite_uri)
+        return WS_ERROR;
+    memcpy(path, uri, n);
+    r->path = r->request_path = path;
+    char *query = th_alloc(r, q ? strlen(q) : 1);
+    if (!query)
+        return WS_ERROR;
+    strcpy(query, q ? q + 1 : "");
+    r->query = query;
+    return WS_OK;
+}
+
+int th_phase_set_user(ws_request *r, const char *user, const char *auth_type)
+{
+    if (!user)
+        return WS_ERROR;
+    for (const char *p = user; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return WS_ERROR;
+    char *u = th_alloc(r, strlen(user) + 1), *a = auth_type ? th_alloc(r, strlen(auth_type) + 1) : NULL;
+    if (!u || (auth_type && !a))
+        return WS_ERROR;
+    strcpy(u, user);
+    if (a)
+        strcpy(a, auth_type);
+    r->remote_user = u;
+    r->auth_type = a;
+    return WS_OK;
+}
+
+typedef struct th_slot {
+    struct th_slot *next;
+    const ws_module *self;
+    void *ctx;
+} th_slot;
+
+void **th_phase_module_ctx(ws_request *r, const ws_module *self)
+{
+    th_request *t = T(r);
+    for (th_slot *s = t->slots; s; s = s->next)
+        if (s->self == self)
+            return &s->ctx;
+    th_slot *s = self ? th_alloc(r, sizeof *s) : NULL;
+    if (!s)
+        return NULL;
+    s->self = self;
+    s->next = t->slots;
+    t->slots = s;
+    return &s->ctx;
+}
+
+/* ---- the response as it stands ---- */
+
+int th_phase_get_status(const ws_request *r)
+{
+    int st = T(r)->res->status;
+    return st ? st : 200;
+}
+
+const char *th_phase_resp_header(const ws_request *r, const char *name)
+{
+    return name ? th_header(T(r), name) : NULL;
+}
+
+int th_phase_remove_header(ws_request *r, const char *name)
+{
+    th_response *res = T(r)->res;
+    if (!name || T(r)->head_sent)
+        return WS_ERROR;
+    size_t k = 0;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        if (strcasecmp(res->header_names[i], name) == 0) {
+            free((void *)res->header_names[i]);
+            free((void *)res->header_values[i]);
+            continue;
+        }
+        res->header_names[k] = res->header_names[i];
+        res->header_values[k++] = res->header_values[i];
+    }
+    res->n_headers = k;
+    return WS_OK;
+}
+
+int th_phase_set_header(ws_request *r, const char *name, const char *value)
+{
+    if (T(r)->head_sent || !header_rules_field_ok(name, value))
+        return WS_ERROR;
+    th_phase_remove_header(r, name);
+    return th_host()->add_header(r, name, value);
+}
+
+int th_phase_filter_next(ws_request *r, const void *data, size_t len, int last)
+{
+    (void)r;
+    (void)data;
+    (void)len;
+    (void)last;
+    return WS_ERROR; /* body filters: not in this ABI step's core yet (docs/modules.md) */
+}
+
+/* ---- offload ---- */
+
+typedef struct th_job {
+    struct th_job *next;
+    th_request *t;
+    void (*work)(void *);
+    void (*done)(ws_request *, void *);
+    void *arg;
+    pthread_t thread;
+    atomic_int finished;
+} th_job;
+
+static th_job *jobs;
+
+static void *job_main(void *arg)
+{
+    th_job *j = arg;
+    j->work(j->arg);
+    atomic_store(&j->finished, 1);
+    return NULL;
+}
+
+int th_phase_offload(ws_request *r, void (*work)(void *), void (*done)(ws_request *, void *), void *arg)
+{
+    th_job *j = work ? calloc(1, sizeof *j) : NULL;
+    if (!j)
+        return WS_ERROR;
+    *j = (th_job){.t = T(r), .work = work, .done = done, .arg = arg};
+    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+        free(j);
+        return WS_ERROR;
+    }
+    j->next = jobs;
+    jobs = j;
+    T(r)->offloads++;
+    return WS_OK;
+}
+
+int th_offload_poll(void)
+{
+    int running = 0;
+    for (th_job **pp = &jobs; *pp;) {
+        th_job *j = *pp;
+        if (!atomic_load(&j->finished)) {
+            running = 1;
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        pthread_join(j->thread, NULL);
+        j->t->offloads--;
+        if (j->done)
+            j->done(&j->t->req, j->arg);
+        free(j);
+    }
+    return running;
+}
+
+void th_offload_wait(th_request *t)
+{
+    for (th_job **pp = &jobs; *pp;) {
+        th_job *j = *pp;
+        if (j->t != t) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        pthread_join(j->thread, NULL); /* the request's end waits for its works; done is skipped */
+        t->offloads--;
+        free(j);
+    }
+}
