@@ -9,6 +9,7 @@
 
 #include "config_internal.h"
 #include "modules.h"
+#include "return_vars.h"
 
 static int loc_path(ws_settings *ls, location_conf *out)
 {
@@ -51,6 +52,10 @@ static int loc_return(ws_settings *ls, location_conf *out)
     if (is_redirect(st)) {
         if ((r = settings_string(rs, "location", &out->return_location)) == 0 || (r == 1 && !out->return_location[0]))
             settings_error(rs, "location", "required for a redirect status (a URL or a path)");
+        const char *bad;
+        if (r == 1 && out->return_location[0] && return_vars_check(out->return_location, &bad) < 0)
+            settings_error(rs, "location", "unknown variable at \"%.20s\" (known: {scheme}, {host}, {port}, {uri}, "
+                                           "{request_uri}, {query})", bad);
         if (settings_raw(rs, "body"))
             settings_error(rs, "body", "not used with a redirect status");
     } else {

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "modules.h"
 #include "phase.h"
+#include "return_vars.h"
 #include "request.h"
 #include "response.h"
 #include "route.h"
@@ -122,7 +123,22 @@ static void answer_return(request *r)
     const location_conf *l = r->loc;
     r->status = l->return_status;
     if (l->return_location) {
-        resp_header_add_ref(r, "Location", l->return_location);
+        const char *loc = l->return_location;
+        if (return_vars_present(loc)) {
+            const ws_request *p = &r->pub;
+            return_vars v = {.scheme = "http", /* TLS (issue 15) makes this "https" on a TLS listener */
+                             .host = p->host ? p->host : "",
+                             .port = p->local_port,
+                             .uri = p->request_path ? p->request_path : p->path,
+                             .request_uri = p->target,
+                             .query = p->query};
+            loc = return_vars_expand(r->pool, loc, &v);
+            if (!loc) {
+                resp_error(r, 500);
+                return;
+            }
+        }
+        resp_header_add_ref(r, "Location", loc); /* the config's, or expanded in the pool */
         r->length = 0;
     } else if (l->return_body) {
         resp_header_add_ref(r, "Content-Type", "text/plain; charset=utf-8");

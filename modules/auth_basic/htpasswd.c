@@ -34,9 +34,9 @@ static int shacrypt_ok(const char *h, size_t n)
 
 static const char *hash_problem(const char *h, size_t n)
 {
-    if ((n > 4 && (strncmp(h, "$2y$", 4) == 0 || strncmp(h, "$2b$", 4) == 0)))
+    if ((n >= 4 && (strncmp(h, "$2y$", 4) == 0 || strncmp(h, "$2b$", 4) == 0)))
         return bcrypt_ok(h, n) ? NULL : "malformed bcrypt hash";
-    if (n > 3 && (strncmp(h, "$5$", 3) == 0 || strncmp(h, "$6$", 3) == 0))
+    if (n >= 3 && (strncmp(h, "$5$", 3) == 0 || strncmp(h, "$6$", 3) == 0))
         return shacrypt_ok(h, n) ? NULL : "malformed SHA-crypt hash";
     return "unsupported password hash (use bcrypt $2y$/$2b$ or SHA-crypt $5$/$6$, e.g. htpasswd -B)";
 }
