@@ -93,6 +93,13 @@ foreach(src ${INTEGRATION_TESTS})
       ENVIRONMENT "${WEBSERV_TEST_ENV};WEBSERV_EVENT_BACKEND=poll" TIMEOUT 300)
   endif()
 endforeach()
+# test_auth_basic runs 20 bcrypt hashes of cost 12 at once: alone, so that it
+# neither starves the timing checks of other tests nor is starved by them.
+foreach(t integration/test_auth_basic integration-poll/test_auth_basic)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endforeach()
 
 # The nginx differential test exits 77 when nginx is missing: reported as skipped, not passed.
 foreach(prefix integration integration-poll)

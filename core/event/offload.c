@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct job {
@@ -47,6 +48,13 @@ static void wake(void)
 static void *thread_main(void *unused)
 {
     (void)unused;
+    /* Works are the slow, CPU-heavy part (password hashes): below the event
+     * loop's priority, so the loop keeps answering while they run. Linux
+     * gives each thread its own nice value. */
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), nice_now + OFFLOAD_NICE > 19 ? 19 : nice_now + OFFLOAD_NICE);
     pthread_mutex_lock(&P.mu);
     for (;;) {
         while (!P.todo && !P.stopping)

@@ -15,6 +15,7 @@
 #include "loop.h"
 
 #define OFFLOAD_THREADS 4
+#define OFFLOAD_NICE 5 /* the pool's threads run this much nicer than the loop */
 
 typedef void (*offload_work_fn)(void *arg);
 typedef void (*offload_complete_fn)(void *ctx);
