@@ -126,7 +126,8 @@ static void answer_return(request *r)
         const char *loc = l->return_location;
         if (return_vars_present(loc)) {
             const ws_request *p = &r->pub;
-            return_vars v = {.scheme = "http", /* TLS (issue 15) makes this "https" on a TLS listener */
+            const bind_conf *b = r->c && r->c->lst ? r->c->lst->bind : NULL;
+            return_vars v = {.scheme = b && b->addr.tls ? "https" : "http", /* the address it came in on */
                              .host = p->host ? p->host : "",
                              .port = p->local_port,
                              .uri = p->request_path ? p->request_path : p->path,

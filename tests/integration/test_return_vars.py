@@ -1,5 +1,7 @@
 """Variables in return.location (SPEC §6): {scheme}, {host}, {port}, {uri},
 {request_uri}, {query}; an unknown variable is a startup error with its JSON path."""
+import socket
+
 import harness
 from test_access import check_config
 
@@ -19,6 +21,21 @@ class ReturnVarsTest(harness.ServerTestCase):
         self.start(self.cfg("{scheme}://{host}:{port}/to{uri}?q={query}"))
         r, _ = self.request("GET", "/go/a%20b/c?k=v", headers={"Host": "h.test"})
         self.assertEqual(r.getheader("Location"), "http://h.test:%d/to/go/a%%20b/c?q=k=v" % self.port)
+
+    def test_scheme_is_https_on_a_tls_address(self):
+        cfg = harness.tls_config(self.cfg("{scheme}://{host}{uri}"))
+        self.start(cfg)
+        data = harness._tls_wrap(socket.create_connection(("127.0.0.1", self.port)))
+        data.sendall(b"GET /go/x HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            b = data.recv(65536)
+            if not b:
+                break
+            out += b
+        data.close()
+        r = harness.parse_responses(out)[0]
+        self.assertEqual((r.status, r.header("Location")), (301, "https://h.test/go/x"))
 
     def test_plain_location_unchanged(self):
         self.start(self.cfg("/elsewhere"))
