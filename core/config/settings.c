@@ -194,7 +194,15 @@ int settings_object_list(const ws_settings *s, const char *key, const ws_setting
 
 int settings_keys(const ws_settings *s, const char *const **keys, size_t *n)
 {
-    *keys = s->keys;
+    /* Copies in the config's memory: the JSON text they come from is freed
+     * after loading, and the module keeps them as long as its config. */
+    const char **copy = arena_alloc(s->a, (s->n_keys + 1) * sizeof *copy);
+    if (!copy)
+        return oom(s, NULL);
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (!(copy[i] = arena_strdup(s->a, s->keys[i])))
+            return oom(s, NULL);
+    *keys = copy;
     *n = s->n_keys;
     return 1;
 }

@@ -52,6 +52,8 @@ before(async () => {
   delete s.tls; // the demo's HTTPS certificate is made by make run, not here
   s.root = path.join(tmp, 'www');
   s.error_pages = { 404: path.join(tmp, 'www/errors/404.html') };
+  for (const loc of s.locations) // the config is copied away from conf/: its user file by absolute path
+    if (loc.auth_basic) loc.auth_basic.user_file = path.join(src, 'conf', loc.auth_basic.user_file);
   fs.writeFileSync(path.join(tmp, 'server.json'), JSON.stringify(cfg));
   server = spawn(bin, [path.join(tmp, 'server.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   server.stderr.on('data', (d) => { stderr += d; });
@@ -138,4 +140,30 @@ test('the CGI form greets by GET and by POST', async () => {
   assert.match(await page.textContent('.greeting'), /Hello, Grace <b>! \(sent by GET\)/);
   await shot(page, '7-cgi-get');
   await page.close();
+});
+
+test('the password-protected folder asks, refuses, then lets the demo user in', async () => {
+  // What the browser sees before its prompt: 401 with the Basic challenge.
+  const page = await browser.newPage();
+  const refused = await page.request.get(base + '/members/');
+  assert.equal(refused.status(), 401);
+  assert.match(refused.headers()['www-authenticate'], /^Basic realm="webserv demo \(demo \/ demo\)", charset="UTF-8"$/);
+  const wrong = await page.request.get(base + '/members/', {
+    headers: { Authorization: 'Basic ' + Buffer.from('demo:nope').toString('base64') },
+  });
+  assert.equal(wrong.status(), 401);
+  await page.close();
+  // The password prompt, answered with the given credentials.
+  const ctx = await browser.newContext({ httpCredentials: { username: 'demo', password: 'demo' } });
+  const p2 = await ctx.newPage();
+  await p2.goto(base + '/');
+  await p2.click('text=A password-protected folder');
+  await p2.waitForURL(base + '/members/');
+  assert.equal(await p2.textContent('h1'), 'Members only');
+  await shot(p2, '8-members');
+  const home = await p2.goto(base + '/home');
+  assert.equal(home.status(), 200);
+  assert.equal(home.headers()['x-content-type-options'], 'nosniff');
+  assert.equal(await p2.textContent('h1'), 'webserv is running');
+  await ctx.close();
 });

@@ -273,6 +273,9 @@ class DemoConfigTest(harness.ServerTestCase):
         s.pop("tls", None)  # the demo's HTTPS certificate is made by make run, not here
         s["root"] = www
         s["error_pages"] = {"404": os.path.join(www, "errors/404.html")}
+        for loc in s["locations"]:  # the config is copied away from conf/: its user file by absolute path
+            if "auth_basic" in loc:
+                loc["auth_basic"]["user_file"] = os.path.join(harness.SRC, "conf", loc["auth_basic"]["user_file"])
         self.start(config=cfg)
         r, body = self.request("GET", "/uploads/")
         self.assertEqual(r.status, 200)
