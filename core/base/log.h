@@ -20,7 +20,7 @@ int log_level(void);
 void log_msg(int level, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void log_vmsg(int level, const char *id, const char *fmt, va_list ap);
 
-/* Access-log line already formatted by the caller (conn.c). */
+/* Access-log line already formatted by the caller (access_log.c). */
 void log_access_line(const char *line, size_t n);
 int log_access_enabled(void);
 

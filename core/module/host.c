@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "request.h"
 #include "fs_cache.h"
 #include "header_rules.h"
 #include "http_cond.h"

@@ -3,8 +3,8 @@
  *
  * The rule: a request never ends while one of its works runs. Its works are
  * counted (r->offloads); when the request ends meanwhile (the client went
- * away, a timeout, the server stopping), conn.c detaches it from its
- * connection (access log line written, watches and timers gone) and marks it
+ * away, a timeout, the server stopping), req_end detaches it from its
+ * carrier (access log line written, watches and timers gone) and marks it
  * an orphan: `done` is then skipped, and the last returning work frees it
  * (the handler's cleanup, its files, its config reference, its pool). So a
  * work's argument may live in the request's pool, and the module's code and
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "request.h"
 #include "modules.h"
 #include "offload.h"
 #include "phase.h"
@@ -56,7 +56,7 @@ static void complete(void *arg)
         r->calling = saved_calling;
         p->conf = saved;
     }
-    conn_progress(r->c);
+    r->carrier->progress(r);
 }
 
 int phase_host_offload(ws_request *p, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg)

@@ -13,7 +13,7 @@
 #ifndef WEBSERV_PHASE_H
 #define WEBSERV_PHASE_H
 
-#include "conn.h"
+#include "request.h"
 
 /* What a phase came to. */
 typedef enum {
@@ -25,7 +25,7 @@ typedef enum {
 
 /* Run hook (HOOK_REWRITE or HOOK_ACCESS) from r->hook_idx on. */
 phase_outcome phase_run(request *r, int hook);
-/* conn_progress, after a module's phase_done: settle the deferred result and carry on. */
+/* The carrier's progress (req_take_pending), after a module's phase_done: settle the deferred result and carry on. */
 void phase_resume(request *r);
 /* Header filters, once per response before its head is built: 0, or -1
  * after a filter failed (the caller answers 500). */

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "conn.h"
+#include "request.h"
 #include "header_rules.h"
 #include "phase.h"
 #include "resp_headers.h"

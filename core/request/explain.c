@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "request.h"
 #include "http_parse.h"
 #include "modules.h"
 #include "route.h"

@@ -10,10 +10,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "access_log.h"
+#include "fs_cache.h"
+#include "netaddr.h"
 #include "log.h"
 #include "modules.h"
 #include "phase.h"
@@ -24,6 +27,89 @@
 #include "router.h"
 #include "tls.h"
 #include "server.h"
+
+request *req_new(const carrier_ops *carrier, void *ctx, const bind_conf *bind, const struct sockaddr *local,
+                 const struct sockaddr *remote)
+{
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->pool = server_get_pool(g_server);
+    if (!r->pool) {
+        free(r);
+        return NULL;
+    }
+    r->carrier = carrier;
+    r->carrier_ctx = ctx;
+    r->bind = bind;
+    r->local = local;
+    r->cfg = g_server->cfg;
+    r->cfg->refs++;
+    r->length = -1;
+    r->out_left = -1;
+    r->hook_in = -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    r->start_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    ws_request *p = &r->pub;
+    p->size = sizeof *p;
+    p->query = "";
+    p->content_length = 0;
+    p->remote_addr = sockaddr_text(r->pool, remote, &p->remote_port);
+    p->local_addr = sockaddr_text(r->pool, local, &p->local_port);
+    return r;
+}
+
+void req_end(request *r, int how)
+{
+    phase_log(r, how); /* ABI 1.2 log hooks: after the response */
+    if (r->offloads) {
+        /* Works still run for it (host->offload): the carrier lets go of it
+         * now, the last work frees it (core/phases/offload_req.c). */
+        req_remove_events(r);
+        access_log_request(r);
+        g_server->stats.requests_total++;
+        r->orphan = 1;
+        r->orphan_how = how;
+        r->carrier = NULL;
+        r->carrier_ctx = NULL;
+        r->tr = NULL;
+        return;
+    }
+    req_release_module(r, how);
+    for (req_file *f = r->files; f; f = f->next)
+        fs_file_release(f->ref); /* a response still being sent holds its own reference */
+    r->files = NULL;
+    access_log_request(r);
+    g_server->stats.requests_total++;
+    live_config_unref(r->cfg);
+    server_put_pool(g_server, r->pool);
+    free(r);
+}
+
+void req_free_orphan(request *r)
+{
+    if (r->owner && !r->cleaned && r->owner->d.cleanup) {
+        r->cleaned = 1;
+        r->in_module++;
+        r->owner->d.cleanup(&r->pub, r->orphan_how);
+        r->in_module--;
+    }
+    for (req_file *f = r->files; f; f = f->next)
+        fs_file_release(f->ref);
+    live_config_unref(r->cfg);
+    server_put_pool(g_server, r->pool);
+    free(r);
+}
+
+/* Take the request away from its module (it hears `how` in its cleanup, and
+ * nothing more): the core answers instead. */
+static void drop_module(request *r, int how)
+{
+    req_release_module(r, how);
+    r->owner = NULL;
+    r->cleaned = 0;
+}
 
 const char *req_header(const request *r, const char *name)
 {
@@ -126,7 +212,7 @@ static void answer_return(request *r)
         const char *loc = l->return_location;
         if (return_vars_present(loc)) {
             const ws_request *p = &r->pub;
-            const bind_conf *b = r->c && r->c->lst ? r->c->lst->bind : NULL;
+            const bind_conf *b = r->bind;
             return_vars v = {.scheme = b && b->addr.tls ? "https" : "http", /* the address it came in on */
                              .host = p->host ? p->host : "",
                              .port = p->local_port,
@@ -171,7 +257,7 @@ static void answer_dir_redirect(request *r)
 }
 
 /* timeouts.handler: the module took too long to answer. Like the 408 of a
- * stalled body (conn.c): the module hears WS_END_ABORTED now, and the core
+ * stalled body (req_timed_out): the module hears WS_END_ABORTED now, and the core
  * answers 504, or cuts the connection when the head is already out. */
 static void handler_timeout(ws_request *p, void *arg)
 {
@@ -182,9 +268,7 @@ static void handler_timeout(ws_request *p, void *arg)
     log_msg(WS_LOG_WARN, "WS0305", "[%s] %s %s: no answer within timeouts.handler (%llu ms) of %s",
             r->owner ? r->owner->name : "-", p->method, p->path, (unsigned long long)r->loc->handler_ms,
             r->loc->json_path);
-    req_release_module(r, WS_END_ABORTED); /* also drops this timer and the module's events */
-    r->owner = NULL;
-    r->want_writable = 0;
+    drop_module(r, WS_END_ABORTED); /* also drops this timer and the module's events */
     if (r->body != BODY_NONE && r->body != BODY_DONE) {
         r->body = BODY_DONE; /* the rest of the body is not read: the connection ends after the answer */
         r->close_after = 1;
@@ -317,28 +401,26 @@ void req_start(request *r, int parse_status)
         return;
     }
     const http_head *h = &r->head;
-    r->chunked = h->chunked;
+    /* The carrier decodes the framing; here only whether a body follows. */
     if (h->chunked) {
         r->body = BODY_UNREAD;
-        chunked_init(&r->dec);
         p->content_length = -1;
     } else if (h->content_length > 0) {
         r->body = BODY_UNREAD;
-        r->body_left = h->content_length;
         p->content_length = h->content_length;
     } else {
         r->body = BODY_NONE;
     }
 
     http_slice host = routing_host(h);
-    r->server = router_server(r->c->lst->bind, (const struct sockaddr *)&r->c->local, host.p ? host.p : "", host.n);
+    r->server = router_server(r->bind, r->local, host.p ? host.p : "", host.n);
     p->host = host.n ? host_without_port(r, host)
                      : (r->server->n_names ? r->server->names[0] : p->local_addr);
-    if (tls_transport_is(&r->c->tr)) {
+    if (r->tr && tls_transport_is(r->tr)) {
         /* RFC 9110 §15.5.20: the handshake (SNI, by the same rules) chose
          * another server's certificate than the one Host names. */
-        const char *sni = tls_transport_sni(&r->c->tr);
-        if (router_server(r->c->lst->bind, (const struct sockaddr *)&r->c->local, sni, sni ? strlen(sni) : 0) !=
+        const char *sni = tls_transport_sni(r->tr);
+        if (router_server(r->bind, r->local, sni, sni ? strlen(sni) : 0) !=
             r->server) {
             resp_error(r, 421);
             return;
@@ -368,7 +450,7 @@ void req_restart(request *r, const char *uri)
         resp_error(r, 500);
         return;
     }
-    req_release_module(r, WS_END_DONE);
+    drop_module(r, WS_END_DONE);
     ws_request *p = &r->pub;
     const char *q = strchr(uri, '?');
     size_t plen = q ? (size_t)(q - uri) : strlen(uri);
@@ -377,7 +459,6 @@ void req_restart(request *r, const char *uri)
     p->ctx = NULL; /* the next module starts with nothing of the previous one's */
     if (r->body != BODY_NONE && r->body != BODY_DONE)
         r->body = BODY_UNREAD; /* nobody reads the rest now: it is discarded after the response */
-    r->want_writable = 0;
     p->target = arena_strdup(r->pool, uri);
     p->content_length = 0;
     char *path = arena_alloc(r->pool, plen + 2);
@@ -386,14 +467,38 @@ void req_restart(request *r, const char *uri)
         return;
     }
     p->path = p->request_path = path;
-    r->status = 0;
-    resp_headers_clear(r);
-    r->length = -1;
-    r->has_validators = 0;
-    r->finished = 0;
-    r->owner = NULL;
-    r->cleaned = 0;
-    r->filters_ran = 0;
+    resp_reset(r);
+    r->filters_ran = 0; /* the new response gets the header filters again */
     r->keep_headers = 0;
     req_route(r);
+}
+
+int req_take_pending(request *r)
+{
+    if (r->in_module)
+        return 0;
+    if (r->redirect_to) {
+        const char *to = r->redirect_to;
+        r->redirect_to = NULL;
+        req_restart(r, to);
+        return 1;
+    }
+    if (r->hook_resume) {
+        phase_resume(r); /* a phase module answered its WS_DEFER (core/phases) */
+        return 1;
+    }
+    return 0;
+}
+
+step req_timed_out(request *r)
+{
+    if (r->phase == REQ_BODY && r->body == BODY_READING && !r->head_sent) {
+        /* A stalled body: the module hears it was aborted, the client gets 408. */
+        drop_module(r, WS_END_ABORTED);
+        r->body = BODY_DONE;
+        r->close_after = 1;
+        resp_error(r, 408);
+        return STEP_ERROR;
+    }
+    return STEP_CLOSE;
 }

@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "request.h"
 
 /* Most responses have a handful of fields: one allocation covers them. */
 #define FIRST_CAP 8

@@ -17,7 +17,7 @@
 #include "file_open.h"
 #include "fmt.h"
 #include "fs_cache.h"
-#include "conn.h"
+#include "request.h"
 #include "http_cond.h"
 #include "httpdate.h"
 #include "log.h"
@@ -180,77 +180,9 @@ int resp_commit_head(request *r)
     apply_conditionals(r);
     if (add_validators(r) < 0)
         return -1;
-    int head_method = strcmp(r->pub.method, "HEAD") == 0;
-    if (status_has_no_body(r->status))
+    if (status_has_no_body(r->status) || strcmp(r->pub.method, "HEAD") == 0)
         r->no_body = 1;
-    if (head_method)
-        r->no_body = 1;
-
-    /* A body the client may still send, that nobody asked for after an
-     * Expect: 100-continue we did not answer: the client may be waiting or
-     * sending; only closing keeps the framing safe. */
-    if ((r->body == BODY_UNREAD && r->head.expect_continue && !r->sent_continue))
-        r->close_after = 1;
-    if (!r->head.keep_alive || g_server->stopping)
-        r->close_after = 1;
-
-    /* Built by hand: this runs for every response (see fmt.h). */
-    char head[1024];
-    fmt_buf b = {head, 0, sizeof head, 0};
-    fmt_str(&b, "HTTP/1.1 ");
-    fmt_dec(&b, (uint64_t)r->status);
-    fmt_mem(&b, " ", 1);
-    fmt_str(&b, http_reason(r->status));
-    fmt_str(&b, "\r\nServer: ");
-    fmt_str(&b, r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv");
-    fmt_str(&b, "\r\nDate: ");
-    fmt_str(&b, httpdate_now(loop_wall_time(g_server->loop)));
-    fmt_str(&b, "\r\n");
-    if (r->status == 304 || r->status < 200 || r->status == 204) {
-        /* no framing headers (RFC 9110 §8.6) */
-    } else if (r->length >= 0) {
-        fmt_str(&b, "Content-Length: ");
-        fmt_dec(&b, (uint64_t)r->length);
-        fmt_str(&b, "\r\n");
-    } else if (r->pub.http_minor >= 1) {
-        r->chunked_out = !r->no_body; /* HEAD gets GET's header, and no body */
-        fmt_str(&b, "Transfer-Encoding: chunked\r\n");
-    } else {
-        r->close_after = 1; /* HTTP/1.0: the end of the body is the end of the connection */
-    }
-    if (r->close_after)
-        fmt_str(&b, "Connection: close\r\n");
-    else if (r->pub.http_minor == 0)
-        fmt_str(&b, "Connection: keep-alive\r\n");
-    /* The fields set on the response, then the blank line. Straight into
-     * the stack buffer while they fit (nearly always: one append in all). */
-    outq *q = &r->c->out;
-    const resp_headers *hs = &r->resp_headers;
-    for (size_t i = 0; i < hs->n; i++) {
-        const resp_header *f = &hs->v[i];
-        if (b.n + f->name_len + f->value_len + 4 > b.cap) {
-            if (b.over || outq_append(q, head, b.n) < 0)
-                return -1;
-            b.n = 0;
-        }
-        if (f->name_len + f->value_len + 4 > b.cap) {
-            if (outq_append(q, f->name, f->name_len) < 0 || outq_append(q, ": ", 2) < 0 ||
-                outq_append(q, f->value, f->value_len) < 0 || outq_append(q, "\r\n", 2) < 0)
-                return -1;
-            continue;
-        }
-        fmt_mem(&b, f->name, f->name_len);
-        fmt_mem(&b, ": ", 2);
-        fmt_mem(&b, f->value, f->value_len);
-        fmt_mem(&b, "\r\n", 2);
-    }
-    if (b.n + 2 > b.cap) {
-        if (b.over || outq_append(q, head, b.n) < 0)
-            return -1;
-        b.n = 0;
-    }
-    fmt_mem(&b, "\r\n", 2);
-    if (b.over || outq_append(q, head, b.n) < 0)
+    if (r->carrier->send_head(r) < 0)
         return -1;
     /* Without a Range, the window ends at the promised length. */
     if (r->status != 206)
@@ -285,11 +217,14 @@ static uint64_t body_window(request *r, uint64_t n, uint64_t *skip_now)
     return pass;
 }
 
-static int chunk_frame_start(outq *q, uint64_t n)
+/* WS_AGAIN above the high-water mark: the carrier calls on_writable when it drained. */
+static int backpressure(request *r)
 {
-    char line[24];
-    int k = snprintf(line, sizeof line, "%llx\r\n", (unsigned long long)n);
-    return outq_append(q, line, (size_t)k);
+    if (r->carrier->queued(r) >= OUT_HIGH_WATER) {
+        r->want_writable = 1;
+        return WS_AGAIN;
+    }
+    return WS_OK;
 }
 
 int resp_write(request *r, const void *data, size_t len)
@@ -304,19 +239,11 @@ int resp_write(request *r, const void *data, size_t len)
     uint64_t sk;
     size_t pass = (size_t)body_window(r, len, &sk);
     if (pass) {
-        outq *q = &r->c->out;
-        const char *p = (const char *)data + sk;
-        if (r->chunked_out && (chunk_frame_start(q, pass) < 0 || outq_append(q, p, pass) < 0 || outq_append(q, "\r\n", 2) < 0))
-            return WS_ERROR;
-        if (!r->chunked_out && outq_append(q, p, pass) < 0)
+        if (r->carrier->send_mem(r, (const char *)data + sk, pass) < 0)
             return WS_ERROR;
         r->body_bytes_sent += pass;
     }
-    if (r->c->out.mem_bytes >= OUT_HIGH_WATER) {
-        r->want_writable = 1;
-        return WS_AGAIN;
-    }
-    return WS_OK;
+    return backpressure(r);
 }
 
 /* write_ref (ABI 1.2): the module's memory goes into the output queue as it
@@ -361,21 +288,10 @@ int resp_write_ref(request *r, const void *data, size_t len, ws_release_cb relea
         ref_released(h); /* nothing of it is sent (HEAD, empty, past Content-Length) */
         return WS_OK;
     }
-    outq *q = &r->c->out;
-    if (r->chunked_out && chunk_frame_start(q, pass) < 0) {
-        ref_released(h);
-        return WS_ERROR;
-    }
-    if (outq_append_ref(q, (const char *)data + sk, pass, ref_released, h) < 0)
-        return WS_ERROR; /* released by the queue */
-    if (r->chunked_out && outq_append(q, "\r\n", 2) < 0)
-        return WS_ERROR;
+    if (r->carrier->send_ref(r, (const char *)data + sk, pass, ref_released, h) < 0)
+        return WS_ERROR; /* released by the carrier */
     r->body_bytes_sent += pass;
-    if (q->mem_bytes >= OUT_HIGH_WATER) {
-        r->want_writable = 1;
-        return WS_AGAIN;
-    }
-    return WS_OK;
+    return backpressure(r);
 }
 
 /* The reference of an fd the module got from open_file, or NULL (the fd is the queue's). */
@@ -413,17 +329,12 @@ int resp_send_file(request *r, int fd, off_t off, int64_t len)
         return drop_fd(fd, shared, WS_OK);
     uint64_t skip;
     uint64_t pass = body_window(r, (uint64_t)len, &skip);
-    outq *q = &r->c->out;
     if (pass == 0)
         return drop_fd(fd, shared, WS_OK);
-    if (r->chunked_out && chunk_frame_start(q, pass) < 0)
-        return drop_fd(fd, shared, WS_ERROR);
     if (shared)
-        fs_file_hold(shared); /* the queue's own reference: the request may end before the bytes go */
-    if (outq_append_file_shared(q, fd, off + (off_t)skip, pass, shared ? fs_file_release : NULL, shared) < 0)
-        return WS_ERROR;
-    if (r->chunked_out && outq_append(q, "\r\n", 2) < 0)
-        return WS_ERROR;
+        fs_file_hold(shared); /* the carrier's own reference: the request may end before the bytes go */
+    if (r->carrier->send_file(r, fd, off + (off_t)skip, pass, shared ? fs_file_release : NULL, shared) < 0)
+        return WS_ERROR; /* released by the carrier */
     r->body_bytes_sent += pass;
     return WS_OK;
 }
@@ -435,7 +346,7 @@ int resp_finish(request *r)
     if (resp_commit_head(r) < 0)
         return WS_ERROR;
     r->finished = 1;
-    if (r->chunked_out && outq_append(&r->c->out, "0\r\n\r\n", 5) < 0)
+    if (r->carrier->finish(r) < 0)
         return WS_ERROR;
     /* A handler that promised more than it gave: the framing is broken. */
     if (!r->no_body && r->out_left > 0) {
@@ -470,13 +381,13 @@ static const char *find_error_page(const request *r, int status)
  * connection. So does a 501 (SPEC §4): a client using a method or coding we
  * do not know may frame what follows in a way we cannot tell (nginx and
  * Apache close there too). */
-static int error_closes(const request *r, int status)
+static int error_closes(int status)
 {
     switch (status) {
     case 400: case 408: case 413: case 414: case 431: case 501: case 505:
         return 1;
     default:
-        return r->chunked && r->body != BODY_DONE && r->body != BODY_NONE && r->dec_failed;
+        return 0;
     }
 }
 
@@ -545,6 +456,19 @@ static size_t json_escape(char *out, const char *in, size_t n)
     return o;
 }
 
+void resp_reset(request *r)
+{
+    r->status = 0;
+    resp_headers_clear(r);
+    r->length = -1;
+    r->has_validators = 0;
+    r->finished = 0;
+    r->want_writable = 0;
+    r->redirect_to = NULL;
+    r->skip = 0;
+    r->out_left = -1;
+}
+
 int resp_error(request *r, int status)
 {
     return resp_error_reason(r, status, NULL);
@@ -560,21 +484,17 @@ int resp_error_reason(request *r, int status, const char *reason)
     if (r->head_sent) {
         /* Too late for an error page: the client sees a cut response. */
         r->finished = 1;
-        r->close_after = 1;
-        r->broken = 1;
+        r->carrier->abort(r);
         return WS_OK;
     }
-    r->status = status;
     /* A phase module's denial keeps the fields it added (WWW-Authenticate …):
      * they are the first keep_headers of the list (core/phases/phase.c). */
-    if (r->keep_headers && r->keep_headers <= r->resp_headers.n)
-        r->resp_headers.n = r->keep_headers;
-    else
-        resp_headers_clear(r);
+    size_t keep = r->keep_headers && r->keep_headers <= r->resp_headers.n ? r->keep_headers : 0;
+    resp_reset(r);
+    r->resp_headers.n = keep;
     r->keep_headers = 0;
-    r->length = -1;
-    r->has_validators = 0;
-    if (error_closes(r, status))
+    r->status = status;
+    if (error_closes(status))
         r->close_after = 1;
     if (status == 405 && r->loc)
         resp_header_add_ref(r, "Allow", r->loc->allow); /* the config outlives the request */

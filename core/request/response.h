@@ -5,13 +5,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "conn.h"
+#include "request.h"
 
 const char *http_reason(int status);
 int resp_commit_head(request *r);
 int resp_write(request *r, const void *data, size_t len);
 int resp_send_file(request *r, int fd, off_t off, int64_t len);
 int resp_finish(request *r);
+/* Forget the response decided so far (nothing of it was sent): status,
+ * fields, length, validators, a pending redirect; a new answer follows. */
+void resp_reset(request *r);
 /* An error page, or — when the head is already out — a cut connection. */
 int resp_error(request *r, int status);
 /* The same with a short reason text (module.h error_reason): escaped into the

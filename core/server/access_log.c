@@ -191,7 +191,7 @@ static void log_json(const request *r)
     jkey(&b, "user_agent");
     jstr(&b, r->user_agent, 1024);
     tls_facts tf;
-    if (r->c && tls_transport_facts(&r->c->tr, &tf, NULL, 0) == 0) {
+    if (r->tr && tls_transport_facts(r->tr, &tf, NULL, 0) == 0) {
         /* Over HTTPS: what the handshake agreed on (issue 15). */
         jkey(&b, "tls_protocol");
         jstr(&b, tf.protocol, 32);

@@ -2,7 +2,7 @@
 #ifndef WEBSERV_ACCESS_LOG_H
 #define WEBSERV_ACCESS_LOG_H
 
-#include "conn.h"
+#include "request.h"
 
 void access_log_request(const request *r);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "conn.h"
+#include "request.h"
 #include "server.h"
 
 typedef struct child_watch {

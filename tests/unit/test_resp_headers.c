@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "conn.h"
+#include "request.h"
 #include "resp_headers.h"
 
 static request *new_request(void)

@@ -1,0 +1,152 @@
+/*
+ * The events a request owns on behalf of its module (fd watches, timers,
+ * child exits) and the bracket around every module call: a callback runs
+ * the module, then the carrier moves the request forward. Also the
+ * request's end for its module: exactly one cleanup, and nothing of its
+ * events left behind.
+ */
+#include "arena.h"
+#include "loop.h"
+#include "modules.h"
+#include "request.h"
+#include "server.h"
+
+void req_begin_module(request *r)
+{
+    r->in_module++;
+}
+
+void req_end_module(request *r)
+{
+    r->in_module--;
+}
+
+int req_writable(request *r)
+{
+    if (!r->want_writable || r->finished || !r->owner || !r->owner->d.on_writable)
+        return 0;
+    r->want_writable = 0;
+    req_begin_module(r);
+    r->owner->d.on_writable(&r->pub);
+    req_end_module(r);
+    return 1;
+}
+
+void req_remove_events(request *r)
+{
+    loop *l = g_server->loop;
+    for (req_watch *w = r->watches; w; w = w->next)
+        if (w->fd >= 0) {
+            loop_del(l, w->fd);
+            w->fd = -1;
+        }
+    for (req_timer *t = r->timers; t; t = t->next)
+        if (t->t) {
+            loop_timer_cancel(l, t->t);
+            t->t = NULL;
+        }
+    r->watches = NULL;
+    r->timers = NULL;
+    children_forget_request(r);
+}
+
+void req_release_module(request *r, int how)
+{
+    if (r->owner && !r->cleaned) {
+        r->cleaned = 1;
+        if (r->owner->d.cleanup) {
+            r->in_module++;
+            r->owner->d.cleanup(&r->pub, how);
+            r->in_module--;
+        }
+    }
+    req_remove_events(r);
+}
+
+/* Watch and timer trampolines: run the module's callback, then move on. */
+static void watch_tramp(loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)l;
+    req_watch *w = arg;
+    request *r = w->r;
+    unsigned wev = (ev & LOOP_READ ? WS_EV_READ : 0) | (ev & LOOP_WRITE ? WS_EV_WRITE : 0) |
+                   (ev & LOOP_ERROR ? WS_EV_ERROR : 0);
+    req_begin_module(r);
+    w->cb(&r->pub, fd, wev, w->arg);
+    req_end_module(r);
+    r->carrier->progress(r);
+}
+
+static unsigned loop_events(unsigned events)
+{
+    return (events & WS_EV_READ ? LOOP_READ : 0) | (events & WS_EV_WRITE ? LOOP_WRITE : 0);
+}
+
+ws_watch *req_watch_fd(request *r, int fd, unsigned events, ws_fd_cb cb, void *arg)
+{
+    req_watch *w = arena_alloc(r->pool, sizeof *w);
+    if (!w)
+        return NULL;
+    *w = (req_watch){.r = r, .fd = fd, .events = events, .cb = cb, .arg = arg, .next = r->watches};
+    if (loop_add(g_server->loop, fd, loop_events(events), watch_tramp, w) < 0)
+        return NULL;
+    r->watches = w;
+    return (ws_watch *)w;
+}
+
+int req_watch_set(req_watch *w, unsigned events)
+{
+    if (w->fd < 0)
+        return WS_ERROR;
+    w->events = events;
+    return loop_mod(g_server->loop, w->fd, loop_events(events)) == 0 ? WS_OK : WS_ERROR;
+}
+
+void req_watch_remove(req_watch *w)
+{
+    if (w->fd < 0)
+        return;
+    loop_del(g_server->loop, w->fd);
+    w->fd = -1;
+}
+
+static void timer_tramp(loop *l, void *arg)
+{
+    (void)l;
+    req_timer *t = arg;
+    request *r = t->r;
+    t->t = NULL;
+    req_begin_module(r);
+    t->cb(&r->pub, t->arg);
+    req_end_module(r);
+    r->carrier->progress(r);
+}
+
+ws_timer *req_timer_start(request *r, uint64_t ms, ws_timer_cb cb, void *arg)
+{
+    req_timer *t = arena_alloc(r->pool, sizeof *t);
+    if (!t)
+        return NULL;
+    *t = (req_timer){.r = r, .cb = cb, .arg = arg, .next = r->timers};
+    t->t = loop_timer_add(g_server->loop, ms, timer_tramp, t);
+    if (!t->t)
+        return NULL;
+    r->timers = t;
+    return (ws_timer *)t;
+}
+
+void req_timer_stop(req_timer *t)
+{
+    if (t && t->t) {
+        loop_timer_cancel(g_server->loop, t->t);
+        t->t = NULL;
+    }
+}
+
+void req_child_exited(request *r, pid_t pid, int status, ws_child_cb cb, void *arg)
+{
+    req_begin_module(r);
+    cb(&r->pub, pid, status, arg);
+    req_end_module(r);
+    r->carrier->progress(r);
+}
