@@ -315,6 +315,8 @@ static int cfg_top(cfg_ctx *x, json_t *root)
         settings_error(top, "$schema", "expected the URI or path of a JSON Schema");
         return -1;
     }
+    if (cfg_upstreams(x, top) < 0)
+        return -1;
     settings_raw(top, "servers"); /* an unknown top-level key is a better first error than a missing server */
     if (settings_report_unknown(top) < 0)
         return -1;

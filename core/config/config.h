@@ -157,6 +157,8 @@ typedef struct ws_config {
     size_t n_binds;
     shm_zone_set zones; /* the modules' shared-memory zones this config holds */
     int has_tls;            /* some address is TLS: core/tls built a context per server with "tls" */
+    const ws_upstream *upstreams; /* top-level "upstreams" (config_upstream.c) */
+    size_t n_upstreams;
 } ws_config;
 
 /*
@@ -168,6 +170,9 @@ typedef struct ws_config {
  */
 ws_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(ws_config *c);
+
+/* The upstream group called `name` among us[0..n), or NULL (config_upstream.c). */
+const ws_upstream *config_find_upstream(const ws_upstream *us, size_t n, const char *name);
 
 /* A reload is about to put `fresh` in place of `old` (both loaded): call each
  * module's on_reload (ABI 1.2) once per location of `fresh` that enables it,

@@ -43,6 +43,8 @@ int cfg_error_pages(cfg_ctx *x, ws_settings *s, error_page **out, size_t *n);
 int cfg_servers(cfg_ctx *x, ws_settings *top);
 /* The server's "tls" object (SPEC §6); required when a listen entry is TLS. */
 int cfg_tls(cfg_ctx *x, ws_settings *ss, server_conf *out);
+/* Top-level "upstreams" into c->upstreams, before the servers (modules look them up in configure). */
+int cfg_upstreams(cfg_ctx *x, ws_settings *top);
 int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, location_conf *out);
 
 /* One listen value ("8080", "1.2.3.4:80", "[::1]:80", "localhost:80"); -1 and why on error. */

@@ -200,7 +200,7 @@ static int loc_configure(cfg_ctx *x, location_conf *out, loaded_module *m, json_
     ws_settings *ms = path ? settings_new(x->a, obj, path, x->file, x->c->dir, x->err, x->errlen) : NULL;
     if (!ms)
         return cfg_fail(x, out->json_path, "out of memory");
-    module_configuring mc = {.m = m, .zones = &x->c->zones};
+    module_configuring mc = {.m = m, .zones = &x->c->zones, .upstreams = x->c->upstreams, .n_upstreams = x->c->n_upstreams};
     settings_set_user(ms, &mc); /* for host->shm_zone, during this call only */
     ws_location_info info = {
         .size = sizeof info,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "arena.h"
+#include "config.h"
 #include "request.h"
 #include "fs_cache.h"
 #include "header_rules.h"
@@ -281,6 +282,24 @@ static void host_stats(ws_stats *out)
     server_fill_stats(out);
 }
 
+/* ---- ABI 1.2: upstreams (config_upstream.c) ---- */
+
+static int host_cfg_upstream(const ws_settings *s, const char *key, const ws_upstream **out)
+{
+    const module_configuring *mc = s ? settings_user(s) : NULL;
+    const char *name = NULL;
+    int r = settings_string(s, key, &name);
+    if (r <= 0)
+        return r;
+    const ws_upstream *u = mc ? config_find_upstream(mc->upstreams, mc->n_upstreams, name) : NULL;
+    if (!u) {
+        settings_error(s, key, "no upstream \"%s\" in the top-level \"upstreams\"", name);
+        return -1;
+    }
+    *out = u;
+    return 1;
+}
+
 const ws_host ws_core_host = {
     .size = sizeof(ws_host),
     .abi_major = WS_ABI_MAJOR,
@@ -344,4 +363,5 @@ const ws_host ws_core_host = {
     .cfg_object_list = settings_object_list,
     .cfg_keys = settings_keys,
     .cfg_kind = settings_kind,
+    .cfg_upstream = host_cfg_upstream,
 };

@@ -29,6 +29,8 @@ struct shm_zone_set;
 typedef struct module_configuring {
     const loaded_module *m;
     struct shm_zone_set *zones;
+    const ws_upstream *upstreams; /* the configuration's "upstreams", for host->cfg_upstream */
+    size_t n_upstreams;
 } module_configuring;
 
 /* The host function table handed to every module (core/host.c). */

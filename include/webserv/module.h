@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -188,6 +189,36 @@ typedef struct ws_stats {
     const char *const *module_names;
     const uint64_t *module_requests; /* requests each module took */
 } ws_stats;
+
+/* ---- ABI 1.2: upstreams (SPEC §6 top-level "upstreams"), for proxy/fastcgi ----
+ * The core validates the groups and resolves their addresses at load; a
+ * module finds one by name with host->cfg_upstream in configure(). Picking a
+ * server, connecting and pooling are the module's job (the proxy and fastcgi
+ * modules share lib/upstream/ for it). */
+enum ws_balance { WS_BALANCE_ROUND_ROBIN = 0, WS_BALANCE_LEAST_CONN = 1 };
+
+typedef struct ws_upstream_server {
+    const char *address;         /* as configured: "127.0.0.1:9000", "[::1]:80", "unix:/run/app.sock" */
+    const struct sockaddr *addr; /* resolved at load (AF_INET, AF_INET6 or AF_UNIX) */
+    socklen_t addrlen;
+    unsigned weight;             /* >= 1 */
+} ws_upstream_server;
+
+/* Read-only; lives as long as the configuration that holds it. */
+typedef struct ws_upstream {
+    size_t size;           /* sizeof as the core built it */
+    const char *name;      /* its key in "upstreams" */
+    const char *json_path; /* "upstreams.app" */
+    const ws_upstream_server *servers;
+    size_t n_servers;      /* >= 1 */
+    int balance;           /* enum ws_balance */
+    unsigned keepalive;    /* idle connections kept per worker (0: none) */
+    uint64_t keepalive_ms; /* how long an idle one is kept */
+    unsigned max_fails;    /* failures within fail_timeout that take a server out (0: never) */
+    uint64_t fail_timeout_ms; /* that window, and how long it stays out */
+    uint64_t connect_ms, send_ms, read_ms; /* timeouts.connect/send/read */
+} ws_upstream;
+
 
 typedef void (*ws_fd_cb)(ws_request *r, int fd, unsigned events, void *arg);
 typedef void (*ws_timer_cb)(ws_request *r, void *arg);
@@ -369,6 +400,12 @@ struct ws_host {
     int (*cfg_keys)(const ws_settings *s, const char *const **keys, size_t *n);
     /* The JSON type of `key` (enum ws_cfg_kind), to accept two shapes; reads nothing. */
     int (*cfg_kind)(const ws_settings *s, const char *key);
+
+    /* ---- ABI 1.2: upstreams (issue 17) ---- */
+    /* configure() time: the string value of `key` names a top-level upstream.
+     * 1 and *out set; 0 when the key is absent; -1 when it is not a string or
+     * names no upstream (reported with the key's JSON path). */
+    int (*cfg_upstream)(const ws_settings *s, const char *key, const ws_upstream **out);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

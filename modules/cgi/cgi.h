@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "webserv/module.h"
+#include "cgi_env.h"
 #include "cgi_header.h"
 
 #define CGI_READ_CHUNK 16384     /* stdout is read and passed on in pieces of this size */
@@ -99,9 +100,14 @@ const char *cgi_interpreter_for(const cgi_conf *conf, const char *filename);
  * location runs, else 0. Allocates from the request. */
 int cgi_find_script(ws_request *r, const cgi_conf *conf, cgi_script *out);
 
-/* cgi_env.c: the script's environment, NULL-terminated; content_length < 0
- * leaves CONTENT_LENGTH unset (no body). NULL when out of memory. */
-char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, int64_t content_length);
+/* cgi_env.c (shared with the fastcgi module, cgi_env.h): the script's
+ * environment, NULL-terminated; content_length < 0 leaves CONTENT_LENGTH
+ * unset (no body). NULL when out of memory. */
+static inline char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, int64_t content_length)
+{
+    cgi_env_script es = {.filename = s->filename, .name = s->name, .path_info = s->path_info};
+    return cgi_env_build(cgi_host, r, conf->env, conf->n_env, &es, content_length);
+}
 
 /* cgi_process.c */
 /* Start the script. stdin_fd >= 0 becomes its stdin (the parent keeps it);

@@ -4,7 +4,7 @@
  * request's header fields as HTTP_* (§4.1.18), PATH and the configured "env".
  * Nothing else of the server's own environment reaches the script.
  */
-#include "cgi.h"
+#include "cgi_env.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -17,16 +17,17 @@
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 typedef struct env_builder {
+    const ws_host *host;
     ws_request *r;
     char **v;
     size_t n, cap;
     int oom;
 } env_builder;
 
-static char *concat3(ws_request *r, const char *a, size_t an, const char *b, const char *c)
+static char *concat3(const ws_host *host, ws_request *r, const char *a, size_t an, const char *b, const char *c)
 {
     size_t bn = strlen(b), cn = strlen(c);
-    char *s = cgi_host->alloc(r, an + bn + cn + 1);
+    char *s = host->alloc(r, an + bn + cn + 1);
     if (!s)
         return NULL;
     memcpy(s, a, an);
@@ -50,7 +51,7 @@ static void env_set(env_builder *e, const char *name, const char *value)
     if (e->oom)
         return;
     size_t nlen = strlen(name);
-    char *entry = concat3(e->r, name, nlen, "=", value ? value : "");
+    char *entry = concat3(e->host, e->r, name, nlen, "=", value ? value : "");
     if (!entry) {
         e->oom = 1;
         return;
@@ -62,7 +63,7 @@ static void env_set(env_builder *e, const char *name, const char *value)
     }
     if (e->n + 1 >= e->cap) {
         size_t cap = e->cap ? 2 * e->cap : 64;
-        char **v = cgi_host->alloc(e->r, cap * sizeof *v);
+        char **v = e->host->alloc(e->r, cap * sizeof *v);
         if (!v) {
             e->oom = 1;
             return;
@@ -141,7 +142,7 @@ static void add_headers(env_builder *e, const ws_request *r)
                 seen = 1;
         if (at >= 0 && seen) {
             const char *sep = strcasecmp(h->name, "Cookie") == 0 ? "; " : ", ";
-            char *joined = concat3(e->r, e->v[at], strlen(e->v[at]), sep, h->value);
+            char *joined = concat3(e->host, e->r, e->v[at], strlen(e->v[at]), sep, h->value);
             if (!joined)
                 e->oom = 1;
             else
@@ -166,13 +167,14 @@ static const char *request_uri(const ws_request *r)
     return p ? (*p == '/' ? p : r->path) : "/";
 }
 
-char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, int64_t content_length)
+char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env, size_t n_env,
+                     const cgi_env_script *s, int64_t content_length)
 {
-    env_builder e = { .r = r };
+    env_builder e = { .host = host, .r = r };
     const char *path = getenv("PATH");
     env_set(&e, "PATH", path && *path ? path : DEFAULT_PATH);
-    for (size_t i = 0; i < conf->n_env; i++)
-        env_set(&e, conf->env[2 * i], conf->env[2 * i + 1]);
+    for (size_t i = 0; i < n_env; i++)
+        env_set(&e, env[2 * i], env[2 * i + 1]);
 
     /* §4.1, in the RFC's order. AUTH_TYPE and REMOTE_USER (§4.1.1, §4.1.11)
      * name what an access module verified (auth_basic: "Basic"), else empty. */
@@ -180,14 +182,14 @@ char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, i
     env_set(&e, "AUTH_TYPE", user && r->auth_type ? r->auth_type : "");
     if (content_length >= 0)
         env_setnum(&e, "CONTENT_LENGTH", content_length); /* §4.1.2: only with a body */
-    const char *ctype = cgi_host->header(r, "Content-Type");
+    const char *ctype = host->header(r, "Content-Type");
     if (ctype)
         env_set(&e, "CONTENT_TYPE", ctype); /* §4.1.3 */
     env_set(&e, "GATEWAY_INTERFACE", "CGI/1.1");
     env_set(&e, "PATH_INFO", s->path_info); /* §4.1.5: "" when there is no extra path */
     if (s->path_info[0]) {
         /* §4.1.6: PATH_INFO mapped like a request path; only when PATH_INFO is not empty. */
-        char *pt = concat3(r, r->root, strlen(r->root), s->path_info, "");
+        char *pt = concat3(host, r, r->root, strlen(r->root), s->path_info, "");
         if (pt)
             env_set(&e, "PATH_TRANSLATED", pt);
         else
@@ -202,7 +204,7 @@ char **cgi_build_env(ws_request *r, const cgi_conf *conf, const cgi_script *s, i
     env_set(&e, "SERVER_NAME", r->host ? r->host : r->local_addr);
     env_setnum(&e, "SERVER_PORT", r->local_port);
     env_set(&e, "SERVER_PROTOCOL", r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
-    env_set(&e, "SERVER_SOFTWARE", cgi_host->server_software);
+    env_set(&e, "SERVER_SOFTWARE", host->server_software);
 
     /* What scripts and interpreters (php-cgi) expect beyond the RFC. */
     env_set(&e, "SERVER_ADDR", r->local_addr);

@@ -1,0 +1,28 @@
+/*
+ * The CGI/1.1 meta-variables (RFC 3875 §4.1) of a request, as NAME=value
+ * strings. Shared by the cgi module (a script's environment) and the fastcgi
+ * module (FCGI_PARAMS), which compiles this file too: one set of rules.
+ * Depends on nothing but the public module API.
+ */
+#ifndef WEBSERV_CGI_ENV_H
+#define WEBSERV_CGI_ENV_H
+
+#include <stdint.h>
+
+#include "webserv/module.h"
+
+typedef struct cgi_env_script {
+    const char *filename;  /* SCRIPT_FILENAME: root + name */
+    const char *name;      /* SCRIPT_NAME: the URL path up to the script */
+    const char *path_info; /* PATH_INFO, "" if none */
+} cgi_env_script;
+
+/* NULL-terminated "NAME=value" list from host->alloc(r): PATH (the server's,
+ * or a default), the configured `env` pairs (name, value, …), the §4.1
+ * variables, the usual extras (SCRIPT_FILENAME, DOCUMENT_ROOT, REQUEST_URI,
+ * REDIRECT_STATUS) and the header fields as HTTP_*. content_length < 0 leaves
+ * CONTENT_LENGTH unset (no body). NULL when out of memory. */
+char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env, size_t n_env,
+                     const cgi_env_script *s, int64_t content_length);
+
+#endif
