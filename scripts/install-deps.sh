@@ -7,6 +7,8 @@ set -eu
 packages="cmake make gcc pkg-config libjansson-dev libcmocka-dev libssl-dev openssl curl haproxy valgrind $*"
 # nginx-light: tests/integration/test_nginx_diff.py compares answers with nginx's.
 packages="$packages nginx-light"
+# php-fpm: tests/integration/test_fastcgi.py runs a real PHP-FPM pool on a Unix socket (issue 17).
+packages="$packages php-fpm"
 # Debian's python3: the demo config and the CGI tests run /usr/bin/python3.
 packages="$packages python3"
 # mod_rewrite (PCRE2), mod_auth_basic (crypt_r from libxcrypt, HMAC from libcrypto).

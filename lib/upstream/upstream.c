@@ -284,6 +284,12 @@ void up_failed(up_conn *c)
     drop_fd(c);
 }
 
+void up_forget_try(up_conn *c)
+{
+    if (c->server && c->tried)
+        c->tried[c->server - c->u->servers] = 0;
+}
+
 void up_succeeded(up_conn *c)
 {
     if (c->peer)
@@ -296,4 +302,19 @@ unsigned up_idle_count(const ws_upstream *u)
         if (g->u == u)
             return g->n_idle;
     return 0;
+}
+
+void up_shutdown(void)
+{
+    while (groups) {
+        up_group *g = groups;
+        groups = g->next;
+        for (size_t i = 0; i < g->u->n_servers; i++) {
+            for (unsigned k = 0; k < g->peers[i].n_idle; k++)
+                close(g->peers[i].idle[k].fd);
+            free(g->peers[i].idle);
+        }
+        free(g->peers);
+        free(g);
+    }
 }

@@ -65,8 +65,15 @@ void up_release(up_conn *c, int reusable);
  * max_fails. The connection is closed. */
 void up_failed(up_conn *c);
 
+/* The last server may be tried again by this request (its pooled
+ * connection was stale: the next attempt opens a fresh one). */
+void up_forget_try(up_conn *c);
+
 /* The server answered: its failure count restarts. */
 void up_succeeded(up_conn *c);
+
+/* Close every pooled connection and free the state (the module's fini). */
+void up_shutdown(void);
 
 /* Monotonic milliseconds. */
 uint64_t up_now_ms(void);

@@ -1,0 +1,100 @@
+/*
+ * mod_fastcgi internals. One file per job:
+ *   mod_fastcgi.c   descriptor, match/handle/cleanup, connecting and retrying, timeouts
+ *   fcgi_config.c   the "fastcgi" settings object
+ *   fcgi_script.c   which file is the script (index, split_path, extensions)
+ *   fcgi_send.c     BEGIN_REQUEST, FCGI_PARAMS (the cgi module's meta-variables), stdin streamed
+ *   fcgi_recv.c     STDOUT as a CGI header block then the body, STDERR to the log, END_REQUEST
+ *   fcgi_record.c   the record codec and parser (pure)
+ * The connection itself (balancing, health, pool) is lib/upstream.
+ */
+#ifndef WEBSERV_MOD_FASTCGI_H
+#define WEBSERV_MOD_FASTCGI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgi_env.h"
+#include "cgi_header.h"
+#include "fcgi_record.h"
+#include "upstream.h"
+#include "webserv/module.h"
+
+#define FCGI_REQUEST_ID 1        /* one request per connection at a time (no multiplexing) */
+#define FCGI_IN_BUF 16384        /* bytes read from the application at a time */
+#define FCGI_STDIN_PIECE 32768   /* request body bytes framed per on_body call */
+#define FCGI_STDERR_LINE_MAX 1024
+
+extern const ws_host *fcgi_host;
+
+typedef struct fcgi_conf {
+    const ws_upstream *upstream;
+    const char *index;              /* appended to a folder's path */
+    int split_path;                 /* PATH_INFO after the script */
+    const char *const *extensions;  /* what names a script (".php") */
+    size_t n_extensions;
+    const char *const *env;         /* extra params: name, value, … */
+    size_t n_env;
+} fcgi_conf;
+
+typedef struct fcgi_req {
+    ws_request *r;
+    const fcgi_conf *conf;
+    cgi_env_script script;
+    up_conn up;
+    ws_watch *w;       /* on up.fd once connected */
+    ws_timer *timer;
+    int over;          /* the response ended (finish or error): no more response calls */
+    int keep_conn;     /* FCGI_KEEP_CONN was asked for */
+
+    /* to the application */
+    uint8_t *obuf;     /* records not yet written */
+    size_t olen, ooff, ocap;
+    size_t head_len;   /* obuf[0..head_len): BEGIN + PARAMS (+ empty STDIN), resent on a retry */
+    int has_body;
+    int body_started;  /* body bytes were consumed: no retry any more */
+    int body_done;     /* the empty STDIN record is queued */
+    int body_paused;   /* on_body consumed less: body_resume once obuf drains */
+    int in_on_body;
+
+    /* from the application */
+    uint8_t ibuf[FCGI_IN_BUF];
+    size_t ilen, ioff;
+    fcgi_parser parser;
+    int got_any;       /* any byte came back */
+    int ended;         /* END_REQUEST seen */
+    char *hbuf;        /* the header block as it arrives (CGI_HEADER_MAX) */
+    size_t hlen;
+    int head_done;
+    int out_paused;    /* the client's queue is full: not reading until on_writable */
+    int64_t length;    /* the application's Content-Length, -1 if none */
+    int64_t sent;
+    char eline[FCGI_STDERR_LINE_MAX + 1];
+    size_t elen;
+} fcgi_req;
+
+/* fcgi_config.c */
+int fcgi_configure(const ws_settings *s, const ws_location_info *loc, const void **conf);
+
+/* fcgi_script.c: 1 and c->script set when the request names a script here. */
+int fcgi_find_script(ws_request *r, const fcgi_conf *conf, cgi_env_script *out);
+
+/* fcgi_send.c */
+int fcgi_build_head(fcgi_req *c);   /* BEGIN_REQUEST + PARAMS (+ empty STDIN without a body): 0 or -1 */
+void fcgi_flush(fcgi_req *c);       /* write obuf; watch for writability while it does not drain */
+size_t fcgi_on_body(ws_request *r, const char *data, size_t len);
+void fcgi_on_body_end(ws_request *r);
+
+/* fcgi_recv.c */
+void fcgi_process_input(fcgi_req *c); /* parse ibuf[ioff..ilen) until it is empty or the client is full */
+void fcgi_on_writable(ws_request *r);
+
+/* mod_fastcgi.c */
+void fcgi_io(ws_request *r, int fd, unsigned events, void *arg);
+void fcgi_fail(fcgi_req *c, int status, const char *why); /* drop the connection; error once */
+void fcgi_done(fcgi_req *c);                               /* END_REQUEST: finish, pool the connection */
+void fcgi_arm_timer(fcgi_req *c);                          /* progress: the send/read timeout restarts */
+int fcgi_retry(fcgi_req *c, const char *why);              /* 1 if another connection attempt started */
+void fcgi_update_watch(fcgi_req *c);
+
+#endif

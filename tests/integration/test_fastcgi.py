@@ -1,0 +1,414 @@
+"""The fastcgi module (SPEC §6, issue 17) through the real server.
+
+With a small Python FastCGI responder (fcgi_app.py) that misbehaves on
+purpose: the CGI/1.1 meta-variables as FCGI_PARAMS, a large body streamed to
+FCGI_STDIN byte-exact, Status and the header block, STDERR to the error log,
+502 for garbage/no header/closed early, a cut response when the application
+dies mid-body, 504 on the read timeout, FCGI_ABORT_REQUEST when the client
+leaves, the keep-alive pool counted on the application's side (and no pool
+with keepalive 0), weighted round-robin shares and failover to a live server,
+411 for a chunked body, config errors with their JSON paths.
+
+With a real php-fpm (Debian's php-fpm8.2) started by the test as the current
+user on a Unix socket in a temp folder: a page, POST data, PATH_INFO, the
+folder's index.php, header() and http_response_code(). Skipped with the reason
+when php-fpm is not installed.
+"""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+
+import harness
+
+PY = "/usr/bin/python3"
+APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fcgi_app.py")
+PHP_FPM = shutil.which("php-fpm8.2", path="/usr/sbin:/usr/bin") or shutil.which("php-fpm", path="/usr/sbin:/usr/bin")
+
+
+class App:
+    """One fcgi_app.py process."""
+
+    def __init__(self, tmp, name, addr=None):
+        self.dir = os.path.join(tmp, "app-" + name)
+        os.makedirs(self.dir)
+        self.addr = addr or "unix:" + os.path.join(self.dir, "sock")
+        self.proc = subprocess.Popen([PY, APP, self.addr, self.dir, name])
+        if not harness.wait_for(lambda: os.path.exists(os.path.join(self.dir, "ready")), 10):
+            raise RuntimeError("fcgi_app did not start")
+
+    def stats(self):
+        with open(os.path.join(self.dir, "stats.json")) as f:
+            return json.load(f)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class FastcgiTest(harness.ServerTestCase):
+    modules = ["fastcgi", "static"]
+
+    def setUp(self):
+        super().setUp()
+        self.apps = []
+        for name in ("echo", "status", "big", "stderr", "garbage", "die", "noend", "slow", "nohead", "who"):
+            self.write("app/%s.php" % name, "<?php // handled by fcgi_app.py\n")
+        self.write("app/sub/index.php", "<?php\n")
+        self.write("app/style.css", "body {}\n")
+
+    def tearDown(self):
+        for a in self.apps:
+            a.stop()
+        super().tearDown()
+
+    def app(self, name="app", addr=None):
+        a = App(self.tmp, name + str(len(self.apps)), addr)
+        self.apps.append(a)
+        return a
+
+    def config(self, servers, fastcgi=None, **upstream):
+        up = {"servers": servers, "timeouts": {"connect": 2, "send": 5, "read": 5}}
+        up.update(upstream)
+        fc = {"upstream": "app", "env": {"FROM_CONFIG": "yes"}}
+        fc.update(fastcgi or {})
+        cfg = self.base_config(locations=[
+            {"path": "/", "static": {}},
+            {"path": "/app", "client_max_body_size": "64M", "fastcgi": fc, "static": {}},
+        ])
+        cfg["upstreams"] = {"app": up}
+        return cfg
+
+    def start_with(self, app_or_servers, fastcgi=None, **upstream):
+        servers = app_or_servers if isinstance(app_or_servers, list) else [{"address": app_or_servers.addr}]
+        return self.start(self.config(servers, fastcgi, **upstream))
+
+    def params(self, body):
+        out = {}
+        for line in body.decode("latin-1").splitlines():
+            k, _, v = line.partition("=")
+            out[k] = v
+        return out
+
+    def test_params_are_the_cgi_meta_variables(self):
+        a = self.app()
+        self.start_with(a)
+        r, body = self.request("GET", "/app/echo.php/extra/path?x=1&y=%41", headers={
+            "X-Custom": "v1", "Proxy": "evil", "Cookie": "a=1"})
+        self.assertEqual(r.status, 200, body)
+        self.assertEqual(r.getheader("X-App"), "echo")
+        p = self.params(body)
+        self.assertEqual(p["SCRIPT_NAME"], "/app/echo.php")
+        self.assertEqual(p["SCRIPT_FILENAME"], os.path.join(self.root, "app/echo.php"))
+        self.assertEqual(p["PATH_INFO"], "/extra/path")
+        self.assertEqual(p["PATH_TRANSLATED"], self.root + "/extra/path")
+        self.assertEqual(p["QUERY_STRING"], "x=1&y=%41")
+        self.assertEqual(p["REQUEST_METHOD"], "GET")
+        self.assertEqual(p["REQUEST_URI"], "/app/echo.php/extra/path?x=1&y=%41")
+        self.assertEqual(p["GATEWAY_INTERFACE"], "CGI/1.1")
+        self.assertEqual(p["SERVER_PROTOCOL"], "HTTP/1.1")
+        self.assertEqual(p["SERVER_PORT"], str(self.port))
+        self.assertEqual(p["REMOTE_ADDR"], "127.0.0.1")
+        self.assertEqual(p["DOCUMENT_ROOT"], self.root)
+        self.assertEqual(p["REDIRECT_STATUS"], "200")
+        self.assertEqual(p["HTTP_X_CUSTOM"], "v1")
+        self.assertEqual(p["HTTP_COOKIE"], "a=1")
+        self.assertEqual(p["FROM_CONFIG"], "yes")
+        self.assertNotIn("HTTP_PROXY", p)  # httpoxy
+        self.assertNotIn("CONTENT_LENGTH", p)
+        self.assertEqual(p["STDIN"], "0 " + hashlib.sha256(b"").hexdigest())
+
+    def test_folder_index_and_static_neighbours(self):
+        a = self.app()
+        self.start_with(a, {"index": "echo.php"})
+        r, body = self.request("GET", "/app/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.params(body)["SCRIPT_NAME"], "/app/echo.php")
+        r, body = self.request("GET", "/app/style.css")  # not a script: the static module serves it
+        self.assertEqual((r.status, body), (200, b"body {}\n"))
+        r, body = self.request("GET", "/app/sub/")  # index.php is not echo.php here: no script
+        self.assertNotEqual(r.status, 200)
+
+    def test_split_path_off(self):
+        a = self.app()
+        self.start_with(a, {"split_path": False})
+        r, _ = self.request("GET", "/app/echo.php/extra")
+        self.assertEqual(r.status, 404)
+        r, _ = self.request("GET", "/app/echo.php")
+        self.assertEqual(r.status, 200)
+
+    def test_large_body_streamed_byte_exact(self):
+        a = self.app()
+        self.start_with(a)
+        data = os.urandom(5 * 1024 * 1024 + 7)
+        r, body = self.request("POST", "/app/echo.php", body=data, headers={"Content-Type": "application/x-test"})
+        self.assertEqual(r.status, 200)
+        p = self.params(body)
+        self.assertEqual(p["CONTENT_LENGTH"], str(len(data)))
+        self.assertEqual(p["CONTENT_TYPE"], "application/x-test")
+        self.assertEqual(p["STDIN"], "%d %s" % (len(data), hashlib.sha256(data).hexdigest()))
+
+    def test_chunked_body_needs_a_length(self):
+        a = self.app()
+        self.start_with(a)
+        r = self.raw_one(b"POST /app/echo.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        self.assertEqual(r.status, 411)
+
+    def test_large_response_to_a_slow_reader(self):
+        a = self.app()
+        self.start_with(a)
+        n = 8 * 1024 * 1024
+        c = self.conn(timeout=30)
+        c.request("GET", "/app/big.php?%d" % n)
+        r = c.getresponse()
+        self.assertEqual(r.getheader("Content-Length"), str(n))
+        got = hashlib.sha256()
+        total = 0
+        time.sleep(0.5)  # the application is far ahead: the server must stop reading it meanwhile
+        while True:
+            b = r.read(262144)
+            if not b:
+                break
+            got.update(b)
+            total += len(b)
+        pattern = bytes(range(256)) * 256
+        want = hashlib.sha256()
+        for i in range(0, n, len(pattern)):
+            want.update(pattern[:min(len(pattern), n - i)])
+        self.assertEqual(total, n)
+        self.assertEqual(got.hexdigest(), want.hexdigest())
+
+    def test_status_and_errors(self):
+        a = self.app()
+        self.start_with(a, max_fails=0)  # these failures must not take the server out here
+        r, body = self.request("GET", "/app/status.php?418%20Teapot")
+        self.assertEqual((r.status, body), (418, b"status page\n"))
+        for script in ("garbage.php", "nohead.php", "noend.php"):
+            r, _ = self.request("GET", "/app/" + script)
+            self.assertEqual(r.status, 502, script)
+        r, _ = self.request("GET", "/app/missing.php")
+        self.assertEqual(r.status, 404)
+        # The application keeps working afterwards.
+        r, _ = self.request("GET", "/app/status.php?201")
+        self.assertEqual(r.status, 201)
+
+    def test_passive_health(self):
+        a = self.app()
+        self.start_with(a, max_fails=2, fail_timeout=1)
+        for i in range(2):
+            r, _ = self.request("GET", "/app/garbage.php")
+            self.assertEqual(r.status, 502)
+        r, _ = self.request("GET", "/app/status.php?200")
+        self.assertEqual(r.status, 502)  # out of service for fail_timeout
+        self.assertEqual(a.stats()["requests"], 2)
+        time.sleep(1.2)
+        r, _ = self.request("GET", "/app/status.php?200")
+        self.assertEqual(r.status, 200)
+        self.assertIn("failed 2 times: out of service", self.server.stderr())
+
+    def test_application_dies_mid_body(self):
+        a = self.app()
+        self.start_with(a)
+        c = self.conn()
+        c.request("GET", "/app/die.php")
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        with self.assertRaises(http.client.IncompleteRead):
+            r.read()
+
+    def test_stderr_goes_to_the_error_log(self):
+        a = self.app()
+        self.start_with(a)
+        r, body = self.request("GET", "/app/stderr.php")
+        self.assertEqual((r.status, body), (200, b"ok\n"))
+        self.assertTrue(harness.wait_for(lambda: "second problem" in self.server.stderr(), 5))
+        self.assertIn("first problem", self.server.stderr())
+
+    def test_read_timeout_is_504(self):
+        a = self.app()
+        self.start(self.config([{"address": a.addr}], timeouts={"connect": 1, "send": 1, "read": 0.5}))
+        r, _ = self.request("GET", "/app/slow.php?3")
+        self.assertEqual(r.status, 504)
+
+    def test_client_leaving_aborts_the_request(self):
+        a = self.app()
+        self.start_with(a)
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"GET /app/slow.php?5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(harness.wait_for(lambda: a.stats()["requests"] == 1, 5))
+        s.close()
+        self.assertTrue(harness.wait_for(lambda: a.stats()["aborts"] == 1, 5), a.stats())
+
+    def test_keepalive_pool_reuses_connections(self):
+        a = self.app()
+        self.start_with(a, keepalive=4)
+        for i in range(20):
+            r, _ = self.request("GET", "/app/status.php?200")
+            self.assertEqual(r.status, 200)
+        self.assertEqual(a.stats()["requests"], 20)
+        self.assertEqual(a.stats()["connections"], 1)
+
+    def test_no_pool_with_keepalive_zero(self):
+        a = self.app()
+        self.start_with(a, keepalive=0)
+        for i in range(5):
+            r, _ = self.request("GET", "/app/status.php?200")
+            self.assertEqual(r.status, 200)
+        self.assertEqual(a.stats()["connections"], 5)
+
+    def test_pooled_connection_closed_by_the_application(self):
+        a = self.app()
+        self.start_with(a, keepalive=4)
+        r, _ = self.request("GET", "/app/status.php?200")
+        self.assertEqual(r.status, 200)
+        # die.php makes the application close a connection; the pooled one stays
+        # usable or is replaced: every later request still succeeds.
+        for i in range(5):
+            r, _ = self.request("GET", "/app/status.php?200")
+            self.assertEqual(r.status, 200)
+
+    def test_weighted_round_robin_shares(self):
+        a, b = self.app("a"), self.app("b")
+        self.start(self.config([{"address": a.addr, "weight": 3}, {"address": b.addr, "weight": 1}]))
+        seen = []
+        for i in range(40):
+            r, body = self.request("GET", "/app/who.php")
+            self.assertEqual(r.status, 200)
+            seen.append(body.decode())
+        self.assertEqual(seen.count("a0"), 30, seen)
+        self.assertEqual(seen.count("b1"), 10, seen)
+
+    def test_failover_to_a_live_server(self):
+        dead = "127.0.0.1:%d" % harness.free_port()
+        a = self.app("live")
+        self.start(self.config([{"address": dead}, {"address": a.addr}], max_fails=1, fail_timeout=30))
+        for i in range(6):
+            r, body = self.request("GET", "/app/who.php")
+            self.assertEqual((r.status, body), (200, b"live0"))
+        # max_fails 1: the dead server was tried once, then left out of service.
+        self.assertEqual(self.server.stderr().count("connect to " + dead), 1, self.server.stderr())
+
+    def test_no_server_reachable_is_502(self):
+        dead = "unix:" + os.path.join(self.tmp, "nobody.sock")
+        self.start(self.config([{"address": dead}]))
+        r, _ = self.request("GET", "/app/who.php")
+        self.assertEqual(r.status, 502)
+
+    def test_config_errors(self):
+        cfg = self.config([{"address": "127.0.0.1:1"}], {"upstream": "other"})
+        s = harness.Server(cfg, self.tmp)
+        p = subprocess.run([harness.BIN, "-t", s.config_path], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("servers[0].locations[1].fastcgi.upstream: no upstream \"other\"", p.stderr)
+        cfg = self.config([{"address": "127.0.0.1:1"}])
+        del cfg["servers"][0]["locations"][1]["fastcgi"]["upstream"]
+        s = harness.Server(cfg, self.tmp)
+        p = subprocess.run([harness.BIN, "-t", s.config_path], capture_output=True, text=True)
+        self.assertIn("fastcgi.upstream: required", p.stderr)
+
+
+PHP_INFO = r"""<?php
+header("X-From: php");
+echo "method=", $_SERVER["REQUEST_METHOD"], "\n";
+echo "script=", $_SERVER["SCRIPT_NAME"], "\n";
+echo "path_info=", $_SERVER["PATH_INFO"] ?? "", "\n";
+echo "query=", $_GET["q"] ?? "", "\n";
+echo "post=", $_POST["field"] ?? "", "\n";
+echo "raw=", strlen(file_get_contents("php://input")), "\n";
+"""
+
+PHP_CODE = r"""<?php
+http_response_code(404);
+echo "not here";
+"""
+
+PHP_REDIRECT = r"""<?php
+header("Location: /elsewhere");
+"""
+
+
+@unittest.skipUnless(PHP_FPM, "php-fpm is not installed (Debian package php-fpm; scripts/install-deps.sh)")
+class PhpFpmTest(harness.ServerTestCase):
+    modules = ["fastcgi", "static"]
+
+    def setUp(self):
+        super().setUp()
+        self.write("php/info.php", PHP_INFO)
+        self.write("php/code.php", PHP_CODE)
+        self.write("php/redirect.php", PHP_REDIRECT)
+        self.write("php/dir/index.php", "<?php echo 'index of dir';\n")
+        fpm = os.path.join(self.tmp, "fpm")
+        os.makedirs(fpm)
+        self.sock = os.path.join(fpm, "php.sock")
+        conf = os.path.join(fpm, "php-fpm.conf")
+        with open(conf, "w") as f:
+            f.write("[global]\npid = %s/fpm.pid\nerror_log = %s/fpm.log\ndaemonize = no\n"
+                    "[www]\nlisten = %s\npm = static\npm.max_children = 2\n"
+                    "clear_env = yes\n" % (fpm, fpm, self.sock))
+            if os.geteuid() == 0:  # php-fpm wants a user for a pool started by root (-R allows root)
+                f.write("user = root\ngroup = root\n")
+        self.fpm = subprocess.Popen([PHP_FPM, "-n", "-y", conf, "-F"] + (["-R"] if os.geteuid() == 0 else []), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        if not harness.wait_for(lambda: os.path.exists(self.sock), 10):
+            self.fpm.kill()
+            raise RuntimeError("php-fpm did not start: %s" % self.fpm.stderr.read().decode())
+        cfg = self.base_config(locations=[
+            {"path": "/", "static": {}},
+            {"path": "/php", "index": ["index.php"], "fastcgi": {"upstream": "php"}, "static": {}},
+        ])
+        cfg["upstreams"] = {"php": {"servers": [{"address": "unix:" + self.sock}], "keepalive": 2}}
+        self.start(cfg)
+
+    def tearDown(self):
+        self.fpm.terminate()
+        self.fpm.stderr.close()
+        try:
+            self.fpm.wait(5)
+        except subprocess.TimeoutExpired:
+            self.fpm.kill()
+            self.fpm.wait()
+        super().tearDown()
+
+    def test_page_query_and_path_info(self):
+        r, body = self.request("GET", "/php/info.php/more/path?q=hello")
+        self.assertEqual(r.status, 200, body)
+        self.assertEqual(r.getheader("X-From"), "php")
+        self.assertIn("text/html", r.getheader("Content-Type"))
+        text = body.decode()
+        self.assertIn("method=GET\n", text)
+        self.assertIn("script=/php/info.php\n", text)
+        self.assertIn("path_info=/more/path\n", text)
+        self.assertIn("query=hello\n", text)
+
+    def test_post_form(self):
+        data = b"field=posted+value&other=" + b"x" * 200000
+        r, body = self.request("POST", "/php/info.php", body=data,
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 200, body)
+        self.assertIn(b"post=posted value\n", body)
+        self.assertIn(b"raw=%d\n" % len(data), body)
+
+    def test_status_redirect_and_index(self):
+        r, body = self.request("GET", "/php/code.php")
+        self.assertEqual((r.status, body), (404, b"not here"))
+        r, _ = self.request("GET", "/php/redirect.php")
+        self.assertEqual(r.status, 302)
+        self.assertEqual(r.getheader("Location"), "/elsewhere")
+        r, body = self.request("GET", "/php/dir/")
+        self.assertEqual((r.status, body), (200, b"index of dir"))
+
+    def test_many_requests_over_the_pool(self):
+        for i in range(30):
+            r, body = self.request("GET", "/php/info.php?q=%d" % i)
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"query=%d\n" % i, body)
+
+
+if __name__ == "__main__":
+    harness.main()
