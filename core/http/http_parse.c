@@ -702,6 +702,64 @@ int http_parse_head(const char *buf, size_t len, size_t max_head, size_t scan_fr
 }
 
 /* ------------------------------------------------------------------------ */
+/* Response heads (an upstream's answer to the proxy module)                */
+/* ------------------------------------------------------------------------ */
+
+/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF, the
+ * reason being HTAB / SP / VCHAR / obs-text (RFC 9112 §4). */
+static int parse_status_line(head_cursor *c, http_head *h, int *status)
+{
+    static const char name[] = "HTTP/";
+    int major = 0, minor = 0, d[3], rc;
+    for (size_t i = 0; name[i] != '\0'; i++)
+        if ((rc = cur_expect(c, (unsigned char)name[i])) != 0)
+            return rc;
+    if ((rc = parse_digit(c, &major)) != 0 || (rc = cur_expect(c, '.')) != 0 ||
+        (rc = parse_digit(c, &minor)) != 0 || (rc = cur_expect(c, ' ')) != 0)
+        return rc;
+    for (int i = 0; i < 3; i++)
+        if ((rc = parse_digit(c, &d[i])) != 0)
+            return rc;
+    if ((rc = cur_expect(c, ' ')) != 0)
+        return rc;
+    unsigned char ch;
+    while ((rc = cur_peek(c, &ch)) == 0 && is_field_vchar(ch))
+        c->pos++;
+    if (rc)
+        return rc;
+    if ((rc = cur_expect(c, '\r')) != 0 || (rc = cur_expect(c, '\n')) != 0)
+        return rc;
+    if (major != 1)
+        return 400;
+    h->minor = minor > 1 ? 1 : minor;
+    *status = d[0] * 100 + d[1] * 10 + d[2];
+    return *status < 100 ? 400 : 0;
+}
+
+int http_parse_response_head(const char *buf, size_t len, size_t max_head, http_head *h, int *status,
+                             size_t *head_len)
+{
+    head_cursor c = {buf, len < max_head ? len : max_head, max_head, 0, 0};
+    head_reset(h);
+    int rc = parse_status_line(&c, h, status);
+    if (rc == 0)
+        rc = parse_fields(&c, h);
+    if (rc == HTTP_PARSE_AGAIN)
+        return HTTP_PARSE_AGAIN;
+    if (rc != 0)
+        return -1;
+    *head_len = c.pos;
+    te_facts te;
+    if (content_length(h, &h->content_length) != 0 || transfer_encoding(h, &te) != 0)
+        return -1;
+    if (te.present && (h->minor == 0 || h->content_length >= 0 || !te.chunked_last))
+        return -1;
+    h->chunked = te.chunked;
+    connection_facts(h);
+    return HTTP_PARSE_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Path normalisation (RFC 3986 §2.1, §5.2.4)                               */
 /* ------------------------------------------------------------------------ */
 

@@ -68,6 +68,21 @@ enum { HTTP_PARSE_OK = 0, HTTP_PARSE_AGAIN = 1 };
 int http_parse_head(const char *buf, size_t len, size_t max_head, size_t scan_from, http_head *h,
                     size_t *head_len);
 
+/*
+ * Parse one HTTP/1.x response head (an upstream's answer, for the proxy
+ * module): status-line (RFC 9112 §4: HTTP-version SP 3DIGIT SP reason CRLF)
+ * and the field lines, with the same strict rules as http_parse_head, then
+ * the framing checks of RFC 9112 §6.3: an invalid or conflicting
+ * Content-Length, Content-Length with Transfer-Encoding, a Transfer-Encoding
+ * whose final coding is not chunked, or any Transfer-Encoding on HTTP/1.0 are
+ * errors (never a guess that could desynchronise a kept connection).
+ * HTTP_PARSE_OK with *status, *head_len and h (method/target empty;
+ * content_length, chunked, keep_alive filled); HTTP_PARSE_AGAIN; or -1 for
+ * anything malformed, a status outside 100..599, or a head over max_head.
+ */
+int http_parse_response_head(const char *buf, size_t len, size_t max_head, http_head *h, int *status,
+                             size_t *head_len);
+
 /* Case-insensitive header lookup; NULL slice (p == NULL) when absent. */
 http_slice http_head_get(const http_head *h, const char *name);
 

@@ -1,0 +1,109 @@
+/*
+ * mod_proxy internals: an HTTP/1.1 reverse proxy to an upstream group
+ * (RFC 9110 §7.6, RFC 9112). One file per job:
+ *   mod_proxy.c       descriptor, match/handle/cleanup, connecting, retries, timeouts, I/O
+ *   proxy_config.c    the "proxy" settings object
+ *   proxy_request.c   the request head to the upstream (hop-by-hop fields out, Host,
+ *                     X-Forwarded-*, Forwarded) and the body framing
+ *   proxy_response.c  the upstream's head (parsed by the core's http_parse.c, compiled in),
+ *                     fields passed back, Location/Refresh rewritten, the body de-framed
+ *   proxy_trust.c     trusted_proxies: addresses and CIDR ranges
+ * The connection itself (balancing, health, pool) is lib/upstream.
+ */
+#ifndef WEBSERV_MOD_PROXY_H
+#define WEBSERV_MOD_PROXY_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_parse.h"
+#include "upstream.h"
+#include "webserv/module.h"
+
+#define PROXY_IN_BUF 65536      /* bytes read from the upstream at a time */
+#define PROXY_HEAD_MAX 65536    /* a longer response head is a 502 */
+#define PROXY_BODY_PIECE 65536  /* request body bytes framed per write */
+
+extern const ws_host *proxy_host;
+
+typedef struct proxy_cidr {
+    int family;
+    uint8_t addr[16];
+    unsigned bits;
+} proxy_cidr;
+
+enum { PROXY_HOST_CLIENT = 0, PROXY_HOST_UPSTREAM = 1, PROXY_HOST_LITERAL = 2 };
+
+typedef struct proxy_conf {
+    const ws_upstream *upstream;
+    const char *location;   /* the location's path prefix */
+    int strip_prefix;
+    int host_mode;
+    const char *host_literal;
+    unsigned retries;
+    const proxy_cidr *trusted;
+    size_t n_trusted;
+    uint64_t connect_ms, send_ms, read_ms;
+} proxy_conf;
+
+enum { BODY_NONE = 0, BODY_LENGTH = 1, BODY_CHUNKED = 2, BODY_CLOSE = 3 };
+
+typedef struct proxy_req {
+    ws_request *r;
+    const proxy_conf *conf;
+    up_conn up;
+    ws_watch *w;
+    ws_timer *timer;
+    int over;          /* the response ended (finish or error) */
+    unsigned tries;    /* attempts that count against retries */
+
+    /* to the upstream */
+    char *obuf;
+    size_t olen, ooff, ocap;
+    size_t head_len;   /* obuf[0..head_len): the request head, resent on a retry */
+    int body_mode;     /* BODY_NONE, BODY_LENGTH, BODY_CHUNKED (what we send) */
+    int body_started;  /* body bytes were consumed: no retry any more */
+    int body_done;
+    int body_paused;
+    int in_on_body;
+
+    /* from the upstream */
+    char *ibuf;        /* PROXY_IN_BUF; holds the head until it is complete */
+    size_t ilen, ioff;
+    int got_any;
+    int head_done;
+    int resp_mode;     /* BODY_* of the response */
+    int64_t resp_left; /* BODY_LENGTH: bytes still to come */
+    chunked_decoder dec;
+    int upstream_keep; /* the upstream may keep the connection */
+    int ended;         /* the response body is complete */
+    int out_paused;
+    const char *public_base; /* "http://host[:port]" the client used, for Location rewriting */
+} proxy_req;
+
+/* proxy_config.c */
+int proxy_configure(const ws_settings *s, const ws_location_info *loc, const void **conf);
+
+/* proxy_trust.c */
+int proxy_parse_cidr(const char *text, proxy_cidr *out); /* 0 or -1 */
+int proxy_trusted(const proxy_conf *conf, const char *addr);
+
+/* proxy_request.c: the head into obuf (0, or -1 when out of memory). */
+int proxy_build_head(proxy_req *c);
+void proxy_flush(proxy_req *c);
+size_t proxy_on_body(ws_request *r, const char *data, size_t len);
+void proxy_on_body_end(ws_request *r);
+
+/* proxy_response.c */
+void proxy_process_input(proxy_req *c); /* ibuf[ioff..ilen): the head, then body pieces */
+void proxy_on_writable(ws_request *r);
+
+/* mod_proxy.c */
+void proxy_fail(proxy_req *c, int status, const char *why);
+void proxy_done(proxy_req *c);
+void proxy_arm_timer(proxy_req *c);
+int proxy_retry(proxy_req *c, const char *why);
+void proxy_update_watch(proxy_req *c);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * The request as it goes to the upstream (RFC 9110 §7.6): the method, the
+ * target (raw, or with the location prefix stripped), HTTP/1.1, the client's
+ * fields minus the hop-by-hop ones (§7.6.1: Connection and the fields it
+ * names, Keep-Alive, TE, Transfer-Encoding, Upgrade, Proxy-*), Host per
+ * config, X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239) — the
+ * incoming ones kept and extended only from trusted_proxies — and the body
+ * framed by its length or chunked, streamed as it arrives.
+ */
+#include "proxy.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+typedef struct sbuf {
+    ws_request *r;
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *np = proxy_host->alloc(b->r, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        if (b->n)
+            memcpy(np, b->p, b->n);
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void puts_(sbuf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void field(sbuf *b, const char *name, const char *value)
+{
+    puts_(b, name);
+    put(b, ": ", 2);
+    puts_(b, value);
+    put(b, "\r\n", 2);
+}
+
+/* Is `name` one of the comma-separated tokens of the request's Connection fields? */
+static int named_by_connection(const ws_request *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, "Connection") != 0)
+            continue;
+        const char *v = r->headers[i].value;
+        while (*v) {
+            while (*v == ' ' || *v == '\t' || *v == ',')
+                v++;
+            const char *e = v;
+            while (*e && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - v) == nl && strncasecmp(v, name, nl) == 0)
+                return 1;
+            v = e;
+        }
+    }
+    return 0;
+}
+
+/* Not passed on: hop-by-hop fields, the ones rebuilt here, and the framing. */
+static int dropped(const ws_request *r, const char *name)
+{
+    static const char *const drop[] = {"Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Upgrade", "Trailer",
+                                       "Host", "Content-Length", "Expect", "Proxy", "X-Forwarded-For",
+                                       "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", NULL};
+    for (const char *const *d = drop; *d; d++)
+        if (strcasecmp(name, *d) == 0)
+            return 1;
+    return strncasecmp(name, "Proxy-", 6) == 0 || named_by_connection(r, name);
+}
+
+/* The incoming values of `name`, joined with ", " (NULL when none). */
+static const char *joined(sbuf *tmp, const ws_request *r, const char *name)
+{
+    tmp->n = 0;
+    int any = 0;
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0) {
+            if (any)
+                put(tmp, ", ", 2);
+            puts_(tmp, r->headers[i].value);
+            any = 1;
+        }
+    return any && !tmp->oom ? tmp->p : NULL;
+}
+
+static const char *scheme_of(const ws_request *r)
+{
+    (void)r;
+    return "http"; /* ws_request gains its scheme with TLS (ABI 1.2); plain HTTP until then */
+}
+
+/* RFC 3986 path characters pass; everything else is %XX. */
+static void put_encoded_path(sbuf *b, const char *p)
+{
+    static const char ok[] = "-._~!$&'()*+,;=:@/";
+    for (; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr(ok, ch)) {
+            put(b, (const char *)&ch, 1);
+        } else {
+            char e[4];
+            snprintf(e, sizeof e, "%%%02X", ch);
+            put(b, e, 3);
+        }
+    }
+}
+
+static void put_target(sbuf *b, const proxy_req *c)
+{
+    const ws_request *r = c->r;
+    if (c->conf->strip_prefix) {
+        /* The normalised path with the location's prefix cut (and never a
+         * target that climbs out of it: ".." was resolved by the core). */
+        const char *p = r->request_path ? r->request_path : r->path;
+        size_t ll = strlen(c->conf->location);
+        while (ll > 0 && c->conf->location[ll - 1] == '/')
+            ll--;
+        if (strncmp(p, c->conf->location, ll) == 0)
+            p += ll;
+        if (*p != '/')
+            put(b, "/", 1);
+        put_encoded_path(b, p);
+    } else {
+        const char *t = r->target;
+        const char *s = strstr(t, "://");
+        if (t[0] != '/' && s) {
+            t = strchr(s + 3, '/');
+            if (!t)
+                t = "/";
+        }
+        size_t n = strcspn(t, "?");
+        put(b, t, n);
+    }
+    if (r->query && r->query[0]) {
+        put(b, "?", 1);
+        puts_(b, r->query);
+    }
+}
+
+static const char *client_host(const ws_request *r)
+{
+    const char *h = proxy_host->header(r, "Host");
+    return h && *h ? h : r->host ? r->host : r->local_addr;
+}
+
+static const char *upstream_host(const proxy_req *c)
+{
+    const char *a = c->up.server ? c->up.server->address : "localhost";
+    return strncmp(a, "unix:", 5) == 0 ? "localhost" : a;
+}
+
+static void forwarding(sbuf *b, sbuf *tmp, const proxy_req *c)
+{
+    const ws_request *r = c->r;
+    int trusted = c->conf->n_trusted && proxy_trusted(c->conf, r->remote_addr);
+    const char *v;
+    /* X-Forwarded-For: the chain so far (when believed) and the client. */
+    puts_(b, "X-Forwarded-For: ");
+    if (trusted && (v = joined(tmp, r, "X-Forwarded-For"))) {
+        puts_(b, v);
+        put(b, ", ", 2);
+    }
+    puts_(b, r->remote_addr);
+    put(b, "\r\n", 2);
+    v = trusted ? proxy_host->header(r, "X-Forwarded-Proto") : NULL;
+    field(b, "X-Forwarded-Proto", v ? v : scheme_of(r));
+    v = trusted ? proxy_host->header(r, "X-Forwarded-Host") : NULL;
+    field(b, "X-Forwarded-Host", v ? v : client_host(r));
+    /* RFC 7239 §4: for/proto/host of this hop appended to the believed list;
+     * an IPv6 address and a host with a port are quoted strings (§6). */
+    puts_(b, "Forwarded: ");
+    if (trusted && (v = joined(tmp, r, "Forwarded"))) {
+        puts_(b, v);
+        put(b, ", ", 2);
+    }
+    int v6 = strchr(r->remote_addr, ':') != NULL;
+    puts_(b, v6 ? "for=\"[" : "for=");
+    puts_(b, r->remote_addr);
+    puts_(b, v6 ? "]\";proto=" : ";proto=");
+    puts_(b, scheme_of(r));
+    puts_(b, ";host=\"");
+    for (const char *h = client_host(r); *h; h++)
+        if (*h != '"' && *h != '\\')
+            put(b, h, 1);
+    puts_(b, "\"\r\n");
+}
+
+int proxy_build_head(proxy_req *c)
+{
+    ws_request *r = c->r;
+    sbuf b = {.r = r}, tmp = {.r = r};
+    puts_(&b, r->method);
+    put(&b, " ", 1);
+    put_target(&b, c);
+    puts_(&b, " HTTP/1.1\r\n");
+    const char *host = c->conf->host_mode == PROXY_HOST_CLIENT     ? client_host(r)
+                       : c->conf->host_mode == PROXY_HOST_UPSTREAM ? upstream_host(c)
+                                                                   : c->conf->host_literal;
+    field(&b, "Host", host);
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (!dropped(r, r->headers[i].name))
+            field(&b, r->headers[i].name, r->headers[i].value);
+    forwarding(&b, &tmp, c);
+    if (c->body_mode == BODY_LENGTH) {
+        char n[40];
+        snprintf(n, sizeof n, "%" PRId64, r->content_length);
+        field(&b, "Content-Length", n);
+    } else if (c->body_mode == BODY_CHUNKED) {
+        field(&b, "Transfer-Encoding", "chunked");
+    }
+    field(&b, "Connection", c->conf->upstream->keepalive ? "keep-alive" : "close");
+    put(&b, "\r\n", 2);
+    if (b.oom)
+        return -1;
+    size_t piece = PROXY_BODY_PIECE + 32;
+    c->ocap = (b.n > piece ? b.n : piece) + 16; /* room for the last chunk behind the head */
+    if (!(c->obuf = proxy_host->alloc(r, c->ocap)))
+        return -1;
+    memcpy(c->obuf, b.p, b.n);
+    c->olen = c->head_len = b.n;
+    c->ooff = 0;
+    if (c->body_mode == BODY_NONE)
+        c->body_done = 1;
+    return 0;
+}
+
+void proxy_flush(proxy_req *c)
+{
+    while (c->up.fd >= 0 && c->ooff < c->olen) {
+        ssize_t n = send(c->up.fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->ooff += (size_t)n;
+            proxy_arm_timer(c);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (!proxy_retry(c, n < 0 ? strerror(errno) : "closed"))
+            proxy_fail(c, 502, "the upstream closed the connection while the request was sent");
+        return;
+    }
+    if (c->up.fd < 0 || c->over)
+        return;
+    if (c->ooff == c->olen && c->body_started)
+        c->ooff = c->olen = 0;
+    proxy_update_watch(c);
+    if (c->ooff == c->olen && c->body_paused && !c->in_on_body) {
+        c->body_paused = 0;
+        proxy_host->body_resume(c->r);
+    }
+}
+
+/* One piece of body into obuf, framed as a chunk when chunked. */
+static void frame(proxy_req *c, const char *data, size_t n)
+{
+    if (c->body_mode == BODY_CHUNKED) {
+        int k = snprintf(c->obuf + c->olen, 20, "%zx\r\n", n);
+        c->olen += (size_t)k;
+    }
+    memcpy(c->obuf + c->olen, data, n);
+    c->olen += n;
+    if (c->body_mode == BODY_CHUNKED) {
+        memcpy(c->obuf + c->olen, "\r\n", 2);
+        c->olen += 2;
+    }
+}
+
+size_t proxy_on_body(ws_request *r, const char *data, size_t len)
+{
+    proxy_req *c = r->ctx;
+    if (!c || c->over)
+        return len;
+    if (!c->body_started && c->up.fd >= 0 && c->w && c->ooff == c->olen) {
+        c->body_started = 1; /* the body is gone from now on: no retry */
+        c->olen = c->ooff = 0;
+    }
+    /* As in fastcgi: frame and write while the upstream takes it; the rest
+     * is offered again after body_resume (called from proxy_flush, never from
+     * in here). */
+    size_t done = 0;
+    c->in_on_body = 1;
+    while (done < len && c->body_started && c->up.fd >= 0 && !c->over && c->ooff == c->olen) {
+        size_t n = len - done < PROXY_BODY_PIECE ? len - done : PROXY_BODY_PIECE;
+        frame(c, data + done, n);
+        done += n;
+        proxy_flush(c);
+    }
+    c->in_on_body = 0;
+    if (done < len && !c->over)
+        c->body_paused = 1;
+    return c->over ? len : done;
+}
+
+void proxy_on_body_end(ws_request *r)
+{
+    proxy_req *c = r->ctx;
+    if (!c || c->over || c->body_done)
+        return;
+    c->body_done = 1;
+    if (c->body_mode != BODY_CHUNKED)
+        return;
+    if (!c->body_started) {
+        c->body_started = 1;
+        if (c->ooff == c->olen)
+            c->olen = c->ooff = 0;
+    }
+    memcpy(c->obuf + c->olen, "0\r\n\r\n", 5); /* the last chunk, no trailers */
+    c->olen += 5;
+    proxy_flush(c);
+}
