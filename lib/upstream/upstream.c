@@ -247,8 +247,9 @@ int up_connect(up_conn *c, int allow_pooled)
         int err = errno;
         if (c->fd >= 0 && err == EINPROGRESS) {
             c->w = c->host->watch_fd(c->r, c->fd, WS_EV_WRITE, connect_event, c);
-            c->t = u->connect_ms ? c->host->timer_start(c->r, u->connect_ms, connect_timeout, c) : NULL;
-            if (c->w && (c->t || !u->connect_ms))
+            uint64_t ms = c->connect_ms ? *c->connect_ms : u->connect_ms;
+            c->t = ms ? c->host->timer_start(c->r, ms, connect_timeout, c) : NULL;
+            if (c->w && (c->t || !ms))
                 return UP_PENDING;
             err = ENOMEM;
         }

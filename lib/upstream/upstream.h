@@ -34,6 +34,7 @@ struct up_conn {
     const ws_upstream *u;
     up_connect_cb done;
     void *arg;
+    const uint64_t *connect_ms; /* NULL: the group's timeouts.connect */
     /* the result */
     int fd;          /* -1 when none */
     int reused;      /* taken from the pool: a failure before any answer byte may be the server's idle close */

@@ -239,6 +239,7 @@ static int proxy_handle(ws_request *r)
     c->up.u = conf->upstream;
     c->up.done = connect_done;
     c->up.arg = c;
+    c->up.connect_ms = &conf->connect_ms;
     c->body_mode = r->content_length < 0 ? BODY_CHUNKED : r->content_length > 0 ? BODY_LENGTH : BODY_NONE;
     const char *host = proxy_host->header(r, "Host");
     char *base = proxy_host->alloc(r, 8 + strlen(host ? host : r->local_addr) + 1);

@@ -1,11 +1,25 @@
 /*
  * The "proxy" settings object (SPEC §6): upstream (required), strip_prefix
  * (false), host ("client" | "upstream" | a literal; "client"), retries (1),
- * trusted_proxies ([]). The timeouts are the upstream group's.
+ * trusted_proxies ([]), timeouts ({connect, send, read}; the upstream group's).
  */
 #include "proxy.h"
 
 #include <string.h>
+
+static int timeout_key(const ws_settings *t, const char *key, uint64_t *ms)
+{
+    double d;
+    int rc = proxy_host->cfg_seconds(t, key, &d);
+    if (rc == 1) {
+        if (d > 31536000.0) {
+            proxy_host->cfg_error(t, key, "at most one year (31536000 seconds)");
+            return -1;
+        }
+        *ms = (uint64_t)(d * 1000.0 + 0.5);
+    }
+    return rc;
+}
 
 int proxy_configure(const ws_settings *s, const ws_location_info *loc, const void **out)
 {
@@ -75,9 +89,15 @@ int proxy_configure(const ws_settings *s, const ws_location_info *loc, const voi
         c->send_ms = c->upstream->send_ms;
         c->read_ms = c->upstream->read_ms;
     }
-    /* SPEC §6 "timeouts" (an object overriding the upstream's) needs a nested
-     * settings getter (ABI 1.2 cfg_object, not in the host yet): the
-     * upstream group's timeouts apply. */
+    /* "timeouts": {connect, send, read} over the group's, for this location. */
+    const ws_settings *ts = NULL;
+    int has_object = h->size >= offsetof(ws_host, cfg_object) + sizeof h->cfg_object && h->cfg_object;
+    rc = has_object ? h->cfg_object(s, "timeouts", &ts) : 0;
+    if (rc < 0)
+        ok = 0;
+    if (rc > 0 && (timeout_key(ts, "connect", &c->connect_ms) < 0 || timeout_key(ts, "send", &c->send_ms) < 0 ||
+                   timeout_key(ts, "read", &c->read_ms) < 0))
+        ok = 0;
     *out = c;
     return ok ? 0 : -1;
 }

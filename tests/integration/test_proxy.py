@@ -310,6 +310,17 @@ class ProxyTest(harness.ServerTestCase):
         r, body = self.request("GET", "/slow")
         self.assertEqual((r.status, body), (200, b"late"))
 
+    def test_location_timeouts_override_the_group(self):
+        def handler(req, s):
+            time.sleep(1.5)
+            return ok(b"late")
+        u = self.upstream(handler)
+        self.start(self.config([u.addr], {"timeouts": {"read": 0.5}}, max_fails=0))
+        t0 = time.monotonic()
+        r, _ = self.request("GET", "/")
+        self.assertEqual(r.status, 504)
+        self.assertLess(time.monotonic() - t0, 1.4)
+
     def test_failover_and_retries(self):
         dead = "127.0.0.1:%d" % harness.free_port()
         live = self.upstream(lambda req, s: ok(b"live"))
@@ -456,7 +467,9 @@ class ProxyTest(harness.ServerTestCase):
         self.assertIn("proxy.upstream: no upstream \"nope\"", p.stderr)
         for bad, msg in (({"trusted_proxies": ["10.0.0.0/33"]}, "proxy.trusted_proxies:"),
                          ({"host": "a b"}, "proxy.host:"), ({"retries": -1}, "proxy.retries:"),
-                         ({"wat": 1}, "proxy.wat: unknown key")):
+                         ({"wat": 1}, "proxy.wat: unknown key"),
+                         ({"timeouts": {"read": -1}}, "proxy.timeouts.read:"),
+                         ({"timeouts": {"write": 1}}, "proxy.timeouts.write: unknown key")):
             s = harness.Server(self.config(["127.0.0.1:1"], bad), self.tmp)
             p = subprocess.run([harness.BIN, "-t", s.config_path], capture_output=True, text=True)
             self.assertNotEqual(p.returncode, 0)
