@@ -63,6 +63,15 @@ SOAK_MINUTES ?= 30
 soak: build
 	SOAK_MINUTES=$(SOAK_MINUTES) python3 tests/soak/soak.py --build $(BUILD)
 
+# 1 GiB through the proxy in each direction, byte-exact, with the server's RSS
+# bounded (test_proxy's large-body case at full size; `make test` runs it at
+# 64 MiB). Never part of `make test`.
+.PHONY: proxy-big
+proxy-big: build
+	cd $(BUILD) && WEBSERV_BIN=$$PWD/webserv WEBSERV_MODULES=$$PWD/modules WEBSERV_SRC=$$PWD/.. \
+		WEBSERV_PROXY_BIG_MIB=1024 /usr/bin/python3 ../tests/integration/test_proxy.py \
+		ProxyTest.test_large_bodies_byte_exact_with_bounded_rss
+
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in build-fuzz, each
 # run for FUZZ_SECONDS on a copy of its seeds (build-fuzz/corpus-<name>; the
 # seeds in tests/fuzz/corpus/<name> are never written). A crash, leak or
