@@ -135,11 +135,13 @@ class KvTest(harness.ServerTestCase):
         result = {}
 
         def waiter():
-            for _ in range(10):
+            deadline = time.time() + 15
+            while time.time() < deadline:
                 st, body, _ = self.req("GET", "/lock/check")
-                if st == 200:  # 409: it reached the holder itself; try again
+                if st == 200:  # 409: it reached the holder itself (alive): try again
                     result["body"] = body.decode()
                     return
+                time.sleep(0.02)
 
         t = threading.Thread(target=waiter)
         t.start()
