@@ -752,7 +752,9 @@ int http_parse_response_head(const char *buf, size_t len, size_t max_head, http_
     te_facts te;
     if (content_length(h, &h->content_length) != 0 || transfer_encoding(h, &te) != 0)
         return -1;
-    if (te.present && (h->minor == 0 || h->content_length >= 0 || !te.chunked_last))
+    /* A coding other than chunked (gzip, …) could only be passed on by
+     * decoding it: refused like a malformed head rather than mislabelled. */
+    if (te.present && (h->minor == 0 || h->content_length >= 0 || !te.chunked_last || te.other))
         return -1;
     h->chunked = te.chunked;
     connection_facts(h);

@@ -74,7 +74,7 @@ int http_parse_head(const char *buf, size_t len, size_t max_head, size_t scan_fr
  * and the field lines, with the same strict rules as http_parse_head, then
  * the framing checks of RFC 9112 §6.3: an invalid or conflicting
  * Content-Length, Content-Length with Transfer-Encoding, a Transfer-Encoding
- * whose final coding is not chunked, or any Transfer-Encoding on HTTP/1.0 are
+ * other than plain chunked, or any Transfer-Encoding on HTTP/1.0 are
  * errors (never a guess that could desynchronise a kept connection).
  * HTTP_PARSE_OK with *status, *head_len and h (method/target empty;
  * content_length, chunked, keep_alive filled); HTTP_PARSE_AGAIN; or -1 for

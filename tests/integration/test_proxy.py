@@ -56,7 +56,8 @@ class Upstream:
                 return
             with self.lock:
                 self.connections += 1
-            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+                conn_id = self.connections
+            threading.Thread(target=self.serve, args=(s, conn_id), daemon=True).start()
 
     def read_request(self, f):
         line = f.readline()
@@ -103,13 +104,14 @@ class Upstream:
         req.body_len, req.body_sha = len(req.body), hashlib.sha256(req.body).hexdigest()
         return req
 
-    def serve(self, s):
+    def serve(self, s, conn_id=0):
         f = s.makefile("rb")
         try:
             while True:
                 req = self.read_request(f)
                 if req is None:
                     break
+                req.conn = conn_id
                 with self.lock:
                     self.requests.append(req)
                 out = self.handler(req, s)
@@ -271,6 +273,7 @@ class ProxyTest(harness.ServerTestCase):
             "/bad-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
             "/cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "/te-not-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+            "/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
             "/fold": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n",
             "/space-colon": b"HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 0\r\n\r\n",
             "/bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
@@ -292,6 +295,47 @@ class ProxyTest(harness.ServerTestCase):
             self.assertIn(status, (502, "cut") if path == "/bad-chunk" else (502,), path)
         # Each malformed answer dropped its connection: none of them was reused.
         self.assertEqual(u.connections, len(answers))
+
+    def test_conformance_table_framing_as_upstream_answers(self):
+        """The framing rows of the request conformance table (test_conformance.TABLE: the
+        Content-Length / Transfer-Encoding cases) sent back as upstream responses. Rows a
+        server must refuse never reach the client as a complete 200, and their upstream
+        connection is never used again (no desynchronised keep-alive connection)."""
+        import test_conformance
+        cases = {}
+        for row in test_conformance.TABLE:
+            req, status = row[0], row[1]
+            if not (req.startswith(b"POST /count HTTP/1.1\r\n") or req.startswith(b"POST /echo HTTP/1.1\r\n")):
+                continue
+            head, _, body = req.partition(b"\r\n\r\n")
+            fields = [l for l in head.split(b"\r\n")[1:] if not l.lower().startswith(b"host:")]
+            names = [l.split(b":")[0].strip().lower() for l in fields]
+            if not any(n in (b"content-length", b"transfer-encoding") for n in names) or status not in (200, 400, 501):
+                continue
+            cases["/case%d" % len(cases)] = (b"HTTP/1.1 200 OK\r\n" + b"".join(l + b"\r\n" for l in fields) +
+                                            b"\r\n" + body, status)
+        self.assertGreater(len(cases), 30)
+        u = self.upstream(lambda req, s: cases[req.target][0] if req.target in cases else ok(b"fine"))
+        self.start(self.config([u.addr], keepalive=4, max_fails=0))
+        for path, (answer, status) in cases.items():
+            c = self.conn()
+            c.request("GET", path)
+            try:
+                r = c.getresponse()
+                r.read()
+                got = r.status
+            except (http.client.HTTPException, ConnectionError):
+                got = "cut"
+            if status == 200:
+                self.assertEqual(got, 200, (path, answer))
+            else:
+                self.assertIn(got, (502, "cut"), (path, answer))
+            r, body = self.request("GET", "/ok")
+            self.assertEqual((r.status, body), (200, b"fine"), path)
+        for i, req in enumerate(u.requests):
+            if req.target in cases and cases[req.target][1] != 200:
+                later = [q.target for q in u.requests[i + 1:] if q.conn == req.conn]
+                self.assertEqual(later, [], "connection reused after %r" % cases[req.target][0])
 
     def test_upstream_dies_mid_response(self):
         def handler(req, s):

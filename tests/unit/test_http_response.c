@@ -30,7 +30,7 @@ static void test_good_heads(void **state)
     assert_int_equal(h.headers[1].value.n, 1);
     assert_int_equal(parse("HTTP/1.1 204 \r\n\r\n", &h, &st, &n), HTTP_PARSE_OK); /* empty reason */
     assert_int_equal(st, 204);
-    assert_int_equal(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &h, &st, &n), HTTP_PARSE_OK);
+    assert_int_equal(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n", &h, &st, &n), HTTP_PARSE_OK);
     assert_int_equal(h.chunked, 1);
     assert_int_equal(parse("HTTP/1.0 200 OK\r\n\r\n", &h, &st, &n), HTTP_PARSE_OK);
     assert_int_equal(h.keep_alive, 0);
@@ -65,6 +65,7 @@ static void test_bad_heads(void **state)
         "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
         "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "garbage\r\n\r\n", "\r\nHTTP/1.1 200 OK\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
