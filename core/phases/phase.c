@@ -65,6 +65,22 @@ static int call_hook(request *r, const location_handler *h, int hook)
     return rc;
 }
 
+/* The module that deferred did not call phase_done in time. */
+static void defer_expired(ws_request *p, void *arg)
+{
+    (void)arg;
+    request *r = (request *)(void *)p;
+    r->hook_timer = NULL;
+    if (!r->hook_wait || r->finished || !r->loc || r->hook_idx >= r->loc->n_hooks[r->hook_phase])
+        return;
+    r->hook_wait = 0;
+    const loaded_module *m = r->loc->hooks[r->hook_phase][r->hook_idx].mod;
+    uint64_t ms = r->loc->handler_ms ? r->loc->handler_ms : PHASE_DEFER_MS;
+    log_msg(WS_LOG_ERROR, "WS0912", "module \"%s\" did not answer its deferred %s phase within %llu ms for %s %s",
+            m->name, hook_name(r->hook_phase), (unsigned long long)ms, p->method, p->path);
+    resp_error(r, 500);
+}
+
 /* One module's answer (from its hook or from phase_done) → the next step. */
 static phase_outcome settle(request *r, const location_handler *h, int hook, int rc)
 {
@@ -83,6 +99,14 @@ static phase_outcome settle(request *r, const location_handler *h, int hook, int
     if (rc == WS_DEFER) {
         r->hook_wait = 1;
         r->hook_phase = hook;
+        /* A deferral that never comes back must not hold the client forever. */
+        uint64_t ms = r->loc->handler_ms ? r->loc->handler_ms : PHASE_DEFER_MS;
+        r->hook_timer = (req_timer *)req_timer_start(r, ms, defer_expired, NULL);
+        if (!r->hook_timer) {
+            r->hook_wait = 0;
+            module_failed(r, h->mod, hook, rc);
+            return PHASE_STOP;
+        }
         return PHASE_WAIT;
     }
     if (rc >= 200 && rc <= 599) {
@@ -206,6 +230,10 @@ int phase_host_done(ws_request *p, int result)
     r->hook_wait = 0;
     r->hook_result = result;
     r->hook_resume = 1; /* conn_progress carries on once the module's callback returned */
+    if (r->hook_timer) {
+        req_timer_stop(r->hook_timer);
+        r->hook_timer = NULL;
+    }
     return WS_OK;
 }
 

@@ -15,6 +15,10 @@
 
 #include "request.h"
 
+/* How long a deferred rewrite or access phase may wait for phase_done when
+ * the location sets no timeouts.handler: then 500 and a WS0912 line. */
+#define PHASE_DEFER_MS 60000
+
 /* What a phase came to. */
 typedef enum {
     PHASE_NEXT,    /* every module said continue: go on to the next step */

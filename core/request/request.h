@@ -127,6 +127,7 @@ typedef struct request {
     int hook_resume;                /* phase_done arrived: the carrier's progress resumes the phase */
     int hook_phase;                 /* the HOOK_* a deferral waits in */
     int hook_result;                /* what phase_done was given */
+    struct req_timer *hook_timer;   /* the deadline of a deferral (PHASE_DEFER_MS or timeouts.handler) */
     int rewrites;                   /* rewrite_uri re-routes so far */
     int rewritten;                  /* rewrite_uri was called in the current hook */
     int dir_redirect;               /* route_map_path asked for the trailing-slash 301 */

@@ -44,11 +44,16 @@ static void log_combined(const request *r)
     escape_field(rl, sizeof rl, r->request_line);
     escape_field(ref, sizeof ref, r->referer);
     escape_field(ua, sizeof ua, r->user_agent);
+    char user[256];
+    escape_field(user, sizeof user, r->pub.remote_user && r->pub.remote_user[0] ? r->pub.remote_user : "-");
+    for (char *p = user; *p; p++)
+        if (*p == ' ')
+            *p = '+'; /* %u is one space-separated field */
     char bytes[24] = "-";
     if (r->body_bytes_sent)
         snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)r->body_bytes_sent);
-    int n = snprintf(line, sizeof line, "%s - - [%s] \"%s\" %d %s \"%s\" \"%s\"\n",
-                     r->pub.remote_addr ? r->pub.remote_addr : "-", when, rl, r->status, bytes, ref, ua);
+    int n = snprintf(line, sizeof line, "%s - %s [%s] \"%s\" %d %s \"%s\" \"%s\"\n",
+                     r->pub.remote_addr ? r->pub.remote_addr : "-", user, when, rl, r->status, bytes, ref, ua);
     if (n > 0)
         log_access_line(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
@@ -172,6 +177,8 @@ static void log_json(const request *r)
     jstr(&b, r->pub.remote_addr, 64);
     jkey(&b, "remote_port");
     jnum(&b, r->pub.remote_port);
+    jkey(&b, "remote_user"); /* who an access module (auth_basic) verified, else null */
+    jstr(&b, r->pub.remote_user, 256);
     jkey(&b, "host");
     jstr(&b, parsed ? r->pub.host : NULL, 512);
     jkey(&b, "request");

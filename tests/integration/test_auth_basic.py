@@ -71,6 +71,17 @@ class AuthBasicTest(harness.ServerTestCase):
             r, body = self.request("GET", "/members/m.txt", headers=basic(user, pw))
             self.assertEqual((r.status, body), (200, b"members only\n"), user)
 
+    def test_access_log_names_the_user(self):
+        cfg = self.cfg()
+        cfg["access_log"] = "stdout"
+        self.start(cfg)
+        self.request("GET", "/members/m.txt", headers=basic("alice", "wonderland"))
+        self.request("GET", "/open.txt")
+        self.assertTrue(harness.wait_for(lambda: self.server.stdout().count("\n") >= 2, 5))
+        lines = self.server.stdout().splitlines()
+        self.assertRegex(lines[0], r'^127\.0\.0\.1 - alice \[.*"GET /members/m.txt HTTP/1.1" 200 ')
+        self.assertRegex(lines[1], r'^127\.0\.0\.1 - - \[.*"GET /open.txt HTTP/1.1" 200 ')
+
     def test_wrong_password_and_unknown_user(self):
         self.start(self.cfg())
         for user, pw in [("alice", "wrong"), ("alice", ""), ("mallory", "wonderland"), ("ALICE", "wonderland")]:

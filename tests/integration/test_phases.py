@@ -100,6 +100,16 @@ class PhasesTest(harness.ServerTestCase):
         self.assertEqual(s.stop(), 0)
         c.close()
 
+    def test_deferral_that_never_answers_is_500(self):
+        self.start(self.config([{"path": "/", "static": {}, "phasey": {}, "timeouts": {"handler": 0.3}}]))
+        t0 = time.time()
+        r, _ = self.request("GET", "/a.txt?forget")
+        self.assertEqual(r.status, 500)
+        self.assertLess(time.time() - t0, 5)
+        self.assertIn('module "phasey" did not answer its deferred access phase within 300 ms', self.server.stderr())
+        r, body = self.request("GET", "/a.txt")
+        self.assertEqual(body, b"file a\n")
+
     def test_header_filter_failure_is_500(self):
         self.start(self.config())
         r, _ = self.request("GET", "/a.txt?filterfail")
