@@ -28,7 +28,7 @@ static const char *hook_name(int hook)
 
 static void module_failed(request *r, const loaded_module *m, int hook, int rc)
 {
-    log_msg(WS_LOG_ERROR, "WS0910", "module \"%s\" failed in the %s phase (returned %d) for %s %s", m->name,
+    log_msg(WS_LOG_ERROR, "WS0920", "module \"%s\" failed in the %s phase (returned %d) for %s %s", m->name,
             hook_name(hook), rc, r->pub.method ? r->pub.method : "-", r->pub.path ? r->pub.path : "-");
     if (!r->finished && !r->redirect_to)
         resp_error(r, 500);
@@ -76,7 +76,7 @@ static void defer_expired(ws_request *p, void *arg)
     r->hook_wait = 0;
     const loaded_module *m = r->loc->hooks[r->hook_phase][r->hook_idx].mod;
     uint64_t ms = r->loc->handler_ms ? r->loc->handler_ms : PHASE_DEFER_MS;
-    log_msg(WS_LOG_ERROR, "WS0912", "module \"%s\" did not answer its deferred %s phase within %llu ms for %s %s",
+    log_msg(WS_LOG_ERROR, "WS0922", "module \"%s\" did not answer its deferred %s phase within %llu ms for %s %s",
             m->name, hook_name(r->hook_phase), (unsigned long long)ms, p->method, p->path);
     resp_error(r, 500);
 }
@@ -171,7 +171,7 @@ int phase_header_filters(request *r)
         r->calling = saved_calling;
         p->conf = saved;
         if (rc < 0 || rc > 1) {
-            log_msg(WS_LOG_ERROR, "WS0910", "module \"%s\" failed in the header filter phase (returned %d) for %s %s",
+            log_msg(WS_LOG_ERROR, "WS0920", "module \"%s\" failed in the header filter phase (returned %d) for %s %s",
                     h->mod->name, rc, p->method ? p->method : "-", p->path ? p->path : "-");
             return -1;
         }

@@ -16,7 +16,7 @@
 #include "request.h"
 
 /* How long a deferred rewrite or access phase may wait for phase_done when
- * the location sets no timeouts.handler: then 500 and a WS0912 line. */
+ * the location sets no timeouts.handler: then 500 and a WS0922 line. */
 #define PHASE_DEFER_MS 60000
 
 /* What a phase came to. */

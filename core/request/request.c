@@ -358,7 +358,7 @@ void req_continue(request *r, int hook)
 void req_reroute(request *r)
 {
     if (++r->rewrites > 10) {
-        log_msg(WS_LOG_ERROR, "WS0911", "more than 10 rewrites for %s (last: %s): a rewrite loop?",
+        log_msg(WS_LOG_ERROR, "WS0921", "more than 10 rewrites for %s (last: %s): a rewrite loop?",
                 r->request_line ? r->request_line : "-", r->pub.path);
         resp_error(r, 500);
         return;
