@@ -10,6 +10,7 @@ import argparse
 import os
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -22,6 +23,7 @@ def parse_args():
     p.add_argument("--batch", type=int, default=500, help="connections opened per step")
     p.add_argument("--hold", type=float, default=30.0, help="maximum hold time, seconds")
     p.add_argument("--timeout", type=float, default=20.0, help="maximum time to get every answer")
+    p.add_argument("--tls", action="store_true", help="HTTPS: a TLS handshake on each connection first")
     return p.parse_args()
 
 
@@ -38,6 +40,9 @@ def response_done(buf):
     return len(buf) >= end + 4 + length
 
 
+TLS_CTX = None
+
+
 def run_batch(port, count, request, deadline, held):
     """Connect count sockets, send the request on each, wait for every answer."""
     ep = select.epoll()
@@ -48,6 +53,8 @@ def run_batch(port, count, request, deadline, held):
         try:
             s.settimeout(5)
             s.connect(("127.0.0.1", port))
+            if TLS_CTX:
+                s = TLS_CTX.wrap_socket(s)
             s.sendall(request)
             s.setblocking(False)
         except OSError:
@@ -61,7 +68,7 @@ def run_batch(port, count, request, deadline, held):
             s, buf = pending[fd]
             try:
                 data = s.recv(65536)
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantReadError):
                 continue
             except OSError:
                 data = b""
@@ -84,7 +91,10 @@ def run_batch(port, count, request, deadline, held):
 
 
 def main():
+    global TLS_CTX
     a = parse_args()
+    if a.tls:
+        TLS_CTX = ssl._create_unverified_context()
     request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % a.path).encode()
     held = []
     failed = 0

@@ -67,6 +67,20 @@ WORKLOADS = [
          metric="peak_rss_mb", better="low", target=None, needs="upload"),
     dict(name="cgi-10m-slow", title="CGI 10 MiB output, slow reader (peak RSS MiB)",
          kind="cgi_slow", metric="peak_rss_mb", better="low", target=None, needs="cgi"),
+    # HTTPS (issue 15): the same certificate, key type and protocol for webserv and nginx.
+    # New connections are full TLS 1.3 handshakes (wrk keeps no session).
+    dict(name="tls-new-ec", title="TLS 1.3 new conns/s, ECDSA P-256, 50 conns", kind="wrk", path="/1k.bin",
+         conns=50, headers=["Connection: close"], tls="ec", metric="rps", better="high",
+         target=("rel", 1.0, "nginx"), needs="tls"),
+    dict(name="tls-new-rsa", title="TLS 1.3 new conns/s, RSA 2048, 50 conns", kind="wrk", path="/1k.bin",
+         conns=50, headers=["Connection: close"], tls="rsa", metric="rps", better="high",
+         target=("rel", 1.0, "nginx"), needs="tls"),
+    dict(name="tls-1k-ka-50", title="TLS 1 KiB keep-alive, 50 conns", kind="wrk", path="/1k.bin",
+         conns=50, tls="ec", metric="us_per_req", better="low", target=("rel", 1.0, "nginx"), needs="tls"),
+    dict(name="tls-10m-ka-8", title="TLS 10 MiB keep-alive, 8 conns (GB/s)", kind="wrk", path="/10m.bin",
+         conns=8, tls="ec", metric="gbps", better="high", target=("rel", 1.0, "nginx"), needs="tls"),
+    dict(name="tls-idle-10k", title="TLS 10,000 idle keep-alive conns (bytes each)", kind="idle", tls="ec",
+         metric="bytes_per_conn", better="low", target=("rel", 1.0, "nginx"), needs="tls"),
 ]
 MEMORY_KINDS = ("idle", "upload", "cgi_slow")
 
@@ -227,6 +241,21 @@ def prepare_docroot(root):
         os.chmod(p, 0o755)
 
 
+def make_certs(work):
+    """Self-signed ECDSA P-256 and RSA 2048 certificates (ec.crt/key, rsa.crt/key) for the TLS
+    workloads, made here for this run; both servers get the same files."""
+    for name, newkey in (("ec", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+                         ("rsa", ["-newkey", "rsa:2048"])):
+        subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-days", "30", "-subj", "/CN=localhost",
+                        "-keyout", os.path.join(work, name + ".key"), "-out", os.path.join(work, name + ".crt")],
+                       check=True, capture_output=True)
+
+
+def tls_port(port, kind):
+    """The TLS ports of a server whose plain port is port."""
+    return port + (10 if kind == "ec" else 20)
+
+
 def fill(template, values):
     with open(os.path.join(HERE, template)) as f:
         text = f.read()
@@ -299,10 +328,19 @@ def make_webserv(work, docroot, builddir, port, missing):
                                             MAXCONNS=MAX_CONNS))
         conf = json.loads(text)
         conf["modules"] = mods
-        for loc in conf["servers"][0]["locations"]:
-            for m in wanted:
-                if m not in mods:
-                    loc.pop(m, None)
+        if os.path.exists(os.path.join(work, "ec.crt")):
+            plain = conf["servers"][0]
+            for kind in ("ec", "rsa"):
+                srv = json.loads(json.dumps(plain))
+                srv["listen"] = [{"address": "127.0.0.1:%d" % tls_port(port, kind), "tls": True}]
+                srv["tls"] = {"certificate": os.path.join(work, kind + ".crt"),
+                              "key": os.path.join(work, kind + ".key")}
+                conf["servers"].append(srv)
+        for srv in conf["servers"]:
+            for loc in srv["locations"]:
+                for m in wanted:
+                    if m not in mods:
+                        loc.pop(m, None)
         path = os.path.join(work, "webserv.json")
         with open(path, "w") as f:
             json.dump(conf, f, indent=2)
@@ -326,8 +364,14 @@ def make_nginx(work, docroot, port):
         os.makedirs(os.path.join(work, d), exist_ok=True)
     path = os.path.join(work, "nginx.conf")
     with open(path, "w") as f:
+        tls = ""
+        for kind in ("ec", "rsa"):
+            tls += ("    server {\n        listen 127.0.0.1:%d ssl backlog=4096;\n        root %s;\n"
+                    "        ssl_certificate %s/%s.crt;\n        ssl_certificate_key %s/%s.key;\n"
+                    "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:SSL_%s:10m;\n"
+                    "    }\n" % (tls_port(port, kind), docroot, work, kind, work, kind, kind))
         f.write(fill("nginx.conf.in", dict(WORK=work, PORT=port, DOCROOT=docroot,
-                                           MAXFDS=MAX_FDS, MAXCONNS=MAX_CONNS)))
+                                           MAXFDS=MAX_FDS, MAXCONNS=MAX_CONNS, TLS_SERVERS=tls)))
     s.cmd = ["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"), "-c", path]
     s.unsupported["cgi"] = "nginx has no CGI"
     return s
@@ -349,12 +393,18 @@ def make_lighttpd(work, docroot, port):
                                               MAXFDS=MAX_FDS, MAXCONNS=MAX_CONNS,
                                               MODULES=", ".join(mods), WEBDAV_BLOCK=webdav)))
     s.cmd = ["lighttpd", "-D", "-f", path]
+    s.unsupported["tls"] = "the TLS workloads compare webserv with nginx only"
     return s
 
 
 # ---------------------------------------------------------------- checks
-def http_get(port, path, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port, path, headers=None, timeout=10, tls=False):
+    if tls:
+        import ssl
+        ctx = ssl._create_unverified_context()
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request("GET", path, headers=headers or {})
         r = c.getresponse()
@@ -374,7 +424,10 @@ def check(server, wl, docroot):
     if wl["kind"] == "cgi_slow":
         path = "/cgi-bin/hello.py"
     try:
-        status, body = http_get(server.port, path)
+        if wl.get("tls"):
+            status, body = http_get(tls_port(server.port, wl["tls"]), path, tls=True)
+        else:
+            status, body = http_get(server.port, path)
     except (OSError, http.client.HTTPException) as e:
         return "GET %s: %s" % (path, e)
     if status != 200:
@@ -402,7 +455,10 @@ def run_wrk(server, wl, duration):
            "--timeout", "10s", "-s", os.path.join(HERE, "report.lua")]
     for h in wl.get("headers", []):
         cmd += ["-H", h]
-    cmd.append("http://127.0.0.1:%d%s" % (server.port, wl["path"]))
+    if wl.get("tls"):
+        cmd.append("https://127.0.0.1:%d%s" % (tls_port(server.port, wl["tls"]), wl["path"]))
+    else:
+        cmd.append("http://127.0.0.1:%d%s" % (server.port, wl["path"]))
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=duration + 40)
     pids2 = server.pids() or pids
@@ -428,12 +484,14 @@ def run_idle(server, wl, duration):
     time.sleep(0.3)
     pids = server.pids()
     before = status_kb(pids, "VmRSS")
+    tls = ["--tls", "--timeout", "120"] if wl.get("tls") else []
+    port = tls_port(server.port, wl["tls"]) if wl.get("tls") else server.port
     p = subprocess.Popen(["taskset", "-c", CLIENT_CPU, sys.executable,
-                          os.path.join(HERE, "hold_conns.py"), str(server.port), "-n", str(IDLE_CONNS),
-                          "--hold", "60"],
+                          os.path.join(HERE, "hold_conns.py"), str(port), "-n", str(IDLE_CONNS),
+                          "--hold", "60", *tls],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        ready, _, _ = select.select([p.stdout], [], [], 60)
+        ready, _, _ = select.select([p.stdout], [], [], 180 if tls else 60)
         line = p.stdout.readline() if ready else ""
         m = re.match(r"READY ok=(\d+) failed=(\d+)", line)
         if not m:
@@ -701,6 +759,7 @@ def main():
     docroot = os.path.join(work, "www")
     log("== document root in %s" % docroot)
     prepare_docroot(docroot)
+    make_certs(work)
 
     makers = {"webserv": lambda p: make_webserv(work, docroot, builddir, p, missing),
               "nginx": lambda p: make_nginx(work, docroot, p),
