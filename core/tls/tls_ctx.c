@@ -7,7 +7,8 @@
  * Every context has: TLS 1.2 and 1.3 only (whatever "protocols" says, never
  * older); renegotiation off (RFC 5746 is moot when nobody renegotiates);
  * the TLS 1.2 cipher list and ECDH groups; the shared rotating ticket keys
- * (tls_tickets.c) and a session cache; ALPN; kernel TLS when the kernel has
+ * (tls_tickets.c) and the session cache the workers share (tls_cache.c);
+ * ALPN; kernel TLS when the kernel has
  * it. SNI is read in the client hello callback, before version and cipher
  * negotiation, so the chosen server's whole context applies (tls_switch_ctx).
  */
@@ -38,6 +39,7 @@ typedef struct ocsp_staple {
 static int staple_index = -1;
 
 typedef struct build {
+    ws_config *c;
     const char *file; /* config file, for messages */
     char *err;
     size_t errlen;
@@ -302,8 +304,11 @@ static SSL_CTX *build_ctx(build *b, const server_conf *s)
     }
     if (load_cert_and_key(b, t, ctx) < 0 || load_staple(b, t, ctx) < 0 || load_client_ca(b, t, ctx) < 0)
         goto bad;
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, 20000);
+    char why[256];
+    if (tls_cache_attach(ctx, &b->c->zones, why, sizeof why) < 0) {
+        fail(b, t, "session_tickets", "the session cache: %s", why);
+        goto bad;
+    }
     /* A session lives as long as a ticket key can open it: two periods. */
     SSL_CTX_set_timeout(ctx, (long)(2 * tls_ticket_period_seconds()));
     set_session_id_context(ctx, s);
@@ -321,7 +326,7 @@ int tls_config_build(ws_config *c, const char *file, char *err, size_t errlen)
     if (staple_index < 0)
         staple_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, staple_free);
     tls_tickets_init();
-    build b = {.file = file, .err = err, .errlen = errlen};
+    build b = {.c = c, .file = file, .err = err, .errlen = errlen};
     server_conf *servers = (server_conf *)c->servers; /* still ours: the load is not finished */
     for (size_t i = 0; i < c->n_servers; i++) {
         if (!servers[i].tls)

@@ -17,6 +17,10 @@ typedef struct tls_route {
     char sni[256];                /* the name the client asked for, "" when none */
 } tls_route;
 
+/* The session cache shared by the workers (tls_cache.c), in a zone of zones. */
+struct shm_zone_set;
+int tls_cache_attach(SSL_CTX *ctx, struct shm_zone_set *zones, char *err, size_t errlen);
+
 /* Apply server s's context to ssl (certificate, versions, ciphers, groups, verify). */
 int tls_switch_ctx(SSL *ssl, const server_conf *s);
 

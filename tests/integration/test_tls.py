@@ -254,14 +254,30 @@ class TestResumption(TlsCase):
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         self.assertEqual(resumed_count(self.port, ctx, 12), 12)
 
-    def test_session_cache_without_tickets(self):
-        self.start_tls([self.tls_server(tls={"session_tickets": False})])
+    def test_session_cache_without_tickets_across_workers(self):
+        # The cache is shared by the workers (SO_REUSEPORT spreads the connections over both).
+        self.start_tls([self.tls_server(tls={"session_tickets": False})], workers=2,
+                       env={"WEBSERV_REUSEPORT": "1"})
         ctx = self.ctx()
-        self.assertEqual(resumed_count(self.port, ctx, 3), 3)  # TLS 1.3: stateful tickets from the cache
+        self.assertEqual(resumed_count(self.port, ctx, 12), 12)  # TLS 1.3: stateful tickets from the cache
         ctx = self.ctx()
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx.options |= ssl.OP_NO_TICKET
-        self.assertEqual(resumed_count(self.port, ctx, 3), 3)  # TLS 1.2: session ids
+        self.assertEqual(resumed_count(self.port, ctx, 12), 12)  # TLS 1.2: session ids
+
+    def test_session_cache_survives_reload(self):
+        self.start_tls([self.tls_server(tls={"session_tickets": False})])
+        ctx = self.ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.options |= ssl.OP_NO_TICKET
+        with tlsutil.tls_connect(self.port, "a.test", ctx) as s:
+            tlsutil.https_get(s)
+            sess = s.session
+        before = self.server.stderr().count("WS0104")
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: self.server.stderr().count("WS0104") > before, timeout=15))
+        with tlsutil.tls_connect(self.port, "a.test", ctx, session=sess) as s:
+            self.assertTrue(s.session_reused)
 
     def test_ticket_keys_rotate_previous_still_accepted(self):
         self.start_tls(env={"WEBSERV_TLS_TICKET_SECONDS": "2"})
