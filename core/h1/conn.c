@@ -237,6 +237,8 @@ static step start_request(conn *c, int parse_status, const http_head *h, const c
     if (!r)
         return STEP_CLOSE;
     r->tr = &c->tr;
+    r->pub.scheme = tls_transport_is(&c->tr) ? "https" : "http";
+    r->pub.tls = tls_request_info(&c->tr, r->pool); /* NULL over plain HTTP */
     c->req = r;
     c->requests++;
     c->state = CONN_ACTIVE;

@@ -50,4 +50,8 @@ const char *tls_transport_sni(const transport *t);
  * subject is written into subject (when a verified certificate was sent). */
 int tls_transport_facts(const transport *t, tls_facts *f, char *subject, size_t subject_len);
 
+struct arena;
+/* The request's ws_tls_info (in pool), or NULL when t is not TLS. */
+const ws_tls_info *tls_request_info(const transport *t, struct arena *pool);
+
 #endif

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "log.h"
 #include "loop.h"
 #include "router.h"
@@ -321,4 +322,22 @@ int tls_transport_facts(const transport *t, tls_facts *f, char *subject, size_t 
         BIO_free(bio);
     }
     return 0;
+}
+
+const ws_tls_info *tls_request_info(const transport *t, struct arena *pool)
+{
+    tls_facts f;
+    char subject[1024];
+    if (tls_transport_facts(t, &f, subject, sizeof subject) < 0)
+        return NULL;
+    ws_tls_info *i = arena_alloc(pool, sizeof *i);
+    if (!i)
+        return NULL;
+    i->size = sizeof *i;
+    i->protocol = f.protocol;
+    i->cipher = f.cipher;
+    i->sni = f.sni ? arena_strdup(pool, f.sni) : NULL;
+    i->client_subject = f.client_subject ? arena_strdup(pool, f.client_subject) : NULL;
+    i->resumed = f.resumed;
+    return i;
 }

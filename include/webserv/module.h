@@ -118,6 +118,16 @@ typedef struct ws_header {
     const char *value; /* leading and trailing blanks removed */
 } ws_header;
 
+/* ABI 1.2: the TLS facts of a request that came over HTTPS (ws_request.tls). */
+typedef struct ws_tls_info {
+    size_t size;                /* sizeof as the core built it */
+    const char *protocol;       /* "TLSv1.3", "TLSv1.2" */
+    const char *cipher;         /* "TLS_AES_128_GCM_SHA256" */
+    const char *sni;            /* the server name the client asked for, or NULL */
+    const char *client_subject; /* the verified client certificate's subject (RFC 2253), or NULL */
+    int resumed;                /* the session was resumed (ticket or cache) */
+} ws_tls_info;
+
 /* Read-only facts about a location, handed to configure(). */
 typedef struct ws_location_info {
     size_t size;              /* sizeof as the core built it */
@@ -162,6 +172,9 @@ typedef struct ws_request {
     /* ---- ABI 1.2 (check r->size) ---- */
     const char *remote_user; /* set by an access module with host->set_user, else NULL */
     const char *auth_type;   /* "Basic", … with remote_user, else NULL */
+    /* ABI 1.2, TLS (issue 15) */
+    const char *scheme;      /* "https" over TLS, else "http" */
+    const ws_tls_info *tls;  /* NULL over plain HTTP */
 } ws_request;
 
 /* ABI 1.2: what a log phase hook (ws_module.log_request) sees after a response. */

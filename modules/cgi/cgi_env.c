@@ -206,6 +206,25 @@ char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env,
     env_set(&e, "SERVER_PROTOCOL", r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
     env_set(&e, "SERVER_SOFTWARE", host->server_software);
 
+    /* HTTPS (RFC 3875 §4.1.17 leaves the protocol's own variables to it):
+     * the names Apache's mod_ssl gives, which scripts and php-cgi read to
+     * build their own URLs. A core older than ABI 1.2 says nothing: http. */
+    int has_tls = r->size >= offsetof(ws_request, tls) + sizeof r->tls;
+    const char *scheme = has_tls && r->scheme ? r->scheme : "http";
+    env_set(&e, "REQUEST_SCHEME", scheme);
+    if (strcmp(scheme, "https") == 0)
+        env_set(&e, "HTTPS", "on");
+    const ws_tls_info *tls = has_tls ? r->tls : NULL;
+    if (tls && tls->size >= offsetof(ws_tls_info, resumed) + sizeof tls->resumed) {
+        env_set(&e, "SSL_PROTOCOL", tls->protocol);
+        env_set(&e, "SSL_CIPHER", tls->cipher);
+        if (tls->sni)
+            env_set(&e, "SSL_TLS_SNI", tls->sni);
+        if (tls->client_subject)
+            env_set(&e, "SSL_CLIENT_S_DN", tls->client_subject);
+        env_set(&e, "SSL_SESSION_RESUMED", tls->resumed ? "Resumed" : "Initial");
+    }
+
     /* What scripts and interpreters (php-cgi) expect beyond the RFC. */
     env_set(&e, "SERVER_ADDR", r->local_addr);
     env_set(&e, "SCRIPT_FILENAME", s->filename);

@@ -188,6 +188,60 @@ class TestRefusals(TlsCase):
             self.assertIn(b"200 OK", tlsutil.https_get(s))
 
 
+class TestRequestFacts(TlsCase):
+    modules = ["static", "cgi"]
+
+    def setUp(self):
+        super().setUp()
+        self.port2 = harness.free_port()
+        self.write("cgi-bin/env.py", "import os\nprint('Content-Type: text/plain')\nprint()\n"
+                   "for k in sorted(os.environ):\n    print('%s=%s' % (k, os.environ[k]))\n", mode=0o755)
+
+    def env(self, sock):
+        data = tlsutil.https_get(sock, "/cgi-bin/env.py")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:300])
+        body = data.split(b"\r\n\r\n", 1)[1].decode()
+        if "chunked" in data.split(b"\r\n\r\n", 1)[0].decode().lower():
+            body = harness.parse_responses(data)[0].body.decode()
+        return dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+
+    def test_cgi_https_variables_and_access_log(self):
+        tlsutil.make_ca(self.certs, "clientca")
+        tlsutil.make_cert(self.certs, "alice", ca="clientca", client=True)
+        locs = [{"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}}]
+        srv = self.tls_server(locations=locs, tls={"client_ca": os.path.join(self.certs, "clientca.crt")})
+        srv["listen"].append("127.0.0.1:%d" % self.port2)
+        self.start_tls([srv], access_log=os.path.join(self.tmp, "access.log"), access_log_format="json")
+        ctx = self.ctx()
+        ctx.load_cert_chain(os.path.join(self.certs, "alice.crt"), os.path.join(self.certs, "alice.key"))
+        with tlsutil.tls_connect(self.port, "a.test", ctx) as s:
+            env = self.env(s)
+            version, cipher = s.version(), s.cipher()[0]
+        self.assertEqual(env.get("HTTPS"), "on")
+        self.assertEqual(env.get("REQUEST_SCHEME"), "https")
+        self.assertEqual(env.get("SSL_PROTOCOL"), version)
+        self.assertEqual(env.get("SSL_CIPHER"), cipher)
+        self.assertEqual(env.get("SSL_TLS_SNI"), "a.test")
+        self.assertEqual(env.get("SSL_CLIENT_S_DN"), "CN=alice")
+        self.assertEqual(env.get("SSL_SESSION_RESUMED"), "Initial")
+        # The same server over plain HTTP: no HTTPS, scheme http.
+        r, body = self.request("GET", "/cgi-bin/env.py", port=self.port2, headers={"Host": "a.test"})
+        plain = dict(line.split("=", 1) for line in body.decode().splitlines() if "=" in line)
+        self.assertEqual(plain.get("REQUEST_SCHEME"), "http")
+        self.assertNotIn("HTTPS", plain)
+        self.assertNotIn("SSL_PROTOCOL", plain)
+        import json
+
+        def lines():
+            with open(os.path.join(self.tmp, "access.log")) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        wait_for(lambda: len(lines()) >= 2)
+        tls_line, plain_line = lines()[:2]
+        self.assertEqual((tls_line["tls_protocol"], tls_line["tls_cipher"], tls_line["tls_resumed"]),
+                         (version, cipher, False))
+        self.assertNotIn("tls_protocol", plain_line)
+
+
 class TestSni(TlsCase):
     def setUp(self):
         super().setUp()
