@@ -1,0 +1,776 @@
+/*
+ * The response path without a socket. A loopback carrier (carrier.h) records
+ * what the request code decides: status, fields, length, body bytes, finish,
+ * abort, backpressure; it covers HEAD, 304/412, Range 206/416, error pages
+ * and WS_AGAIN then on_writable. The HTTP/1 carrier (h1_carrier.c) on a
+ * connection held in memory, its output queue flushed through a capturing
+ * transport, covers the wire framing: Content-Length, chunked, HTTP/1.0
+ * close-delimited and keep-alive, HEAD, 304 without framing, long field
+ * lists, 100 Continue and error responses that close.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "cfgtest.h"
+#include "conn.h"
+#include "mime.h"
+#include "modules.h"
+#include "outq.h"
+#include "request.h"
+#include "response.h"
+#include "router.h"
+#include "server.h"
+#include "transport.h"
+
+/* ---- the loopback carrier ---- */
+
+typedef struct loopback {
+    int heads;
+    int status;
+    int64_t length;
+    int no_body;
+    char fields[8192];   /* "name: value\n" per field, as sent */
+    char body[512 * 1024];
+    size_t body_len;
+    int finished, aborted, want_body;
+    size_t queued;       /* bytes "not yet sent": the test drains by setting 0 */
+} loopback;
+
+static loopback lb;
+
+static loopback *LB(const request *r)
+{
+    return r->carrier_ctx;
+}
+
+static int lb_send_head(request *r)
+{
+    loopback *l = LB(r);
+    l->heads++;
+    l->status = r->status;
+    l->length = r->length;
+    l->no_body = r->no_body;
+    l->fields[0] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < r->resp_headers.n; i++)
+        n += (size_t)snprintf(l->fields + n, sizeof l->fields - n, "%s: %s\n", r->resp_headers.v[i].name,
+                              r->resp_headers.v[i].value);
+    return 0;
+}
+
+static void lb_take(loopback *l, const void *p, size_t n)
+{
+    assert_true(l->body_len + n <= sizeof l->body);
+    memcpy(l->body + l->body_len, p, n);
+    l->body_len += n;
+    l->queued += n;
+}
+
+static int lb_send_mem(request *r, const void *p, size_t n)
+{
+    assert_false(LB(r)->finished);
+    lb_take(LB(r), p, n);
+    return 0;
+}
+
+static int lb_send_ref(request *r, const void *p, size_t n, carrier_release_fn release, void *arg)
+{
+    lb_take(LB(r), p, n);
+    if (release)
+        release(arg);
+    return 0;
+}
+
+static int lb_send_file(request *r, int fd, off_t off, uint64_t n, carrier_release_fn release, void *arg)
+{
+    char buf[65536];
+    assert_true(n <= sizeof buf);
+    assert_int_equal(pread(fd, buf, (size_t)n, off), (ssize_t)n);
+    lb_take(LB(r), buf, (size_t)n);
+    if (release)
+        release(arg);
+    else
+        close(fd);
+    return 0;
+}
+
+static int lb_finish(request *r)
+{
+    LB(r)->finished++;
+    return 0;
+}
+
+static size_t lb_queued(const request *r)
+{
+    return LB(r)->queued;
+}
+
+static void lb_abort(request *r)
+{
+    LB(r)->aborted++;
+    r->close_after = 1;
+    r->broken = 1;
+}
+
+static void lb_want_body(request *r)
+{
+    LB(r)->want_body++;
+}
+
+static void lb_progress(request *r)
+{
+    (void)r;
+}
+
+static const carrier_ops loopback_carrier = {
+    .name = "loopback",
+    .send_head = lb_send_head,
+    .send_mem = lb_send_mem,
+    .send_ref = lb_send_ref,
+    .send_file = lb_send_file,
+    .finish = lb_finish,
+    .queued = lb_queued,
+    .abort = lb_abort,
+    .want_body = lb_want_body,
+    .progress = lb_progress,
+};
+
+/* ---- requests ---- */
+
+static ws_config *cfg;
+static live_config live;
+static char page_path[400];
+
+static int setup(void **state)
+{
+    if (cfgtest_setup(state) < 0)
+        return -1;
+    cfgtest_write("404.html", "<p>custom not found</p>\n");
+    snprintf(page_path, sizeof page_path, "%s/404.html", cfgtest_dir);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"servers\": [{\"listen\": \"127.0.0.1:8080\", \"root\": \"%s\","
+             " \"error_pages\": {\"404\": \"%s\"}, \"locations\": [{\"path\": \"/\"}]}]}",
+             cfgtest_dir, page_path);
+    cfg = cfgtest_load(json);
+    if (!cfg) {
+        fprintf(stderr, "config: %s\n", cfgtest_err);
+        return -1;
+    }
+    live.c = cfg;
+    live.refs = 1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    config_free(cfg);
+    outq_release_spares();
+    return cfgtest_teardown(state);
+}
+
+static ws_header hdrs[8];
+
+/* A GET (or method) with the given "Name", "value" pairs, on the loopback carrier. */
+static request *new_req(const char *method, int minor, const char *const *fields, size_t n_fields)
+{
+    memset(&lb, 0, sizeof lb);
+    request *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->pool = arena_new(4096);
+    r->carrier = &loopback_carrier;
+    r->carrier_ctx = &lb;
+    r->cfg = &live;
+    r->length = -1;
+    r->out_left = -1;
+    r->head.keep_alive = 1;
+    r->pub.size = sizeof r->pub;
+    r->pub.method = method;
+    r->pub.http_minor = minor;
+    r->pub.path = "/x";
+    for (size_t i = 0; i < n_fields; i++) {
+        hdrs[i].name = fields[2 * i];
+        hdrs[i].value = fields[2 * i + 1];
+    }
+    r->pub.headers = hdrs;
+    r->pub.n_headers = n_fields;
+    return r;
+}
+
+static void free_req(request *r)
+{
+    arena_free(r->pool);
+    free(r);
+}
+
+/* Validators as host set_validators would give them. */
+static void set_validators(request *r, const char *etag, time_t mtime)
+{
+    snprintf(r->etag, sizeof r->etag, "%s", etag);
+    r->last_modified = mtime;
+    r->has_validators = 1;
+}
+
+static int has_field(const char *name_value)
+{
+    char line[512];
+    snprintf(line, sizeof line, "%s\n", name_value);
+    return strstr(lb.fields, line) != NULL;
+}
+
+static void test_length_and_body(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    r->length = 5;
+    resp_header_add_ref(r, "Content-Type", "text/plain");
+    assert_int_equal(resp_write(r, "hel", 3), WS_OK);
+    assert_int_equal(resp_write(r, "lo", 2), WS_OK);
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(lb.length, 5);
+    assert_true(has_field("Content-Type: text/plain"));
+    assert_int_equal(lb.body_len, 5);
+    assert_memory_equal(lb.body, "hello", 5);
+    assert_int_equal(lb.finished, 1);
+    assert_false(r->broken);
+    /* Past the promised length: dropped, so the next response cannot be corrupted. */
+    free_req(r);
+    r = new_req("GET", 1, NULL, 0);
+    r->length = 3;
+    assert_int_equal(resp_write(r, "abcdef", 6), WS_OK);
+    resp_finish(r);
+    assert_int_equal(lb.body_len, 3);
+    assert_memory_equal(lb.body, "abc", 3);
+    free_req(r);
+}
+
+static void test_short_body_is_broken(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    r->length = 10;
+    resp_write(r, "abc", 3);
+    resp_finish(r);
+    assert_true(r->broken);
+    assert_true(r->close_after);
+    free_req(r);
+}
+
+static void test_head_has_no_body(void **state)
+{
+    (void)state;
+    request *r = new_req("HEAD", 1, NULL, 0);
+    r->length = 5;
+    assert_int_equal(resp_write(r, "hello", 5), WS_OK);
+    resp_finish(r);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(lb.length, 5); /* GET's Content-Length */
+    assert_true(lb.no_body);
+    assert_int_equal(lb.body_len, 0);
+    assert_int_equal(r->content_written, 5);
+    free_req(r);
+}
+
+static void test_not_modified(void **state)
+{
+    (void)state;
+    const char *f[] = {"If-None-Match", "\"abc\""};
+    request *r = new_req("GET", 1, f, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 5;
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    assert_int_equal(lb.status, 304);
+    assert_true(lb.no_body);
+    assert_int_equal(lb.body_len, 0);
+    assert_true(has_field("ETag: \"abc\""));
+    assert_true(has_field("Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT"));
+    assert_false(strstr(lb.fields, "Accept-Ranges")); /* not on a 304 */
+    free_req(r);
+    /* A different tag: the full 200, with its validators. */
+    const char *g[] = {"If-None-Match", "\"zzz\""};
+    r = new_req("GET", 1, g, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 5;
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(lb.body_len, 5);
+    assert_true(has_field("Accept-Ranges: bytes"));
+    free_req(r);
+}
+
+static void test_precondition_failed(void **state)
+{
+    (void)state;
+    const char *f[] = {"If-Match", "\"other\""};
+    request *r = new_req("GET", 1, f, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 5;
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    assert_int_equal(lb.status, 412);
+    assert_int_equal(lb.length, 0);
+    assert_int_equal(lb.body_len, 0);
+    free_req(r);
+}
+
+static void test_range_206(void **state)
+{
+    (void)state;
+    const char *f[] = {"Range", "bytes=2-5"};
+    request *r = new_req("GET", 1, f, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 10;
+    /* The window crosses the handler's pieces. */
+    resp_write(r, "012", 3);
+    resp_write(r, "3456789", 7);
+    resp_finish(r);
+    assert_int_equal(lb.status, 206);
+    assert_int_equal(lb.length, 4);
+    assert_true(has_field("Content-Range: bytes 2-5/10"));
+    assert_int_equal(lb.body_len, 4);
+    assert_memory_equal(lb.body, "2345", 4);
+    assert_false(r->broken);
+    free_req(r);
+
+    /* The same from a file: the carrier gets the range, not the file. */
+    cfgtest_write("ten.txt", "0123456789");
+    char path[512];
+    snprintf(path, sizeof path, "%s/ten.txt", cfgtest_dir);
+    const char *g[] = {"Range", "bytes=-3"};
+    r = new_req("GET", 1, g, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 10;
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_int_equal(resp_send_file(r, dup(fileno(fp)), 0, 10), WS_OK);
+    fclose(fp);
+    resp_finish(r);
+    assert_int_equal(lb.status, 206);
+    assert_true(has_field("Content-Range: bytes 7-9/10"));
+    assert_int_equal(lb.body_len, 3);
+    assert_memory_equal(lb.body, "789", 3);
+    free_req(r);
+}
+
+static void test_range_416(void **state)
+{
+    (void)state;
+    const char *f[] = {"Range", "bytes=20-"};
+    request *r = new_req("GET", 1, f, 1);
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 10;
+    resp_write(r, "0123456789", 10);
+    resp_finish(r);
+    assert_int_equal(lb.status, 416);
+    assert_true(has_field("Content-Range: bytes */10"));
+    assert_int_equal(lb.body_len, 0);
+    free_req(r);
+}
+
+static void test_error_page_builtin(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    resp_header_add_ref(r, "X-Before", "dropped");
+    r->status = 200;
+    assert_int_equal(resp_error(r, 503), WS_OK);
+    assert_int_equal(lb.status, 503);
+    assert_null(strstr(lb.fields, "X-Before")); /* the error replaces what was set */
+    assert_true(has_field("Content-Type: text/html; charset=utf-8"));
+    assert_int_equal(lb.length, (int64_t)lb.body_len);
+    lb.body[lb.body_len] = '\0';
+    assert_non_null(strstr(lb.body, "503 Service Unavailable"));
+    assert_int_equal(lb.finished, 1);
+    assert_false(r->close_after); /* a 503 keeps the connection */
+    free_req(r);
+    /* Framing errors end the connection. */
+    r = new_req("GET", 1, NULL, 0);
+    resp_error(r, 400);
+    assert_true(r->close_after);
+    free_req(r);
+    /* Out-of-range statuses become 500. */
+    r = new_req("GET", 1, NULL, 0);
+    resp_error(r, 200);
+    assert_int_equal(lb.status, 500);
+    free_req(r);
+}
+
+static void test_error_page_configured(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    r->server = &cfg->servers[0];
+    r->loc = router_location(r->server, "/x", 2);
+    assert_non_null(r->loc);
+    resp_error(r, 404);
+    assert_int_equal(lb.status, 404);
+    assert_string_equal(resp_header_get(r, "Content-Type"), mime_lookup(page_path));
+    assert_int_equal(lb.length, 24);
+    assert_int_equal(lb.body_len, 24);
+    assert_memory_equal(lb.body, "<p>custom not found</p>\n", 24);
+    free_req(r);
+}
+
+static void test_error_after_head_cuts(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    resp_write(r, "partial", 7);
+    assert_int_equal(lb.heads, 1);
+    resp_error(r, 500);
+    assert_int_equal(lb.heads, 1); /* no second head */
+    assert_int_equal(lb.aborted, 1);
+    assert_true(r->broken);
+    assert_true(r->finished);
+    free_req(r);
+}
+
+static int writable_calls;
+static void on_writable(ws_request *p)
+{
+    (void)p;
+    writable_calls++;
+}
+
+static void test_backpressure(void **state)
+{
+    (void)state;
+    static loaded_module mod;
+    memset(&mod, 0, sizeof mod);
+    mod.name = "test";
+    mod.d.on_writable = on_writable;
+    request *r = new_req("GET", 1, NULL, 0);
+    r->owner = &mod;
+    static char piece[16384];
+    memset(piece, 'x', sizeof piece);
+    int rc = WS_OK, writes = 0;
+    while (rc == WS_OK) {
+        rc = resp_write(r, piece, sizeof piece);
+        writes++;
+        assert_true(writes < 100);
+    }
+    assert_int_equal(rc, WS_AGAIN);
+    assert_int_equal(writes, 16); /* 256 KiB, the high-water mark */
+    assert_true(r->want_writable);
+    assert_int_equal(lb.body_len, 16 * sizeof piece); /* WS_AGAIN still took the bytes */
+    /* The carrier drains and calls back once. */
+    writable_calls = 0;
+    lb.queued = 0;
+    assert_true(req_writable(r));
+    assert_int_equal(writable_calls, 1);
+    assert_false(r->want_writable);
+    assert_false(req_writable(r)); /* not asked again */
+    assert_int_equal(writable_calls, 1);
+    assert_int_equal(resp_write(r, piece, 10), WS_OK);
+    free_req(r);
+}
+
+static void test_reset(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    r->status = 201;
+    r->length = 7;
+    r->finished = 1;
+    r->want_writable = 1;
+    r->redirect_to = "/elsewhere";
+    set_validators(r, "\"a\"", 1);
+    resp_header_add_ref(r, "Location", "/x");
+    resp_reset(r);
+    assert_int_equal(r->status, 0);
+    assert_int_equal(r->length, -1);
+    assert_false(r->finished);
+    assert_false(r->want_writable);
+    assert_null(r->redirect_to);
+    assert_false(r->has_validators);
+    assert_int_equal(r->resp_headers.n, 0);
+    free_req(r);
+}
+
+/* ---- the HTTP/1 carrier on a connection in memory ---- */
+
+static char wire[1 << 20];
+static size_t wire_len;
+
+static ssize_t cap_writev(transport *t, const struct iovec *iov, int n, int more)
+{
+    (void)t;
+    (void)more;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(wire + wire_len, iov[i].iov_base, iov[i].iov_len);
+        wire_len += iov[i].iov_len;
+        k += iov[i].iov_len;
+    }
+    return (ssize_t)k;
+}
+
+static void cap_noop(transport *t)
+{
+    (void)t;
+}
+
+static const transport_ops capture_ops = {.name = "capture", .writev = cap_writev, .shutdown = cap_noop, .close = cap_noop};
+
+static server srv;
+static conn cn;
+
+static request *h1_req(const char *method, int minor, int keep_alive)
+{
+    request *r = new_req(method, minor, NULL, 0);
+    if (!srv.loop)
+        srv.loop = loop_new(LOOP_BACKEND_AUTO, 16);
+    assert_non_null(srv.loop);
+    srv.cfg = &live;
+    memset(&cn, 0, sizeof cn);
+    cn.srv = &srv;
+    cn.tr = (transport){.ops = &capture_ops, .fd = -1, .ready = 1};
+    r->carrier = &h1_carrier;
+    r->carrier_ctx = &cn;
+    r->head.keep_alive = keep_alive;
+    wire_len = 0;
+    return r;
+}
+
+/* Everything queued on the connection, as text. */
+static const char *wire_text(void)
+{
+    assert_true(outq_flush(&cn.out, &cn.tr) >= 0);
+    assert_true(outq_empty(&cn.out));
+    wire[wire_len] = '\0';
+    return wire;
+}
+
+static const char *body_of(const char *w)
+{
+    const char *e = strstr(w, "\r\n\r\n");
+    assert_non_null(e);
+    return e + 4;
+}
+
+static void test_h1_content_length(void **state)
+{
+    (void)state;
+    request *r = h1_req("GET", 1, 1);
+    r->length = 5;
+    resp_header_add_ref(r, "Content-Type", "text/plain");
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    const char *w = wire_text();
+    assert_memory_equal(w, "HTTP/1.1 200 OK\r\nServer: webserv", 32);
+    assert_non_null(strstr(w, "\r\nDate: "));
+    assert_non_null(strstr(w, "\r\nContent-Length: 5\r\n"));
+    assert_non_null(strstr(w, "\r\nContent-Type: text/plain\r\n"));
+    assert_null(strstr(w, "Connection:"));
+    assert_null(strstr(w, "Transfer-Encoding"));
+    assert_string_equal(body_of(w), "hello");
+    assert_false(r->close_after);
+    free_req(r);
+}
+
+static void test_h1_chunked(void **state)
+{
+    (void)state;
+    request *r = h1_req("GET", 1, 1);
+    resp_write(r, "hello", 5);
+    resp_write(r, "", 0);
+    resp_write(r, "0123456789abcdefXYZ", 19);
+    resp_finish(r);
+    const char *w = wire_text();
+    assert_non_null(strstr(w, "\r\nTransfer-Encoding: chunked\r\n"));
+    assert_null(strstr(w, "Content-Length"));
+    assert_string_equal(body_of(w), "5\r\nhello\r\n13\r\n0123456789abcdefXYZ\r\n0\r\n\r\n");
+    free_req(r);
+    /* HEAD: GET's framing header, no body, no last-chunk. */
+    r = h1_req("HEAD", 1, 1);
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    w = wire_text();
+    assert_non_null(strstr(w, "\r\nTransfer-Encoding: chunked\r\n"));
+    assert_string_equal(body_of(w), "");
+    free_req(r);
+}
+
+static void test_h1_http10(void **state)
+{
+    (void)state;
+    /* Unknown length: the body ends with the connection. */
+    request *r = h1_req("GET", 0, 0);
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    const char *w = wire_text();
+    assert_memory_equal(w, "HTTP/1.1 200 OK\r\n", 17);
+    assert_null(strstr(w, "Transfer-Encoding"));
+    assert_null(strstr(w, "Content-Length"));
+    assert_non_null(strstr(w, "\r\nConnection: close\r\n"));
+    assert_string_equal(body_of(w), "hello");
+    assert_true(r->close_after);
+    free_req(r);
+    /* Keep-alive asked for and a known length: kept, and said so. */
+    r = h1_req("GET", 0, 1);
+    r->length = 2;
+    resp_write(r, "ok", 2);
+    resp_finish(r);
+    w = wire_text();
+    assert_non_null(strstr(w, "\r\nConnection: keep-alive\r\n"));
+    assert_false(r->close_after);
+    free_req(r);
+    /* Unknown length even with keep-alive asked for: close-delimited. */
+    r = h1_req("GET", 0, 1);
+    resp_write(r, "ok", 2);
+    resp_finish(r);
+    w = wire_text();
+    assert_non_null(strstr(w, "\r\nConnection: close\r\n"));
+    assert_true(r->close_after);
+    free_req(r);
+}
+
+static void test_h1_not_modified_has_no_framing(void **state)
+{
+    (void)state;
+    request *r = h1_req("GET", 1, 1);
+    hdrs[0].name = "If-None-Match";
+    hdrs[0].value = "\"abc\"";
+    r->pub.n_headers = 1;
+    set_validators(r, "\"abc\"", 784111777);
+    r->length = 5;
+    resp_write(r, "hello", 5);
+    resp_finish(r);
+    const char *w = wire_text();
+    assert_memory_equal(w, "HTTP/1.1 304 Not Modified\r\n", 27);
+    assert_null(strstr(w, "Content-Length"));
+    assert_null(strstr(w, "Transfer-Encoding"));
+    assert_non_null(strstr(w, "\r\nETag: \"abc\"\r\n"));
+    assert_string_equal(body_of(w), "");
+    free_req(r);
+}
+
+static void test_h1_many_and_long_fields(void **state)
+{
+    (void)state;
+    request *r = h1_req("GET", 1, 1);
+    r->length = 0;
+    char name[32], value[64];
+    for (int i = 0; i < 60; i++) {
+        int nn = snprintf(name, sizeof name, "X-Field-%02d", i);
+        int vn = snprintf(value, sizeof value, "value-%02d-0123456789", i);
+        resp_header_add(r, name, (size_t)nn, value, (size_t)vn);
+    }
+    static char big[3000];
+    memset(big, 'v', sizeof big - 1);
+    resp_header_add_ref(r, "X-Big", big);
+    resp_header_add_ref(r, "X-Last", "end");
+    resp_finish(r);
+    const char *w = wire_text();
+    const char *prev = w;
+    for (int i = 0; i < 60; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "\r\nX-Field-%02d: value-%02d-0123456789\r\n", i, i);
+        const char *at = strstr(w, line);
+        assert_non_null(at);
+        assert_true(at >= prev); /* in the order set */
+        prev = at;
+    }
+    const char *bigat = strstr(w, "\r\nX-Big: vvvv");
+    assert_non_null(bigat);
+    assert_int_equal(strspn(bigat + 9, "v"), sizeof big - 1);
+    assert_non_null(strstr(w, "\r\nX-Last: end\r\n\r\n"));
+    free_req(r);
+}
+
+static void test_h1_continue_and_errors(void **state)
+{
+    (void)state;
+    request *r = h1_req("POST", 1, 1);
+    r->head.expect_continue = 1;
+    r->body = BODY_UNREAD;
+    assert_int_equal(req_read_body(r), WS_OK);
+    assert_int_equal(r->body, BODY_READING);
+    assert_string_equal(wire_text(), "HTTP/1.1 100 Continue\r\n\r\n");
+    free_req(r);
+    /* Not asked for the body after an Expect we did not answer: close after the response. */
+    r = h1_req("POST", 1, 1);
+    r->head.expect_continue = 1;
+    r->body = BODY_UNREAD;
+    r->length = 0;
+    resp_finish(r);
+    assert_non_null(strstr(wire_text(), "\r\nConnection: close\r\n"));
+    free_req(r);
+    /* A 413 ends the connection and says so. */
+    r = h1_req("POST", 1, 1);
+    resp_error(r, 413);
+    const char *w = wire_text();
+    assert_memory_equal(w, "HTTP/1.1 413 Content Too Large\r\n", 32);
+    assert_non_null(strstr(w, "\r\nConnection: close\r\n"));
+    free_req(r);
+    /* A draining server closes after every response. */
+    srv.stopping = 1;
+    r = h1_req("GET", 1, 1);
+    r->length = 0;
+    resp_finish(r);
+    assert_non_null(strstr(wire_text(), "\r\nConnection: close\r\n"));
+    srv.stopping = 0;
+    free_req(r);
+}
+
+static void test_h1_backpressure(void **state)
+{
+    (void)state;
+    request *r = h1_req("GET", 1, 1);
+    static char piece[16384];
+    memset(piece, 'y', sizeof piece);
+    int rc = WS_OK, writes = 0;
+    while (rc == WS_OK && writes < 100) {
+        rc = resp_write(r, piece, sizeof piece);
+        writes++;
+    }
+    assert_int_equal(rc, WS_AGAIN);
+    assert_true(r->want_writable);
+    assert_true(cn.out.mem_bytes >= 256 * 1024);
+    wire_text();
+    assert_int_equal(h1_carrier.queued(r), 0);
+    free_req(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_length_and_body),
+        cmocka_unit_test(test_short_body_is_broken),
+        cmocka_unit_test(test_head_has_no_body),
+        cmocka_unit_test(test_not_modified),
+        cmocka_unit_test(test_precondition_failed),
+        cmocka_unit_test(test_range_206),
+        cmocka_unit_test(test_range_416),
+        cmocka_unit_test(test_error_page_builtin),
+        cmocka_unit_test(test_error_page_configured),
+        cmocka_unit_test(test_error_after_head_cuts),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_h1_content_length),
+        cmocka_unit_test(test_h1_chunked),
+        cmocka_unit_test(test_h1_http10),
+        cmocka_unit_test(test_h1_not_modified_has_no_framing),
+        cmocka_unit_test(test_h1_many_and_long_fields),
+        cmocka_unit_test(test_h1_continue_and_errors),
+        cmocka_unit_test(test_h1_backpressure),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    if (srv.loop)
+        loop_free(srv.loop);
+    return rc;
+}
