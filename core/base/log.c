@@ -211,6 +211,48 @@ static size_t utf8_boundary(const char *s, size_t n)
     return cont + 1 == want ? n : n - cont - 1;
 }
 
+static const log_ctx *cur_ctx;
+
+const log_ctx *log_context_set(const log_ctx *ctx)
+{
+    const log_ctx *old = cur_ctx;
+    cur_ctx = ctx;
+    return old;
+}
+
+const log_ctx *log_context_get(void)
+{
+    return cur_ctx;
+}
+
+static void append(char *out, size_t cap, size_t *o, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t cap, size_t *o, const char *fmt, ...)
+{
+    if (*o + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *o, cap - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o += (size_t)n < cap - *o ? (size_t)n : cap - *o - 1;
+}
+
+/* ", client: A:P, request: "R", while D" after the message (what is known). */
+static size_t context_suffix(char *out, size_t cap, const log_ctx *c)
+{
+    size_t o = 0;
+    if (c->client && strchr(c->client, ':'))
+        append(out, cap, &o, ", client: [%s]:%u", c->client, c->port); /* IPv6 */
+    else if (c->client)
+        append(out, cap, &o, ", client: %s:%u", c->client, c->port);
+    if (c->request)
+        append(out, cap, &o, ", request: \"%.512s\"", c->request);
+    if (c->doing)
+        append(out, cap, &o, ", while %s", c->doing);
+    return o;
+}
+
 void log_vmsg(int level, const char *id, const char *fmt, va_list ap)
 {
     /* The level test comes first: debug calls cost one comparison. */
@@ -226,6 +268,8 @@ void log_vmsg(int level, const char *id, const char *fmt, va_list ap)
     size_t mlen = m < 0 ? 0 : cut ? sizeof msg - 1 : (size_t)m;
     if (!cut && mlen > 0 && msg[mlen - 1] == '\n')
         mlen--; /* a habitual trailing newline is not part of the message */
+    if (cur_ctx && !cut)
+        mlen += context_suffix(msg + mlen, sizeof msg - mlen, cur_ctx);
 
     static const char ellipsis[] = "\xe2\x80\xa6"; /* "…" */
     char line[LOG_LINE_MAX];

@@ -241,6 +241,8 @@ static step start_request(conn *c, int parse_status, const http_head *h, const c
     r->pub.tls = tls_request_info(&c->tr, r->pool); /* NULL over plain HTTP */
     c->req = r;
     c->requests++;
+    log_context_set(&r->logctx);
+    WS_TRACE("conn %d: request %u", c->tr.fd, (unsigned)c->requests);
     c->state = CONN_ACTIVE;
     c->scan_from = 0;
     c->chunked_out = 0;
@@ -406,6 +408,7 @@ static step response_done(conn *c)
     if (req_body_unread(r)) {
         req_release_module(r, WS_END_DONE);
         r->body = BODY_READING;
+        r->logctx.doing = "discarding the body";
         c->state = CONN_DISCARD;
         return STEP_OK;
     }
@@ -471,6 +474,7 @@ static step state_linger(conn *c)
 
 static step run_state(conn *c)
 {
+    WS_TRACE("conn %d: state %d", c->tr.fd, (int)c->state);
     switch (c->state) {
     case CONN_IDLE:
     case CONN_HEAD: return state_head(c);
@@ -541,6 +545,8 @@ void conn_progress(conn *c)
     if (c->in_progress || (c->req && c->req->in_module))
         return;
     c->in_progress = 1;
+    /* Error-log lines written from here on say which request and what step. */
+    log_context_set(c->req ? &c->req->logctx : NULL);
     step rc;
     do {
         do
@@ -548,13 +554,16 @@ void conn_progress(conn *c)
         while (rc == STEP_OK);
     } while (rc == STEP_AGAIN && read_pending(c));
     c->in_progress = 0;
+    WS_TRACE("conn %d: %s in state %d", c->tr.fd, rc == STEP_CLOSE ? "close" : "wait", (int)c->state);
     if (rc == STEP_CLOSE) {
         conn_close(c);
+        log_context_set(NULL);
         return;
     }
     update_req_phase(c);
     arm_timer(c);
     set_events(c, wanted_events(c));
+    log_context_set(NULL);
 }
 
 static void conn_io(loop *l, int fd, unsigned ev, void *arg)
@@ -614,8 +623,11 @@ static void conn_timer_fn(loop *l, void *arg)
     }
     if (r && r->deadline && now >= r->deadline) {
         r->deadline = 0;
+        log_context_set(&r->logctx);
+        WS_TRACE("conn %d: request deadline (phase %d)", c->tr.fd, (int)r->phase);
         if (req_timed_out(r) == STEP_CLOSE) {
             conn_close(c);
+            log_context_set(NULL);
             return;
         }
         r->phase = REQ_WORKING;

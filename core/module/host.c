@@ -39,10 +39,19 @@ static void host_log(int level, const ws_request *r, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     const char *mod = r && R(r)->calling ? R(r)->calling->name : r && R(r)->owner ? R(r)->owner->name : "module";
-    if (r)
-        log_msg(level, "WS0900", "[%s] %s %s: %s", mod, r->method ? r->method : "-", r->path ? r->path : "-", msg);
-    else
+    /* The module's own text ends the line (tools and tests read it there);
+     * the request's context goes before it. */
+    const log_ctx *ctx = log_context_set(NULL);
+    if (r) {
+        const log_ctx *c = &R(r)->logctx;
+        const char *v6 = c->client && strchr(c->client, ':') ? "[" : "";
+        log_msg(level, "WS0900", "[%s] %s %s (client: %s%s%s:%u, while %s): %s", mod, r->method ? r->method : "-",
+                r->path ? r->path : "-", v6, c->client ? c->client : "-", *v6 ? "]" : "", c->port,
+                c->doing ? c->doing : "-", msg);
+    } else {
         log_msg(level, "WS0900", "[%s] %s", mod, msg);
+    }
+    log_context_set(ctx);
 }
 
 static void *host_alloc(ws_request *r, size_t n)

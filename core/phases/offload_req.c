@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "request.h"
+#include "log.h"
 #include "modules.h"
 #include "offload.h"
 #include "phase.h"
@@ -44,6 +45,7 @@ static void complete(void *arg)
             req_free_orphan(r);
         return;
     }
+    log_context_set(&r->logctx); /* error-log lines from here say which request */
     if (j->done) {
         ws_request *p = &r->pub;
         const void *saved = p->conf;
@@ -57,6 +59,7 @@ static void complete(void *arg)
         p->conf = saved;
     }
     r->carrier->progress(r);
+    log_context_set(NULL);
 }
 
 int phase_host_offload(ws_request *p, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg)

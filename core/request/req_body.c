@@ -17,6 +17,7 @@ int req_read_body(request *r)
     if (r->body != BODY_UNREAD)
         return WS_ERROR;
     r->body = BODY_READING;
+    r->logctx.doing = "reading the body";
     r->carrier->want_body(r);
     return WS_OK;
 }

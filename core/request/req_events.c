@@ -6,6 +6,7 @@
  * events left behind.
  */
 #include "arena.h"
+#include "log.h"
 #include "loop.h"
 #include "modules.h"
 #include "request.h"
@@ -71,10 +72,12 @@ static void watch_tramp(loop *l, int fd, unsigned ev, void *arg)
     request *r = w->r;
     unsigned wev = (ev & LOOP_READ ? WS_EV_READ : 0) | (ev & LOOP_WRITE ? WS_EV_WRITE : 0) |
                    (ev & LOOP_ERROR ? WS_EV_ERROR : 0);
+    log_context_set(&r->logctx);
     req_begin_module(r);
     w->cb(&r->pub, fd, wev, w->arg);
     req_end_module(r);
     r->carrier->progress(r);
+    log_context_set(NULL);
 }
 
 static unsigned loop_events(unsigned events)
@@ -116,10 +119,12 @@ static void timer_tramp(loop *l, void *arg)
     req_timer *t = arg;
     request *r = t->r;
     t->t = NULL;
+    log_context_set(&r->logctx);
     req_begin_module(r);
     t->cb(&r->pub, t->arg);
     req_end_module(r);
     r->carrier->progress(r);
+    log_context_set(NULL);
 }
 
 ws_timer *req_timer_start(request *r, uint64_t ms, ws_timer_cb cb, void *arg)
@@ -145,8 +150,10 @@ void req_timer_stop(req_timer *t)
 
 void req_child_exited(request *r, pid_t pid, int status, ws_child_cb cb, void *arg)
 {
+    log_context_set(&r->logctx);
     req_begin_module(r);
     cb(&r->pub, pid, status, arg);
     req_end_module(r);
     r->carrier->progress(r);
+    log_context_set(NULL);
 }

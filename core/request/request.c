@@ -57,17 +57,23 @@ request *req_new(const carrier_ops *carrier, void *ctx, const bind_conf *bind, c
     p->content_length = 0;
     p->remote_addr = sockaddr_text(r->pool, remote, &p->remote_port);
     p->local_addr = sockaddr_text(r->pool, local, &p->local_port);
+    r->logctx.client = p->remote_addr;
+    r->logctx.port = p->remote_port;
+    r->logctx.doing = "reading the request head";
     return r;
 }
 
 void req_end(request *r, int how)
 {
+    r->logctx.doing = how == WS_END_DONE ? "ending the request" : "aborting the request";
     phase_log(r, how); /* ABI 1.2 log hooks: after the response */
     if (r->offloads) {
         /* Works still run for it (host->offload): the carrier lets go of it
          * now, the last work frees it (core/phases/offload_req.c). */
         req_remove_events(r);
         access_log_request(r);
+        if (log_context_get() == &r->logctx)
+            log_context_set(NULL);
         g_server->stats.requests_total++;
         r->orphan = 1;
         r->orphan_how = how;
@@ -81,6 +87,8 @@ void req_end(request *r, int how)
         fs_file_release(f->ref); /* a response still being sent holds its own reference */
     r->files = NULL;
     access_log_request(r);
+    if (log_context_get() == &r->logctx)
+        log_context_set(NULL); /* the context dies with the request */
     g_server->stats.requests_total++;
     live_config_unref(r->cfg);
     server_put_pool(g_server, r->pool);
@@ -287,6 +295,7 @@ static void dispatch(request *r)
     loaded_module *m = l->handlers[i].mod;
     r->owner = m;
     m->requests++;
+    r->logctx.doing = "running the handler";
     req_begin_module(r);
     int rc = m->d.handle(&r->pub);
     req_end_module(r);
@@ -389,6 +398,8 @@ void req_route(request *r)
 void req_start(request *r, int parse_status)
 {
     ws_request *p = &r->pub;
+    r->logctx.request = r->request_line;
+    r->logctx.doing = "routing the request";
     if (parse_status != HTTP_PARSE_OK) {
         p->method = "-";
         p->http_minor = 1;

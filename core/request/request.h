@@ -15,6 +15,7 @@
 #include "carrier.h"
 #include "config.h"
 #include "http_parse.h"
+#include "log.h"
 #include "loop.h"
 #include "resp_headers.h"
 #include "step.h"
@@ -83,6 +84,8 @@ typedef struct request {
     http_head head;                 /* slices valid only until req_start copied them */
     char *request_line;             /* for the access log and error-log context */
     const char *referer, *user_agent;
+
+    log_ctx logctx;                 /* client, request line, what is being done: for error-log lines */
 
     /* state and deadline (the connection has its own: idle, head, linger) */
     req_phase phase;

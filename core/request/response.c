@@ -177,6 +177,7 @@ int resp_commit_head(request *r)
             return 0; /* a filter answered by itself */
     }
     r->head_sent = 1;
+    r->logctx.doing = "sending the response";
     apply_conditionals(r);
     if (add_validators(r) < 0)
         return -1;
