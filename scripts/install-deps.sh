@@ -13,6 +13,9 @@ packages="$packages php-fpm"
 packages="$packages python3"
 # mod_rewrite (PCRE2), mod_auth_basic (crypt_r from libxcrypt, HMAC from libcrypto).
 packages="$packages libpcre2-dev libcrypt-dev libssl-dev"
+# HTTP/2: libnghttp2 for the server, its client tools (nghttp, h2load) and
+# Debian's python3-h2 for the raw frame tests (tests/integration/test_h2*.py).
+packages="$packages libnghttp2-dev nghttp2-client python3-h2"
 
 missing=""
 for p in $packages; do

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "h2.h"
 #include "log.h"
 #include "modules.h"
 #include "response.h"
@@ -211,6 +212,7 @@ static void end_request(conn *c, int how)
 
 void conn_close(conn *c)
 {
+    h2_free(c);
     if (c->req)
         end_request(c, WS_END_ABORTED);
     free_conn(c);
@@ -218,6 +220,10 @@ void conn_close(conn *c)
 
 void conn_drain(conn *c)
 {
+    if (c->h2) {
+        h2_drain(c);
+        return;
+    }
     /* A request under way is finished and answered with Connection: close;
      * an idle connection (or one accepted a moment ago, its first request on
      * the way) gets DRAIN_IDLE_MS from now for its next request. */
@@ -377,6 +383,12 @@ static step state_head(conn *c)
         if (hs == TR_AGAIN)
             return STEP_AGAIN;
     }
+    /* HTTP/2 by ALPN, or the h2c preface on an address that takes it (core/h2). */
+    int h2 = h2_detect(c);
+    if (h2 < 0)
+        return c->peer_closed ? STEP_CLOSE : STEP_AGAIN;
+    if (h2 > 0)
+        return h2_start(c) < 0 ? STEP_CLOSE : STEP_AGAIN;
     step rc = try_head(c);
     if (rc == STEP_AGAIN && c->peer_closed)
         return STEP_CLOSE;
@@ -481,6 +493,7 @@ static step run_state(conn *c)
     case CONN_ACTIVE: return state_active(c);
     case CONN_DISCARD: return state_discard(c);
     case CONN_LINGER: return state_linger(c);
+    case CONN_H2: return STEP_AGAIN; /* not reached: conn_progress hands it to core/h2 */
     }
     return STEP_CLOSE;
 }
@@ -496,6 +509,8 @@ static int wants_read(const conn *c)
     case CONN_DISCARD:
     case CONN_LINGER:
         return 1;
+    case CONN_H2:
+        return 0;
     case CONN_ACTIVE:
         if (r->body == BODY_READING && !c->in.pend_len)
             return 1;
@@ -541,6 +556,10 @@ static int read_pending(conn *c)
 
 void conn_progress(conn *c)
 {
+    if (c->h2) {
+        h2_progress(c);
+        return;
+    }
     /* Never from inside a module's call: the trampoline that made it calls again after. */
     if (c->in_progress || (c->req && c->req->in_module))
         return;
@@ -560,6 +579,10 @@ void conn_progress(conn *c)
         log_context_set(NULL);
         return;
     }
+    if (c->h2) {
+        h2_progress(c); /* it became an HTTP/2 connection just now */
+        return;
+    }
     update_req_phase(c);
     arm_timer(c);
     set_events(c, wanted_events(c));
@@ -571,6 +594,10 @@ static void conn_io(loop *l, int fd, unsigned ev, void *arg)
     (void)l;
     (void)fd;
     conn *c = arg;
+    if (c->h2) {
+        h2_io(c, ev);
+        return;
+    }
     if ((ev & (c->read_want | LOOP_ERROR)) && c->state != CONN_LINGER && c->tr.ready) {
         if (conn_read(c) == STEP_OK)
             touch_req_phase(c, REQ_BODY);
@@ -613,6 +640,8 @@ static void conn_timer_fn(loop *l, void *arg)
 {
     conn *c = arg;
     c->timer = NULL;
+    if (c->h2)
+        return; /* the session keeps its own timer */
     uint64_t now = loop_now_ms(l);
     request *r = c->req;
     if (c->deadline && now >= c->deadline) {

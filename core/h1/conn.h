@@ -28,6 +28,7 @@ typedef enum {
     CONN_ACTIVE,     /* a request is being handled (body, handler, response) */
     CONN_DISCARD,    /* response sent; reading and dropping the rest of the body */
     CONN_LINGER,     /* last response sent, write side shut: dropping input until the client closes */
+    CONN_H2,         /* HTTP/2 (core/h2): the session owns every byte and event from here on */
 } conn_state;
 
 /* The framing of the current request's body on the byte stream (h1_body.c). */
@@ -70,6 +71,7 @@ typedef struct conn {
     int in_progress;                /* conn_progress on the stack */
     struct conn *prev, *next;       /* server's list of connections */
     uint32_t requests;              /* served on this connection */
+    struct h2_session *h2;          /* HTTP/2 (ALPN h2, or the h2c preface): the session, else NULL */
 } conn;
 
 /* Take over an accepted socket (non-blocking, close-on-exec). */

@@ -166,7 +166,7 @@ static void log_json(const request *r)
     snprintf(when + w, sizeof when - w, ".%03dZ", (int)(tv.tv_usec / 1000));
     /* A refused head (400, 414, 431 …) has no method, target or protocol to report. */
     int parsed = r->pub.method && r->pub.target;
-    const char *proto = parsed ? r->pub.http_minor ? "HTTP/1.1" : "HTTP/1.0" : NULL;
+    const char *proto = !parsed ? NULL : r->pub.http_minor == WS_HTTP2_MINOR ? "HTTP/2.0" : r->pub.http_minor ? "HTTP/1.1" : "HTTP/1.0";
 
     jraw(&b, "{", 1);
     jkey(&b, "time");

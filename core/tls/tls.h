@@ -44,6 +44,8 @@ typedef struct tls_facts {
 int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local, socklen_t llen);
 int tls_transport_is(const transport *t);
 int tls_transport_ktls(const transport *t); /* kernel TLS sends (sendfile kept) */
+/* The handshake chose "h2" by ALPN (RFC 7301, RFC 9113 §3.2). */
+int tls_transport_alpn_h2(const transport *t);
 /* The SNI name of the handshake, or NULL (no SNI, or not TLS). */
 const char *tls_transport_sni(const transport *t);
 /* The facts of a finished handshake; -1 when t is not TLS. The client

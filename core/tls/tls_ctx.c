@@ -187,15 +187,21 @@ static int load_client_ca(build *b, const tls_conf *t, SSL_CTX *ctx)
     return 0;
 }
 
-/* RFC 7301: answer http/1.1 when the client offers it; a client that offers
- * only protocols we do not speak gets no_application_protocol (§3.2). */
+/* RFC 7301: the first of the address's protocols (SPEC §6 "protocols": h2
+ * before http/1.1) that the client offers; a client that offers only
+ * protocols we do not speak gets no_application_protocol (§3.2). */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                    unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
-    static const unsigned char ours[] = "\x08http/1.1";
+    (void)arg;
+    const tls_route *rt = SSL_get_app_data(ssl);
+    unsigned protos = rt && rt->bind ? rt->bind->addr.protocols : LISTEN_PROTO_HTTP1;
+    /* Static: OpenSSL's selection points into this list. */
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const unsigned char *ours = both + ((protos & LISTEN_PROTO_H2) ? 0 : 3);
+    unsigned int n = (protos & LISTEN_PROTO_H2 ? 3 : 0) + (protos & LISTEN_PROTO_HTTP1 ? 9 : 0);
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (!n || SSL_select_next_proto(&sel, outlen, ours, n, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

@@ -289,6 +289,16 @@ int tls_transport_is(const transport *t)
     return t->ops == &tls_ops || t->ops == &tls_ktls_ops;
 }
 
+int tls_transport_alpn_h2(const transport *t)
+{
+    const tls_tr *s = tls_transport_is(t) ? t->ctx : NULL;
+    const unsigned char *p = NULL;
+    unsigned int n = 0;
+    if (s)
+        SSL_get0_alpn_selected(s->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 int tls_transport_ktls(const transport *t)
 {
     return t->ops == &tls_ktls_ops;

@@ -151,7 +151,7 @@ typedef struct ws_request {
                                 applied when the core replaced a folder by its index */
     const char *request_path;/* the same before any index file was applied */
     const char *query;       /* raw (still encoded) query without '?', "" if none */
-    int http_minor;          /* HTTP/1.<http_minor>: 0 or 1 */
+    int http_minor;          /* HTTP/1.<http_minor>: 0 or 1; WS_HTTP2_MINOR on an HTTP/2 stream */
     const ws_header *headers;
     size_t n_headers;
     int64_t content_length;  /* body length; -1 = chunked (length not yet known); 0 = no body */
@@ -187,6 +187,9 @@ typedef struct ws_log_info {
     uint64_t start_us;          /* when the head was parsed: wall clock, µs since the epoch */
     uint64_t duration_us;       /* from then to the end of the response */
 } ws_log_info;
+/* ws_request.http_minor of a request that came on an HTTP/2 stream (its
+ * semantics are HTTP/1.1's: a module that tests http_minor >= 1 is right). */
+#define WS_HTTP2_MINOR 2
 
 /* Server counters, for status pages (host->stats). */
 typedef struct ws_stats {

@@ -203,7 +203,7 @@ char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env,
     env_set(&e, "SCRIPT_NAME", s->name);
     env_set(&e, "SERVER_NAME", r->host ? r->host : r->local_addr);
     env_setnum(&e, "SERVER_PORT", r->local_port);
-    env_set(&e, "SERVER_PROTOCOL", r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+    env_set(&e, "SERVER_PROTOCOL", r->http_minor == WS_HTTP2_MINOR ? "HTTP/2" : r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
     env_set(&e, "SERVER_SOFTWARE", host->server_software);
 
     /* HTTPS (RFC 3875 §4.1.17 leaves the protocol's own variables to it):

@@ -1,0 +1,123 @@
+/* Inside core/h2: the session (h2_session.c) and its streams (h2_stream.c). */
+#ifndef WEBSERV_H2_INTERNAL_H
+#define WEBSERV_H2_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "carrier.h"
+#include "conn.h"
+#include "h2.h"
+#include "request.h"
+
+/* Limits of our own (nghttp2 gives the mechanisms). */
+#define H2_MAX_STREAMS 128          /* SETTINGS_MAX_CONCURRENT_STREAMS */
+#define H2_STREAM_WINDOW 65535      /* SETTINGS_INITIAL_WINDOW_SIZE: body bytes buffered per stream, at most */
+#define H2_CONN_WINDOW (16 << 20)   /* the connection window (consumed as DATA arrives) */
+#define H2_HPACK_TABLE 4096         /* SETTINGS_HEADER_TABLE_SIZE, and our encoder's table */
+#define H2_OUT_LOW_WATER (64 * 1024) /* a stream's queued output below this: on_writable */
+#define H2_WBUF 32768               /* frames gathered before one write */
+
+/* One piece of a stream's response body, in order. */
+typedef struct h2_seg {
+    struct h2_seg *next;
+    enum { SEG_MEM, SEG_REF, SEG_FILE } kind;
+    const char *p;              /* MEM, REF: the next byte */
+    size_t n;                   /* MEM, REF: bytes left */
+    int fd;                     /* FILE */
+    off_t off;                  /* FILE: the next offset */
+    uint64_t left;              /* FILE: bytes left */
+    carrier_release_fn release; /* REF, FILE (FILE: close(fd) when NULL) */
+    void *arg;
+} h2_seg;
+
+/* A request field as received, as offsets into the stream's field bytes. */
+typedef struct h2_field {
+    uint32_t name, name_len, value, value_len;
+} h2_field;
+
+typedef struct h2_session h2_session;
+
+typedef struct h2_stream {
+    int32_t id;
+    h2_session *h;
+    request *r;                 /* from the end of its head to its end */
+    struct h2_stream *prev, *next;
+
+    /* the request head, collected field by field */
+    char *fb;                   /* field bytes */
+    size_t fb_len, fb_cap;
+    h2_field *fields;
+    size_t n_fields, fields_cap;
+    size_t head_bytes;          /* RFC 9113 §6.5.2 size: name + value + 32 per field */
+    int head_too_large;         /* past limits.header_size: answered 431 */
+    int in_trailers;            /* a second HEADERS (trailers): fields ignored */
+    int head_done;              /* the head is complete: start the request */
+    int end_at_head;            /* HEADERS carried END_STREAM: no body */
+    int started;                /* a request was made for it */
+    uint64_t opened_ms;         /* for the header timeout */
+
+    /* the request body: DATA not yet consumed by the module (bounded by the
+     * stream window, since the window reopens only for consumed bytes) */
+    char *in;
+    size_t in_off, in_len, in_cap;
+    uint64_t in_seen;           /* DATA bytes received */
+    int end_in;                 /* END_STREAM received */
+
+    /* the response */
+    h2_seg *out, *out_tail;
+    size_t out_mem;             /* queued bytes of memory (mem and ref) */
+    int submitted;              /* HEADERS submitted */
+    int eof;                    /* finish: the body is complete */
+    int deferred;               /* the data provider waits for pieces */
+    int sent_end;               /* END_STREAM went out */
+    int closed;                 /* nghttp2 closed the stream */
+    uint32_t close_code;
+    int reset_sent;
+} h2_stream;
+
+struct h2_session {
+    conn *c;
+    nghttp2_session *ng;
+    h2_stream *streams;         /* every stream with state of ours */
+    size_t n_streams;
+    uint8_t *wbuf;              /* frames not yet written */
+    size_t wlen, woff;
+    int in_progress;
+    int want_write;             /* the transport blocked a write */
+    int going_away;             /* GOAWAY submitted (drain) */
+    int dead;                   /* close after what is queued (flood, fatal error) */
+    loop_timer *timer;
+    uint64_t timer_at;
+    uint64_t idle_since;        /* ms: no stream open since */
+    int had_stream;
+    /* flood accounting: frames that make the server work but carry no
+     * request (PING, SETTINGS, PRIORITY, empty DATA, RST_STREAM, resets of
+     * streams it had to set up); a token bucket refilled per second */
+    double junk_tokens;
+    uint64_t junk_at;
+};
+
+/* ---- streams (h2_stream.c) ---- */
+extern const carrier_ops h2_carrier;
+h2_stream *h2_stream_new(h2_session *h, int32_t id);
+/* Free the stream: its request ends (how), its queued pieces are released. */
+void h2_stream_free(h2_stream *s, int how);
+int h2_stream_add_field(h2_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen);
+/* The head is complete: a request on the stream's carrier. */
+void h2_stream_start(h2_stream *s);
+/* Deliver buffered body bytes while the module takes them. */
+void h2_stream_pump(h2_stream *s);
+int h2_stream_body_in(h2_stream *s, const uint8_t *p, size_t n);
+/* The data provider's read callback (nghttp2_data_source_read_callback). */
+ssize_t h2_stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                       nghttp2_data_source *src, void *ud);
+
+/* ---- the session (h2_session.c) ---- */
+uint64_t h2_now(const h2_session *h);
+/* Reset a stream with this error code (once). */
+void h2_stream_reset(h2_stream *s, uint32_t code);
+
+#endif
