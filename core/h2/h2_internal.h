@@ -93,6 +93,7 @@ struct h2_session {
     uint64_t timer_at;
     uint64_t idle_since;        /* ms: no stream open since */
     int had_stream;
+    int reap;                   /* a stream closed: end its request */
     /* flood accounting: frames that make the server work but carry no
      * request (PING, SETTINGS, PRIORITY, empty DATA, RST_STREAM, resets of
      * streams it had to set up); a token bucket refilled per second */

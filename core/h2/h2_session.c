@@ -183,6 +183,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     if (s) {
         s->closed = 1;
         s->close_code = code;
+        ((h2_session *)ud)->reap = 1;
     }
     return 0;
 }
@@ -349,6 +350,7 @@ static void set_req_phase(h2_session *h, h2_stream *s)
 static int run_streams(h2_session *h)
 {
     int changed = 0;
+    h->reap = 0;
     h2_stream *next;
     for (h2_stream *s = h->streams; s; s = next) {
         next = s->next;
@@ -431,7 +433,7 @@ void h2_progress(conn *c)
             fail = 1;
             break;
         }
-        if (changed)
+        if (changed || h->reap)
             continue;
         /* Bytes TLS already took off the socket give no readable event. */
         if (!h->dead && !h->want_write && transport_pending(&c->tr)) {

@@ -50,7 +50,7 @@ class TestHandshakeClients(TlsCase):
         p = self.curl("--cacert", self.ca, "--resolve", "a.test:%d:127.0.0.1" % self.port,
                       "-w", "\n%{http_code} %{http_version} %{ssl_verify_result}", "https://a.test:%d/" % self.port)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(p.stdout, b"hello over tls\n\n200 1.1 0")
+        self.assertEqual(p.stdout, b"hello over tls\n\n200 2 0")  # curl speaks h2 by ALPN
 
     def test_python_ssl_tls13_alpn(self):
         self.start_tls()
@@ -58,13 +58,27 @@ class TestHandshakeClients(TlsCase):
         ctx.set_alpn_protocols(["h2", "http/1.1"])
         with tlsutil.tls_connect(self.port, "a.test", ctx) as s:
             self.assertEqual(s.version(), "TLSv1.3")
-            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")  # h2 is not served yet
+            self.assertEqual(s.selected_alpn_protocol(), "h2")  # HTTP/2 first (SPEC §6; tests: test_h2*.py)
+        ctx = self.ctx()
+        ctx.set_alpn_protocols(["http/1.1"])
+        with tlsutil.tls_connect(self.port, "a.test", ctx) as s:
+            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
             data = tlsutil.https_get(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:200])
         self.assertTrue(data.endswith(b"hello over tls\n"))
 
-    def test_alpn_without_http11_is_refused(self):
+    def test_alpn_without_a_protocol_we_speak_is_refused(self):
         self.start_tls()
+        ctx = self.ctx()
+        ctx.set_alpn_protocols(["spdy/3.1"])
+        with self.assertRaises(ssl.SSLError) as e:
+            tlsutil.tls_connect(self.port, "a.test", ctx)
+        self.assertIn("NO APPLICATION PROTOCOL", str(e.exception).upper().replace("_", " "))
+
+    def test_alpn_h2_refused_on_an_http11_only_address(self):
+        srv = self.tls_server()
+        srv["listen"][0]["protocols"] = ["http/1.1"]
+        self.start_tls([srv])
         ctx = self.ctx()
         ctx.set_alpn_protocols(["h2"])
         with self.assertRaises(ssl.SSLError) as e:
