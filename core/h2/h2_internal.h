@@ -89,11 +89,15 @@ struct h2_session {
     int want_write;             /* the transport blocked a write */
     int going_away;             /* GOAWAY submitted (drain) */
     int dead;                   /* close after what is queued (flood, fatal error) */
+    int fatal;                  /* nghttp2 gave up on the session: call it no more */
     loop_timer *timer;
     uint64_t timer_at;
     uint64_t idle_since;        /* ms: no stream open since */
     int had_stream;
     int reap;                   /* a stream closed: end its request */
+    int shut;                   /* the write side is shut: dropping input until the client closes */
+    uint64_t linger_until;      /* ms: … or until then */
+    uint64_t last_write;        /* ms: the last write that moved bytes (send timeout) */
     /* flood accounting: frames that make the server work but carry no
      * request (PING, SETTINGS, PRIORITY, empty DATA, RST_STREAM, resets of
      * streams it had to set up); a token bucket refilled per second */

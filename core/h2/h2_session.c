@@ -28,6 +28,7 @@
 #define JUNK_BURST 400.0  /* junk frames a connection may send at once */
 #define JUNK_RATE 200.0   /* … and per second after that */
 #define READ_ROUNDS 8     /* reads per readable event before others get a turn */
+#define LINGER_MS 2000    /* a closing connection drops input this long at most (RFC 9113 §6.8, RFC 9112 §9.6) */
 
 static void h2_timer_fn(loop *l, void *arg);
 
@@ -139,9 +140,6 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
             junk(h, 1);
         break;
-    case NGHTTP2_PRIORITY:
-        junk(h, 1);
-        break;
     case NGHTTP2_RST_STREAM:
         /* A stream the client gave up on: if we had to set it up, the reset
          * costs more (the rapid-reset pattern opens and cancels at once). */
@@ -150,6 +148,17 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     default:
         break;
     }
+    return 0;
+}
+
+/* PRIORITY frames are ignored by nghttp2 under
+ * SETTINGS_NO_RFC7540_PRIORITIES (RFC 9113 §5.3.2), so never reach
+ * on_frame_recv: they are counted as they begin. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
+{
+    (void)ng;
+    if (hd->type == NGHTTP2_PRIORITY)
+        junk(ud, 1);
     return 0;
 }
 
@@ -216,6 +225,7 @@ static int write_out(h2_session *h, const uint8_t *p, size_t n)
         struct iovec iov = {(void *)p, n};
         ssize_t k = transport_writev(&h->c->tr, &iov, 1, 0);
         if (k > 0) {
+            h->last_write = h2_now(h);
             p += k;
             n -= (size_t)k;
             continue;
@@ -245,6 +255,7 @@ static int flush(h2_session *h)
             struct iovec iov = {h->wbuf + h->woff, h->wlen - h->woff};
             ssize_t k = transport_writev(&h->c->tr, &iov, 1, 0);
             if (k > 0) {
+                h->last_write = h2_now(h);
                 h->woff += (size_t)k;
                 continue;
             }
@@ -261,6 +272,8 @@ static int flush(h2_session *h)
     }
     h->want_write = 0;
     for (;;) {
+        if (h->fatal)
+            return 0; /* the session is unusable: only the GOAWAY above goes out */
         size_t n = 0;
         while (n < H2_WBUF) {
             const uint8_t *data;
@@ -305,6 +318,33 @@ static int flush(h2_session *h)
 
 /* ---- reading ---- */
 
+/* nghttp2 gave up on the session (a fatal error: bad preface, too many
+ * CONTINUATION frames, a flood of frames that need answers): it queues no
+ * GOAWAY then, so one is written here (RFC 9113 §5.4.1) before the close. */
+static void fatal_goaway(h2_session *h, int err)
+{
+    int calm = err == NGHTTP2_ERR_FLOODED || err == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+    log_msg(calm ? WS_LOG_WARN : WS_LOG_INFO, "WS0307", "HTTP/2 client %s: %s: GOAWAY %s", h->c->lst->bind ? h->c->lst->bind->addr.text : "-",
+            nghttp2_strerror(err), calm ? "ENHANCE_YOUR_CALM" : "PROTOCOL_ERROR");
+    uint32_t last = (uint32_t)nghttp2_session_get_last_proc_stream_id(h->ng);
+    uint32_t code = calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+    uint8_t f[17] = {0, 0, 8, NGHTTP2_GOAWAY, 0, 0, 0, 0, 0,
+                     (uint8_t)(last >> 24), (uint8_t)(last >> 16), (uint8_t)(last >> 8), (uint8_t)last,
+                     (uint8_t)(code >> 24), (uint8_t)(code >> 16), (uint8_t)(code >> 8), (uint8_t)code};
+    if (h->wbuf) {
+        uint8_t *b = realloc(h->wbuf, h->wlen + sizeof f);
+        if (b) {
+            memcpy(b + h->wlen, f, sizeof f);
+            h->wbuf = b;
+            h->wlen += sizeof f;
+        }
+    } else {
+        write_out(h, f, sizeof f);
+    }
+    h->dead = 1;
+    h->fatal = 1;
+}
+
 /* 1: bytes went in; 0: nothing now; -1: the client closed or broke the protocol. */
 static int read_some(h2_session *h)
 {
@@ -321,8 +361,7 @@ static int read_some(h2_session *h)
     h->c->read_want = LOOP_READ;
     ssize_t rv = nghttp2_session_mem_recv(h->ng, buf, (size_t)n);
     if (rv < 0) {
-        if (rv == NGHTTP2_ERR_FLOODED)
-            log_msg(WS_LOG_WARN, "WS0307", "HTTP/2 client flooded the connection (%s)", nghttp2_strerror((int)rv));
+        fatal_goaway(h, (int)rv);
         return -1;
     }
     return 1;
@@ -385,7 +424,11 @@ static uint64_t deadline_of(h2_session *h)
     const config_timeouts *t = timeouts(h);
     uint64_t d = 0;
 #define EARLIER(x) do { uint64_t x_ = (x); if (x_ && (!d || x_ < d)) d = x_; } while (0)
-    if (!h->n_streams) {
+    if (h->shut)
+        return h->linger_until;
+    if (h->wbuf && t->send_ms)
+        EARLIER(h->last_write + t->send_ms); /* the socket takes nothing: the whole connection times out */
+    if (!h->n_streams && !h->dead) {
         uint64_t ms = h->had_stream ? t->keepalive_ms : t->header_ms;
         if (h->c->srv->stopping && (!ms || ms > 1000))
             ms = 1000;
@@ -420,10 +463,28 @@ static void set_events(conn *c, unsigned ev)
         c->events = ev;
 }
 
+/* The end of the connection in order: the write side is shut (TLS
+ * close_notify, then FIN) and input is dropped until the client closes or
+ * LINGER_MS: closing with unread input would reset the connection and could
+ * destroy the GOAWAY before the client reads it. */
+static void start_linger(h2_session *h)
+{
+    conn *c = h->c;
+    h->shut = 1;
+    transport_shutdown(&c->tr);
+    h->linger_until = h2_now(h) + LINGER_MS;
+    if (h->timer) {
+        loop_timer_cancel(c->srv->loop, h->timer);
+        h->timer = NULL;
+    }
+    arm_timer(h);
+    set_events(c, LOOP_READ);
+}
+
 void h2_progress(conn *c)
 {
     h2_session *h = c->h2;
-    if (h->in_progress)
+    if (h->in_progress || h->shut)
         return;
     h->in_progress = 1;
     int fail = !c->lst->bind; /* a reload removed the address this connection came in on */
@@ -446,43 +507,66 @@ void h2_progress(conn *c)
         break;
     }
     h->in_progress = 0;
-    if (!fail) {
-        for (h2_stream *s = h->streams; s; s = s->next)
-            if (s->r)
-                set_req_phase(h, s);
-        int rd = nghttp2_session_want_read(h->ng) && !h->dead;
-        int wr = nghttp2_session_want_write(h->ng) || h->wbuf;
-        if ((!rd && !wr) || (h->dead && !h->wbuf)) {
-            /* GOAWAY sent and every stream done, or the session ended: an
-             * orderly close (TLS close_notify, then FIN). */
-            transport_shutdown(&c->tr);
-            fail = 1;
-        } else {
-            arm_timer(h);
-            set_events(c, (rd ? c->read_want : 0) | (h->want_write ? c->write_want : 0));
+    if (fail || c->peer_closed) {
+        conn_close(c);
+        return;
+    }
+    for (h2_stream *s = h->streams; s; s = s->next)
+        if (s->r)
+            set_req_phase(h, s);
+    int rd = !h->fatal && nghttp2_session_want_read(h->ng) && !h->dead;
+    int wr = (!h->fatal && nghttp2_session_want_write(h->ng)) || h->wbuf;
+    if ((!rd && !wr) || h->dead) {
+        /* GOAWAY sent and every stream done, or the session ended (a
+         * connection error or a flood: nghttp2 queued the GOAWAY). */
+        h->dead = 1;
+        if (h->wbuf) {
+            arm_timer(h); /* the send timeout bounds the wait */
+            set_events(c, c->write_want);
             return;
         }
+        start_linger(h);
+        return;
     }
-    conn_close(c);
+    arm_timer(h);
+    set_events(c, (rd ? c->read_want : 0) | (h->want_write ? c->write_want : 0));
+}
+
+/* Input dropped while lingering; the connection closes at the client's EOF. */
+static void linger_read(h2_session *h)
+{
+    static uint8_t sink[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = transport_read(&h->c->tr, sink, sizeof sink);
+        if (n > 0)
+            continue;
+        if (n == TR_AGAIN) {
+            h->c->read_want = h->c->tr.want;
+            set_events(h->c, h->c->read_want);
+            return;
+        }
+        conn_close(h->c);
+        return;
+    }
 }
 
 void h2_io(conn *c, unsigned ev)
 {
     h2_session *h = c->h2;
+    if (h->shut) {
+        linger_read(h);
+        return;
+    }
     if ((ev & (c->read_want | LOOP_ERROR)) && !h->dead) {
         for (int i = 0; i < READ_ROUNDS; i++) {
             int rc = read_some(h);
             if (rc < 0) {
-                /* The client closed (or broke the protocol): what we owe it
-                 * cannot be delivered; a GOAWAY nghttp2 queued goes out. */
+                /* The client closed, or broke the protocol: a GOAWAY
+                 * nghttp2 queued goes out, then the connection ends. */
                 h->dead = 1;
-                flush(h);
-                conn_close(c);
-                return;
-            }
-            if (rc == 0)
                 break;
-            if (h->dead)
+            }
+            if (rc == 0 || h->dead)
                 break;
         }
     }
@@ -496,16 +580,26 @@ static void h2_timer_fn(loop *l, void *arg)
     h->timer = NULL;
     uint64_t now = loop_now_ms(l);
     const config_timeouts *t = timeouts(h);
-    if (!h->n_streams) {
+    if (h->shut) {
+        if (now >= h->linger_until)
+            conn_close(c);
+        else
+            arm_timer(h);
+        return;
+    }
+    if (h->wbuf && t->send_ms && now >= h->last_write + t->send_ms) {
+        conn_close(c); /* nothing could be written for timeouts.send */
+        return;
+    }
+    if (!h->n_streams && !h->dead) {
         uint64_t ms = h->had_stream ? t->keepalive_ms : t->header_ms;
         if (c->srv->stopping && (!ms || ms > 1000))
             ms = 1000;
         if (ms && now >= h->idle_since + ms) {
-            /* Idle: say goodbye (RFC 9113 §6.8) and close. */
+            /* Idle: say goodbye (RFC 9113 §6.8), then close. */
             nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
             h->dead = 1;
-            flush(h);
-            conn_close(c);
+            h2_progress(c);
             return;
         }
     }
@@ -555,6 +649,7 @@ static int new_session(h2_session *h)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);

@@ -189,6 +189,7 @@ class RawH2:
         self.buf = b""
         self.frames = []
         self.closed = False
+        self.send_failed = False
         self.send(PREFACE + frame(SETTINGS, 0, 0, settings))
 
     def send(self, data):
@@ -196,7 +197,7 @@ class RawH2:
             self.sock.sendall(data)
             return True
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
-            self.closed = True
+            self.send_failed = True
             return False
 
     def block(self, headers):
@@ -232,7 +233,7 @@ class RawH2:
                     if f[1] & PRIO:
                         payload = payload[5:]
                     self.heads.setdefault(f[2], dict(self.dec.decode(payload)))
-                if f[0] == SETTINGS and not f[1] & ACK:
+                if f[0] == SETTINGS and not f[1] & ACK and not self.send_failed:
                     self.send(frame(SETTINGS, ACK, 0))
                 if until and until(f):
                     return seen
