@@ -409,7 +409,7 @@ static int run_streams(h2_session *h)
         request *r = s->r;
         if (!r)
             continue;
-        if (req_take_redirect(r))
+        if (req_take_pending(r))
             changed = 1;
         if (r->body == BODY_READING)
             h2_stream_pump(s);

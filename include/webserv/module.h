@@ -187,6 +187,7 @@ typedef struct ws_log_info {
     uint64_t start_us;          /* when the head was parsed: wall clock, µs since the epoch */
     uint64_t duration_us;       /* from then to the end of the response */
 } ws_log_info;
+
 /* ws_request.http_minor of a request that came on an HTTP/2 stream (its
  * semantics are HTTP/1.1's: a module that tests http_minor >= 1 is right). */
 #define WS_HTTP2_MINOR 2
