@@ -409,6 +409,7 @@ static int run_streams(h2_session *h)
         request *r = s->r;
         if (!r)
             continue;
+        log_context_set(&r->logctx); /* error-log lines name this stream's request */
         if (req_take_pending(r))
             changed = 1;
         if (r->body == BODY_READING)
@@ -507,6 +508,7 @@ void h2_progress(conn *c)
         break;
     }
     h->in_progress = 0;
+    log_context_set(NULL);
     if (fail || c->peer_closed) {
         conn_close(c);
         return;
