@@ -8,6 +8,8 @@
 #include "tempfile.h"
 #include "upload.h"
 
+static void raw_finish(ws_request *r, up_ctx *c, int may_offload);
+
 int up_raw_start(ws_request *r, up_ctx *c)
 {
     up_target *t = &c->t;
@@ -26,7 +28,7 @@ int up_raw_start(ws_request *r, up_ctx *c)
     if (status)
         return status;
     if (r->content_length == 0) {
-        up_raw_end(r, c);
+        raw_finish(r, c, 0); /* an empty file: nothing for the disk to wait on */
         return 0;
     }
     return up_host->read_body(r) == WS_OK ? 0 : 500;
@@ -63,22 +65,40 @@ static int place(up_ctx *c, int *existed)
     return 0;
 }
 
-void up_raw_end(ws_request *r, up_ctx *c)
+/* The end of a raw upload: fsync, close and rename can wait long for the
+ * disk (a 1 GiB file: half a second), so they run on the core's thread
+ * pool (ABI 1.2 offload), never on the event loop that serves the other
+ * connections. finish_work touches only c (request memory, kept alive
+ * while the work runs); finish_done answers on the loop. When the client
+ * goes away meanwhile, done is skipped and cleanup removes the temporary
+ * file if it was not placed yet. */
+static void finish_work(void *arg)
 {
-    if (c->over)
-        return;
-    int rc = tf_sync_close(c->fd);
-    c->fd = -1;
+    up_ctx *c = arg;
+    c->end_errno = 0;
+    int rc = tf_sync_close(c->end_fd);
+    c->end_fd = -1;
     if (rc < 0) {
-        up_host->log(WS_LOG_ERROR, r, "upload: syncing %s: %s", c->files[0].tmp, strerror(-rc));
-        up_fail(r, c, rc == -ENOSPC || rc == -EDQUOT ? 507 : 500);
+        c->end_errno = rc;
+        c->end_status = rc == -ENOSPC || rc == -EDQUOT ? 507 : 500;
         return;
     }
-    int existed = 0, status = place(c, &existed);
-    if (status) {
-        up_fail(r, c, status);
+    c->end_status = place(c, &c->end_existed);
+}
+
+static void finish_done(ws_request *r, void *arg)
+{
+    up_ctx *c = arg;
+    if (c->end_errno) {
+        up_host->log(WS_LOG_ERROR, r, "upload: syncing %s: %s", c->files[0].tmp, strerror(-c->end_errno));
+        up_fail(r, c, c->end_status);
         return;
     }
+    if (c->end_status) {
+        up_fail(r, c, c->end_status);
+        return;
+    }
+    int existed = c->end_existed;
     c->over = 1;
     if (existed) {
         up_host->set_status(r, 204);
@@ -99,4 +119,21 @@ void up_raw_end(ws_request *r, up_ctx *c)
     up_entry e = {c->files[0].name, c->files[0].size};
     if (up_respond_created(r, location, folder_url, &e, 1) < 0)
         up_host->error(r, 500);
+}
+
+static void raw_finish(ws_request *r, up_ctx *c, int may_offload)
+{
+    if (c->over)
+        return;
+    c->end_fd = c->fd; /* from now on the work owns the fd */
+    c->fd = -1;
+    if (may_offload && up_has_offload && up_host->offload(r, finish_work, finish_done, c) == WS_OK)
+        return;
+    finish_work(c); /* no thread to run it on: do it here rather than fail */
+    finish_done(r, c);
+}
+
+void up_raw_end(ws_request *r, up_ctx *c)
+{
+    raw_finish(r, c, 1);
 }

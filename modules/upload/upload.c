@@ -3,18 +3,22 @@
  * (SPEC §5 upload). This file holds the descriptor, the configuration and
  * the dispatch; raw.c, form.c and delete.c do the work.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "respond.h"
 #include "upload.h"
 
 const ws_host *up_host;
+int up_has_offload;
 
 static const char *const methods[] = {"POST", "PUT", "DELETE", NULL};
 
 static int up_init(const ws_host *host)
 {
     up_host = host;
+    up_has_offload = host->abi_minor >= 2 && host->size >= offsetof(ws_host, offload) + sizeof host->offload &&
+                     host->offload != NULL;
     return 0;
 }
 

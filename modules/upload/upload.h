@@ -8,6 +8,7 @@
 #define UP_MAX_FILES 1000 /* files in one multipart request; over it: 413 */
 
 extern const ws_host *up_host;
+extern int up_has_offload; /* the host has ABI 1.2's offload (else the work runs inline) */
 
 typedef struct up_conf {
     const char *base;     /* the upload folder: "dir", or root + location path */
@@ -51,6 +52,11 @@ typedef struct up_ctx {
     size_t n_files, cap_files;
     int skipping;      /* the current part has no filename */
     mp_parser *mp;
+    /* The end of a raw upload, run by an offloaded work (raw.c). */
+    int end_fd;        /* the temporary file the work syncs and closes */
+    int end_errno;     /* its fsync/close failure (-errno), or 0 */
+    int end_status;    /* HTTP status of a failure, or 0 */
+    int end_existed;   /* the target existed before (204, not 201) */
 } up_ctx;
 
 /* Add a file with a fresh temporary file in folder; its fd goes to c->fd.

@@ -85,7 +85,7 @@ size_t th_feed_body(th_request *t, const void *data, size_t len);
  * because read_body was not called yet or on_body paused. They are offered
  * again after body_resume, from th_run, th_feed_body or th_end_body. */
 size_t th_body_pending(th_request *t);
-void th_end_body(th_request *t); /* on_body_end */
+void th_end_body(th_request *t); /* on_body_end; then (testhost) waits for the works it offloaded and runs their done */
 /* Simulate the client: the output queue is full (write returns WS_AGAIN) until th_drain. */
 void th_set_output_full(th_request *t, int full);
 void th_drain(th_request *t); /* empties the queue and calls on_writable if a write said WS_AGAIN */

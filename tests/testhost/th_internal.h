@@ -129,6 +129,7 @@ uint64_t th_now_ms(void);
 
 /* th_phase.c */
 int th_offload_poll(void);            /* run done callbacks of finished works; 1 while works run */
+void th_offload_settle(th_request *t); /* join the request's works and run their done (body end) */
 void th_offload_wait(th_request *t);  /* join the request's works (its end waits for them) */
 int th_phase_get_status(const ws_request *r);
 const char *th_phase_resp_header(const ws_request *r, const char *name);

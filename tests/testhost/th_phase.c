@@ -233,6 +233,28 @@ int th_offload_poll(void)
     return running;
 }
 
+void th_offload_settle(th_request *t)
+{
+    for (int again = 1; again;) {
+        again = 0;
+        for (th_job **pp = &jobs; *pp;) {
+            th_job *j = *pp;
+            if (j->t != t) {
+                pp = &j->next;
+                continue;
+            }
+            *pp = j->next;
+            pthread_join(j->thread, NULL);
+            t->offloads--;
+            if (j->done && !th_request_done(t))
+                j->done(&t->req, j->arg);
+            free(j);
+            again = 1; /* done may have offloaded more: start over */
+            break;
+        }
+    }
+}
+
 void th_offload_wait(th_request *t)
 {
     for (th_job **pp = &jobs; *pp;) {
