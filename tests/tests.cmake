@@ -47,7 +47,8 @@ foreach(src ${UNIT_TESTS})
   add_executable(unit_${name} ${src})
   target_link_libraries(unit_${name} PRIVATE webserv_core PkgConfig::CMOCKA)
   add_test(NAME unit/${name} COMMAND unit_${name})
-  set_tests_properties(unit/${name} PROPERTIES ENVIRONMENT "WEBSERV_SRC=${CMAKE_SOURCE_DIR};WEBSERV_BUILD=${CMAKE_BINARY_DIR}")
+  set_tests_properties(unit/${name} PROPERTIES ENVIRONMENT
+    "WEBSERV_SRC=${CMAKE_SOURCE_DIR};WEBSERV_BUILD=${CMAKE_BINARY_DIR};WEBSERV_CONFIG_CORPUS=${CMAKE_BINARY_DIR}/config-corpus")
 endforeach()
 
 # Module tests include the module's .c files they test (to reach static functions).
@@ -81,6 +82,7 @@ set(WEBSERV_TEST_ENV
   "WEBSERV_TESTMODS=${CMAKE_BINARY_DIR}/tests/modules"
   "WEBSERV_SRC=${CMAKE_SOURCE_DIR}"
   "WEBSERV_BUILD=${CMAKE_BINARY_DIR}"
+  "WEBSERV_CONFIG_CORPUS=${CMAKE_BINARY_DIR}/config-corpus"
   "PYTHONDONTWRITEBYTECODE=1")
 # The HTTP/2 tests need Debian's python3-h2, which only Debian's python3 sees.
 set(DEBIAN_PYTHON3 /usr/bin/python3)
@@ -156,3 +158,15 @@ if(NOT WEBSERV_SANITIZE)
   add_test(NAME browser/demo COMMAND ${NODE} --test ${CMAKE_SOURCE_DIR}/tests/browser/demo.test.mjs)
   set_tests_properties(browser/demo PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 300)
 endif()
+
+# The config schema (webserv --schema) against the server's validation, with
+# Debian's python3 and python3-jsonschema (scripts/install-deps.sh). The
+# corpus test reads the configs every other test loaded (WEBSERV_CONFIG_CORPUS),
+# so it runs after all of them.
+set(DEBIAN_PYTHON3 /usr/bin/python3)
+get_property(WEBSERV_ALL_TESTS DIRECTORY PROPERTY TESTS)
+add_test(NAME schema/agreement COMMAND ${DEBIAN_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/schema/test_schema.py)
+set_tests_properties(schema/agreement PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 600)
+add_test(NAME schema/corpus COMMAND ${DEBIAN_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/schema/test_schema_corpus.py)
+set_tests_properties(schema/corpus PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 600
+  DEPENDS "${WEBSERV_ALL_TESTS}")

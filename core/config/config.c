@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "core_keys.h"
 #include "modules.h"
 #include "tls.h"
 
@@ -25,11 +26,6 @@
 #ifndef WEBSERV_MODULE_DIR_FROM_BIN
 #define WEBSERV_MODULE_DIR_FROM_BIN "../lib/webserv/modules" /* "" when not relative */
 #endif
-
-/* Keys of a location that a module name would shadow. */
-static const char *const location_keys[] = {
-    "path", "root", "index", "client_max_body_size", "methods", "error_pages", "return", "timeouts", NULL,
-};
 
 /* The folder of the executable, or NULL when it cannot be found. */
 static const char *exe_dir(arena *a)
@@ -91,10 +87,7 @@ static int valid_module_name(const char *name)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
               *p == '-'))
             return 0;
-    for (const char *const *k = location_keys; *k; k++)
-        if (strcmp(*k, name) == 0)
-            return 0;
-    return 1;
+    return !core_key_find(SCOPE_LOCATION, name); /* a module may not shadow a core key of a location */
 }
 
 /* A loaded module must be usable as a location key, and only once. */
@@ -150,12 +143,12 @@ static int cfg_workers(cfg_ctx *x, ws_settings *top)
     } else if (v && !json_is_integer(v)) {
         settings_error(top, "workers", "expected a number of processes or \"auto\"");
         return -1;
-    } else if (settings_int(top, "workers", 1, 1024, &n) < 0) {
+    } else if (core_key_int(top, SCOPE_TOP, "workers", &n) < 0) {
         return -1;
     }
     x->c->workers = (int)n;
     long long mc = 1024;
-    if (settings_int(top, "max_connections", 1, 10000000, &mc) < 0)
+    if (core_key_int(top, SCOPE_TOP, "max_connections", &mc) < 0)
         return -1;
     x->c->max_connections = (int)mc;
     return 0;
@@ -163,11 +156,10 @@ static int cfg_workers(cfg_ctx *x, ws_settings *top)
 
 static int cfg_logs(cfg_ctx *x, ws_settings *top)
 {
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
     const char *s = NULL;
     ws_config *c = x->c;
     c->error_log = "stderr";
-    c->log_level = WS_LOG_INFO;
+    c->log_level = WS_LOG_INFO; /* log_levels in core_keys.c are in enum ws_log_level order */
     if (settings_string(top, "error_log", &s) < 0)
         return -1;
     if (s && !s[0]) {
@@ -177,15 +169,8 @@ static int cfg_logs(cfg_ctx *x, ws_settings *top)
     if (s && strcmp(s, "stderr") != 0 && !(c->error_log = settings_abs_path(x->a, c->dir, s)))
         return cfg_fail(x, "error_log", "out of memory");
     s = NULL;
-    if (settings_string(top, "log_level", &s) < 0)
+    if (core_key_enum(top, SCOPE_TOP, "log_level", &c->log_level) < 0)
         return -1;
-    for (int i = 0; s && i < 4; i++)
-        if (strcmp(s, levels[i]) == 0)
-            c->log_level = i, s = NULL;
-    if (s) {
-        settings_error(top, "log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"");
-        return -1;
-    }
     if (settings_string(top, "access_log", &s) < 0)
         return -1;
     if (s && !s[0]) {
@@ -194,14 +179,10 @@ static int cfg_logs(cfg_ctx *x, ws_settings *top)
     }
     if (s && strcmp(s, "off") != 0)
         c->access_log = strcmp(s, "stdout") == 0 ? s : settings_abs_path(x->a, c->dir, s);
-    s = NULL;
-    if (settings_string(top, "access_log_format", &s) < 0)
+    int format = 0; /* "combined", "json" */
+    if (core_key_enum(top, SCOPE_TOP, "access_log_format", &format) < 0)
         return -1;
-    if (s && strcmp(s, "json") != 0 && strcmp(s, "combined") != 0) {
-        settings_error(top, "access_log_format", "expected \"combined\" or \"json\"");
-        return -1;
-    }
-    c->access_log_json = s && strcmp(s, "json") == 0;
+    c->access_log_json = format == 1;
     /* server_tokens: false sends "Server: webserv" without the version (as nginx's server_tokens off). */
     c->server_tokens = 1;
     if (settings_bool(top, "server_tokens", &c->server_tokens) < 0)
@@ -230,14 +211,12 @@ static int cfg_limits(cfg_ctx *x, ws_settings *top)
                seconds_ms(ts, "keepalive", &t->keepalive_ms) < 0 || seconds_ms(ts, "send", &t->send_ms) < 0 ||
                seconds_ms(ts, "shutdown", &t->shutdown_ms) < 0 || settings_report_unknown(ts) < 0))
         return -1;
+    if (ts && core_keys_check(ts, SCOPE_TIMEOUTS, NULL, 0) < 0)
+        return -1;
     int64_t hs;
-    int r = ls ? settings_size(ls, "header_size", &hs) : 0;
-    if (r < 0 || (ls && settings_report_unknown(ls) < 0))
+    int r = ls ? core_key_size(ls, SCOPE_LIMITS, "header_size", &hs) : 0;
+    if (r < 0 || (ls && (settings_report_unknown(ls) < 0 || core_keys_check(ls, SCOPE_LIMITS, NULL, 0) < 0)))
         return -1;
-    if (r == 1 && (hs < 256 || hs > (1 << 30))) {
-        settings_error(ls, "header_size", "must be between 256 and 1G bytes");
-        return -1;
-    }
     if (r == 1)
         x->c->header_size = (size_t)hs;
     return 0;
@@ -318,7 +297,7 @@ static int cfg_top(cfg_ctx *x, json_t *root)
     if (cfg_upstreams(x, top) < 0)
         return -1;
     settings_raw(top, "servers"); /* an unknown top-level key is a better first error than a missing server */
-    if (settings_report_unknown(top) < 0)
+    if (settings_report_unknown(top) < 0 || core_keys_check(top, SCOPE_TOP, NULL, 0) < 0)
         return -1;
     return cfg_servers(x, top);
 }
@@ -342,6 +321,35 @@ ws_config *config_load(const char *path, char *err, size_t errlen)
     /* Certificates are read last, once every key is known to be well formed. */
     if (rc == 0 && tls_config_build(x.c, path, err, errlen) < 0)
         rc = -1;
+    if (rc < 0) {
+        if (!err[0])
+            cfg_fail(&x, NULL, "invalid configuration");
+        config_free(x.c);
+        return NULL;
+    }
+    return x.c;
+}
+
+ws_config *config_load_modules(const char *path, char *err, size_t errlen)
+{
+    char fallback[8];
+    if (!err || !errlen)
+        err = fallback, errlen = sizeof fallback;
+    err[0] = '\0';
+    cfg_ctx x = {.file = path, .err = err, .errlen = errlen};
+    if (!(x.a = arena_new(16384)) || !(x.c = arena_alloc(x.a, sizeof *x.c))) {
+        arena_free(x.a);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    x.c->arena = x.a;
+    json_t *root = read_json(&x, path);
+    ws_settings *top = NULL;
+    int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 &&
+                     (top = settings_new(x.a, root, "", x.file, x.c->dir, x.err, x.errlen))
+                 ? cfg_modules(&x, top)
+                 : -1;
+    json_decref(root);
     if (rc < 0) {
         if (!err[0])
             cfg_fail(&x, NULL, "invalid configuration");

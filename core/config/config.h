@@ -170,6 +170,9 @@ typedef struct ws_config {
  */
 ws_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(ws_config *c);
+/* Only "modules" (and "modules_dir") of the file at `path`: the modules
+ * loaded, nothing else read or checked (for webserv --schema). */
+ws_config *config_load_modules(const char *path, char *err, size_t errlen);
 
 /* The upstream group called `name` among us[0..n), or NULL (config_upstream.c). */
 const ws_upstream *config_find_upstream(const ws_upstream *us, size_t n, const char *name);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "core_keys.h"
 #include "modules.h"
 #include "return_vars.h"
 
@@ -44,7 +45,7 @@ static int loc_return(ws_settings *ls, location_conf *out)
     if (r <= 0)
         return r;
     long long st;
-    if ((r = settings_int(rs, "status", 100, 599, &st)) == 0)
+    if ((r = core_key_int(rs, SCOPE_RETURN, "status", &st)) == 0)
         settings_error(rs, "status", "required");
     if (r != 1)
         return -1;
@@ -63,7 +64,7 @@ static int loc_return(ws_settings *ls, location_conf *out)
             settings_error(rs, "location", "only used with 301, 302, 303, 307 or 308");
         settings_string(rs, "body", &out->return_body);
     }
-    if (settings_failed(rs) || settings_report_unknown(rs) < 0)
+    if (settings_failed(rs) || settings_report_unknown(rs) < 0 || core_keys_check(rs, SCOPE_RETURN, NULL, 0) < 0)
         return -1;
     return 1;
 }
@@ -183,7 +184,7 @@ static int loc_timeouts(ws_settings *ls, location_conf *out)
         return r;
     double d;
     r = settings_seconds(ts, "handler", &d);
-    if (r < 0 || settings_report_unknown(ts) < 0)
+    if (r < 0 || settings_report_unknown(ts) < 0 || core_keys_check(ts, SCOPE_LOC_TIMEOUTS, NULL, 0) < 0)
         return -1;
     if (r == 1 && (d <= 0 || d > 86400)) {
         settings_error(ts, "handler", "must be more than 0 and at most 86400 seconds");
@@ -280,6 +281,17 @@ static int loc_handlers(cfg_ctx *x, location_conf *out, json_t **vals, const int
     return loc_hooks(x, out);
 }
 
+/* Core keys from the table, and one key per loaded module. */
+static int loc_keys_check(cfg_ctx *x, ws_settings *ls)
+{
+    const char **names = arena_alloc(x->a, (x->c->n_modules + 1) * sizeof *names);
+    if (!names)
+        return cfg_fail(x, settings_json_path(ls), "out of memory");
+    for (size_t i = 0; i < x->c->n_modules; i++)
+        names[i] = x->c->modules[i]->name;
+    return core_keys_check(ls, SCOPE_LOCATION, names, x->c->n_modules);
+}
+
 int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, location_conf *out)
 {
     size_t nm = x->c->n_modules + 1;
@@ -305,7 +317,7 @@ int cfg_location(cfg_ctx *x, ws_settings *ls, const server_defaults *sd, locatio
         loc_module_keys(x, ls, vals, on) < 0)
         return -1;
     int r = cfg_methods(ls, &out->methods, &out->n_methods);
-    if (r < 0 || settings_report_unknown(ls) < 0)
+    if (r < 0 || settings_report_unknown(ls) < 0 || loc_keys_check(x, ls) < 0)
         return -1;
     if (r == 0 && sd->methods) {
         out->methods = sd->methods;

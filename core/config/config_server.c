@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "core_keys.h"
 
 static int listen_text(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key, listen_addr *out)
 {
@@ -215,7 +216,7 @@ static int cfg_server(cfg_ctx *x, ws_settings *ss, server_conf *out)
         settings_error(ss, "locations", "expected an array of location objects");
         return -1;
     }
-    if (settings_report_unknown(ss) < 0)
+    if (settings_report_unknown(ss) < 0 || core_keys_check(ss, SCOPE_SERVER, NULL, 0) < 0)
         return -1;
     return srv_locations(x, ss, locs, &sd, out);
 }

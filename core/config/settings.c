@@ -34,12 +34,51 @@ struct ws_settings {
     size_t n_keys;
     void *user; /* the caller's context (settings_set_user), inherited by children */
     struct ws_settings *kids, *next_kid; /* nested objects handed out (ABI 1.2): checked with the parent */
+    settings_record *rec; /* describe pass: getters record instead of reading */
+    size_t n_rec, cap_rec;
 };
 
 /* Getters take a const pointer (the module API promises not to change the
  * object), but marking keys read is bookkeeping on memory we allocated
  * ourselves as mutable, so casting the const away is well defined. */
 static ws_settings *mut(const ws_settings *s) { return (ws_settings *)s; }
+
+/* Describe pass (webserv --schema): a recorder has no JSON object; each
+ * getter notes the key with its kind and range and answers "absent", so the
+ * module keeps its defaults and goes on to its next key. A later getter for
+ * the same key does not change what the first one recorded, except that a
+ * typed getter replaces an untyped settings_raw. */
+static int record(const ws_settings *s, const char *key, int kind, long long min, long long max)
+{
+    ws_settings *m = mut(s);
+    for (size_t i = 0; i < m->n_rec; i++)
+        if (strcmp(m->rec[i].key, key) == 0) {
+            if (m->rec[i].kind == SETTINGS_ANY && kind != SETTINGS_ANY)
+                m->rec[i] = (settings_record){m->rec[i].key, kind, min, max};
+            return 0;
+        }
+    if (m->n_rec == m->cap_rec) {
+        size_t cap = m->cap_rec ? 2 * m->cap_rec : 16;
+        settings_record *r = arena_alloc(m->a, cap * sizeof *r);
+        if (!r)
+            return 0;
+        if (m->n_rec)
+            memcpy(r, m->rec, m->n_rec * sizeof *r);
+        m->rec = r;
+        m->cap_rec = cap;
+    }
+    const char *k = arena_strdup(m->a, key);
+    if (k)
+        m->rec[m->n_rec++] = (settings_record){k, kind, min, max};
+    return 0;
+}
+
+#define RECORD(s, key, kind, min, max)                                                                             \
+    do {                                                                                                           \
+        if ((s)->cap_rec)                                                                                          \
+            return record((s), (key), (kind), (min), (max));                                                       \
+    } while (0)
+
 
 static ws_settings *settings_make(arena *a, json_t *obj, const char *json_path, const char *file, const char *dir,
                                   char *err, size_t errlen, int *failed)
@@ -122,6 +161,10 @@ static int oom(const ws_settings *s, const char *key) { return bad(s, key, "out 
 
 json_t *settings_raw(const ws_settings *s, const char *key)
 {
+    if (s->cap_rec) {
+        record(s, key, SETTINGS_ANY, 0, 0);
+        return NULL;
+    }
     for (size_t i = 0; i < s->n_keys; i++)
         if (strcmp(s->keys[i], key) == 0) {
             mut(s)->seen[i] = 1;
@@ -155,6 +198,7 @@ static ws_settings *adopt(const ws_settings *s, json_t *v, const char *path)
 
 int settings_object(const ws_settings *s, const char *key, const ws_settings **out)
 {
+    RECORD(s, key, SETTINGS_OBJECT, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -168,6 +212,7 @@ int settings_object(const ws_settings *s, const char *key, const ws_settings **o
 
 int settings_object_list(const ws_settings *s, const char *key, const ws_settings *const **out, size_t *n)
 {
+    RECORD(s, key, SETTINGS_OBJECT_LIST, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -232,6 +277,7 @@ void *settings_user(const ws_settings *s) { return s->user; }
 
 int settings_child(const ws_settings *s, const char *key, ws_settings **out)
 {
+    RECORD(s, key, SETTINGS_OBJECT, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -247,6 +293,7 @@ int settings_child(const ws_settings *s, const char *key, ws_settings **out)
 
 int settings_bool(const ws_settings *s, const char *key, int *out)
 {
+    RECORD(s, key, SETTINGS_BOOL, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -258,6 +305,7 @@ int settings_bool(const ws_settings *s, const char *key, int *out)
 
 int settings_int(const ws_settings *s, const char *key, long long min, long long max, long long *out)
 {
+    RECORD(s, key, SETTINGS_INT, min, max);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -296,6 +344,7 @@ int config_parse_size(const char *s, int64_t *out)
 
 int settings_size(const ws_settings *s, const char *key, int64_t *out)
 {
+    RECORD(s, key, SETTINGS_SIZE, 0, INT64_MAX);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -310,6 +359,7 @@ int settings_size(const ws_settings *s, const char *key, int64_t *out)
 
 int settings_seconds(const ws_settings *s, const char *key, double *out)
 {
+    RECORD(s, key, SETTINGS_SECONDS, 0, 1000000000);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -323,6 +373,7 @@ int settings_seconds(const ws_settings *s, const char *key, double *out)
 
 int settings_string(const ws_settings *s, const char *key, const char **out)
 {
+    RECORD(s, key, SETTINGS_STRING, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -385,6 +436,7 @@ char *settings_abs_path(arena *a, const char *dir, const char *p)
 
 int settings_path(const ws_settings *s, const char *key, const char **out)
 {
+    RECORD(s, key, SETTINGS_PATH, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -399,6 +451,7 @@ int settings_path(const ws_settings *s, const char *key, const char **out)
 
 int settings_string_list(const ws_settings *s, const char *key, const char *const **out, size_t *n)
 {
+    RECORD(s, key, SETTINGS_STRING_LIST, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -424,6 +477,7 @@ int settings_string_list(const ws_settings *s, const char *key, const char *cons
 
 int settings_string_map(const ws_settings *s, const char *key, const char *const **out, size_t *n)
 {
+    RECORD(s, key, SETTINGS_STRING_MAP, 0, 0);
     json_t *v = settings_raw(s, key);
     if (!v)
         return 0;
@@ -449,4 +503,29 @@ int settings_string_map(const ws_settings *s, const char *key, const char *const
     *out = pairs;
     *n = i / 2;
     return 1;
+}
+
+size_t settings_key_list(const ws_settings *s, const char *const **keys)
+{
+    *keys = s->keys;
+    return s->n_keys;
+}
+
+ws_settings *settings_new_recorder(arena *a, const char *json_path, const char *config_file, const char *config_dir)
+{
+    json_t *empty = json_object();
+    ws_settings *s = empty ? settings_make(a, empty, json_path, config_file, config_dir, NULL, 0, NULL) : NULL;
+    json_decref(empty); /* no key is ever looked up in it: n_keys is 0 */
+    if (!s)
+        return NULL;
+    s->obj = NULL;
+    s->cap_rec = 16;
+    s->rec = arena_alloc(a, s->cap_rec * sizeof *s->rec);
+    return s->rec ? s : NULL;
+}
+
+size_t settings_recorded(const ws_settings *s, const settings_record **out)
+{
+    *out = s->rec;
+    return s->n_rec;
 }

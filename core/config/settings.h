@@ -67,6 +67,38 @@ void *settings_user(const ws_settings *s);
 const char *settings_json_path(const ws_settings *s);
 struct arena *settings_arena(const ws_settings *s);
 
+/* ---- The describe pass (webserv --schema, core/config/schema.c) ----
+ * A recorder is a settings object with no JSON behind it: every getter
+ * (module getters through ws_host.cfg_*, and settings_raw/settings_child)
+ * records the key it was asked for, with its kind and, for integers, its
+ * range, and answers "absent". Running a module's configure() against one
+ * lists the module's keys exactly as its validation reads them. */
+enum settings_kind {
+    SETTINGS_ANY = 0, /* read raw: any JSON value */
+    SETTINGS_BOOL,
+    SETTINGS_INT,     /* min, max */
+    SETTINGS_SIZE,
+    SETTINGS_SECONDS,
+    SETTINGS_STRING,
+    SETTINGS_PATH,
+    SETTINGS_STRING_LIST,
+    SETTINGS_STRING_MAP,
+    SETTINGS_OBJECT,
+    SETTINGS_OBJECT_LIST, /* an array of objects */
+};
+typedef struct settings_record {
+    const char *key;
+    int kind; /* enum settings_kind */
+    long long min, max;
+} settings_record;
+ws_settings *settings_new_recorder(struct arena *a, const char *json_path, const char *config_file,
+                                   const char *config_dir);
+/* The keys recorded so far, in the order they were first asked for. */
+size_t settings_recorded(const ws_settings *s, const settings_record **out);
+
+/* The keys of the wrapped JSON object (valid while it lives). */
+size_t settings_key_list(const ws_settings *s, const char *const **keys);
+
 /* Lexically normalised absolute path: `p` taken from `dir` when relative
  * ("." and ".." segments resolved, no repeated or trailing '/'). */
 char *settings_abs_path(struct arena *a, const char *dir, const char *p);

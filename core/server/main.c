@@ -7,6 +7,7 @@
 #include "explain.h"
 #include "log.h"
 #include "master.h"
+#include "schema.h"
 #include "server.h"
 #include "webserv/module.h"
 
@@ -19,6 +20,7 @@ static void usage(FILE *f)
             "       webserv -t [CONFIG]       check the config and load every module, print the routing table\n"
             "       webserv -t [CONFIG] --explain METHOD URL [HOST]\n"
             "                                 which server, location and module would answer, and why\n"
+            "       webserv --schema [CONFIG] the JSON Schema of the config, with the keys of its modules\n"
             "       webserv -h | --help       this help\n"
             "       webserv -v | --version    version and module ABI version\n"
             "\n"
@@ -35,7 +37,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    int check = 0;
+    int check = 0, schema = 0;
     const char *config = NULL;
     const char *explain[3] = {NULL, NULL, NULL}; /* --explain METHOD URL [HOST] */
     for (int i = 1; i < argc; i++) {
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "-t") == 0) {
             check = 1;
+        } else if (strcmp(a, "--schema") == 0) {
+            schema = 1;
         } else if (strcmp(a, "--explain") == 0) {
             if (i + 2 >= argc) {
                 fprintf(stderr, "webserv: --explain needs METHOD and URL\n");
@@ -78,6 +82,18 @@ int main(int argc, char **argv)
         config = DEFAULT_CONFIG;
 
     char err[2048];
+    if (schema) {
+        if (check || explain[0]) {
+            fprintf(stderr, "webserv: --schema cannot be combined with -t or --explain\n");
+            usage(stderr);
+            return 2;
+        }
+        if (config_schema_print(stdout, config, err, sizeof err) < 0) {
+            fprintf(stderr, "webserv: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
     ws_config *cfg = config_load(config, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "webserv: %s\n", err);

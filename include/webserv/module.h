@@ -506,6 +506,41 @@ struct ws_module {
 #define WS_EXPORT __attribute__((visibility("default")))
 #endif
 
+/*
+ * Optional: words for `webserv --schema` (docs/configuration.md). The keys of
+ * a module's settings, their types and integer ranges are learnt from the
+ * getters its configure() calls (the core runs it once against a recording
+ * settings object that answers "absent" to every getter), so they always
+ * match what the module validates; this second exported symbol only adds a
+ * description, the default and the accepted strings of each key. A core that
+ * does not know it ignores it, and a module without it still gets a schema.
+ *
+ *     static const ws_key_doc keys[] = {
+ *         {"timeout", "Seconds without progress; 0 = none", "30", NULL, NULL},
+ *         {NULL, NULL, NULL, NULL, NULL},
+ *     };
+ *     WS_EXPORT const ws_module_doc webserv_module_doc = {
+ *         .size = sizeof(ws_module_doc), .key_size = sizeof(ws_key_doc),
+ *         .description = "What the module does, in one line", .keys = keys,
+ *     };
+ */
+typedef struct ws_key_doc {
+    const char *key;           /* as the module's configure() reads it */
+    const char *description;   /* one line */
+    const char *default_json;  /* the default as JSON text ("30", "\"html\"", "[]"), or NULL */
+    const char *const *values; /* the only strings the key accepts (NULL-terminated), or NULL */
+    const char *schema;        /* more JSON Schema text merged into the key's (e.g. a pattern), or NULL */
+} ws_key_doc;
+
+typedef struct ws_module_doc {
+    uint32_t size;             /* sizeof(ws_module_doc) the module was built with */
+    uint32_t key_size;         /* sizeof(ws_key_doc) the module was built with */
+    const char *description;   /* one line */
+    const ws_key_doc *keys;    /* ends with an entry whose key is NULL */
+} ws_module_doc;
+
+#define WS_MODULE_DOC_SYMBOL "webserv_module_doc"
+
 #ifdef __cplusplus
 }
 #endif

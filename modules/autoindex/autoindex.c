@@ -206,3 +206,18 @@ WS_EXPORT const ws_module webserv_module = {
     .cleanup = ai_cleanup,
     .fini = ai_fini,
 };
+
+/* Words for `webserv --schema` (module.h); the keys themselves come from ai_configure. */
+static const char *const ai_formats[] = {"html", "json", NULL};
+static const ws_key_doc ai_keys[] = {
+    {"show_hidden", "List names that start with a dot", "false", NULL, NULL},
+    {"format", "Listing format (JSON is also sent to clients that ask for application/json)", "\"html\"", ai_formats,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+__attribute__((visibility("default"))) const ws_module_doc webserv_module_doc = {
+    .size = sizeof(ws_module_doc),
+    .key_size = sizeof(ws_key_doc),
+    .description = "Lists folders that have no index file",
+    .keys = ai_keys,
+};

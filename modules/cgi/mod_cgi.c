@@ -164,3 +164,21 @@ WS_EXPORT const ws_module webserv_module = {
     .on_writable = cgi_on_writable,
     .cleanup = cgi_cleanup,
 };
+
+/* Words for `webserv --schema` (module.h); the keys themselves come from
+ * cgi_configure, and the patterns here are the rules it checks. */
+static const ws_key_doc cgi_keys[] = {
+    {"interpreters", "File extension (with its dot) → absolute path of the program that runs such scripts", "{}",
+     NULL, "{\"propertyNames\": {\"pattern\": \"^[.][^/]+$\"}, \"additionalProperties\": {\"pattern\": \"^/\"}}"},
+    {"timeout", "Seconds without progress before the script is killed (504); 0 = none", "30", NULL,
+     "{\"maximum\": 31536000}"},
+    {"env", "Extra environment variables for every script", "{}", NULL,
+     "{\"propertyNames\": {\"pattern\": \"^[A-Za-z_][A-Za-z0-9_]*$\"}}"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+__attribute__((visibility("default"))) const ws_module_doc webserv_module_doc = {
+    .size = sizeof(ws_module_doc),
+    .key_size = sizeof(ws_key_doc),
+    .description = "Runs CGI/1.1 scripts (RFC 3875)",
+    .keys = cgi_keys,
+};

@@ -116,3 +116,11 @@ WS_EXPORT const ws_module webserv_module = {
     .match = static_match,
     .handle = static_handle,
 };
+
+/* Words for `webserv --schema` (module.h): static has no settings. */
+WS_EXPORT const ws_module_doc webserv_module_doc = {
+    .size = sizeof(ws_module_doc),
+    .key_size = sizeof(ws_key_doc),
+    .description = "Serves the files under the location's root (GET, HEAD; conditionals and ranges); no settings",
+    .keys = (const ws_key_doc[]){{NULL, NULL, NULL, NULL, NULL}},
+};

@@ -87,6 +87,20 @@ class Server:
             else:
                 json.dump(config, f, indent=2)
 
+    def record(self, verdict, error=""):
+        """Keep the config and the server's verdict in $WEBSERV_CONFIG_CORPUS
+        (when set) for the schema agreement test (tests/schema/)."""
+        corpus = os.environ.get("WEBSERV_CONFIG_CORPUS")
+        if not corpus:
+            return
+        os.makedirs(corpus, exist_ok=True)
+        Server._recorded = getattr(Server, "_recorded", 0) + 1
+        base = os.path.join(corpus, "%s-%d-%d" % (os.path.basename(sys.argv[0]).replace(".py", ""),
+                                                  os.getpid(), Server._recorded))
+        shutil.copyfile(self.config_path, base + ".json")
+        with open(base + ".meta", "w") as f:
+            f.write(verdict + "\n" + error + "\n")
+
     def start(self, wait_ports=(), expect_fail=False, args=(), preexec_fn=None):
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
@@ -99,6 +113,12 @@ class Server:
                                      stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
         if expect_fail:
             self.proc.wait(timeout=10 * SLOW)
+            err = [ln for ln in self.stderr().splitlines() if self.config_path in ln]
+            if tuple(args) in ((), ("-t",)):
+                if self.proc.returncode == 1 and err:
+                    self.record("refused", err[0])
+                elif self.proc.returncode == 0 and args:
+                    self.record("accepted")
             return self.proc.returncode
         deadline = time.time() + 10 * SLOW
         for host, port in wait_ports:
@@ -115,6 +135,8 @@ class Server:
                     if time.time() > deadline:
                         raise AssertionError("webserv did not listen on %s:%d: %s" % (host, port, self.stderr()))
                     time.sleep(0.02)
+        if wait_ports and not args:
+            self.record("accepted")
         if VALGRIND and wait_ports:
             self.reload_once()
         return None

@@ -54,6 +54,33 @@ static int cfgtest_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* When WEBSERV_CONFIG_CORPUS names a folder, every config a test loads is
+ * kept there with the server's verdict, for the schema agreement test
+ * (tests/schema/test_schema_corpus.py): N.json (the text) and N.meta
+ * ("accepted", or "refused" and the error on the next line). */
+static void cfgtest_record(const char *text, const char *err)
+{
+    static unsigned n;
+    const char *dir = getenv("WEBSERV_CONFIG_CORPUS");
+    char path[600];
+    if (!dir || !dir[0])
+        return;
+    snprintf(path, sizeof path, "mkdir -p '%s'", dir);
+    if (system(path) != 0)
+        return;
+    snprintf(path, sizeof path, "%s/unit-%d-%u.json", dir, (int)getpid(), n);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/unit-%d-%u.meta", dir, (int)getpid(), n++);
+    if ((f = fopen(path, "w"))) {
+        fprintf(f, err ? "refused\n%s\n" : "accepted\n", err);
+        fclose(f);
+    }
+}
+
 /* Write json (with @MODS@ replaced) as server.json and load it. */
 static ws_config *cfgtest_load(const char *json)
 {
@@ -72,9 +99,11 @@ static ws_config *cfgtest_load(const char *json)
     }
     *o = '\0';
     cfgtest_write("server.json", text);
-    free(text);
     cfgtest_err[0] = '\0';
-    return config_load(cfgtest_file, cfgtest_err, sizeof cfgtest_err);
+    ws_config *c = config_load(cfgtest_file, cfgtest_err, sizeof cfgtest_err);
+    cfgtest_record(text, c ? NULL : cfgtest_err);
+    free(text);
+    return c;
 }
 
 #endif
