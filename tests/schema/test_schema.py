@@ -70,7 +70,7 @@ class SchemaTest(unittest.TestCase):
             self.assertIn("module." + m, self.schema["$defs"])
         # Every core key carries a type (or alternatives) and a description.
         defs = dict(self.schema["$defs"], top=self.schema)
-        for scope in ("top", "timeouts", "limits", "server", "location", "return"):
+        for scope in ("top", "timeouts", "limits", "server", "location", "return", "location_timeouts"):
             for key, prop in defs[scope]["properties"].items():
                 if key in BUNDLED:
                     continue
@@ -178,12 +178,12 @@ class SchemaTest(unittest.TestCase):
                 return cfg
             return place
 
-        def location(key, extra=None):
+        def location(key, extra=None, sub=None):
             def place(v):
                 cfg = self.base()
                 loc = {"path": "/t"}
                 loc.update(extra or {})
-                loc[key] = v
+                loc[key] = {sub: v} if sub else v
                 cfg["servers"][0]["locations"] = [loc]
                 return cfg
             return place
@@ -217,6 +217,9 @@ class SchemaTest(unittest.TestCase):
         for key, prop in defs["location"]["properties"].items():
             out.append(("location." + key, prop, location(key)))
         out.append(("location.<unknown>", {}, location("bogus_key")))
+        for key, prop in defs["location_timeouts"]["properties"].items():
+            out.append(("location.timeouts." + key, prop, location("timeouts", None, key)))
+        out.append(("location.timeouts.<unknown>", {}, location("timeouts", None, "bogus_key")))
         for base in ({"status": 302, "location": "/"}, {"status": 200}):
             for key, prop in defs["return"]["properties"].items():
                 out.append(("return(%d).%s" % (base["status"], key), prop, ret(key, base)))
