@@ -85,7 +85,7 @@ static int listen_object(cfg_ctx *x, ws_settings *ss, json_t *v, const char *key
     if (listen_text(x, ls, addr, "address", out) < 0 || settings_bool(ls, "tls", &tls) < 0)
         return -1;
     out->tls = tls;
-    if (listen_protocols(ls, out) < 0 || settings_report_unknown(ls) < 0)
+    if (listen_protocols(ls, out) < 0 || settings_report_unknown(ls) < 0 || core_keys_check(ls, SCOPE_LISTEN, NULL, 0) < 0)
         return -1;
     if (out->tls)
         x->c->has_tls = 1;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "core_keys.h"
 
 /* TLS 1.2 only: AEAD ciphers with ECDHE key exchange (forward secrecy), ECDSA
  * certificates first. TLS 1.3 suites are all AEAD and stay OpenSSL's default. */
@@ -133,7 +134,7 @@ int cfg_tls(cfg_ctx *x, ws_settings *ss, server_conf *out)
     }
     if (ciphers)
         t->ciphers = ciphers;
-    if (settings_report_unknown(ts) < 0)
+    if (settings_report_unknown(ts) < 0 || core_keys_check(ts, SCOPE_TLS, NULL, 0) < 0)
         return -1;
     out->tls = t;
     return 0;

@@ -17,8 +17,11 @@
 #define OCTET_RE "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 #define HOST_RE "(|\\\\*|[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|" OCTET_RE "(\\\\." OCTET_RE "){3})"
 #define LISTEN_RE "^(" PORT_RE "|" HOST_RE ":" PORT_RE "|\\\\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\\\\]:" PORT_RE ")$"
-#define LISTEN_ONE "{\"anyOf\": [{\"type\": \"string\", \"pattern\": \"" LISTEN_RE "\"}, " \
-                   "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 65535}]}"
+#define LISTEN_ADDR "{\"anyOf\": [{\"type\": \"string\", \"pattern\": \"" LISTEN_RE "\"}, " \
+                    "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 65535}]}"
+#define LISTEN_ONE "{\"anyOf\": [" LISTEN_ADDR ", {\"$ref\": \"#/$defs/listen\"}]}"
+/* A listen object with "tls": true, alone or in the array. */
+#define TLS_LISTEN "{\"type\": \"object\", \"required\": [\"tls\"], \"properties\": {\"tls\": {\"const\": true}}}"
 /* RFC 9110 §5.6.2 token */
 #define TOKEN_RE "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$"
 #define FILE_NAME "{\"type\": \"string\", \"pattern\": \"^[^/]+$\"}"
@@ -86,6 +89,8 @@ const core_key core_keys[] = {
     {SCOPE_SERVER, "listen", SETTINGS_ANY, 0, 0, NULL, NOSUB,
      "{\"anyOf\": [" LISTEN_ONE ", {\"type\": \"array\", \"minItems\": 1, \"items\": " LISTEN_ONE "}]}", NULL, 1,
      "Addresses to listen on: \"PORT\", \"HOST:PORT\" or \"[IPV6]:PORT\", one or an array"},
+    {SCOPE_SERVER, "tls", SETTINGS_OBJECT, 0, 0, NULL, SCOPE_TLS, 0, NULL, NULL, 0,
+     "Certificate, key and TLS settings; required when the server listens on a TLS address"},
     {SCOPE_SERVER, "server_names", SETTINGS_STRING_LIST, 0, 0, NULL, NOSUB,
      "{\"items\": {\"pattern\": \"^[^ \\t/]+$\"}}", "[]", 0,
      "Host names this server answers (case-insensitive) when several share an address"},
@@ -126,6 +131,32 @@ const core_key core_keys[] = {
      "{\"exclusiveMinimum\": 0, \"maximum\": 86400}", NULL, 0,
      "Seconds a module may take from handle() to the end of its response (then 504); default: no limit"},
 
+    /* ---- listen objects ---- */
+    {SCOPE_LISTEN, "address", SETTINGS_ANY, 0, 0, NULL, NOSUB, LISTEN_ADDR, NULL, 1,
+     "\"PORT\", \"HOST:PORT\" or \"[IPV6]:PORT\""},
+    {SCOPE_LISTEN, "tls", SETTINGS_BOOL, 0, 0, NULL, NOSUB, NULL, "false", 0, "The address speaks TLS (HTTPS)"},
+    {SCOPE_LISTEN, "protocols", SETTINGS_STRING_LIST, 0, 0, NULL, NOSUB,
+     "{\"contains\": {\"const\": \"http/1.1\"}, \"items\": {\"enum\": [\"http/1.1\", \"h2\", \"h2c\"]}}", NULL, 0,
+     "Application protocols: \"http/1.1\" (required), plus \"h2\" with TLS or \"h2c\" without"},
+
+    /* ---- tls ---- */
+    {SCOPE_TLS, "certificate", SETTINGS_PATH, 0, 0, NULL, NOSUB, NULL, NULL, 1, "PEM certificate chain"},
+    {SCOPE_TLS, "key", SETTINGS_PATH, 0, 0, NULL, NOSUB, NULL, NULL, 1, "PEM private key (no passphrase)"},
+    {SCOPE_TLS, "protocols", SETTINGS_STRING_LIST, 0, 0, NULL, NOSUB,
+     "{\"minItems\": 1, \"items\": {\"enum\": [\"TLSv1.2\", \"TLSv1.3\"]}}", "[\"TLSv1.2\", \"TLSv1.3\"]", 0,
+     "TLS versions; nothing older can be enabled"},
+    {SCOPE_TLS, "ciphers", SETTINGS_STRING, 0, 0, NULL, NOSUB, "{\"minLength\": 1}", NULL, 0,
+     "OpenSSL cipher list for TLS 1.2 (default: ECDHE with AEAD ciphers)"},
+    {SCOPE_TLS, "groups", SETTINGS_ANY, 0, 0, NULL, NOSUB,
+     "{\"anyOf\": [{\"type\": \"string\", \"pattern\": \"^[^ ,]+$\"}, "
+     "{\"type\": \"array\", \"minItems\": 1, \"items\": {\"type\": \"string\", \"pattern\": \"^[^: ,]+$\"}}]}",
+     "\"X25519:P-256\"", 0, "ECDH groups, as \"X25519:P-256\" or a list"},
+    {SCOPE_TLS, "session_tickets", SETTINGS_BOOL, 0, 0, NULL, NOSUB, NULL, "true", 0,
+     "Resume sessions with tickets (keys shared by the workers and rotated)"},
+    {SCOPE_TLS, "ocsp_staple", SETTINGS_PATH, 0, 0, NULL, NOSUB, NULL, NULL, 0, "DER OCSP response to staple"},
+    {SCOPE_TLS, "client_ca", SETTINGS_PATH, 0, 0, NULL, NOSUB, NULL, NULL, 0,
+     "PEM CA certificates: ask for and verify client certificates"},
+
     /* ---- return ---- */
     {SCOPE_RETURN, "status", SETTINGS_INT, 100, 599, NULL, NOSUB, NULL, NULL, 1, "HTTP status to answer with"},
     {SCOPE_RETURN, "location", SETTINGS_STRING, 0, 0, NULL, NOSUB, NULL, NULL, 0,
@@ -137,6 +168,14 @@ const size_t n_core_keys = sizeof core_keys / sizeof core_keys[0];
 
 /* Rules between keys of one object. */
 const char *const core_scope_schema[SCOPE_COUNT] = {
+    /* A server on a TLS address needs its certificate. */
+    [SCOPE_SERVER] = "{\"if\": {\"required\": [\"listen\"], \"properties\": {\"listen\": {\"anyOf\": ["
+                     TLS_LISTEN ", {\"type\": \"array\", \"contains\": " TLS_LISTEN "}]}}}, "
+                     "\"then\": {\"required\": [\"tls\"]}}",
+    /* "h2" only with TLS, "h2c" only without. */
+    [SCOPE_LISTEN] = "{\"if\": {\"required\": [\"tls\"], \"properties\": {\"tls\": {\"const\": true}}}, "
+                     "\"then\": {\"properties\": {\"protocols\": {\"items\": {\"not\": {\"const\": \"h2c\"}}}}}, "
+                     "\"else\": {\"properties\": {\"protocols\": {\"items\": {\"not\": {\"const\": \"h2\"}}}}}}",
     [SCOPE_RETURN] = "{\"if\": {\"properties\": {\"status\": {\"enum\": [301, 302, 303, 307, 308]}}}, "
                      "\"then\": {\"required\": [\"location\"], \"properties\": {\"location\": {\"minLength\": 1}, "
                      "\"body\": false}}, "
@@ -151,6 +190,8 @@ const char *const core_scope_description[SCOPE_COUNT] = {
     [SCOPE_LOCATION] = "A location: core keys plus one key per loaded module",
     [SCOPE_RETURN] = "A fixed answer",
     [SCOPE_LOC_TIMEOUTS] = "Timeouts of a location",
+    [SCOPE_LISTEN] = "A listen address with its options",
+    [SCOPE_TLS] = "TLS settings of a server",
 };
 
 const core_key *core_key_find(core_scope scope, const char *key)

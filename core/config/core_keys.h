@@ -21,6 +21,8 @@ typedef enum core_scope {
     SCOPE_LOCATION, /* server.locations[] (plus one key per loaded module) */
     SCOPE_RETURN,   /* location.return */
     SCOPE_LOC_TIMEOUTS, /* location.timeouts */
+    SCOPE_LISTEN,   /* server.listen[] objects */
+    SCOPE_TLS,      /* server.tls */
     SCOPE_COUNT
 } core_scope;
 

@@ -26,7 +26,7 @@
 static const char *const scope_names[SCOPE_COUNT] = {
     [SCOPE_TOP] = "top",           [SCOPE_TIMEOUTS] = "timeouts", [SCOPE_LIMITS] = "limits",
     [SCOPE_SERVER] = "server",     [SCOPE_LOCATION] = "location", [SCOPE_RETURN] = "return",
-    [SCOPE_LOC_TIMEOUTS] = "location_timeouts",
+    [SCOPE_LOC_TIMEOUTS] = "location_timeouts", [SCOPE_LISTEN] = "listen", [SCOPE_TLS] = "tls",
 };
 
 static void set(json_t *o, const char *k, json_t *v) { json_object_set_new(o, k, v); }

@@ -6,11 +6,14 @@ import re
 INEXPRESSIBLE = [
     ("files: a path must name an existing, readable file (error pages, CGI interpreters, modules)",
      r"cannot open|cannot read|is not a regular file|is not an executable file|No such file|cannot load|"
-     r"dlopen|not a webserv module|mod_[A-Za-z0-9_-]+\.so"),
+     r"dlopen|not a webserv module|mod_[A-Za-z0-9_-]+\.so|no certificate|has expired|not a PEM|not a DER|no PEM CA|"
+     r"does not match the certificate"),
     ("modules: loading (ABI version, init refused, missing symbol, two modules with one name)",
      r"modules\[\d+\]"),
     ("uniqueness across objects: two servers on one address with overlapping names, a location path or a "
-     "listen address given twice", r"both listen on|is listed twice|is already the path of"),
+     "listen address given twice, an address TLS (or with other protocols) in one server and not in another",
+     r"both listen on|is listed twice|is already the path of|is TLS in|other \"protocols\" than|"
+     r"shares the socket of"),
     ("inheritance: a module that needs a root from its server or location", r"needs a (root|\\?\"root\\?\")"),
     ("a module's own rule beyond the types of its keys (its configure() refused the value)",
      r"refused by module|must not be|asked to fail"),
@@ -19,6 +22,8 @@ INEXPRESSIBLE = [
     ("sizes beyond 2^63 bytes (\"99999999999G\") overflow in the server only", r"expected a size"),
     ("IPv6 addresses in brackets are checked for their characters only (a full IPv6 grammar is left to the "
      "server)", r"numeric IPv4 address, \[IPv6\]"),
+    ("TLS cipher lists and group names: OpenSSL knows which it supports",
+     r"names no usable TLS 1.2 cipher|unknown group"),
     ("JSON syntax: duplicate keys and syntax errors are the parser's business", r"\.json:\d+:\d+: |duplicate"),
     ("\"${NAME}\" references are checked by the schema as written, before expansion",
      r"environment variable|\"\$\{"),
