@@ -43,8 +43,13 @@ test: build asan browser-deps
 install: build
 	cmake --install $(BUILD)
 
+# The Debian package (docs/operations.md): build-deb/webserv_<version>_<arch>.deb.
+.PHONY: deb
+deb: deps
+	@JOBS=$(JOBS) scripts/make-deb.sh $(CURDIR)/build-deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
 
 # The benchmark (bench/README.md): webserv against nginx and lighttpd, about
 # 12 minutes. Never part of `make test`. BENCH_ARGS passes options to bench/run.py.
