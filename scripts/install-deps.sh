@@ -18,6 +18,10 @@ packages="$packages libpcre2-dev libcrypt-dev libssl-dev"
 packages="$packages libnghttp2-dev nghttp2-client python3-h2"
 # The config schema tests (tests/schema) validate with Debian's jsonschema.
 packages="$packages python3-jsonschema"
+# make deb and its test (tests/package): CPack's dependency list, lintian.
+packages="$packages dpkg-dev lintian"
+# The metrics test checks the exposition with promtool (Debian's prometheus).
+packages="$packages prometheus"
 
 missing=""
 for p in $packages; do

@@ -159,6 +159,14 @@ if(NOT WEBSERV_SANITIZE)
   set_tests_properties(browser/demo PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 300)
 endif()
 
+# The Debian package (make deb): built in its own tree (build/deb-package),
+# unpacked with dpkg -x, checked with lintian (scripts/install-deps.sh installs
+# lintian and dpkg-dev), its binary run from the scratch root. Release build only.
+if(NOT WEBSERV_SANITIZE)
+  add_test(NAME package/deb COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/package/test_deb.py)
+  set_tests_properties(package/deb PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV}" TIMEOUT 1800)
+endif()
+
 # The config schema (webserv --schema) against the server's validation, with
 # Debian's python3 and python3-jsonschema (scripts/install-deps.sh). The
 # corpus test reads the configs every other test loaded (WEBSERV_CONFIG_CORPUS),

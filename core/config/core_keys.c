@@ -66,6 +66,9 @@ const core_key core_keys[] = {
      "{\"propertyNames\": {\"pattern\": \"^([.][^/]+|[^./][^/]*)$\"}, "
      "\"additionalProperties\": {\"minLength\": 1}}",
      "{}", 0, "File extension (with or without the dot) → media type, on top of the built-in table"},
+    {SCOPE_TOP, "upstreams", SETTINGS_ANY, 0, 0, NULL, NOSUB,
+     "{\"type\": \"object\", \"propertyNames\": {\"minLength\": 1}, \"additionalProperties\": {\"type\": \"object\", \"required\": [\"servers\"], \"additionalProperties\": false, \"properties\": {\"servers\": {\"type\": \"array\", \"minItems\": 1, \"maxItems\": 256, \"items\": {\"type\": \"object\", \"required\": [\"address\"], \"additionalProperties\": false, \"properties\": {\"address\": {\"type\": \"string\", \"minLength\": 1}, \"weight\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000}}}}, \"balance\": {\"enum\": [\"round_robin\", \"least_conn\"]}, \"keepalive\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 100000}, \"max_fails\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 1000000}, \"fail_timeout\": {\"type\": \"number\", \"minimum\": 0}, \"timeouts\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {\"connect\": {\"type\": \"number\", \"minimum\": 0}, \"send\": {\"type\": \"number\", \"minimum\": 0}, \"read\": {\"type\": \"number\", \"minimum\": 0}}}}}}", "{}", 0,
+     "Named groups of upstream servers for the proxy and fastcgi modules (SPEC §6)"},
     {SCOPE_TOP, "servers", SETTINGS_OBJECT, 0, 0, NULL, SCOPE_SERVER, 1, "{\"minItems\": 1}", NULL, 1,
      "The virtual servers"},
 

@@ -6,6 +6,7 @@
  * callbacks, timers and module callbacks (through the carrier's progress)
  * all end up there.
  */
+#include "metrics.h"
 #include "conn.h"
 
 #include <errno.h>
@@ -166,6 +167,7 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
     s->conns = c;
     s->n_conns++;
     s->stats.connections_accepted++;
+    metrics_connection_accepted(); /* server/metrics.c */
     /* The first request of a connection gets the header timeout from the start. */
     set_phase(c, PHASE_HEADER);
     arm_timer(c);

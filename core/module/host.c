@@ -16,6 +16,7 @@
 #include "http_cond.h"
 #include "log.h"
 #include "mime.h"
+#include "metrics.h"
 #include "modules.h"
 #include "phase.h"
 #include "response.h"
@@ -202,6 +203,20 @@ static int host_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg)
     return children_watch(pid, R(r), cb, arg) == 0 ? WS_OK : WS_ERROR;
 }
 
+/* ---- ABI 1.2: metrics (server/metrics.c) ---- */
+
+static int host_metrics_text(ws_request *r, const char **text, size_t *len)
+{
+    ws_stats st = {.size = sizeof st};
+    server_fill_stats(&st);
+    metrics_publish(&st); /* this worker's gauges as of now; the others' are at most a second old */
+    char *t = metrics_render(R(r)->pool, len);
+    if (!t)
+        return WS_ERROR;
+    *text = t;
+    return WS_OK;
+}
+
 /* ---- ABI 1.2: shared-memory zones (shm_zone.c), write_ref, error_reason ---- */
 
 static ws_shm *host_shm_zone(const ws_settings *s, const char *name, size_t size)
@@ -373,4 +388,7 @@ const ws_host ws_core_host = {
     .cfg_keys = settings_keys,
     .cfg_kind = settings_kind,
     .cfg_upstream = host_cfg_upstream,
+    .counter = metrics_counter,
+    .counter_add = metrics_counter_add,
+    .metrics_text = host_metrics_text,
 };

@@ -22,6 +22,7 @@
 #include "phase.h"
 #include "return_vars.h"
 #include "request.h"
+#include "metrics.h"
 #include "response.h"
 #include "route.h"
 #include "router.h"
@@ -51,6 +52,7 @@ request *req_new(const carrier_ops *carrier, void *ctx, const bind_conf *bind, c
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     r->start_us = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    r->start_ns = metrics_now_ns();
     ws_request *p = &r->pub;
     p->size = sizeof *p;
     p->query = "";
@@ -74,6 +76,7 @@ void req_end(request *r, int how)
         access_log_request(r);
         if (log_context_get() == &r->logctx)
             log_context_set(NULL);
+        metrics_request(r, metrics_now_ns() - r->start_ns); /* server/metrics.c: all workers' counters */
         g_server->stats.requests_total++;
         r->orphan = 1;
         r->orphan_how = how;
@@ -89,6 +92,7 @@ void req_end(request *r, int how)
     access_log_request(r);
     if (log_context_get() == &r->logctx)
         log_context_set(NULL); /* the context dies with the request */
+    metrics_request(r, metrics_now_ns() - r->start_ns);
     g_server->stats.requests_total++;
     live_config_unref(r->cfg);
     server_put_pool(g_server, r->pool);

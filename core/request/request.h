@@ -142,6 +142,7 @@ typedef struct request {
     int orphan;                     /* ended while works ran: freed after the last one */
     int orphan_how;                 /* the enum ws_end it ended with */
     uint64_t start_us;              /* wall clock when the head was parsed */
+    uint64_t start_ns;              /* CLOCK_MONOTONIC then, for the duration metric (server/metrics.c) */
 } request;
 
 /* ---- life, setup, routing, dispatch (request.c) ---- */

@@ -7,6 +7,7 @@
 #include "explain.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "schema.h"
 #include "server.h"
 #include "webserv/module.h"
@@ -93,6 +94,12 @@ int main(int argc, char **argv)
             return 1;
         }
         return 0;
+    }
+    /* The shared counters exist before the modules' init() (they may register
+     * counters) and before any worker is forked (server/metrics.c). */
+    if (!check && metrics_init() < 0) {
+        fprintf(stderr, "webserv: cannot map the metrics memory\n");
+        return 1;
     }
     ws_config *cfg = config_load(config, err, sizeof err);
     if (!cfg) {

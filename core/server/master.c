@@ -38,6 +38,7 @@
 
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 #define BACKOFF_MIN_MS 100
@@ -257,6 +258,11 @@ static void reap(void)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int found = 0;
+        /* Its gauge slot is free; a current worker that died on its own counts as a restart. */
+        int restarted = 0;
+        for (int i = 0; i < M.n_slots; i++)
+            restarted |= M.slots[i].pid == pid && !M.stopping;
+        metrics_worker_gone(pid, restarted);
         for (int i = 0; i < M.n_slots && !found; i++) {
             if (M.slots[i].pid != pid)
                 continue;
@@ -364,6 +370,7 @@ static void reload(void)
         config_free(c);
         return;
     }
+    metrics_reload();
     log_msg(WS_LOG_INFO, "WS0510", "configuration reloaded from %s: %d new worker(s), %zu old one(s) finishing",
             c->file, M.n_slots, M.n_old - before);
 }

@@ -19,6 +19,7 @@
 #include "fs_cache.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "mime.h"
 #include "modules.h"
 #include "offload.h"
@@ -112,6 +113,7 @@ static void on_accept(loop *lp, int fd, unsigned ev, void *arg)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a moment rather than spin. */
                 log_msg(WS_LOG_ERROR, "WS0200", "accept on %s: %s; pausing for 100 ms", l->text, strerror(errno));
+                metrics_connection_dropped();
                 accept_pause(s, 1);
                 loop_timer_add(lp, 100, resume_accept, s);
             }
@@ -233,6 +235,7 @@ static void reload(server *s)
     live_config_unref(s->cfg);
     s->cfg = lc;
     fs_cache_flush(); /* a reload is also how to say "files changed" where inotify cannot see */
+    metrics_reload();
     log_msg(WS_LOG_INFO, "WS0104", "configuration reloaded from %s", c->file);
 }
 
@@ -412,9 +415,18 @@ int server_run(const char *config_path, ws_config *cfg)
         s.started_ms = loop_now_ms(s.loop);
         log_msg(WS_LOG_INFO, "WS0106", "webserv %s serving (%s backend, pid %d)", WEBSERV_VERSION,
                 loop_backend_name(s.loop), (int)getpid());
-        while (!(s.stopping && s.n_conns == 0))
+        metrics_worker_start();
+        uint64_t published = 0;
+        while (!(s.stopping && s.n_conns == 0)) {
             if (loop_run_once(s.loop, 1000) < 0 && errno != EINTR)
                 break;
+            if (loop_now_ms(s.loop) - published >= 1000) { /* this worker's gauges, for every scrape */
+                ws_stats st = {.size = sizeof st};
+                server_fill_stats(&st);
+                metrics_publish(&st);
+                published = loop_now_ms(s.loop);
+            }
+        }
         log_msg(WS_LOG_INFO, "WS0107", "stopped");
     }
     if (s.stop_timer)

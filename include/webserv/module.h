@@ -104,6 +104,7 @@ typedef struct ws_settings ws_settings; /* a module's JSON settings object */
 typedef struct ws_watch ws_watch;       /* an fd watch owned by a request */
 typedef struct ws_timer ws_timer;       /* a one-shot timer owned by a request */
 typedef struct ws_host ws_host;
+typedef struct ws_counter ws_counter;   /* a server-wide counter (ABI 1.2, metrics) */
 typedef struct ws_shm ws_shm;           /* a named shared-memory zone (ABI 1.2) */
 
 /* write_ref's release callback: the core is done with the memory (ABI 1.2). */
@@ -423,6 +424,19 @@ struct ws_host {
      * 1 and *out set; 0 when the key is absent; -1 when it is not a string or
      * names no upstream (reported with the key's JSON path). */
     int (*cfg_upstream)(const ws_settings *s, const char *key, const ws_upstream **out);
+
+    /* ---- ABI 1.2: metrics (docs/operations.md "Metrics") ---- */
+    /* A counter of the whole server, summed over every worker and kept across
+     * reloads, shown by the metrics module as `name` (a Prometheus metric
+     * name: [a-zA-Z_:][a-zA-Z0-9_:]*, ending in _total by convention) with
+     * `help` (one line). Call it in init() or configure(); the same name
+     * gives the same counter. NULL for a bad name or a full table. */
+    ws_counter *(*counter)(const char *name, const char *help);
+    /* Add n: one atomic add, from any process, at any time. NULL c is ignored. */
+    void (*counter_add)(ws_counter *c, uint64_t n);
+    /* The whole server's metrics in the Prometheus text format 0.0.4, in
+     * request memory (what the metrics module serves). WS_OK or WS_ERROR. */
+    int (*metrics_text)(ws_request *r, const char **text, size_t *len);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

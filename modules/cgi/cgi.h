@@ -28,6 +28,8 @@
 #define CGI_DEFAULT_TIMEOUT_MS 30000
 
 extern const ws_host *cgi_host;
+/* Server-wide counters (ABI 1.2 host->counter; NULL on an older core). */
+extern ws_counter *cgi_spawns, *cgi_timeouts;
 
 typedef struct cgi_conf {
     const char *const *interpreters; /* pairs: extension (".py"), program */

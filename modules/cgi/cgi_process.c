@@ -109,6 +109,8 @@ static int spawn_script(cgi_req *c, int in, int out, int err, char **envp)
     if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
     if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
     if (!rc) rc = posix_spawn(&c->pid, prog, &fa, &attr, argv, envp);
+    if (!rc && cgi_spawns)
+        cgi_host->counter_add(cgi_spawns, 1);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc)

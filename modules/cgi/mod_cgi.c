@@ -23,7 +23,21 @@ static int cgi_init(const ws_host *host)
     if (host->abi_major != WS_ABI_MAJOR || host->size < offsetof(ws_host, watch_child) + sizeof host->watch_child)
         return -1;
     cgi_host = host;
+    /* Counters for the metrics module, where the core has them (ABI 1.2). */
+    if (host->abi_minor >= 2 && host->size >= offsetof(ws_host, counter_add) + sizeof host->counter_add &&
+        host->counter && host->counter_add) {
+        cgi_spawns = host->counter("webserv_cgi_spawns_total", "CGI scripts started");
+        cgi_timeouts = host->counter("webserv_cgi_timeouts_total", "CGI scripts killed for making no progress");
+    }
     return 0;
+}
+
+ws_counter *cgi_spawns, *cgi_timeouts;
+
+static void count(ws_counter *c)
+{
+    if (c)
+        cgi_host->counter_add(c, 1);
 }
 
 /* Take the request when its path leads to a script: a file with a mapped
@@ -97,6 +111,7 @@ static void on_timer(ws_request *r, void *arg)
         return;
     }
     cgi_host->log(WS_LOG_ERROR, r, "cgi: %s timed out after %.1f s", c->script.filename, (double)limit / 1000.0);
+    count(cgi_timeouts);
     /* 504 while nothing went out; after that only closing the connection
      * tells the client the response is incomplete. */
     cgi_fail(c, c->wrote ? 500 : 504);

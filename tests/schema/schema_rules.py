@@ -24,9 +24,9 @@ INEXPRESSIBLE = [
      "server)", r"numeric IPv4 address, \[IPv6\]"),
     ("TLS cipher lists and group names: OpenSSL knows which it supports",
      r"names no usable TLS 1.2 cipher|unknown group"),
-    ("KNOWN GAP: the phase modules (access, auth_basic, rewrite, headers) export no webserv_module_doc yet, so "
+    ("KNOWN GAP: the modules access, auth_basic, rewrite, headers, proxy and fastcgi export no webserv_module_doc yet, so "
      "their allowed strings, required keys and nested rule objects are not in the schema (their key names and "
-     "types are)", r"locations\[\d+\]\.(access|auth_basic|rewrite|headers)(\.|: )"),
+     "types are)", r"locations\[\d+\]\.(access|auth_basic|rewrite|headers|proxy|fastcgi)(\.|: )"),
     ("JSON syntax: duplicate keys and syntax errors are the parser's business", r"\.json:\d+:\d+: |duplicate"),
     ("\"${NAME}\" references are checked by the schema as written, before expansion",
      r"environment variable|\"\$\{"),
