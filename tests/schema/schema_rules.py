@@ -27,6 +27,8 @@ INEXPRESSIBLE = [
     ("KNOWN GAP: the modules access, auth_basic, rewrite, headers, proxy and fastcgi export no webserv_module_doc yet, so "
      "their allowed strings, required keys and nested rule objects are not in the schema (their key names and "
      "types are)", r"locations\[\d+\]\.(access|auth_basic|rewrite|headers|proxy|fastcgi)(\.|: )"),
+    ("upstream server addresses (HOST:PORT or unix:/path) are checked by the server only",
+     r"upstreams\.[^ ]*\.address: "),
     ("JSON syntax: duplicate keys and syntax errors are the parser's business", r"\.json:\d+:\d+: |duplicate"),
     ("\"${NAME}\" references are checked by the schema as written, before expansion",
      r"environment variable|\"\$\{"),
