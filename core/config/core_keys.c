@@ -139,8 +139,8 @@ const core_key core_keys[] = {
      "\"PORT\", \"HOST:PORT\" or \"[IPV6]:PORT\""},
     {SCOPE_LISTEN, "tls", SETTINGS_BOOL, 0, 0, NULL, NOSUB, NULL, "false", 0, "The address speaks TLS (HTTPS)"},
     {SCOPE_LISTEN, "protocols", SETTINGS_STRING_LIST, 0, 0, NULL, NOSUB,
-     "{\"contains\": {\"const\": \"http/1.1\"}, \"items\": {\"enum\": [\"http/1.1\", \"h2\", \"h2c\"]}}", NULL, 0,
-     "Application protocols: \"http/1.1\" (required), plus \"h2\" with TLS or \"h2c\" without"},
+     "{\"minItems\": 1, \"items\": {\"enum\": [\"http/1.1\", \"h2\", \"h2c\"]}}", NULL, 0,
+     "Application protocols, at least one: \"http/1.1\", \"h2\" (TLS only) or \"h2c\" (cleartext only)"},
 
     /* ---- tls ---- */
     {SCOPE_TLS, "certificate", SETTINGS_PATH, 0, 0, NULL, NOSUB, NULL, NULL, 1, "PEM certificate chain"},
