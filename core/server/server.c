@@ -418,7 +418,10 @@ int server_run(const char *config_path, ws_config *cfg)
         metrics_worker_start();
         uint64_t published = 0;
         while (!(s.stopping && s.n_conns == 0)) {
-            if (loop_run_once(s.loop, 1000) < 0 && errno != EINTR)
+            /* Wake by the next publish time at the latest, so a scrape never sees gauges
+             * older than about a second, even on a worker with nothing to do. */
+            uint64_t since = loop_now_ms(s.loop) - published;
+            if (loop_run_once(s.loop, since >= 1000 ? 0 : (int)(1000 - since)) < 0 && errno != EINTR)
                 break;
             if (loop_now_ms(s.loop) - published >= 1000) { /* this worker's gauges, for every scrape */
                 ws_stats st = {.size = sizeof st};

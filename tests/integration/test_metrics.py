@@ -135,7 +135,11 @@ class MetricsTest(harness.ServerTestCase):
             c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertIn(b"hello", c.recv(4096))
             idle.append(c)
-        time.sleep(1.5)  # every worker refreshes its gauges once a second
+        # Every worker refreshes its gauges about once a second: wait for a scrape that sees them
+        # (a slow sanitizer build on a busy machine may need more than one period).
+        self.assertTrue(harness.wait_for(
+            lambda: total(parse(self.scrape()), "webserv_connections", state="idle") >= 3, timeout=10),
+            "the three idle connections never showed in the gauges")
         sm = parse(self.scrape())
         self.assertGreaterEqual(total(sm, "webserv_connections", state="idle"), 3)
         self.assertGreaterEqual(total(sm, "webserv_connections", state="active"), 4)
