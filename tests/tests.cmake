@@ -29,8 +29,8 @@ if(TARGET webserv_testhost)
 endif()
 
 # Module binaries of older ABI minors (tests/fixtures/README.md): oldabi.c
-# compiled against frozen copies of the 1.0 and 1.1 headers only.
-foreach(minor 0 1)
+# compiled against frozen copies of the 1.0, 1.1 and 1.2 headers only.
+foreach(minor 0 1 2)
   add_library(fixture_oldabi1${minor} MODULE ${CMAKE_SOURCE_DIR}/tests/fixtures/oldabi/oldabi.c)
   target_include_directories(fixture_oldabi1${minor} BEFORE PRIVATE ${CMAKE_SOURCE_DIR}/tests/fixtures/abi1.${minor})
   target_compile_definitions(fixture_oldabi1${minor} PRIVATE OLDABI_NAME="oldabi1${minor}")

@@ -71,7 +71,9 @@ static uint64_t phase_ms(const conn *c, int phase)
 static uint64_t req_phase_ms(const conn *c, req_phase phase)
 {
     const config_timeouts *t = timeouts(c);
-    return phase == REQ_BODY ? t->body_ms : phase == REQ_SEND ? t->send_ms : 0;
+    /* An upgraded connection (REQ_TUNNEL) is idle after timeouts.body with
+     * no byte either way: its input is the client's, like a body's. */
+    return phase == REQ_BODY || phase == REQ_TUNNEL ? t->body_ms : phase == REQ_SEND ? t->send_ms : 0;
 }
 
 /* Enter a phase (its deadline starts now); staying in the same phase keeps the deadline. */
@@ -449,8 +451,9 @@ static step state_active(conn *c)
     if (c->out.mem_bytes < LOW_WATER && req_writable(r))
         return STEP_OK;
     if (!r->finished || !outq_empty(&c->out)) {
-        if (c->peer_closed && !r->finished)
+        if (c->peer_closed && !r->finished && !(r->upgraded && r->body == BODY_DONE))
             return STEP_CLOSE; /* the client went away while the handler worked */
+        /* (an upgraded connection's module heard on_data_end: it may still send and finish) */
         return STEP_AGAIN;
     }
     return response_done(c);
@@ -542,6 +545,8 @@ static void update_req_phase(conn *c)
         return;
     if (!outq_empty(&c->out))
         set_req_phase(c, r, REQ_SEND);
+    else if (r->upgraded && c->state == CONN_ACTIVE)
+        set_req_phase(c, r, REQ_TUNNEL);
     else if (c->state == CONN_DISCARD || (r->body == BODY_READING && !c->in.pend_len))
         set_req_phase(c, r, REQ_BODY);
     else
@@ -601,8 +606,10 @@ static void conn_io(loop *l, int fd, unsigned ev, void *arg)
         return;
     }
     if ((ev & (c->read_want | LOOP_ERROR)) && c->state != CONN_LINGER && c->tr.ready) {
-        if (conn_read(c) == STEP_OK)
+        if (conn_read(c) == STEP_OK) {
             touch_req_phase(c, REQ_BODY);
+            touch_req_phase(c, REQ_TUNNEL);
+        }
     }
     conn_progress(c);
 }

@@ -39,6 +39,7 @@ typedef struct h1_body {
     int chunk_end;                  /* the last-chunk and trailers were read */
     const char *pend;               /* a piece (in rbuf) the module has not consumed yet */
     size_t pend_len;
+    int raw;                        /* upgraded (101): unframed bytes until the client closes */
 } h1_body;
 
 typedef union sockaddr_any {

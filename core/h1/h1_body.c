@@ -44,6 +44,13 @@ static step next_piece(conn *c, request *r)
     if (!b->chunked) {
         if (b->left == 0)
             return STEP_OK;
+        if (b->raw && avail > 0) { /* upgraded: whatever is there, never an end */
+            b->pend = c->rbuf + c->rpos;
+            b->pend_len = avail;
+            c->rpos += avail;
+            r->body_seen += (int64_t)avail;
+            return STEP_OK;
+        }
         if (avail == 0)
             return STEP_AGAIN;
         size_t take = (uint64_t)b->left < avail ? (size_t)b->left : avail;
@@ -100,7 +107,9 @@ void h1_body_pump(conn *c)
         if (rc == STEP_ERROR)
             return;
         if (rc == STEP_AGAIN) {
-            if (c->peer_closed)
+            if (c->peer_closed && b->raw)
+                req_body_end(r); /* upgraded: the client closed its side (on_data_end) */
+            else if (c->peer_closed)
                 r->aborted = 1;
             return; /* wait for the socket */
         }

@@ -3,7 +3,8 @@
  * header lines (RFC 9112 §4, §5), its body is framed by Content-Length, by
  * chunks (§7.1) or by the end of the connection (HTTP/1.0), and all of it
  * goes into the connection's output queue. Also: 100 Continue when a
- * module starts reading a body the client holds back (RFC 9110 §10.1.1).
+ * module starts reading a body the client holds back (RFC 9110 §10.1.1),
+ * and the switch to raw bytes after a 101 (RFC 9110 §7.8, host->upgrade).
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +57,14 @@ static int h1_send_head(request *r)
     fmt_str(&b, httpdate_now(loop_wall_time(c->srv->loop)));
     fmt_str(&b, "\r\n");
     c->chunked_out = 0;
-    if (r->status == 304 || r->status < 200 || r->status == 204) {
+    if (r->upgrade_proto) {
+        /* host->upgrade (core/request/upgrade.c): 101 and the protocol;
+         * after it the connection is the module's, never reused. */
+        fmt_str(&b, "Connection: upgrade\r\nUpgrade: ");
+        fmt_str(&b, r->upgrade_proto);
+        fmt_str(&b, "\r\n");
+        r->close_after = 1;
+    } else if (r->status == 304 || r->status < 200 || r->status == 204) {
         /* no framing headers (RFC 9110 §8.6) */
     } else if (r->length >= 0) {
         fmt_str(&b, "Content-Length: ");
@@ -68,7 +76,9 @@ static int h1_send_head(request *r)
     } else {
         r->close_after = 1; /* HTTP/1.0: the end of the body is the end of the connection */
     }
-    if (r->close_after)
+    if (r->upgrade_proto)
+        ; /* said above */
+    else if (r->close_after)
         fmt_str(&b, "Connection: close\r\n");
     else if (r->pub.http_minor == 0)
         fmt_str(&b, "Connection: keep-alive\r\n");
@@ -172,6 +182,20 @@ static void h1_want_body(request *r)
     }
 }
 
+/* After the 101 (host->upgrade): the rest of the byte stream, from the end
+ * of the request head on (a client may send its first frames right behind
+ * it), is the new protocol's, handed up unframed until the client closes. */
+static int h1_upgrade(request *r)
+{
+    conn *c = C(r);
+    h1_body *b = &c->in;
+    memset(b, 0, sizeof *b);
+    b->left = INT64_MAX;
+    b->raw = 1;
+    c->chunked_out = 0;
+    return 0;
+}
+
 static void h1_progress(request *r)
 {
     conn_progress(C(r));
@@ -188,4 +212,5 @@ const carrier_ops h1_carrier = {
     .abort = h1_abort,
     .want_body = h1_want_body,
     .progress = h1_progress,
+    .upgrade = h1_upgrade,
 };

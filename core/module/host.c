@@ -324,6 +324,12 @@ static int host_cfg_upstream(const ws_settings *s, const char *key, const ws_ups
     return 1;
 }
 
+/* ABI 1.3: 101 Switching Protocols, then raw bytes (core/request/upgrade.c). */
+static int host_upgrade(ws_request *r, const char *protocol)
+{
+    return req_upgrade(R(r), protocol);
+}
+
 const ws_host ws_core_host = {
     .size = sizeof(ws_host),
     .abi_major = WS_ABI_MAJOR,
@@ -391,4 +397,6 @@ const ws_host ws_core_host = {
     .counter = metrics_counter,
     .counter_add = metrics_counter_add,
     .metrics_text = host_metrics_text,
+    /* ABI 1.3 */
+    .upgrade = host_upgrade,
 };

@@ -43,6 +43,16 @@
  * after host body_resume. req_body_end(r) says the body is complete. Body
  * framing (Content-Length, chunked) and its errors are the carrier's.
  *
+ *   upgrade(r)                   (optional; NULL: the carrier cannot, e.g.
+ *                                HTTP/2) after a 101 head was sent with
+ *                                send_head: the transport now carries raw
+ *                                bytes both ways (host->upgrade, ABI 1.3).
+ *                                Body pieces go on through req_body_in (the
+ *                                request routes them to on_data), the end of
+ *                                the client's side through req_body_end; the
+ *                                output is unframed; the transport is not
+ *                                reused. 0, or -1: refused (nothing changed).
+ *
  *   progress(r)                  something changed above the carrier (a module
  *                                callback returned, a redirect is pending):
  *                                move forward. Never called from inside a
@@ -70,6 +80,7 @@ typedef struct carrier_ops {
     void (*abort)(struct request *r);
     void (*want_body)(struct request *r);
     void (*progress)(struct request *r);
+    int (*upgrade)(struct request *r);
 } carrier_ops;
 
 #endif

@@ -43,6 +43,7 @@ typedef enum {
     REQ_WORKING,
     REQ_BODY,
     REQ_SEND,
+    REQ_TUNNEL,     /* an upgraded connection (upgrade.c): no byte either way for timeouts.body */
 } req_phase;
 
 typedef struct req_watch {
@@ -143,6 +144,10 @@ typedef struct request {
     int orphan_how;                 /* the enum ws_end it ended with */
     uint64_t start_us;              /* wall clock when the head was parsed */
     uint64_t start_ns;              /* CLOCK_MONOTONIC then, for the duration metric (server/metrics.c) */
+
+    /* ABI 1.3 connection upgrade (upgrade.c) */
+    const char *upgrade_proto;      /* the protocol of the 101 being sent: its head says so */
+    int upgraded;                   /* raw bytes both ways: input to on_data, output unframed */
 } request;
 
 /* ---- life, setup, routing, dispatch (request.c) ---- */
@@ -178,6 +183,13 @@ static inline int req_body_unread(const request *r)
 {
     return r->body == BODY_UNREAD || r->body == BODY_READING || r->body == BODY_PAUSED;
 }
+
+/* ---- connection upgrade (upgrade.c, ABI 1.3) ---- */
+/* host->upgrade: 101 Switching Protocols now, then raw bytes. WS_OK or WS_ERROR (nothing sent). */
+int req_upgrade(request *r, const char *protocol);
+/* Does the comma-separated field value `list` hold `token` (case-insensitive, RFC 9110 §5.6.1)?
+ * A token "name/version" also matches its bare name when `token` has no '/'. */
+int req_list_has(const char *list, const char *token);
 
 /* ---- module calls and the events a request owns (req_events.c) ---- */
 void req_begin_module(request *r);

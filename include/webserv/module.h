@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define WS_ABI_MAJOR 1
-#define WS_ABI_MINOR 2
+#define WS_ABI_MINOR 3
 
 /* Return codes of host functions. */
 enum {
@@ -437,6 +437,26 @@ struct ws_host {
     /* The whole server's metrics in the Prometheus text format 0.0.4, in
      * request memory (what the metrics module serves). WS_OK or WS_ERROR. */
     int (*metrics_text)(ws_request *r, const char **text, size_t *len);
+
+    /* ---- ABI 1.3: connection upgrade (docs/modules.md "Connection upgrade") ----
+     * Answer 101 Switching Protocols now, with the fields added so far plus
+     * "Connection: Upgrade" and "Upgrade: <protocol>" (both core-owned, hence
+     * the parameter). Only from handle() or later, before anything was sent,
+     * on an HTTP/1.1 request whose Connection field names "upgrade" and whose
+     * Upgrade field names `protocol` (RFC 9110 §7.8), with no request body
+     * left unread. WS_ERROR otherwise (HTTP/1.0, HTTP/2, a head already out):
+     * nothing was sent, answer as usual. After WS_OK the connection carries
+     * raw bytes both ways until the module calls finish():
+     *  - the client's bytes go to ws_module.on_data (a short count pauses
+     *    them, body_resume offers the rest again), on_data_end when the
+     *    client closed its side;
+     *  - write/write_ref send raw bytes (no framing); WS_AGAIN and
+     *    on_writable work as for a body;
+     *  - finish() closes the connection once the queued bytes are sent;
+     *    error() closes it at once;
+     *  - no byte either way for timeouts.body closes the connection (and
+     *    timeouts.send bounds a client that stops reading); cleanup() follows. */
+    int (*upgrade)(ws_request *r, const char *protocol);
 };
 
 /* The descriptor a module exports as `webserv_module`. */
@@ -503,6 +523,14 @@ struct ws_module {
     int (*body_filter)(ws_request *r, const void *data, size_t len, int last);
     /* After the response (sent or aborted), before cleanup. */
     void (*log_request)(ws_request *r, const ws_log_info *info);
+
+    /* ---- ABI 1.3: an upgraded connection (host->upgrade), optional ----
+     * The client's raw bytes, in order, as they arrive: return how many were
+     * consumed (fewer pauses the input until body_resume, as on_body). */
+    size_t (*on_data)(ws_request *r, const char *data, size_t len);
+    /* The client closed its side (or reset): no more on_data. The module
+     * finishes (what it queued is still sent) or is cut by the idle timeout. */
+    void (*on_data_end)(ws_request *r);
 };
 
 #define WS_MODULE_HEADER .abi_major = WS_ABI_MAJOR, .abi_minor = WS_ABI_MINOR, .size = sizeof(ws_module)

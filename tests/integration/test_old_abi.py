@@ -1,4 +1,4 @@
-"""Module binaries built against older ABI minors (1.0 and 1.1; see
+"""Module binaries built against older ABI minors (1.0, 1.1 and 1.2; see
 tests/fixtures/README.md) load into the current server and serve: the core
 reads only the part of their descriptor they know, and they never touch the
 host functions added after them."""
@@ -8,23 +8,33 @@ import harness
 
 OLD10 = os.path.join(harness.TESTMODS, "mod_oldabi10.so")
 OLD11 = os.path.join(harness.TESTMODS, "mod_oldabi11.so")
+OLD12 = os.path.join(harness.TESTMODS, "mod_oldabi12.so")
 
 
 class OldAbiTest(harness.ServerTestCase):
 
-    def test_abi_1_0_and_1_1_modules_serve(self):
+    def test_abi_1_0_to_1_2_modules_serve(self):
         self.write("eleven/file", "a file through open_file\n")
         self.write("ten/dir/index.html", "x")
-        cfg = {"modules": [OLD10, OLD11], "workers": 2,
+        cfg = {"modules": [OLD10, OLD11, OLD12], "workers": 2,
                "servers": [{"listen": ["127.0.0.1:%d" % self.port], "root": self.root, "locations": [
                    {"path": "/ten", "oldabi10": {"greeting": "Hi"}},
-                   {"path": "/eleven", "oldabi11": {}}]}]}
+                   {"path": "/eleven", "oldabi11": {}},
+                   {"path": "/twelve", "oldabi12": {"greeting": "Hey"}}]}]}
         self.start(cfg)
         for _ in range(4):
             r, body = self.request("GET", "/ten/x")
-            self.assertEqual((r.status, body), (200, b"Hi from abi 1.0 (server 1.2) /ten/x"))
+            self.assertEqual((r.status, body), (200, b"Hi from abi 1.0 (server 1.3) /ten/x"))
         r, body = self.request("GET", "/eleven/y")
-        self.assertEqual((r.status, body), (200, b"Hello from abi 1.1 (server 1.2) /eleven/y"))
+        self.assertEqual((r.status, body), (200, b"Hello from abi 1.1 (server 1.3) /eleven/y"))
+        # A 1.2 build: its header filter (the end of the 1.2 descriptor) runs.
+        r, body = self.request("GET", "/twelve/z")
+        self.assertEqual((r.status, body), (200, b"Hey from abi 1.2 (server 1.3) /twelve/z"))
+        self.assertEqual(r.getheader("X-Oldabi"), "1.2")
+        r, body = self.request("POST", "/twelve/p", body=b"y" * 70000)
+        self.assertEqual((r.status, body), (200, b"got 70000"))
+        r, body = self.request("GET", "/ten/x")
+        self.assertIsNone(r.getheader("X-Oldabi"))
         r, body = self.request("GET", "/eleven/file")
         self.assertEqual((r.status, body), (200, b"a file through open_file\n"))
         r, body = self.request("POST", "/ten/p", body=b"x" * 100000)

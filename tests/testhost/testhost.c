@@ -57,7 +57,6 @@ th_module *th_load_so(const char *path)
 }
 
 /* A descriptor field of ABI 1.2, or NULL/0 when the module's descriptor is older (shorter). */
-#define DESC_HAS(d, field) ((d)->size >= offsetof(ws_module, field) + sizeof((d)->field))
 
 void th_reload(th_module *m, const void *old_conf, const void *new_conf)
 {
@@ -82,6 +81,7 @@ static void response_free(th_response *res)
     free(res->body);
     free(res->redirect);
     free(res->rewrite_uri);
+    free(res->upgrade);
 }
 
 void th_unload(th_module *m)

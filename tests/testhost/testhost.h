@@ -42,6 +42,8 @@ typedef struct th_response {
     int releases;            /* write_ref release callbacks run (the test host sends at once) */
     /* ABI 1.2 */
     char *rewrite_uri;       /* the last host->rewrite_uri from a rewrite hook, or NULL */
+    /* ABI 1.3 */
+    char *upgrade;           /* the protocol given to a successful host->upgrade (status is then 101), or NULL */
 } th_response;
 
 /* The fake host table (a module keeps this pointer from init). */
@@ -79,7 +81,12 @@ ws_request *th_req(th_request *t);                /* the ws_request the module s
 void th_set_http_minor(th_request *t, int minor);
 
 int th_dispatch(th_request *t); /* match, then handle if taken; handle's non-zero return becomes error_status */
-/* Deliver body bytes if the module called read_body; returns bytes it consumed. */
+/* Deliver body bytes if the module called read_body; returns bytes it consumed.
+ * (ABI 1.3) After a successful host->upgrade, the bytes are the client's raw
+ * bytes: they go to on_data (same pause/body_resume rule), and th_end_body
+ * (the client closed its side) calls on_data_end. host->upgrade checks what
+ * the core checks: HTTP/1.1 (th_set_http_minor), "Connection: upgrade", an
+ * Upgrade field naming the protocol, nothing sent yet, no unread body. */
 size_t th_feed_body(th_request *t, const void *data, size_t len);
 /* (testhost addition) Body bytes the host still holds: fed but not consumed,
  * because read_body was not called yet or on_body paused. They are offered

@@ -349,6 +349,50 @@ static int th_error_reason(ws_request *r, int status, const char *reason)
     return th_error(r, status);
 }
 
+/* ---- ABI 1.3: connection upgrade ---- */
+
+/* Does the comma-separated list hold token (case-insensitive; "name/version" matches a bare name)? */
+static int list_has(const char *list, const char *token)
+{
+    size_t tn = strlen(token);
+    for (const char *p = list; p && *p;) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t n = (size_t)(e - s);
+        if (n >= tn && strncasecmp(s, token, tn) == 0 && (n == tn || (!strchr(token, '/') && s[tn] == '/')))
+            return 1;
+    }
+    return 0;
+}
+
+static int th_upgrade(ws_request *r, const char *protocol)
+{
+    th_request *t = T(r);
+    if (!protocol || !*protocol || !head_open(t) || r->http_minor != 1 || t->res->error_status)
+        return WS_ERROR;
+    if (!list_has(th_req_header(r, "Connection"), "upgrade") || !list_has(th_req_header(r, "Upgrade"), protocol))
+        return WS_ERROR;
+    if (r->content_length != 0 && !t->body_end_delivered)
+        return WS_ERROR; /* a body not read to its end */
+    char *p = strdup(protocol);
+    if (!p)
+        return WS_ERROR;
+    free(t->res->upgrade);
+    t->res->upgrade = p;
+    t->res->status = 101;
+    t->head_sent = 1;
+    t->upgraded = 1;
+    t->body_end = t->body_end_delivered = 0;
+    t->body_paused = 0;
+    return WS_OK;
+}
+
 static void th_stats(ws_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -418,6 +462,8 @@ static const ws_host host = {
     .cfg_object_list = settings_object_list,
     .cfg_keys = settings_keys,
     .cfg_kind = settings_kind,
+    /* ABI 1.3 */
+    .upgrade = th_upgrade,
 };
 
 const ws_host *th_host(void) { return &host; }

@@ -116,7 +116,12 @@ struct th_request {
     int phase_result;
     struct th_slot *slots; /* module_ctx */
     int offloads;          /* works not returned yet */
+    /* ABI 1.3: after host->upgrade, fed bytes go to on_data, th_end_body to on_data_end */
+    int upgraded;
 };
+
+/* Does a module's descriptor (built against some ABI minor) reach `field`? */
+#define DESC_HAS(d, field) ((d)->size >= offsetof(ws_module, field) + sizeof((d)->field))
 
 extern th_request *th_live; /* list of requests not yet ended */
 

@@ -164,10 +164,17 @@ void th_events_release(th_request *t)
 void th_pump_body(th_request *t)
 {
     const ws_module *d = t->m->desc;
-    if (!t->res->read_body_called || th_request_done(t))
+    if (!(t->res->read_body_called || t->upgraded) || th_request_done(t))
         return;
+    /* Upgraded (ABI 1.3): the same bytes and rules, other callbacks. */
+    size_t (*in)(ws_request *, const char *, size_t) = d->on_body;
+    void (*end)(ws_request *) = d->on_body_end;
+    if (t->upgraded) {
+        in = DESC_HAS(d, on_data) ? d->on_data : NULL;
+        end = DESC_HAS(d, on_data_end) ? d->on_data_end : NULL;
+    }
     if (!t->body_paused && t->in_len > 0) {
-        size_t n = d->on_body ? d->on_body(&t->req, t->in_buf, t->in_len) : t->in_len;
+        size_t n = in ? in(&t->req, t->in_buf, t->in_len) : t->in_len;
         if (n > t->in_len)
             n = t->in_len; /* a module bug; the core would clamp as well */
         memmove(t->in_buf, t->in_buf + n, t->in_len - n);
@@ -178,8 +185,8 @@ void th_pump_body(th_request *t)
     }
     if (t->in_len == 0 && t->body_end && !t->body_end_delivered && !th_request_done(t)) {
         t->body_end_delivered = 1;
-        if (d->on_body_end)
-            d->on_body_end(&t->req);
+        if (end)
+            end(&t->req);
     }
 }
 
