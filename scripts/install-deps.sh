@@ -16,6 +16,9 @@ packages="$packages libpcre2-dev libcrypt-dev libssl-dev"
 # HTTP/2: libnghttp2 for the server, its client tools (nghttp, h2load) and
 # Debian's python3-h2 for the raw frame tests (tests/integration/test_h2*.py).
 packages="$packages libnghttp2-dev nghttp2-client python3-h2"
+# WebSockets (examples/modules/websocket-echo, proxy tunnels): Debian's
+# python3-websockets for tests/integration/test_websocket_echo.py and test_proxy_ws.py.
+packages="$packages python3-websockets"
 # The config schema tests (tests/schema) validate with Debian's jsonschema.
 packages="$packages python3-jsonschema"
 # make deb and its test (tests/package): CPack's dependency list, lintian.

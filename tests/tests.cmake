@@ -28,6 +28,24 @@ if(TARGET webserv_testhost)
   add_test(NAME examples/test_kv COMMAND example_test_kv)
 endif()
 
+# The WebSocket echo example (examples/modules/websocket-echo, ABI 1.3) is also
+# built here: test_websocket_echo.py loads it, and its test-host test runs with
+# the others; test_sdk.py builds it out of tree too.
+add_library(example_websocket_echo MODULE ${CMAKE_SOURCE_DIR}/examples/modules/websocket-echo/websocket_echo.c
+  ${CMAKE_SOURCE_DIR}/examples/modules/websocket-echo/ws_frame.c)
+target_include_directories(example_websocket_echo PRIVATE ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(example_websocket_echo PRIVATE OpenSSL::Crypto)
+set_target_properties(example_websocket_echo PROPERTIES PREFIX "" OUTPUT_NAME mod_websocket_echo
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/modules C_VISIBILITY_PRESET hidden)
+if(TARGET webserv_testhost)
+  add_executable(example_test_websocket_echo ${CMAKE_SOURCE_DIR}/examples/modules/websocket-echo/test_websocket_echo.c
+    ${CMAKE_SOURCE_DIR}/examples/modules/websocket-echo/websocket_echo.c
+    ${CMAKE_SOURCE_DIR}/examples/modules/websocket-echo/ws_frame.c)
+  target_include_directories(example_test_websocket_echo PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/sdk-include)
+  target_link_libraries(example_test_websocket_echo PRIVATE webserv_testhost PkgConfig::CMOCKA OpenSSL::Crypto)
+  add_test(NAME examples/test_websocket_echo COMMAND example_test_websocket_echo)
+endif()
+
 # Module binaries of older ABI minors (tests/fixtures/README.md): oldabi.c
 # compiled against frozen copies of the 1.0, 1.1 and 1.2 headers only.
 foreach(minor 0 1 2)
@@ -89,7 +107,8 @@ set(DEBIAN_PYTHON3 /usr/bin/python3)
 foreach(src ${INTEGRATION_TESTS})
   get_filename_component(name ${src} NAME_WE)
   set(py ${PYTHON3})
-  if(name MATCHES "^test_h2")
+  # test_websocket*.py and test_proxy_ws.py use Debian's python3-websockets.
+  if(name MATCHES "^test_h2|^test_websocket|^test_proxy_ws")
     set(py ${DEBIAN_PYTHON3})
   endif()
   add_test(NAME integration/${name} COMMAND ${py} ${src})

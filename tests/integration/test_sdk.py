@@ -181,6 +181,33 @@ class SdkTest(harness.ServerTestCase):
             s.stop()
             self.servers.remove(s)
 
+    def test_websocket_echo_example_out_of_tree(self):
+        """examples/modules/websocket-echo (ABI 1.3, libcrypto): make check and CMake against the
+        installed SDK, then the built module answers a WebSocket handshake in a real server."""
+        pc = self.copy_example("websocket-echo", "wse-pc")
+        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], pc, self.env)
+        self.assertIn("6 test(s) run", out)
+        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], pc, self.env)
+        src = self.copy_example("websocket-echo", "wse-cmake")
+        b = os.path.join(src, "build")
+        run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
+        run(["cmake", "--build", b], src, self.env)
+        out = run(["ctest", "--output-on-failure"], b, self.env)
+        self.assertIn("100% tests passed", out)
+        for so in (os.path.join(pc, "mod_websocket_echo.so"), os.path.join(b, "mod_websocket_echo.so")):
+            cfg = {"modules": [so], "servers": [{"listen": "127.0.0.1:%d" % self.port, "locations": [
+                {"path": "/ws", "websocket_echo": {}}]}]}
+            s = self.start(cfg)
+            # a masked text frame "hi" right behind the handshake, then a close
+            data = self.raw(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                            b"\x81\x82\x00\x00\x00\x00hi\x88\x80\x00\x00\x00\x00")
+            self.assertTrue(data.startswith(b"HTTP/1.1 101 "), data[:60])
+            self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", data)
+            self.assertTrue(data.endswith(b"\r\n\r\n\x81\x02hi\x88\x00"), data[-20:])
+            s.stop()
+            self.servers.remove(s)
+
     def status_json(self):
         r, body = self.request("GET", "/status?format=json")
         self.assertEqual(r.status, 200)
