@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Open N keep-alive connections to 127.0.0.1:PORT, send one GET on each, read
-each whole response, then hold every connection open.
+each whole response, then hold every connection open. With --h2 (implies --tls): HTTP/2 by
+ALPN, the connection preface, SETTINGS and one GET stream on each connection instead.
 
 Prints "READY ok=<n> failed=<m> secs=<t>" once all are answered (or failed),
 then holds until stdin is closed or --hold seconds pass, whichever is first.
@@ -24,6 +25,7 @@ def parse_args():
     p.add_argument("--hold", type=float, default=30.0, help="maximum hold time, seconds")
     p.add_argument("--timeout", type=float, default=20.0, help="maximum time to get every answer")
     p.add_argument("--tls", action="store_true", help="HTTPS: a TLS handshake on each connection first")
+    p.add_argument("--h2", action="store_true", help="HTTP/2 over TLS (ALPN h2): one GET stream each")
     return p.parse_args()
 
 
@@ -41,6 +43,40 @@ def response_done(buf):
 
 
 TLS_CTX = None
+H2 = False
+ACKED = set()
+
+
+def h2_request(path):
+    """Preface, an empty SETTINGS and a GET on stream 1 (HPACK by hand: static-table indices
+    2 :method GET, 7 :scheme https; :path and :authority as literals without indexing)."""
+    block = bytes([0x82, 0x87, 0x04, len(path)]) + path.encode() + bytes([0x01, 9]) + b"127.0.0.1"
+    frame = lambda ftype, flags, sid, payload: (len(payload).to_bytes(3, "big") + bytes([ftype, flags])
+                                               + sid.to_bytes(4, "big") + payload)
+    return (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"")
+            + frame(1, 0x05, 1, block))  # END_STREAM | END_HEADERS
+
+
+def h2_done(s, buf):
+    """True once stream 1 ended (a DATA or HEADERS frame with END_STREAM); the server's
+    SETTINGS is acknowledged on the way."""
+    i = 0
+    while i + 9 <= len(buf):
+        length = int.from_bytes(buf[i:i + 3], "big")
+        ftype, flags = buf[i + 3], buf[i + 4]
+        sid = int.from_bytes(buf[i + 5:i + 9], "big") & 0x7FFFFFFF
+        if i + 9 + length > len(buf):
+            break
+        if ftype == 4 and not flags & 1 and s.fileno() not in ACKED:
+            ACKED.add(s.fileno())
+            try:
+                s.sendall(bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))
+            except (OSError, ssl.SSLWantWriteError):
+                pass
+        if sid == 1 and ftype in (0, 1) and flags & 1:
+            return True
+        i += 9 + length
+    return False
 
 
 def run_batch(port, count, request, deadline, held):
@@ -79,7 +115,7 @@ def run_batch(port, count, request, deadline, held):
                 failed += 1
                 continue
             buf += data
-            if response_done(buf):
+            if (h2_done(s, buf) if H2 else response_done(buf)):
                 ep.unregister(fd)
                 del pending[fd]
                 held.append(s)
@@ -91,11 +127,15 @@ def run_batch(port, count, request, deadline, held):
 
 
 def main():
-    global TLS_CTX
+    global TLS_CTX, H2
     a = parse_args()
-    if a.tls:
+    if a.tls or a.h2:
         TLS_CTX = ssl._create_unverified_context()
     request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % a.path).encode()
+    if a.h2:
+        H2 = True
+        TLS_CTX.set_alpn_protocols(["h2"])
+        request = h2_request(a.path)
     held = []
     failed = 0
     start = time.monotonic()
