@@ -52,10 +52,11 @@ clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
 
 # The benchmark (bench/README.md): webserv against nginx and lighttpd, about
-# 12 minutes. Never part of `make test`. BENCH_ARGS passes options to bench/run.py.
+# 20 minutes. Never part of `make test`. BENCH_ARGS passes options to bench/run.py.
+# h2load (nghttp2-client), php-fpm and brotli serve the HTTP/2, PHP and .br rows.
 .PHONY: bench
 bench: deps
-	@scripts/install-deps.sh wrk nginx-light lighttpd lighttpd-mod-webdav
+	@scripts/install-deps.sh wrk nginx-light lighttpd lighttpd-mod-webdav nghttp2-client php-fpm brotli
 	python3 bench/run.py $(BENCH_ARGS)
 
 # The soak test (tests/soak/soak.py): the server with 2 workers under a mixed

@@ -408,16 +408,20 @@ def main():
                 if wl.get("baseline"):
                     wl_legs[wl["name"]].append(dict(server="webserv@rev", label="webserv@" + a.baseline_rev))
                     skipped[(wl["name"], "webserv@" + a.baseline_rev)] = base_why
-        round_secs = None
+        # The next round's time is estimated from the last one: its rate rows and, while the
+        # memory rows still run, its memory rows (round 1 also had the warm-ups: an over-estimate).
+        spent = {"rate": None, "memory": 0.0}
         for rnd in range(a.rounds):
             elapsed = time.monotonic() - t_start
-            if stop["now"] or (round_secs and elapsed + round_secs > a.budget):
+            guess = (spent["rate"] or 0) + (spent["memory"] if rnd < a.memory_rounds else 0)
+            if stop["now"] or (spent["rate"] is not None and elapsed + guess > a.budget):
                 log("== stopping after %d round(s): time budget" % rnd)
                 break
-            r0 = time.monotonic()
+            spent = {"rate": 0.0, "memory": 0.0}
             for wl in workloads:
                 if wl["kind"] in MEMORY_KINDS and rnd >= a.memory_rounds:
                     continue
+                w0 = time.monotonic()
                 ls = wl_legs[wl["name"]]
                 # Alternate: the leg order rotates every round.
                 order = ls[rnd % len(ls):] + ls[:rnd % len(ls)] if ls else []
@@ -453,8 +457,8 @@ def main():
                         except OSError:
                             pass
                     time.sleep(0.3)
+                spent["memory" if wl["kind"] in MEMORY_KINDS else "rate"] += time.monotonic() - w0
             rounds_done += 1
-            round_secs = time.monotonic() - r0
     finally:
         for s in servers.values():
             s.stop()

@@ -5,7 +5,6 @@ import os
 import re
 import select
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
