@@ -81,7 +81,9 @@ def decode(coding, body):
     if coding == "gzip":
         return gzip.decompress(body)
     if coding == "br":
-        r = subprocess.run(["brotli", "-d", "-c"], input=body, stdout=subprocess.PIPE)
+        r = subprocess.run(["brotli", "-d", "-c"], input=body, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise ValueError("brotli -d: " + r.stderr.decode(errors="replace").strip()[:100])
         return r.stdout
     return body
 
@@ -108,7 +110,10 @@ def check(server, wl, leg, docroot):
         if coding != leg["accept"]:
             return "GET %s with Accept-Encoding: %s answers Content-Encoding %s" % (path, leg["accept"], coding)
         leg["wire_bytes"] = len(body)
-        body = decode(coding, body)
+        try:
+            body = decode(coding, body)
+        except (OSError, EOFError, ValueError) as e:  # gzip.BadGzipFile is an OSError
+            return "GET %s: the %s body does not decode: %s" % (path, coding, e)
     expect = wl.get("expect")
     if expect is None and os.path.isfile(os.path.join(docroot, path.lstrip("/"))):
         with open(os.path.join(docroot, path.lstrip("/")), "rb") as f:
