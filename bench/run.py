@@ -242,6 +242,9 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
                           str(sum(col("errors"))), fmt_num(med_spread(col("peak_rss_mb"))[0]),
                           "%.0f%%" % max(noise) if noise else "-", "", ""])
         label, ratio, target = verdict(wl, figures)
+        wire = {leg["label"]: leg["wire_bytes"] for leg in wl_legs[wl["name"]] if leg.get("wire_bytes")}
+        if wire.get("webserv") and wire.get("nginx") and not wl.get("ratio"):
+            ratio = "%s; body bytes %.2fx nginx" % (ratio, wire["webserv"] / wire["nginx"])
         for r in wrows:
             if r[1] == label and not r[2].startswith("n/a"):
                 r[10], r[11] = ratio, target
