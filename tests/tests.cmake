@@ -76,7 +76,8 @@ foreach(src ${MODULE_TESTS})
   add_executable(mod_${name} ${src})
   # Some module tests also load the built .so (and the test modules).
   add_dependencies(mod_${name} ${WEBSERV_MODULE_TARGETS})
-  target_include_directories(mod_${name} PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/modules ${CMAKE_SOURCE_DIR}/tests/testhost)
+  target_include_directories(mod_${name} PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/modules ${CMAKE_SOURCE_DIR}/tests/testhost
+    ${CMAKE_SOURCE_DIR}/lib/spool)
   if(TARGET webserv_testhost)
     target_link_libraries(mod_${name} PRIVATE webserv_testhost)
   endif()

@@ -21,6 +21,7 @@
 #include "webserv/module.h"
 #include "cgi_env.h"
 #include "cgi_header.h"
+#include "spool.h"
 
 #define CGI_READ_CHUNK 16384     /* stdout is read and passed on in pieces of this size */
 #define CGI_STDERR_LINE_MAX 1024 /* longer stderr lines are cut */
@@ -65,8 +66,9 @@ typedef struct cgi_req {
     int in_waiting;     /* the body is paused until stdin is writable */
     int64_t in_left;    /* body bytes still owed to the script */
     int chunked;        /* a chunked body, collected in tmp_fd first */
-    int tmp_fd;
+    int tmp_fd;         /* stays ours: written through sp, closed at cleanup or once stdin */
     int64_t tmp_len;
+    spool sp;           /* writes to tmp_fd on the core's pool (lib/spool), set up for chunked bodies */
 
     /* stdout */
     int out_fd;

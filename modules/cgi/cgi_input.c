@@ -8,7 +8,9 @@
  *
  * A chunked body has no length up front, but CONTENT_LENGTH must be set
  * (§4.1.2), so it is first collected in an unlinked temporary file, which
- * becomes the script's stdin once the body is complete.
+ * becomes the script's stdin once the body is complete. Its writes run on
+ * the core's thread pool (lib/spool), never on the event loop; while the
+ * disk is behind, the body is paused.
  *
  * Without a body, stdin is /dev/null.
  */
@@ -52,6 +54,33 @@ static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
     return 0;
 }
 
+/* ---- the chunked body's temporary file (lib/spool events) ---- */
+
+static void body_file_failed(ws_request *r, void *arg, int err, int tag)
+{
+    (void)tag;
+    cgi_req *c = arg;
+    cgi_host->log(WS_LOG_ERROR, r, "cgi: writing the body to a temporary file: %s", strerror(-err));
+    cgi_fail(c, 500);
+}
+
+/* Every byte is in the file: it becomes the script's stdin. */
+static void body_file_drained(ws_request *r, void *arg)
+{
+    cgi_req *c = arg;
+    if (c->over)
+        return;
+    if (lseek(c->tmp_fd, 0, SEEK_SET) != 0) {
+        cgi_host->log(WS_LOG_ERROR, r, "cgi: rewinding the body file: %s", strerror(errno));
+        cgi_fail(c, 500);
+        return;
+    }
+    int status = start_script(c, c->tmp_fd, c->tmp_len);
+    cgi_close_fd(&c->tmp_fd, NULL);
+    if (status)
+        cgi_fail(c, status);
+}
+
 int cgi_input_start(cgi_req *c)
 {
     ws_request *r = c->r;
@@ -62,6 +91,8 @@ int cgi_input_start(cgi_req *c)
             return 500;
         }
         c->chunked = 1;
+        static const spool_events ev = {body_file_failed, body_file_drained};
+        spool_init(&c->sp, cgi_host, r, &ev, c);
         return cgi_host->read_body(r) == WS_OK ? 0 : 500;
     }
     if (r->content_length > 0) {
@@ -114,20 +145,16 @@ static void wait_for_stdin(cgi_req *c)
 
 static size_t to_tmpfile(cgi_req *c, const char *data, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(c->tmp_fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            cgi_host->log(WS_LOG_ERROR, c->r, "cgi: writing the body to a temporary file: %s",
-                          n < 0 ? strerror(errno) : "no progress");
-            cgi_fail(c, 500);
-            return len;
-        }
-        done += (size_t)n;
+    if (!spool_room(&c->sp))
+        return spool_pause(&c->sp); /* the disk is behind: the client waits */
+    int rc = spool_write(&c->sp, c->tmp_fd, data, len, 0);
+    if (rc < 0) {
+        cgi_host->log(WS_LOG_ERROR, c->r, "cgi: writing the body to a temporary file: %s", strerror(-rc));
+        cgi_fail(c, 500);
+        return len;
     }
     c->tmp_len += (int64_t)len;
+    spool_kick(&c->sp);
     return len;
 }
 
@@ -177,13 +204,5 @@ void cgi_on_body_end(ws_request *r)
         close_stdin(c);
         return;
     }
-    if (lseek(c->tmp_fd, 0, SEEK_SET) != 0) {
-        cgi_host->log(WS_LOG_ERROR, r, "cgi: rewinding the body file: %s", strerror(errno));
-        cgi_fail(c, 500);
-        return;
-    }
-    int status = start_script(c, c->tmp_fd, c->tmp_len);
-    cgi_close_fd(&c->tmp_fd, NULL);
-    if (status)
-        cgi_fail(c, status);
+    spool_drain(&c->sp); /* then body_file_drained starts the script */
 }

@@ -76,6 +76,7 @@ void cgi_fail(cgi_req *c, int status)
     if (c->over)
         return;
     c->over = 1;
+    spool_abandon(&c->sp); /* a chunked body: nothing more to its file */
     cgi_kill(c);
     cgi_close_fd(&c->out_fd, &c->out_watch);
     c->in_waiting = 0;
@@ -159,7 +160,8 @@ static void cgi_cleanup(ws_request *r, int how)
     cgi_close_fd(&c->in_fd, &c->in_watch);
     cgi_close_fd(&c->out_fd, &c->out_watch);
     cgi_close_fd(&c->err_fd, &c->err_watch);
-    cgi_close_fd(&c->tmp_fd, NULL);
+    cgi_close_fd(&c->tmp_fd, NULL); /* the pool is done with it: cleanup follows the works */
+    spool_free(&c->sp);
     c->over = 1;
     r->ctx = NULL;
 }

@@ -59,8 +59,9 @@ int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
 
 void up_discard_temps(up_ctx *c)
 {
+    spool_abandon(&c->sp); /* nothing more to the disk; files handed over get closed */
     if (c->fd >= 0) {
-        tf_discard(c->fd, NULL);
+        spool_close(&c->sp, c->fd); /* not before the pool stopped writing to it */
         c->fd = -1;
     }
     for (size_t i = 0; i < c->n_files; i++) {
@@ -78,4 +79,29 @@ void up_fail(ws_request *r, up_ctx *c, int status)
         return;
     c->over = 1;
     up_host->error(r, status);
+}
+
+/* ---- the spool's events (lib/spool) ---- */
+
+static void on_spool_failed(ws_request *r, void *arg, int err, int tag)
+{
+    up_ctx *c = arg;
+    const char *tmp = tag >= 0 && (size_t)tag < c->n_files ? c->files[tag].tmp : "";
+    up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", tmp, strerror(-err));
+    up_fail(r, c, err == -ENOSPC || err == -EDQUOT ? 507 : 500);
+}
+
+static void on_spool_drained(ws_request *r, void *arg)
+{
+    up_ctx *c = arg;
+    if (c->kind == UP_FORM)
+        up_form_drained(r, c);
+    else
+        up_raw_drained(r, c);
+}
+
+void up_spool_init(ws_request *r, up_ctx *c)
+{
+    static const spool_events ev = {on_spool_failed, on_spool_drained};
+    spool_init(&c->sp, up_host, r, &ev, c);
 }

@@ -44,6 +44,8 @@ static int part_begin(void *arg, const mp_part *part)
     return status != 0;
 }
 
+/* Parser callbacks only queue work on the spool (lib/spool); the pool
+ * writes, fsyncs and closes each part's file in order. */
 static int part_data(void *arg, const char *data, size_t len)
 {
     ws_request *r = arg;
@@ -51,10 +53,10 @@ static int part_data(void *arg, const char *data, size_t len)
     if (c->skipping)
         return 0;
     c->files[c->n_files - 1].size += (int64_t)len;
-    int rc = tf_write(c->fd, data, len);
+    int rc = spool_write(&c->sp, c->fd, data, len, (int)c->n_files - 1);
     if (rc < 0) {
         up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", c->files[c->n_files - 1].tmp, strerror(-rc));
-        c->status = rc == -ENOSPC || rc == -EDQUOT ? 507 : 500;
+        c->status = 500;
         return 1;
     }
     return 0;
@@ -66,10 +68,10 @@ static int part_end(void *arg)
     up_ctx *c = r->ctx;
     if (c->skipping)
         return 0;
-    int rc = tf_sync_close(c->fd);
+    int rc = spool_sync_close(&c->sp, c->fd, (int)c->n_files - 1); /* the fd is the spool's now */
     c->fd = -1;
     if (rc < 0) {
-        c->status = rc == -ENOSPC || rc == -EDQUOT ? 507 : 500;
+        c->status = 500;
         return 1;
     }
     return 0;
@@ -106,9 +108,14 @@ size_t up_form_body(ws_request *r, up_ctx *c, const char *data, size_t len)
 {
     if (c->over)
         return len;
+    if (!spool_room(&c->sp))
+        return spool_pause(&c->sp); /* the disk is behind: the client waits */
     int rc = mp_feed(c->mp, data, len);
-    if (rc != MP_OK)
+    if (rc != MP_OK) {
         fail_parse(r, c, rc);
+        return len;
+    }
+    spool_kick(&c->sp);
     return len;
 }
 
@@ -174,11 +181,34 @@ void up_form_end(ws_request *r, up_ctx *c)
         up_fail(r, c, 400); /* nothing to store */
         return;
     }
-    int status = place_all(c);
-    if (status) {
-        up_fail(r, c, status);
+    spool_drain(&c->sp); /* then up_form_drained */
+}
+
+/* Placing links, unlinks and syncs the folder: on the pool too (as a raw
+ * upload's end, raw.c); place_work touches only c. */
+static void place_work(void *arg)
+{
+    up_ctx *c = arg;
+    c->end_status = place_all(c);
+}
+
+static void place_done(ws_request *r, void *arg)
+{
+    up_ctx *c = arg;
+    if (c->end_status) {
+        up_fail(r, c, c->end_status);
         return;
     }
     c->over = 1;
     respond(r, c);
+}
+
+void up_form_drained(ws_request *r, up_ctx *c)
+{
+    if (c->over)
+        return;
+    if (up_has_offload && up_host->offload(r, place_work, place_done, c) == WS_OK)
+        return;
+    place_work(c);
+    place_done(r, c);
 }

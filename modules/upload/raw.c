@@ -34,16 +34,24 @@ int up_raw_start(ws_request *r, up_ctx *c)
     return up_host->read_body(r) == WS_OK ? 0 : 500;
 }
 
+/* Each piece of the body goes to the spool (lib/spool): the pool writes it
+ * while the loop serves others. When the disk is behind (a batch on the
+ * pool and the next one full), nothing is consumed: the core stops reading
+ * from this client until the spool has room again. */
 size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len)
 {
     if (c->over || c->fd < 0)
         return len;
-    c->files[0].size += (int64_t)len;
-    int rc = tf_write(c->fd, data, len);
+    if (!spool_room(&c->sp))
+        return spool_pause(&c->sp);
+    int rc = spool_write(&c->sp, c->fd, data, len, 0);
     if (rc < 0) {
         up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", c->files[0].tmp, strerror(-rc));
-        up_fail(r, c, rc == -ENOSPC || rc == -EDQUOT ? 507 : 500);
+        up_fail(r, c, 500);
+        return len;
     }
+    c->files[0].size += (int64_t)len;
+    spool_kick(&c->sp);
     return len;
 }
 
@@ -134,6 +142,14 @@ static void raw_finish(ws_request *r, up_ctx *c, int may_offload)
 }
 
 void up_raw_end(ws_request *r, up_ctx *c)
+{
+    (void)r;
+    if (c->over)
+        return;
+    spool_drain(&c->sp); /* then up_raw_drained */
+}
+
+void up_raw_drained(ws_request *r, up_ctx *c)
 {
     raw_finish(r, c, 1);
 }

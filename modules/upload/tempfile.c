@@ -37,24 +37,6 @@ int tf_create(const char *dir, char *path, size_t cap)
     return -EEXIST;
 }
 
-int tf_write(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -ENOSPC;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int tf_sync_close(int fd)
 {
     int rc = 0;

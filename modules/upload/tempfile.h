@@ -15,9 +15,6 @@
  * Returns the open fd (O_WRONLY, O_CLOEXEC, mode 0644 before umask) or -errno. */
 int tf_create(const char *dir, char *path, size_t cap);
 
-/* Write all of data, retrying on EINTR and short writes. */
-int tf_write(int fd, const void *data, size_t len);
-
 /* fsync and close (the fd is closed whatever happens). */
 int tf_sync_close(int fd);
 

@@ -73,6 +73,7 @@ static int up_handle(ws_request *r)
     if (!c)
         return 500;
     c->fd = -1;
+    up_spool_init(r, c);
     r->ctx = c;
     const char *path = r->request_path ? r->request_path : r->path;
     const char *type = up_host->header(r, "Content-Type");
@@ -119,8 +120,10 @@ static void up_cleanup(ws_request *r, int how)
 {
     (void)how;
     up_ctx *c = r->ctx;
-    if (c)
+    if (c) {
         up_discard_temps(c); /* whatever was not placed: aborted, refused or failed */
+        spool_free(&c->sp);
+    }
     r->ctx = NULL;
 }
 

@@ -4,6 +4,7 @@
 
 #include "webserv/module.h"
 #include "multipart.h"
+#include "spool.h"
 
 #define UP_MAX_FILES 1000 /* files in one multipart request; over it: 413 */
 
@@ -52,6 +53,9 @@ typedef struct up_ctx {
     size_t n_files, cap_files;
     int skipping;      /* the current part has no filename */
     mp_parser *mp;
+    /* The body's bytes go to the temporary files through the spool: the
+     * writes and the fsync of each part run on the core's thread pool. */
+    spool sp;
     /* The end of a raw upload, run by an offloaded work (raw.c). */
     int end_fd;        /* the temporary file the work syncs and closes */
     int end_errno;     /* its fsync/close failure (-errno), or 0 */
@@ -68,14 +72,18 @@ int up_status_of(int neg_errno);
 void up_discard_temps(up_ctx *c);
 /* Stop with an error response; temporary files are removed. */
 void up_fail(ws_request *r, up_ctx *c, int status);
+/* Set up c->sp (up_handle); its events go to files.c. */
+void up_spool_init(ws_request *r, up_ctx *c);
 
 int up_raw_start(ws_request *r, up_ctx *c);
 size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_raw_end(ws_request *r, up_ctx *c);
+void up_raw_drained(ws_request *r, up_ctx *c); /* every body byte is on the disk */
 
 int up_form_start(ws_request *r, up_ctx *c, const char *content_type);
 size_t up_form_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_form_end(ws_request *r, up_ctx *c);
+void up_form_drained(ws_request *r, up_ctx *c);
 
 int up_delete(ws_request *r, const up_conf *conf);
 

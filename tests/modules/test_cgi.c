@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "testhost.h"
+#include "spool.c"
 
 #include "cgi/cgi_config.c"
 #include "cgi/cgi_env.c"

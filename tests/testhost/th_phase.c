@@ -249,6 +249,7 @@ void th_offload_settle(th_request *t)
             if (j->done && !th_request_done(t))
                 j->done(&t->req, j->arg);
             free(j);
+            th_pump_body(t); /* done may have resumed a paused body (an upload's disk caught up) */
             again = 1; /* done may have offloaded more: start over */
             break;
         }

@@ -1,0 +1,296 @@
+/* Request bodies to files with the disk calls on the core's pool; see spool.h. */
+#include "spool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum spool_kind { SPOOL_WRITE, SPOOL_SYNC_CLOSE };
+
+void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events *ev, void *arg)
+{
+    memset(s, 0, sizeof *s);
+    s->host = host;
+    s->r = r;
+    s->ev = *ev;
+    s->arg = arg;
+    s->b[0].s = s->b[1].s = s;
+    s->fill = &s->b[0];
+    s->use_offload = host->abi_minor >= 2 && host->size >= offsetof(ws_host, offload) + sizeof host->offload &&
+                     host->offload != NULL;
+}
+
+/* ---- filling a batch (on the loop) ---- */
+
+static spool_op *sp_add_op(spool_batch *b)
+{
+    if (b->n_ops == b->cap_ops) {
+        size_t cap = b->cap_ops ? b->cap_ops * 2 : 8;
+        spool_op *ops = realloc(b->ops, cap * sizeof *ops);
+        if (!ops)
+            return NULL;
+        b->ops = ops;
+        b->cap_ops = cap;
+    }
+    return &b->ops[b->n_ops++];
+}
+
+int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
+{
+    if (s->err)
+        return s->err;
+    if (s->abandoned)
+        return -ECANCELED;
+    if (len == 0)
+        return 0;
+    spool_batch *b = s->fill;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : SPOOL_BATCH;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *buf = realloc(b->buf, cap);
+        if (!buf)
+            return -ENOMEM;
+        b->buf = buf;
+        b->cap = cap;
+    }
+    spool_op *last = b->n_ops ? &b->ops[b->n_ops - 1] : NULL;
+    if (last && last->kind == SPOOL_WRITE && last->fd == fd && last->off + last->len == b->len) {
+        last->len += len; /* one write() for the whole run of bytes */
+    } else {
+        spool_op *op = sp_add_op(b);
+        if (!op)
+            return -ENOMEM;
+        *op = (spool_op){.kind = SPOOL_WRITE, .fd = fd, .tag = tag, .off = b->len, .len = len};
+    }
+    memcpy(b->buf + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+/* Close fd once the spool is idle (nothing queued, nothing on the pool). */
+static void sp_close_later(spool *s, int fd)
+{
+    if (s->n_later < SPOOL_LATER) {
+        s->later[s->n_later++] = fd;
+        return;
+    }
+    /* Never reached with the one or two fds a request hands over. Closing
+     * now could let the pool write a file's bytes into whatever reuses the
+     * number (another client's socket): keeping the fd open until the
+     * worker exits is the lesser harm. */
+}
+
+static void sp_close_held(spool *s)
+{
+    for (int i = 0; i < s->n_later; i++)
+        close(s->later[i]);
+    s->n_later = 0;
+}
+
+int spool_sync_close(spool *s, int fd, int tag)
+{
+    if (s->err || s->abandoned) {
+        spool_close(s, fd);
+        return s->err ? s->err : -ECANCELED;
+    }
+    spool_op *op = sp_add_op(s->fill);
+    if (!op) {
+        spool_close(s, fd);
+        return -ENOMEM;
+    }
+    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .tag = tag};
+    return 0;
+}
+
+void spool_close(spool *s, int fd)
+{
+    if (fd < 0)
+        return;
+    if (!s->fill || (!s->busy && (s->fill->n_ops == 0 || s->abandoned)))
+        close(fd);
+    else
+        sp_close_later(s, fd);
+}
+
+int spool_room(const spool *s)
+{
+    return !s->busy || s->fill->len < SPOOL_BATCH;
+}
+
+size_t spool_pause(spool *s)
+{
+    s->paused = 1;
+    return 0;
+}
+
+/* ---- running a batch (on a pool thread, or inline) ---- */
+
+static int sp_write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ENOSPC;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The work: every op in order; after a failure only the closes. It touches
+ * the batch alone (never the request nor the host). */
+static void sp_run_batch(void *arg)
+{
+    spool_batch *b = arg;
+    for (size_t i = 0; i < b->n_ops; i++) {
+        spool_op *op = &b->ops[i];
+        int rc = 0;
+        if (op->kind == SPOOL_WRITE) {
+            if (!b->err)
+                rc = sp_write_all(op->fd, b->buf + op->off, op->len);
+        } else {
+            if (!b->err && fsync(op->fd) < 0)
+                rc = -errno;
+            if (close(op->fd) < 0 && !rc && !b->err && errno != EINTR)
+                rc = -errno; /* NFS reports a failed write back at close */
+        }
+        if (rc && !b->err) {
+            b->err = rc;
+            b->err_tag = op->tag;
+        }
+    }
+}
+
+/* Forget a batch's contents; fds it was handed (not run) are closed. */
+static void sp_drop_batch(spool_batch *b, int ran)
+{
+    if (!ran)
+        for (size_t i = 0; i < b->n_ops; i++)
+            if (b->ops[i].kind == SPOOL_SYNC_CLOSE)
+                close(b->ops[i].fd);
+    b->len = 0;
+    b->n_ops = 0;
+    b->err = 0;
+}
+
+static void sp_submit(spool *s);
+
+/* A batch came back (its done on the loop, or inline). */
+static void sp_batch_done(spool *s, spool_batch *b)
+{
+    s->busy = 0;
+    int err = b->err, tag = b->err_tag;
+    sp_drop_batch(b, 1);
+    if (err && !s->err && !s->abandoned) {
+        s->err = err;
+        s->abandoned = 1;
+        sp_drop_batch(s->fill, 0);
+        sp_close_held(s);
+        s->ev.failed(s->r, s->arg, err, tag);
+        return;
+    }
+    if (s->abandoned) {
+        sp_drop_batch(s->fill, 0);
+        sp_close_held(s);
+        return;
+    }
+    if (s->fill->n_ops && (s->fill->len >= SPOOL_BATCH || s->draining)) {
+        sp_submit(s); /* may come back at once (no pool): then it did everything */
+        if (s->busy)
+            goto resume;
+        return;
+    }
+    if (s->fill->n_ops == 0)
+        sp_close_held(s);
+    if (s->draining && s->fill->n_ops == 0) {
+        s->draining = 0;
+        s->ev.drained(s->r, s->arg);
+        return;
+    }
+resume:
+    if (s->paused && spool_room(s)) {
+        s->paused = 0;
+        s->host->body_resume(s->r); /* the rest of the body is offered again */
+    }
+}
+
+static void sp_on_done(ws_request *r, void *arg)
+{
+    (void)r;
+    spool_batch *b = arg;
+    sp_batch_done(b->s, b);
+}
+
+static void sp_submit(spool *s)
+{
+    spool_batch *b = s->fill;
+    s->fill = b == &s->b[0] ? &s->b[1] : &s->b[0];
+    s->busy = 1;
+    if (s->use_offload && s->host->offload(s->r, sp_run_batch, sp_on_done, b) == WS_OK)
+        return;
+    sp_run_batch(b); /* no pool: the disk waits here rather than the upload failing */
+    sp_batch_done(s, b);
+}
+
+void spool_kick(spool *s)
+{
+    if (!s->busy && !s->abandoned && s->fill->len >= SPOOL_BATCH)
+        sp_submit(s);
+}
+
+void spool_drain(spool *s)
+{
+    if (s->abandoned)
+        return;
+    s->draining = 1;
+    if (s->busy)
+        return; /* the batch's return sends the rest */
+    if (s->fill->n_ops) {
+        sp_submit(s);
+        return;
+    }
+    sp_close_held(s);
+    s->draining = 0;
+    s->ev.drained(s->r, s->arg);
+}
+
+void spool_abandon(spool *s)
+{
+    if (!s->fill)
+        return; /* never set up */
+    s->abandoned = 1;
+    s->draining = 0;
+    if (s->busy)
+        return; /* the batch's return closes what was handed over */
+    sp_drop_batch(s->fill, 0);
+    sp_close_held(s);
+}
+
+void spool_free(spool *s)
+{
+    /* Called from cleanup: the pool returned every work of this request
+     * (the core guarantees it), so a batch still marked busy did run and
+     * closed its fds; the filling one never ran. */
+    if (!s->fill)
+        return; /* never set up */
+    spool_batch *other = s->fill == &s->b[0] ? &s->b[1] : &s->b[0];
+    sp_drop_batch(s->fill, 0);
+    sp_drop_batch(other, 1);
+    for (int i = 0; i < 2; i++) {
+        free(s->b[i].buf);
+        free(s->b[i].ops);
+        s->b[i].buf = NULL;
+        s->b[i].ops = NULL;
+        s->b[i].cap = s->b[i].cap_ops = 0;
+    }
+    sp_close_held(s);
+    s->busy = 0;
+    s->abandoned = 1;
+}

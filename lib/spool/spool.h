@@ -1,0 +1,114 @@
+/*
+ * A request body on its way to files, with the disk calls (write, fsync,
+ * close) on the core's thread pool (ABI 1.2 host->offload) instead of the
+ * event loop: a slow or busy disk then delays this upload only, never the
+ * other connections of the worker (issue 21).
+ *
+ * Shape: bytes and file operations are appended, in order, to a batch in
+ * memory; a full batch goes to the pool while the next one fills. One batch
+ * at most is on the pool per request, so the operations run in the order
+ * they were asked for. When the batch on the pool has not come back and the
+ * filling one is full, spool_room() says no: the module's on_body then
+ * consumes nothing (spool_pause) and the core stops reading from the client
+ * until the pool caught up (body_resume). Memory stays bounded: two batches
+ * of about SPOOL_BATCH bytes plus one piece of body.
+ *
+ * File descriptors: a module writes to its own fd with spool_write and keeps
+ * it; it hands it over with spool_sync_close or spool_close, and never closes
+ * an fd it wrote through the spool itself (the pool may still be writing).
+ * After the first failure (spool_error) nothing more is written or synced;
+ * handed-over fds are still closed.
+ *
+ * Without offload (a core older than ABI 1.2, or a pool that cannot start)
+ * a batch runs at once on the caller's thread: slower, never wrong.
+ */
+#ifndef WEBSERV_LIB_SPOOL_H
+#define WEBSERV_LIB_SPOOL_H
+
+#include <stddef.h>
+
+#include "webserv/module.h"
+
+#define SPOOL_BATCH (256 * 1024) /* bytes that make a batch worth a trip to the pool */
+#define SPOOL_LATER 8            /* fds spool_close can hold back (a request hands over one or two) */
+
+typedef struct spool_op {
+    int kind; /* enum spool_kind (spool.c) */
+    int fd;
+    int tag;  /* the module's name for the file (an index), reported with a failure */
+    size_t off, len;
+} spool_op;
+
+typedef struct spool_batch {
+    struct spool *s;
+    char *buf;
+    size_t len, cap;
+    spool_op *ops;
+    size_t n_ops, cap_ops;
+    int err;     /* set by the work: -errno of the first failure, or 0 */
+    int err_tag;
+} spool_batch;
+
+/* What the spool tells its module, on the loop (from the done of a batch or
+ * from spool_kick/spool_drain when no pool is used). */
+typedef struct spool_events {
+    /* The first failure: err is -errno (-ENOSPC: the disk is full), tag names
+     * the file. The module answers (fails the request); later writes are dropped. */
+    void (*failed)(ws_request *r, void *arg, int err, int tag);
+    /* Everything asked before spool_drain is on the disk (and synced where asked). */
+    void (*drained)(ws_request *r, void *arg);
+} spool_events;
+
+typedef struct spool {
+    const ws_host *host;
+    ws_request *r;
+    spool_events ev;
+    void *arg;
+    spool_batch b[2];
+    spool_batch *fill;   /* the batch being filled */
+    int busy;            /* the other batch is on the pool */
+    int use_offload;     /* the host has offload (ABI 1.2) */
+    int paused;          /* on_body consumed less: body_resume once there is room */
+    int draining;        /* spool_drain was called: drained() when all is done */
+    int err;             /* the first failure, sticky */
+    int abandoned;       /* spool_abandon: write nothing more, close what was handed over */
+    int later[SPOOL_LATER]; /* spool_close'd fds, closed when the spool is idle */
+    int n_later;
+} spool;
+
+/* Set up s for request r (s lives in request memory, e.g. the module's ctx).
+ * spool_close, spool_abandon and spool_free accept a zeroed spool never set up. */
+void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events *ev, void *arg);
+
+/* Append a write of data (copied) to fd. 0, or -ENOMEM, or the sticky error. */
+int spool_write(spool *s, int fd, const void *data, size_t len, int tag);
+/* Hand fd over: fsync then close it, in order after the writes before. On a
+ * failure to queue it, fd is closed at once and a negative errno returned. */
+int spool_sync_close(spool *s, int fd, int tag);
+/* Hand fd over: close it (no fsync), its data not wanted: at once when the
+ * spool is idle, else once nothing queued or on the pool can use it. */
+void spool_close(spool *s, int fd);
+
+/* Room for another piece of body: no batch on the pool, or the filling one
+ * is not full yet. When 0, on_body returns spool_pause(s). */
+int spool_room(const spool *s);
+/* Remember that the body is paused; returns 0 (bytes consumed). */
+size_t spool_pause(spool *s);
+/* Send a full batch to the pool if none is there. Call it at the end of
+ * on_body, outside any parser callback: without a pool the batch runs here,
+ * and failed() may be called from it. */
+void spool_kick(spool *s);
+/* Send what is left; drained() follows once everything is done (maybe at
+ * once, from inside this call). */
+void spool_drain(spool *s);
+/* The request failed: nothing more is written; the fds handed over are
+ * closed (now, or after the batch on the pool came back). */
+void spool_abandon(spool *s);
+/* The request's cleanup (the pool is done with this request by then):
+ * close what was handed over and free the batches. */
+void spool_free(spool *s);
+
+/* A batch is on the pool (the module must not close fds it wrote). */
+static inline int spool_busy(const spool *s) { return s->busy; }
+
+#endif
