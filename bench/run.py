@@ -280,8 +280,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     ap.add_argument("--memory-rounds", type=int, default=2,
                     help="rounds that also run the idle/upload/slow-CGI/download workloads (default 2)")
-    ap.add_argument("--duration", type=int, default=4, help="seconds per wrk/h2load run (default 4)")
-    ap.add_argument("--budget", type=int, default=1140, help="no new round after this many seconds (1140)")
+    ap.add_argument("--duration", type=int, default=3, help="seconds per wrk/h2load run (default 3)")
+    ap.add_argument("--budget", type=int, default=1200,
+                    help="start no round that the last one's time says would end after this many seconds (1200)")
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--servers", default="webserv,nginx,lighttpd")
     ap.add_argument("--baseline-rev", default=S.DEFAULT_BASELINE_REV,

@@ -242,6 +242,9 @@ def run_idle(server, wl, leg, duration):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        # Fresh again: the memory the connections grew would otherwise stay in the RSS (and the
+        # peak-RSS figures) of the rows that follow.
+        server.restart()
     return dict(bytes_per_conn=(after - before) * 1024 / max(ok, 1), errors=failed,
                 peak_rss_mb=after / 1024)
 
