@@ -190,7 +190,7 @@ def html_page(size, rnd):
         i += 1
     parts.append("</body></html>\n")
     text = "".join(parts).encode()
-    return (text + b" " * size)[:size - 15] + b"\n</body></html>\n"
+    return (text + b" " * size)[:size - 16] + b"\n</body></html>\n"
 
 
 def prepare_docroot(root, work):
