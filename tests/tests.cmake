@@ -140,10 +140,10 @@ endforeach()
 # listen address TLS, every client speaking TLS. Left out of these runs (they
 # still run plain above): a test that reads a raw non-blocking socket, and one
 # holding a latency bound measured for plain HTTP (two of them).
-foreach(name test_static test_upload test_cgi test_autoindex)
+foreach(name test_static test_upload test_cgi test_autoindex test_filters)
   add_test(NAME integration-tls/${name} COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${name}.py)
   set_tests_properties(integration-tls/${name} PROPERTIES TIMEOUT 300 ENVIRONMENT
-    "${WEBSERV_TEST_ENV};WEBSERV_TEST_TLS=1;WEBSERV_TEST_TLS_EXCLUDE=test_slow_reader_memory,test_fifty_concurrent,test_ten_thousand_entries")
+    "${WEBSERV_TEST_ENV};WEBSERV_TEST_TLS=1;WEBSERV_TEST_TLS_EXCLUDE=test_slow_reader_memory,test_slow_reader_memory_bounded,test_fifty_concurrent,test_ten_thousand_entries")
 endforeach()
 
 # The core integration tests with the server under valgrind memcheck (release
@@ -161,6 +161,7 @@ if(NOT WEBSERV_SANITIZE)
     "test_tls|test_tls.py|-k|HandshakeClients|-k|Refusals|-k|Sni|-k|Reload"
     "test_module_state|test_module_state.py"
     "test_phases|test_phases.py"
+    "test_filters|test_filters.py|-k|*.test_[a-r]*"
     "test_auth_basic|test_auth_basic.py|-k|*.test_[a-r]*")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")

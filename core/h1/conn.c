@@ -8,6 +8,7 @@
  */
 #include "metrics.h"
 #include "conn.h"
+#include "filter.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -450,7 +451,7 @@ static step state_active(conn *c)
         return STEP_CLOSE;
     if (c->out.mem_bytes < LOW_WATER && req_writable(r))
         return STEP_OK;
-    if (!r->finished || !outq_empty(&c->out)) {
+    if (!r->finished || !outq_empty(&c->out) || filter_pending(r)) {
         if (c->peer_closed && !r->finished && !(r->upgraded && r->body == BODY_DONE))
             return STEP_CLOSE; /* the client went away while the handler worked */
         /* (an upgraded connection's module heard on_data_end: it may still send and finish) */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "filter.h"
 #include "http_parse.h"
 #include "log.h"
 #include "modules.h"
@@ -175,6 +176,8 @@ int phase_header_filters(request *r)
                     h->mod->name, rc, p->method ? p->method : "-", p->path ? p->path : "-");
             return -1;
         }
+        if (rc == 1 && filter_want(r, h) < 0)
+            return -1;
     }
     return 0;
 }
@@ -302,14 +305,3 @@ void **phase_host_module_ctx(ws_request *p, const ws_module *self)
     return &s->ctx;
 }
 
-/* Body filters go on the per-request output sink (issue 22's HTTP/1 layer);
- * until it lands a header filter's "1" sends the body unchanged and
- * filter_next refuses. */
-int phase_host_filter_next(ws_request *p, const void *data, size_t len, int last)
-{
-    (void)p;
-    (void)data;
-    (void)len;
-    (void)last;
-    return WS_ERROR;
-}

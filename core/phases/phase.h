@@ -4,7 +4,8 @@
  * in the order of the config's "modules" list.
  *
  *   location found → rewrite → method check → access → "return" / directory
- *   redirect / handler → header filters → response → log → cleanup
+ *   redirect / handler → header filters → body filters (filter.h) →
+ *   response → log → cleanup
  *
  * A module that fails in a phase (a result that is not one of the phase's
  * answers) gets the request a 500 and a log line naming it; never a crash or

@@ -6,6 +6,7 @@
  * events left behind.
  */
 #include "arena.h"
+#include "filter.h"
 #include "log.h"
 #include "loop.h"
 #include "modules.h"
@@ -24,6 +25,14 @@ void req_end_module(request *r)
 
 int req_writable(request *r)
 {
+    if (filter_pending(r)) {
+        /* File ranges and what waits behind them go through the body
+         * filters first (core/phases/filter.c); the module hears
+         * on_writable once they are all through. */
+        int moved = filter_pump(r);
+        if (filter_pending(r) || !r->want_writable || r->finished || !r->owner || !r->owner->d.on_writable)
+            return moved;
+    }
     if (!r->want_writable || r->finished || !r->owner || !r->owner->d.on_writable)
         return 0;
     r->want_writable = 0;

@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "access_log.h"
+#include "filter.h"
 #include "fs_cache.h"
 #include "netaddr.h"
 #include "log.h"
@@ -69,6 +70,7 @@ void req_end(request *r, int how)
 {
     r->logctx.doing = how == WS_END_DONE ? "ending the request" : "aborting the request";
     phase_log(r, how); /* ABI 1.2 log hooks: after the response */
+    filter_drop(r); /* file ranges and pieces the body filters did not read */
     if (r->offloads) {
         /* Works still run for it (host->offload): the carrier lets go of it
          * now, the last work frees it (core/phases/offload_req.c). */

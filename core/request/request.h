@@ -136,6 +136,8 @@ typedef struct request {
     int rewritten;                  /* rewrite_uri was called in the current hook */
     int dir_redirect;               /* route_map_path asked for the trailing-slash 301 */
     int filters_ran;                /* header filters ran for this response */
+    int prepared;                   /* conditionals and validators applied to this response */
+    struct filt_state *filt;        /* the body filter chain, NULL when no filter wants the body (phases/filter.c) */
     size_t keep_headers;            /* resp_error keeps the first keep_headers response fields */
     struct loaded_module *calling;  /* the phase module being called (log prefix) */
     struct mod_slot *slots;         /* module_ctx slots */

@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "file_open.h"
 #include "fmt.h"
+#include "filter.h"
 #include "fs_cache.h"
 #include "request.h"
 #include "http_cond.h"
@@ -26,7 +27,6 @@
 #include "phase.h"
 #include "server.h"
 
-#define OUT_HIGH_WATER (256 * 1024) /* documented in docs/modules.md (write and WS_AGAIN) */
 #define ERROR_REASON_MAX 300 /* bytes of an error_reason text kept */
 
 const char *http_reason(int status)
@@ -164,9 +164,21 @@ int resp_commit_head(request *r)
         return 0;
     if (r->status == 0)
         r->status = 200;
+    /* Conditionals (304/412), Range (206/416) and the validator fields
+     * first, so the header filters see the response as it will go: its
+     * final status, ETag, Last-Modified, Accept-Ranges, Content-Range and
+     * length (resp_header "Content-Length"), and may still change them. */
+    if (!r->prepared) {
+        r->prepared = 1;
+        apply_conditionals(r);
+        if (add_validators(r) < 0)
+            return -1;
+    }
+    int status_before = r->status;
+    int64_t handler_len = r->length;
     /* ABI 1.2 header filters (core/phases): once per response, before the
-     * head is fixed, so they may still change status and headers. A failing
-     * filter gets the client a 500 (its page goes out without filters). */
+     * head is fixed. A failing filter gets the client a 500 (its page goes
+     * out without filters). */
     if (!r->filters_ran) {
         r->filters_ran = 1;
         if (phase_header_filters(r) < 0) {
@@ -178,11 +190,16 @@ int resp_commit_head(request *r)
     }
     r->head_sent = 1;
     r->logctx.doing = "sending the response";
-    apply_conditionals(r);
-    if (add_validators(r) < 0)
-        return -1;
     if (status_has_no_body(r->status) || strcmp(r->pub.method, "HEAD") == 0)
         r->no_body = 1;
+    if (r->filt && filter_active(r)) {
+        /* The body goes through filters (core/phases/filter.c): the window
+         * below applies to what the handler gives (its Range or its own
+         * length); the head goes out with the chain's first output. */
+        if (status_before != 206)
+            r->out_left = handler_len >= 0 ? handler_len : -1;
+        return 0;
+    }
     if (r->carrier->send_head(r) < 0)
         return -1;
     /* Without a Range, the window ends at the promised length. */
@@ -221,16 +238,22 @@ static uint64_t body_window(request *r, uint64_t n, uint64_t *skip_now)
 /* WS_AGAIN above the high-water mark: the carrier calls on_writable when it drained. */
 static int backpressure(request *r)
 {
-    if (r->carrier->queued(r) >= OUT_HIGH_WATER) {
+    if (r->carrier->queued(r) >= RESP_HIGH_WATER) {
         r->want_writable = 1;
         return WS_AGAIN;
     }
     return WS_OK;
 }
 
+/* A body filter may pass bytes on only with filter_next, never with write. */
+static int refused(const request *r)
+{
+    return r->finished || r->hook_in == HOOK_BODY_FILTER;
+}
+
 int resp_write(request *r, const void *data, size_t len)
 {
-    if (r->finished)
+    if (refused(r))
         return WS_ERROR;
     if (resp_commit_head(r) < 0)
         return WS_ERROR;
@@ -239,6 +262,8 @@ int resp_write(request *r, const void *data, size_t len)
         return WS_OK;
     uint64_t sk;
     size_t pass = (size_t)body_window(r, len, &sk);
+    if (r->filt)
+        return pass ? filter_mem(r, (const char *)data + sk, pass) : WS_OK;
     if (pass) {
         if (r->carrier->send_mem(r, (const char *)data + sk, pass) < 0)
             return WS_ERROR;
@@ -278,7 +303,7 @@ int resp_write_ref(request *r, const void *data, size_t len, ws_release_cb relea
     *h = (ref_hold){r->owner, release, arg};
     if (h->m)
         h->m->refs++;
-    if (r->finished || resp_commit_head(r) < 0) {
+    if (refused(r) || resp_commit_head(r) < 0) {
         ref_released(h);
         return WS_ERROR;
     }
@@ -289,6 +314,8 @@ int resp_write_ref(request *r, const void *data, size_t len, ws_release_cb relea
         ref_released(h); /* nothing of it is sent (HEAD, empty, past Content-Length) */
         return WS_OK;
     }
+    if (r->filt)
+        return filter_ref(r, (const char *)data + sk, pass, ref_released, h);
     if (r->carrier->send_ref(r, (const char *)data + sk, pass, ref_released, h) < 0)
         return WS_ERROR; /* released by the carrier */
     r->body_bytes_sent += pass;
@@ -315,7 +342,7 @@ static int drop_fd(int fd, fs_file *shared, int status)
 int resp_send_file(request *r, int fd, off_t off, int64_t len)
 {
     fs_file *shared = opened_file(r, fd);
-    if (r->finished)
+    if (refused(r))
         return drop_fd(fd, shared, WS_ERROR);
     if (len < 0) {
         struct stat st;
@@ -334,6 +361,8 @@ int resp_send_file(request *r, int fd, off_t off, int64_t len)
         return drop_fd(fd, shared, WS_OK);
     if (shared)
         fs_file_hold(shared); /* the carrier's own reference: the request may end before the bytes go */
+    if (r->filt)
+        return filter_file(r, fd, off + (off_t)skip, pass, shared); /* read in pieces as the output drains */
     if (r->carrier->send_file(r, fd, off + (off_t)skip, pass, shared ? fs_file_release : NULL, shared) < 0)
         return WS_ERROR; /* released by the carrier */
     r->body_bytes_sent += pass;
@@ -344,9 +373,13 @@ int resp_finish(request *r)
 {
     if (r->finished)
         return WS_OK;
+    if (r->hook_in == HOOK_BODY_FILTER)
+        return WS_ERROR;
     if (resp_commit_head(r) < 0)
         return WS_ERROR;
     r->finished = 1;
+    if (r->filt)
+        return filter_finish(r) == WS_ERROR ? WS_ERROR : WS_OK;
     if (r->carrier->finish(r) < 0)
         return WS_ERROR;
     /* A handler that promised more than it gave: the framing is broken. */
@@ -468,6 +501,8 @@ void resp_reset(request *r)
     r->redirect_to = NULL;
     r->skip = 0;
     r->out_left = -1;
+    r->prepared = 0;
+    filter_drop(r);
 }
 
 int resp_error(request *r, int status)
@@ -483,11 +518,19 @@ int resp_error_reason(request *r, int status, const char *reason)
         log_msg(WS_LOG_INFO, "WS0303", "[%s] %s %s: %d: %s", r->owner->name, r->pub.method ? r->pub.method : "-",
                 r->pub.path ? r->pub.path : "-", status, reason);
     if (r->head_sent) {
-        /* Too late for an error page: the client sees a cut response. */
-        r->finished = 1;
-        r->carrier->abort(r);
-        return WS_OK;
+        if (!r->filt || !filter_cancel(r)) {
+            /* Too late for an error page: the client sees a cut response. */
+            filter_drop(r);
+            r->finished = 1;
+            r->carrier->abort(r);
+            return WS_OK;
+        }
+        /* Body filters held the head back and nothing reached the carrier:
+         * the error page replaces the response (without filters). */
+        r->head_sent = 0;
+        r->no_body = 0;
     }
+    r->hook_in = -1; /* host->error from a body filter: the page is the core's */
     /* A phase module's denial keeps the fields it added (WWW-Authenticate …):
      * they are the first keep_headers of the list (core/phases/phase.c). */
     size_t keep = r->keep_headers && r->keep_headers <= r->resp_headers.n ? r->keep_headers : 0;

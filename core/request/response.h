@@ -7,6 +7,9 @@
 
 #include "request.h"
 
+/* Queued output above which writes answer WS_AGAIN (docs/modules.md "write and WS_AGAIN"). */
+#define RESP_HIGH_WATER (256 * 1024)
+
 const char *http_reason(int status);
 int resp_commit_head(request *r);
 int resp_write(request *r, const void *data, size_t len);

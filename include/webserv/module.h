@@ -405,8 +405,11 @@ struct ws_host {
     const char *(*resp_header)(const ws_request *r, const char *name); /* first value, NULL if none */
     int (*set_header)(ws_request *r, const char *name, const char *value); /* replaces every field of that name */
     int (*remove_header)(ws_request *r, const char *name);
-    /* From a body filter: pass a piece on to the next filter (or the client);
-     * last = 1 with the final piece. WS_AGAIN: accepted, the output is full. */
+    /* From inside body_filter only: pass a piece on to the next filter (or
+     * the client); last = 1 with the final piece. The bytes are always taken
+     * (copied on): WS_AGAIN says the output is above its high-water mark, so
+     * finish the piece at hand and return (the core stops feeding until the
+     * client drains; there is no resume call). WS_ERROR: stop. */
     int (*filter_next)(ws_request *r, const void *data, size_t len, int last);
     /* Settings of nested shapes, at configure() time (same 1 / 0 / -1 rule
      * as the other getters). A nested object is a settings object of its own
@@ -506,20 +509,28 @@ struct ws_module {
      * set to that module's config. A module may have phase hooks and no
      * handler at all (no methods, match or handle). The order of a request:
      *   location found → rewrite → method check → access → "return" /
-     *   directory redirect / handler → header filters → body filters →
-     *   response sent → log_request → cleanup. */
+     *   directory redirect / handler → conditionals and Range (the core's)
+     *   → header filters → body filters → response sent → log_request →
+     *   cleanup. docs/modules.md "Body filters" has the exact rules. */
     /* Before the method check: WS_CONTINUE, or host->rewrite_uri then
      * WS_CONTINUE (routed again), a status to answer now, WS_DONE, WS_DEFER. */
     int (*rewrite)(ws_request *r);
     /* Before the handler: every module must allow (WS_CONTINUE); a status
      * (401, 403, 429 …) denies; WS_DEFER answers later through phase_done. */
     int (*access)(ws_request *r);
-    /* Before the head goes out (status and headers still open to change with
-     * set_status/set_header/add_header/remove_header): 0 = leave the body
-     * alone, 1 = send the body through body_filter, WS_ERROR = 500. */
+    /* Before the head goes out, after the core's conditionals and Range (it
+     * sees 304/206, ETag, Last-Modified, Accept-Ranges and, through
+     * resp_header, Content-Length), with status and headers still open to
+     * change (set_status/set_header/add_header/remove_header, set_length(r,
+     * -1) for a body whose length changes): 0 = leave the body alone (files
+     * keep going out with sendfile), 1 = send the body through body_filter,
+     * WS_ERROR = 500. */
     int (*header_filter)(ws_request *r);
-    /* Body pieces in order (file ranges read in), `last` with the final one;
-     * pass on with host->filter_next. WS_ERROR cuts the response. */
+    /* Body pieces in order (file ranges read in 64 KiB pieces as the output
+     * drains; data valid during the call only), `last` = 1 exactly once at
+     * the end; pass on with host->filter_next. Never called for HEAD, 1xx,
+     * 204, 304. WS_OK or WS_AGAIN; WS_ERROR gets a 500 while nothing was
+     * sent, else cuts the response (HTTP/2: stream reset). */
     int (*body_filter)(ws_request *r, const void *data, size_t len, int last);
     /* After the response (sent or aborted), before cleanup. */
     void (*log_request)(ws_request *r, const ws_log_info *info);

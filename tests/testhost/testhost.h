@@ -44,6 +44,10 @@ typedef struct th_response {
     char *rewrite_uri;       /* the last host->rewrite_uri from a rewrite hook, or NULL */
     /* ABI 1.3 */
     char *upgrade;           /* the protocol given to a successful host->upgrade (status is then 101), or NULL */
+    /* ABI 1.2 body filters (th_body_filter): what the filter passed on with
+     * filter_next is appended to body/body_len as well */
+    int filter_passes;       /* filter_next calls */
+    int filter_last;         /* filter_next got last = 1 */
 } th_response;
 
 /* The fake host table (a module keeps this pointer from init). */
@@ -130,6 +134,15 @@ int th_phase_wait(th_request *t, int ms);
  * th_host()->set_status / add_header on th_req(t), then call this and read
  * the result with th_header / th_response_of. Returns the filter's result. */
 int th_header_filter(th_request *t);
+/* A body filter (after th_header_filter said 1): calls the module's
+ * body_filter with one piece, as the core would, and returns its result. What
+ * it passes on with host->filter_next is appended to th_response.body
+ * (filter_passes counts the calls, filter_last says last = 1 came). The
+ * output limit above applies: filter_next answers WS_AGAIN (the bytes are
+ * still taken) once th_set_output_limit's bytes were passed on since the last
+ * th_drain, or while th_set_output_full is set. filter_next outside a
+ * body_filter call, or bytes after last = 1, answer WS_ERROR. */
+int th_body_filter(th_request *t, const void *data, size_t len, int last);
 /* The log hook with these facts. */
 void th_log_request(th_request *t, const ws_log_info *info);
 

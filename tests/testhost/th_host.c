@@ -135,7 +135,7 @@ static int th_set_validators(ws_request *r, const struct stat *st)
     return WS_OK;
 }
 
-static int body_append(th_request *t, const void *data, size_t len)
+int th_body_append(th_request *t, const void *data, size_t len)
 {
     th_response *res = t->res;
     if (res->body_len + len + 1 > t->body_cap) {
@@ -172,7 +172,7 @@ static int queued(th_request *t, size_t len)
 static int th_write(ws_request *r, const void *data, size_t len)
 {
     th_request *t = T(r);
-    if (t->ended || t->res->finished || (len && !data) || body_append(t, data, len))
+    if (t->ended || t->res->finished || (len && !data) || th_body_append(t, data, len))
         return WS_ERROR;
     return queued(t, len);
 }
@@ -194,7 +194,7 @@ static int th_send_file(ws_request *r, int fd, off_t offset, int64_t len)
             rc = WS_ERROR; /* the file shrank: the core would cut the connection */
         if (n <= 0 || rc != WS_OK)
             break;
-        if (body_append(t, buf, (size_t)n))
+        if (th_body_append(t, buf, (size_t)n))
             rc = WS_ERROR;
         offset += n;
         total += (size_t)n;

@@ -110,7 +110,7 @@ struct th_request {
     int opened[8];         /* fds from open_file: the host's, closed when the request ends */
     int n_opened;
     /* ABI 1.2 (th_phase.c) */
-    int hook_in;           /* 1 + the hook being called (1 rewrite, 2 access, 3 header filter), 0 none */
+    int hook_in;           /* 1 + the hook being called (1 rewrite, 2 access, 3 header filter, 4 body filter), 0 none */
     int phase_waiting;     /* the hook said WS_DEFER */
     int phase_answered;    /* phase_done came */
     int phase_result;
@@ -124,6 +124,8 @@ struct th_request {
 #define DESC_HAS(d, field) ((d)->size >= offsetof(ws_module, field) + sizeof((d)->field))
 
 extern th_request *th_live; /* list of requests not yet ended */
+/* th_host.c: append to the response body (what write and filter_next collect). 0 or -1. */
+int th_body_append(th_request *t, const void *data, size_t len);
 
 /* th_loop.c */
 void th_pump_body(th_request *t);     /* offer buffered body bytes, then on_body_end */

@@ -5,6 +5,7 @@
  * loop). A request's end waits for its works, as in the core.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +135,21 @@ int th_phase_get_status(const ws_request *r)
     return st ? st : 200;
 }
 
+/* Content-Length as the core shows it: from the length (set_length), NULL
+ * when unknown; remove_header("Content-Length") makes it unknown. */
 const char *th_phase_resp_header(const ws_request *r, const char *name)
 {
-    return name ? th_header(T(r), name) : NULL;
+    th_request *t = T(r);
+    if (name && strcasecmp(name, "Content-Length") == 0) {
+        int st = t->res->status;
+        if (t->res->length < 0 || (st && (st < 200 || st == 204 || st == 304)))
+            return NULL;
+        char *buf = th_alloc((ws_request *)r, 24);
+        if (buf)
+            snprintf(buf, 24, "%lld", (long long)t->res->length);
+        return buf;
+    }
+    return name ? th_header(t, name) : NULL;
 }
 
 int th_phase_remove_header(ws_request *r, const char *name)
@@ -144,6 +157,10 @@ int th_phase_remove_header(ws_request *r, const char *name)
     th_response *res = T(r)->res;
     if (!name || T(r)->head_sent)
         return WS_ERROR;
+    if (strcasecmp(name, "Content-Length") == 0) {
+        res->length = -1;
+        return WS_OK;
+    }
     size_t k = 0;
     for (size_t i = 0; i < res->n_headers; i++) {
         if (strcasecmp(res->header_names[i], name) == 0) {
@@ -166,13 +183,34 @@ int th_phase_set_header(ws_request *r, const char *name, const char *value)
     return th_host()->add_header(r, name, value);
 }
 
+int th_body_filter(th_request *t, const void *data, size_t len, int last)
+{
+    const ws_module *d = t->m->desc;
+    if (!d->body_filter || (len && !data))
+        return WS_ERROR;
+    t->hook_in = 4;
+    int rc = d->body_filter(&t->req, data ? data : "", len, last ? 1 : 0);
+    t->hook_in = 0;
+    return rc;
+}
+
 int th_phase_filter_next(ws_request *r, const void *data, size_t len, int last)
 {
-    (void)r;
-    (void)data;
-    (void)len;
-    (void)last;
-    return WS_ERROR; /* body filters: not in this ABI step's core yet (docs/modules.md) */
+    th_request *t = T(r);
+    th_response *res = t->res;
+    if (t->hook_in != 4 || (len && !data) || (res->filter_last && len))
+        return WS_ERROR; /* only from inside body_filter; nothing after the end */
+    if (th_body_append(t, data, len) < 0)
+        return WS_ERROR;
+    res->filter_passes++;
+    if (last)
+        res->filter_last = 1;
+    /* The core's sink takes the bytes and says WS_AGAIN above its
+     * high-water mark: a slow client, here the output limit. */
+    t->out_queued += len;
+    if (t->out_limit && t->out_queued >= t->out_limit)
+        t->output_full = 1;
+    return t->output_full ? WS_AGAIN : WS_OK;
 }
 
 /* ---- offload ---- */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -479,6 +480,221 @@ static void test_backpressure(void **state)
     free_req(r);
 }
 
+/* ---- body filters (core/phases/filter.c) ---- */
+
+/* A filter's behaviour, as its per-location config. */
+typedef struct filt_conf {
+    int upper;       /* upper-case the bytes */
+    int tag;         /* append "!" at the end; length made unknown */
+    int fail_at;     /* WS_ERROR on this call (1 = the first), 0 = never */
+} filt_conf;
+
+static int hf_calls, bf_calls;
+static char saw_length[32];
+
+static int t_header_filter(ws_request *p)
+{
+    const filt_conf *c = p->conf;
+    hf_calls++;
+    const char *cl = ws_core_host.resp_header(p, "Content-Length");
+    snprintf(saw_length, sizeof saw_length, "%s", cl ? cl : "-");
+    if (c->tag)
+        ws_core_host.set_length(p, -1);
+    return 1;
+}
+
+static int t_body_filter(ws_request *p, const void *data, size_t len, int last)
+{
+    const filt_conf *c = p->conf;
+    if (c->fail_at && ++bf_calls >= c->fail_at)
+        return WS_ERROR;
+    if (!c->fail_at)
+        bf_calls++;
+    char buf[70000];
+    assert_true(len <= sizeof buf);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = c->upper && ((const char *)data)[i] >= 'a' && ((const char *)data)[i] <= 'z'
+                     ? (char)(((const char *)data)[i] - 32) : ((const char *)data)[i];
+    int rc = ws_core_host.filter_next(p, buf, len, last && !c->tag);
+    if (rc == WS_ERROR || !last || !c->tag)
+        return rc;
+    return ws_core_host.filter_next(p, "!", 1, 1);
+}
+
+static loaded_module fmods[2];
+static location_handler fhandlers[2];
+static filt_conf fconfs[2];
+static location_conf floc;
+
+/* A request whose location has n filter modules with these behaviours. */
+static request *filtered_req(const char *method, size_t n, const filt_conf *confs)
+{
+    request *r = new_req(method, 1, NULL, 0);
+    memset(&floc, 0, sizeof floc);
+    for (size_t i = 0; i < n; i++) {
+        memset(&fmods[i], 0, sizeof fmods[i]);
+        fmods[i].name = i ? "second" : "first";
+        fmods[i].d.header_filter = t_header_filter;
+        fmods[i].d.body_filter = t_body_filter;
+        fconfs[i] = confs[i];
+        fhandlers[i] = (location_handler){&fmods[i], &fconfs[i]};
+    }
+    floc.hooks[HOOK_HEADER_FILTER] = fhandlers;
+    floc.n_hooks[HOOK_HEADER_FILTER] = n;
+    r->loc = &floc;
+    r->hook_in = -1;
+    hf_calls = bf_calls = 0;
+    return r;
+}
+
+static void test_filter_chain_in_order(void **state)
+{
+    (void)state;
+    filt_conf c[2] = {{.upper = 1}, {.tag = 1}};
+    request *r = filtered_req("GET", 2, c);
+    r->length = 6;
+    assert_int_equal(resp_write(r, "abc", 3), WS_OK);
+    assert_int_equal(lb.heads, 1); /* the chain gave output: the head went with it */
+    assert_int_equal(resp_write(r, "def", 3), WS_OK);
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_int_equal(hf_calls, 2);
+    assert_string_equal(saw_length, "6"); /* the second saw what the first left: 6 still */
+    assert_int_equal(lb.length, -1);      /* the second made it unknown */
+    assert_int_equal(lb.body_len, 7);
+    assert_memory_equal(lb.body, "ABCDEF!", 7);
+    assert_int_equal(lb.finished, 1);
+    assert_false(r->broken);
+    free_req(r);
+}
+
+static void test_filter_head_and_304_get_no_body_filter(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.upper = 1}};
+    request *r = filtered_req("HEAD", 1, c);
+    r->length = 3;
+    resp_write(r, "abc", 3);
+    resp_finish(r);
+    assert_int_equal(hf_calls, 1);
+    assert_int_equal(bf_calls, 0);
+    assert_int_equal(lb.body_len, 0);
+    assert_int_equal(lb.finished, 1);
+    free_req(r);
+    const char *inm[] = {"If-None-Match", "\"v1\""};
+    r = filtered_req("GET", 1, c);
+    r->pub.headers = hdrs;
+    hdrs[0].name = inm[0];
+    hdrs[0].value = inm[1];
+    r->pub.n_headers = 1;
+    set_validators(r, "\"v1\"", 1000);
+    r->length = 3;
+    resp_write(r, "abc", 3);
+    resp_finish(r);
+    assert_int_equal(lb.status, 304);
+    assert_int_equal(hf_calls, 1); /* the header filter saw the 304 */
+    assert_string_equal(saw_length, "-");
+    assert_int_equal(bf_calls, 0);
+    free_req(r);
+}
+
+static void test_filter_range_sees_the_slice(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.upper = 1}};
+    request *r = filtered_req("GET", 1, c);
+    hdrs[0].name = "Range";
+    hdrs[0].value = "bytes=1-3";
+    r->pub.n_headers = 1;
+    set_validators(r, "\"v1\"", 1000);
+    r->length = 6;
+    resp_write(r, "abcdef", 6);
+    resp_finish(r);
+    assert_int_equal(lb.status, 206);
+    assert_string_equal(saw_length, "3");
+    assert_int_equal(lb.body_len, 3);
+    assert_memory_equal(lb.body, "BCD", 3);
+    free_req(r);
+}
+
+static int releases;
+static void count_release(void *arg)
+{
+    (void)arg;
+    releases++;
+}
+
+static void test_filter_write_ref_released_once(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{0}};
+    request *r = filtered_req("GET", 1, c);
+    releases = 0;
+    assert_int_equal(resp_write_ref(r, "hello", 5, count_release, NULL), WS_OK);
+    assert_int_equal(releases, 1); /* the chain's output is the carrier's copy */
+    resp_finish(r);
+    assert_memory_equal(lb.body, "hello", 5);
+    assert_int_equal(releases, 1);
+    free_req(r);
+}
+
+static void test_filter_file_read_as_output_drains(void **state)
+{
+    (void)state;
+    static char content[400 * 1024];
+    for (size_t i = 0; i < sizeof content; i++)
+        content[i] = (char)('a' + i % 26);
+    char path[400];
+    snprintf(path, sizeof path, "%s/big.txt", cfgtest_dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, sizeof content, f), sizeof content);
+    fclose(f);
+    filt_conf c[1] = {{.upper = 1}};
+    request *r = filtered_req("GET", 1, c);
+    r->length = sizeof content + 1;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(resp_send_file(r, fd, 0, (int64_t)sizeof content), WS_OK);
+    /* Read up to the high-water mark only: 4 pieces of 64 KiB. */
+    assert_int_equal(lb.body_len, 256 * 1024);
+    assert_int_equal(resp_write(r, "x", 1), WS_AGAIN); /* waits behind the file */
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_int_equal(lb.finished, 0); /* last = 1 waits for the file */
+    lb.queued = 0;                    /* the client read it */
+    req_writable(r);
+    assert_int_equal(lb.finished, 1);
+    assert_int_equal(lb.body_len, sizeof content + 1); /* the file, then the write behind it */
+    for (size_t i = 0; i < sizeof content; i += 4096)
+        assert_int_equal(lb.body[i], content[i] - 32);
+    assert_int_equal(lb.body[sizeof content], 'X');
+    assert_false(r->broken);
+    free_req(r);
+}
+
+static void test_filter_failure_before_and_after_head(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.upper = 1, .fail_at = 1}};
+    request *r = filtered_req("GET", 1, c);
+    r->length = 3;
+    assert_int_equal(resp_write(r, "abc", 3), WS_ERROR);
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.status, 500); /* nothing had gone out: a 500 page instead */
+    assert_non_null(strstr(lb.body, "500"));
+    assert_int_equal(lb.aborted, 0);
+    assert_true(r->finished);
+    free_req(r);
+    c[0].fail_at = 2;
+    r = filtered_req("GET", 1, c);
+    assert_int_equal(resp_write(r, "abc", 3), WS_OK);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(resp_write(r, "def", 3), WS_ERROR);
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.aborted, 1); /* after the head: cut */
+    assert_true(r->broken);
+    free_req(r);
+}
+
 static void test_reset(void **state)
 {
     (void)state;
@@ -761,6 +977,12 @@ int main(void)
         cmocka_unit_test(test_error_after_head_cuts),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_filter_chain_in_order),
+        cmocka_unit_test(test_filter_head_and_304_get_no_body_filter),
+        cmocka_unit_test(test_filter_range_sees_the_slice),
+        cmocka_unit_test(test_filter_write_ref_released_once),
+        cmocka_unit_test(test_filter_file_read_as_output_drains),
+        cmocka_unit_test(test_filter_failure_before_and_after_head),
         cmocka_unit_test(test_h1_content_length),
         cmocka_unit_test(test_h1_chunked),
         cmocka_unit_test(test_h1_http10),
