@@ -310,6 +310,8 @@ int filter_file(request *r, int fd, off_t off, uint64_t n, struct fs_file *share
 static int end_body(request *r, filt_state *f)
 {
     f->fin_wait = 0;
+    free(f->buf); /* nothing more to read */
+    f->buf = NULL;
     if (feed(r, f, NULL, 0, 1) == WS_ERROR)
         return WS_ERROR;
     if (send_head_once(r, f) < 0 || r->carrier->finish(r) < 0) {
