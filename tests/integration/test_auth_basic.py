@@ -165,6 +165,22 @@ class AuthBasicTest(harness.ServerTestCase):
         self.assertNotIn("wonderland", body.decode())
         self.assertNotIn(base64.b64encode(b"alice:wonderland").decode(), body.decode())
 
+    def test_cgi_never_sees_any_authorization_field(self):
+        """SPEC §6 (auth_basic): never HTTP_AUTHORIZATION where auth_basic is on, whatever
+        the spelling or number of the fields; Proxy-Authorization neither."""
+        self.write("cgi-bin/env.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nenv\n", 0o755)
+        self.start(self.cfg())
+        good = basic("alice", "wonderland")["Authorization"]
+        resp = self.raw_one(("GET /cgi-bin/env.sh HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                             "authorization: Bearer secret-token\r\nPROXY-AUTHORIZATION: Basic c2VjcmV0\r\n"
+                             "Connection: close\r\n\r\n" % good).encode())
+        self.assertEqual(resp.status, 200)
+        text = resp.body.decode()
+        self.assertIn("REMOTE_USER=alice", text)
+        for leak in ("HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION", "secret-token", "c2VjcmV0",
+                     good.split()[1]):
+            self.assertNotIn(leak, text)
+
     def test_slow_logins_do_not_stall_other_clients(self):
         """20 concurrent bcrypt cost-12 logins; a static GET meanwhile answers in under 50 ms."""
         self.write_users({"u%d" % i: crypt_hash("pw%d" % i, "$2b$", 12) for i in range(20)})
