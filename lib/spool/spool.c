@@ -91,6 +91,11 @@ static void sp_close_held(spool *s)
 
 int spool_sync_close(spool *s, int fd, int tag)
 {
+    return spool_sync_close_with(s, fd, tag, NULL, NULL);
+}
+
+int spool_sync_close_with(spool *s, int fd, int tag, int (*before_close)(int fd, void *arg), void *arg)
+{
     if (s->err || s->abandoned) {
         spool_close(s, fd);
         return s->err ? s->err : -ECANCELED;
@@ -100,7 +105,7 @@ int spool_sync_close(spool *s, int fd, int tag)
         spool_close(s, fd);
         return -ENOMEM;
     }
-    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .tag = tag};
+    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .tag = tag, .before_close = before_close, .arg = arg};
     return 0;
 }
 
@@ -158,6 +163,8 @@ static void sp_run_batch(void *arg)
         } else {
             if (!b->err && fsync(op->fd) < 0)
                 rc = -errno;
+            if (!b->err && !rc && op->before_close)
+                rc = op->before_close(op->fd, op->arg);
             if (close(op->fd) < 0 && !rc && !b->err && errno != EINTR)
                 rc = -errno; /* NFS reports a failed write back at close */
         }

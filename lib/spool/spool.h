@@ -37,6 +37,8 @@ typedef struct spool_op {
     int fd;
     int tag;  /* the module's name for the file (an index), reported with a failure */
     size_t off, len;
+    int (*before_close)(int fd, void *arg); /* sync-close: after fsync, before close; 0 or -errno */
+    void *arg;
 } spool_op;
 
 typedef struct spool_batch {
@@ -85,6 +87,10 @@ int spool_write(spool *s, int fd, const void *data, size_t len, int tag);
 /* Hand fd over: fsync then close it, in order after the writes before. On a
  * failure to queue it, fd is closed at once and a negative errno returned. */
 int spool_sync_close(spool *s, int fd, int tag);
+/* The same, calling before_close(fd, arg) on the pool between the fsync and
+ * the close (e.g. to give an O_TMPFILE file its name: it must be done while
+ * the fd is open). arg must live until the batch ran (request memory). */
+int spool_sync_close_with(spool *s, int fd, int tag, int (*before_close)(int fd, void *arg), void *arg);
 /* Hand fd over: close it (no fsync), its data not wanted: at once when the
  * spool is idle, else once nothing queued or on the pool can use it. */
 void spool_close(spool *s, int fd);

@@ -68,7 +68,8 @@ static int part_end(void *arg)
     up_ctx *c = r->ctx;
     if (c->skipping)
         return 0;
-    int rc = spool_sync_close(&c->sp, c->fd, (int)c->n_files - 1); /* the fd is the spool's now */
+    /* The fd is the spool's now; it names the file (tf_name) before closing it. */
+    int rc = spool_sync_close_with(&c->sp, c->fd, (int)c->n_files - 1, tf_name, c->files[c->n_files - 1].tmp);
     c->fd = -1;
     if (rc < 0) {
         c->status = 500;

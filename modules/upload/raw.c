@@ -84,7 +84,7 @@ static void finish_work(void *arg)
 {
     up_ctx *c = arg;
     c->end_errno = 0;
-    int rc = tf_sync_close(c->end_fd);
+    int rc = tf_sync_close(c->end_fd, c->files[0].tmp);
     c->end_fd = -1;
     if (rc < 0) {
         c->end_errno = rc;

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,12 +24,32 @@ static uint64_t random_bits(void)
     return v * 0x9e3779b97f4a7c15u;
 }
 
+/* dir/.upload-<16 hex>.tmp into path. */
+static int temp_name(const char *dir, char *path, size_t cap)
+{
+    int n = snprintf(path, cap, "%s/.upload-%016llx.tmp", dir, (unsigned long long)random_bits());
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 int tf_create(const char *dir, char *path, size_t cap)
 {
+    int rc = temp_name(dir, path, cap);
+    if (rc < 0)
+        return rc;
+    /* An unnamed file first (O_TMPFILE): a worker killed in the middle of an
+     * upload (SIGKILL, a crash, the power) leaves nothing behind, where a
+     * named temporary file would stay in the folder for good. It is given
+     * its name only when complete (tf_name), through /proc/self/fd, so that
+     * /proc is needed; without it, or on a file system without O_TMPFILE, a
+     * named file as before. */
+    if (access("/proc/self/fd", X_OK) == 0) {
+        int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            return fd;
+    }
     for (int attempt = 0; attempt < 16; attempt++) {
-        int n = snprintf(path, cap, "%s/.upload-%016llx.tmp", dir, (unsigned long long)random_bits());
-        if (n < 0 || (size_t)n >= cap)
-            return -ENAMETOOLONG;
+        if (attempt > 0 && (rc = temp_name(dir, path, cap)) < 0)
+            return rc;
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd >= 0)
             return fd;
@@ -37,11 +59,35 @@ int tf_create(const char *dir, char *path, size_t cap)
     return -EEXIST;
 }
 
-int tf_sync_close(int fd)
+int tf_name(int fd, void *path_arg)
+{
+    char *path = path_arg;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_nlink > 0)
+        return 0;
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    char *slash = strrchr(path, '/');
+    for (int attempt = 0; attempt < 16; attempt++) {
+        if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST || !slash)
+            return -errno;
+        /* Same length: the buffer holds it. */
+        snprintf(slash, strlen(slash) + 1, "/.upload-%016llx.tmp", (unsigned long long)random_bits());
+    }
+    return -EEXIST;
+}
+
+int tf_sync_close(int fd, char *path)
 {
     int rc = 0;
     if (fsync(fd) < 0)
         rc = -errno;
+    if (rc == 0)
+        rc = tf_name(fd, path);
     if (close(fd) < 0 && rc == 0 && errno != EINTR)
         rc = -errno;
     return rc;

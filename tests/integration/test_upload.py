@@ -75,6 +75,32 @@ class UploadTest(harness.ServerTestCase):
 
     # ---- raw bodies ----
 
+    def test_killed_mid_upload_leaves_no_temporary_file(self):
+        """A server killed in the middle of an upload (SIGKILL, a crash, the power) leaves no
+        temporary file in the folder: it is unnamed (O_TMPFILE) until complete."""
+        big = os.path.join(self.root, "big")
+
+        def open_in_big():
+            fd_dir = "/proc/%d/fd" % self.server.proc.pid
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(os.path.join(fd_dir, fd)).startswith(big + "/"):
+                        return True
+                except OSError:
+                    pass
+            return False
+
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"PUT /big/killed.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * MiB))
+        s.sendall(os.urandom(MiB))
+        self.assertTrue(harness.wait_for(open_in_big), "the upload's file never opened")
+        self.server.proc.kill()
+        self.server.proc.wait()
+        self.server.expect_nonzero = True
+        s.close()
+        self.assertEqual(self.temps(), [])
+        self.assertEqual(os.listdir(big), [])
+
     def test_put_creates_then_replaces(self):
         r, _ = self.request("PUT", "/uploads/a%20b.txt", body=b"one")
         self.assertEqual(r.status, 201)

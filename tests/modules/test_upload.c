@@ -159,6 +159,31 @@ static int temps(void)
     return temps_in(root);
 }
 
+/* Files being written that have no name yet (O_TMPFILE): open descriptors
+ * of this process on "<root>/…/#<inode> (deleted)". A worker killed now
+ * leaves nothing behind. */
+static int unnamed_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    size_t rlen = strlen(root);
+    while ((e = readdir(d))) {
+        char link[300], target[1024];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        if (k <= 0)
+            continue;
+        target[k] = '\0';
+        if (!strncmp(target, root, rlen) && strstr(target, "/#") && strstr(target, " (deleted)"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
 static th_request *start(const char *method, const char *target, const char *const *headers)
 {
     th_request *t = th_request_new(mod, conf, method, target, headers);
@@ -330,7 +355,8 @@ static void test_put_replace_keeps_old_until_complete(void **state)
     th_request *t = start("PUT", "/up/f.txt", h);
     assert_int_equal(th_feed_body(t, "new", 3), 3);
     assert_content("up/f.txt", "old bytes");
-    assert_int_equal(temps(), 1);
+    assert_int_equal(temps(), 0); /* being written: no name yet */
+    assert_int_equal(unnamed_open(), 1);
     assert_int_equal(th_feed_body(t, " content", 6), 6);
     assert_content("up/f.txt", "old bytes");
     th_end_body(t);
@@ -411,7 +437,8 @@ static void test_abort_leaves_nothing(void **state)
     const char *h[] = {"Content-Length: 100", NULL};
     th_request *t = start("PUT", "/up/keep.txt", h);
     th_feed_body(t, "partial", 7);
-    assert_int_equal(temps(), 1);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 1);
     th_response *res = th_response_of(t);
     th_request_abort(t);
     assert_int_equal(res->cleanups, 1);
@@ -802,10 +829,12 @@ static void test_form_abort(void **state)
     const char *h[] = {CT_FORM, content_length(len), NULL};
     th_request *t = start("POST", "/up/", h);
     th_feed_body(t, body, len - 20); /* the first file complete, the second begun */
-    assert_int_equal(temps(), 2);
+    assert_int_equal(temps(), 1);        /* the first, synced, named until placed */
+    assert_int_equal(unnamed_open(), 1); /* the second */
     th_request_abort(t);
     free(body);
     assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
     assert_int_equal(entries("up"), 1);
 }
 

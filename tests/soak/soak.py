@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
 """Soak test (issue 20): `make soak`, never part of `make test`.
 
-The real server (build/webserv, "workers": 2, the static, autoindex, upload and
-cgi modules) under a mixed load for SOAK_MINUTES (default 30):
+The real server (build/webserv, "workers": 2, every shipped module that built:
+static, autoindex, upload, cgi, access, auth_basic, rewrite, headers, metrics,
+proxy, fastcgi — and compress when it exists) under a mixed load for
+SOAK_MINUTES (default 30):
 
   - static GETs on keep-alive connections and on a new connection each,
   - uploads: PUT of a random file, read back and compared, then DELETE; and a
     multipart POST to the folder (without its trailing slash, as an HTML form),
   - CGI (a Python script that reads its query and echoes it),
   - folder listings (HTML and JSON),
+  - the phase modules: a folder behind auth_basic (right, wrong and missing
+    credentials), rewrite (internal and a redirect), access (a denied folder),
+    headers (a header checked on every answer), a metrics scrape,
+  - proxy to a Python HTTP/1.1 upstream started by the soak (GET, POST with a
+    body, a 1 MiB answer, and clients that vanish in the middle of one),
+  - fastcgi to a real php-fpm when it is installed (Debian's php-fpm),
+  - HTTP/2 with prior knowledge (h2c) through curl, several streams on one
+    connection,
   - clients that vanish: half a head, half a body, a request closed before its
     answer, a reset (SO_LINGER 0) in the middle of an upload,
   - a SIGHUP every SOAK_HUP_SECONDS (60) and a worker SIGKILLed every
@@ -41,8 +51,21 @@ import sys
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+
+# The HTTP/2 client of the integration tests, on Python's h2 (Debian's python3-h2, pure Python: its
+# folder is added when this interpreter is not Debian's).
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+try:
+    import h2  # noqa: F401
+except ImportError:
+    sys.path.append("/usr/lib/python3/dist-packages")
+try:
+    import h2client
+except ImportError:
+    h2client = None
 KILL_WINDOW = 2.0
 
 CGI_SCRIPT = """#!/usr/bin/python3
@@ -53,6 +76,79 @@ body = sys.stdin.buffer.read(n) if n else b""
 sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\n")
 sys.stdout.write("cgi %s %d\\n" % (q, len(body)))
 """
+
+
+# A password file for auth_basic: user "soak", password "secret" (SHA-crypt
+# $5$, made with `openssl passwd -5 -salt soaksalt secret`).
+HTPASSWD = "soak:$5$soaksalt$Q2acRI7wEJhJP5dJsFaPVUcxvs9.dryYgBAGM.UgWc0\n"
+GOOD_AUTH = "Basic c29hazpzZWNyZXQ="  # soak:secret
+BAD_AUTH = "Basic c29hazp3cm9uZw=="  # soak:wrong
+
+PHP_SCRIPT = "<?php header('Content-Type: text/plain'); echo 'php ', $_GET['n'] ?? '', \"\\n\";\n"
+
+PHP_FPM = shutil.which("php-fpm8.2", path="/usr/sbin:/usr/bin") or shutil.which("php-fpm", path="/usr/sbin:/usr/bin")
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """The proxy's upstream: HTTP/1.1 with keep-alive, so the proxy's pool is used."""
+    protocol_version = "HTTP/1.1"
+    BIG = os.urandom(1 << 20)
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, body, ctype="text/plain"):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path.endswith("/big"):
+            self.answer(self.BIG, "application/octet-stream")
+        else:
+            self.answer(("up GET %s\n" % self.path).encode())
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n)
+        self.answer(("up POST %s %d\n" % (self.path, len(data))).encode())
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # resets are expected: clients vanish and workers are SIGKILLed on purpose
+
+
+def start_upstream():
+    httpd = QuietServer(("127.0.0.1", 0), Upstream)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def start_php_fpm(tmp):
+    """php-fpm on a Unix socket in tmp, or None when it is not installed."""
+    if not PHP_FPM:
+        return None, None
+    fpm = os.path.join(tmp, "fpm")
+    os.makedirs(fpm)
+    sock = os.path.join(fpm, "php.sock")
+    conf = os.path.join(fpm, "php-fpm.conf")
+    with open(conf, "w") as f:
+        f.write("[global]\npid = %s/fpm.pid\nerror_log = %s/fpm.log\ndaemonize = no\n"
+                "[www]\nlisten = %s\npm = static\npm.max_children = 8\nclear_env = yes\n" % (fpm, fpm, sock))
+        if os.geteuid() == 0:  # php-fpm wants a user for a pool started by root (-R allows root)
+            f.write("user = root\ngroup = root\n")
+    proc = subprocess.Popen([PHP_FPM, "-n", "-y", conf, "-F"] + (["-R"] if os.geteuid() == 0 else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(sock):
+            return proc, sock
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("soak: php-fpm did not start; see %s/fpm.log" % fpm)
 
 
 def free_port():
@@ -89,15 +185,19 @@ class Load:
     """One client thread: picks an action by weight, forever until stop."""
 
     ACTIONS = [("static_keepalive", 30), ("static_new", 15), ("upload", 10), ("form", 5), ("cgi", 10),
-               ("listing", 10), ("vanish", 8)]
+               ("listing", 10), ("vanish", 8), ("auth", 6), ("phases", 6), ("metrics", 1), ("proxy", 8),
+               ("proxy_vanish", 1), ("php", 5), ("h2", 3)]
 
-    def __init__(self, port, root, stats, stop, seed):
+    def __init__(self, port, root, stats, stop, seed, h2_port=None, php=False):
         self.port, self.root, self.stats, self.stop = port, root, stats, stop
+        self.h2_port, self.php_on = h2_port, php
+        self.h2c = None
         self.rng = random.Random(seed)
         self.seed = seed
         self.conn = None
         self.n = 0
-        names, weights = zip(*self.ACTIONS)
+        actions = [a for a in self.ACTIONS if (a[0] != "php" or php) and (a[0] != "h2" or h2client)]
+        names, weights = zip(*actions)
         self.names, self.weights = names, weights
 
     def run(self):
@@ -110,6 +210,9 @@ class Load:
                 if self.conn:
                     self.conn.close()
                     self.conn = None
+                if self.h2c:
+                    self.h2c.close()
+                    self.h2c = None
         if self.conn:
             self.conn.close()
 
@@ -199,6 +302,123 @@ class Load:
             r, data = self.keepalive_request("listing", "GET", "/files/")
             self.expect("listing", r, data, (200,), lambda b: b.count(b"<a href=") >= 200)
 
+    def auth(self):
+        which = self.rng.randrange(4)
+        headers = {"Authorization": GOOD_AUTH if which < 2 else BAD_AUTH} if which != 3 else {}
+        r, data = self.keepalive_request("auth", "GET", "/private/secret.txt", headers=headers)
+        if which < 2:
+            self.expect("auth", r, data, (200,), lambda b: b == b"the secret\n")
+        elif r.getheader("WWW-Authenticate", "").startswith("Basic realm="):
+            self.expect("auth", r, data, (401,))
+        else:
+            self.stats.fail("auth", "%d without WWW-Authenticate" % r.status)
+
+    def phases(self):
+        which = self.rng.randrange(4)
+        if which == 0:  # rewrite, internal: /old/x → /x
+            r, data = self.keepalive_request("phases", "GET", "/old/small.txt")
+            want = os.path.getsize(os.path.join(self.root, "small.txt"))
+            self.expect("phases", r, data, (200,), lambda b: len(b) == want)
+        elif which == 1:  # rewrite, redirect
+            r, data = self.keepalive_request("phases", "GET", "/moved/page")
+            if r.getheader("Location", "").endswith("/new/page"):
+                self.expect("phases", r, data, (301,))
+            else:
+                self.stats.fail("phases", "redirect to %r" % r.getheader("Location"))
+        elif which == 2:  # access: a denied folder
+            r, data = self.keepalive_request("phases", "GET", "/denied/small.txt")
+            self.expect("phases", r, data, (403,))
+        else:  # headers: set on every answer of the location
+            r, data = self.keepalive_request("phases", "GET", "/hdr/small.txt")
+            if r.getheader("X-Soak") == "yes":
+                self.expect("phases", r, data, (200,))
+            else:
+                self.stats.fail("phases", "X-Soak is %r" % r.getheader("X-Soak"))
+
+    def metrics(self):
+        r, data = self.keepalive_request("metrics", "GET", "/metrics")
+        self.expect("metrics", r, data, (200,), lambda b: b"webserv_requests_total" in b)
+
+    def proxy(self):
+        which = self.rng.randrange(3)
+        q = "n=%d" % self.rng.randrange(1000)
+        if which == 0:
+            r, data = self.keepalive_request("proxy", "GET", "/app/echo?" + q)
+            self.expect("proxy", r, data, (200,), lambda b: b == ("up GET /app/echo?%s\n" % q).encode())
+        elif which == 1:
+            body = os.urandom(self.rng.choice([10, 5000, 200000]))
+            r, data = self.keepalive_request("proxy", "POST", "/app/post", body=body)
+            self.expect("proxy", r, data, (200,), lambda b: b == ("up POST /app/post %d\n" % len(body)).encode())
+        else:
+            r, data = self.keepalive_request("proxy", "GET", "/app/big")
+            self.expect("proxy", r, data, (200,), lambda b: b == Upstream.BIG)
+
+    def proxy_vanish(self):
+        """A client that leaves in the middle of a proxied answer: the upstream connection must not leak."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(b"GET /app/big HTTP/1.1\r\nHost: soak\r\n\r\n")
+            s.recv(self.rng.choice([100, 30000]))
+        finally:
+            s.close()
+        with self.stats.lock:
+            self.stats.vanished += 1
+
+    def php(self):
+        q = self.rng.randrange(1000)
+        r, data = self.keepalive_request("php", "GET", "/php/hello.php?n=%d" % q)
+        self.expect("php", r, data, (200,), lambda b: b == ("php %d\n" % q).encode())
+
+    def h2(self):
+        """Three streams at once on this client's HTTP/2 connection (h2c, prior knowledge), kept
+        across actions like a browser's. A GOAWAY (the server reloads) means a new connection; the
+        streams it did not take (above its last stream id) are sent again, as RFC 9113 §6.8 allows."""
+        urls = {"/medium.bin": 65536, "/small.txt": os.path.getsize(os.path.join(self.root, "small.txt")),
+                "/app/echo?h2": len("up GET /app/echo?h2\n")}
+        for attempt in range(2):
+            if self.h2c is not None:
+                self.h2c.pump(timeout=0)  # a GOAWAY or a close that came while it was idle
+            if self.h2c is None or self.h2c.closed or self.h2c.goaway:
+                if self.h2c:
+                    self.h2c.close()
+                self.h2c = h2client.H2Client(self.h2_port, timeout=30)
+                reused = False
+            else:
+                reused = True
+            c = self.h2c
+            try:
+                sids = {c.request("GET", path): path for path in urls}
+            except (BrokenPipeError, ConnectionResetError):
+                if not reused or attempt:
+                    raise
+                c.closed = True  # the server closed the idle connection as we wrote: nothing was taken
+                continue
+            try:
+                c.wait(lambda: all(c.streams[sid].done for sid in sids) or c.closed or c.goaway is not None)
+                if c.goaway is not None:
+                    c.wait(lambda: all(c.streams[sid].done or sid > c.goaway[1] for sid in sids), timeout=30)
+            except h2client.h2.exceptions.ProtocolError:
+                # Python's h2 refuses DATA that follows a GOAWAY, although RFC 9113 §6.8 lets the
+                # server finish the streams it took: a client limit, not a server error; GETs are
+                # safe to send again on a new connection.
+                if c.goaway is None or attempt:
+                    raise
+                c.closed = True
+                continue
+            refused = [sid for sid in sids if c.goaway is not None and sid > c.goaway[1]]
+            if refused and attempt == 0:
+                continue
+            for sid, path in sids.items():
+                st = c.streams[sid]
+                if st.status != 200 or len(st.data) != urls[path]:
+                    self.stats.fail("h2", "%s: status %s, %d bytes, reset %s" % (
+                        path, st.status, len(st.data), getattr(st, "reset", None)))
+                    c.close()
+                    self.h2c = None
+                    return
+            self.stats.ok("h2")
+            return
+
     def vanish(self):
         """A client that goes away; only the server's health afterwards says whether it coped."""
         kind = self.rng.randrange(4)
@@ -254,7 +474,16 @@ def rss_fds(pid):
         return None
 
 
-def setup(tmp, port, build):
+def available_modules(build):
+    names = ["static", "autoindex", "upload", "cgi", "access", "auth_basic", "rewrite", "headers", "metrics",
+             "proxy", "fastcgi"]
+    missing = [n for n in names if not os.path.exists(os.path.join(build, "modules", "mod_%s.so" % n))]
+    if missing:
+        sys.exit("soak: modules not built: %s (build them: make build)" % ", ".join(missing))
+    return names
+
+
+def setup(tmp, port, build, h2_port, upstream_port, php_sock):
     root = os.path.join(tmp, "www")
     os.makedirs(os.path.join(root, "uploads"))
     os.makedirs(os.path.join(root, "files"))
@@ -267,19 +496,48 @@ def setup(tmp, port, build):
     for i in range(200):
         with open(os.path.join(root, "files", "entry-%03d.txt" % i), "w") as f:
             f.write("x" * i)
+    for d in ("private", "php", "hdr"):
+        os.makedirs(os.path.join(root, d))
+    shutil.copy(os.path.join(root, "small.txt"), os.path.join(root, "hdr", "small.txt"))
+    with open(os.path.join(root, "private", "secret.txt"), "w") as f:
+        f.write("the secret\n")
+    with open(os.path.join(root, "php", "hello.php"), "w") as f:
+        f.write(PHP_SCRIPT)
+    htpasswd = os.path.join(tmp, "htpasswd")
+    with open(htpasswd, "w") as f:
+        f.write(HTPASSWD)
     script = os.path.join(root, "cgi-bin", "echo.py")
     with open(script, "w") as f:
         f.write(CGI_SCRIPT)
     os.chmod(script, 0o755)
+    locations = [
+        {"path": "/private", "auth_basic": {"realm": "soak", "user_file": htpasswd}, "static": {}},
+        {"path": "/old", "rewrite": {"rules": [{"match": "^/old/(.*)$", "to": "/$1"}]}},
+        {"path": "/moved", "rewrite": {"rules": [{"match": "^/moved/(.*)$", "to": "/new/$1", "redirect": 301}]}},
+        {"path": "/denied", "access": {"rules": [{"deny": "127.0.0.0/8"}, {"allow": "all"}]}, "static": {}},
+        {"path": "/hdr", "headers": {"set": {"X-Soak": "yes"}}, "static": {}},
+        {"path": "/metrics", "metrics": {}},
+        {"path": "/app", "proxy": {"upstream": "app"}},
+    ]
+    upstreams = {"app": {"servers": [{"address": "127.0.0.1:%d" % upstream_port}], "keepalive": 8}}
+    if php_sock:
+        locations.append({"path": "/php", "fastcgi": {"upstream": "php"}})
+        # A php-fpm child serves one kept-alive connection until it closes: every worker's pool,
+        # old and new ones during a reload (2 + 2 workers × 2), must fit in the 8 children, or
+        # a request waits in php-fpm's backlog until an idle pooled connection times out.
+        upstreams["php"] = {"servers": [{"address": "unix:" + php_sock}], "keepalive": 2}
     cfg = {
-        "modules": ["static", "autoindex", "upload", "cgi"],
+        "modules": available_modules(build),
+        "upstreams": upstreams,
         "modules_dir": os.path.join(build, "modules"),
         "workers": 2,
         "error_log": os.path.join(tmp, "error.log"),
         "timeouts": {"header": 5, "body": 5, "keepalive": 15, "shutdown": 5},
         "servers": [{
-            "listen": ["127.0.0.1:%d" % port], "root": root,
-            "locations": [
+            "listen": ["127.0.0.1:%d" % port,
+                       {"address": "127.0.0.1:%d" % h2_port, "protocols": ["h2c", "http/1.1"]}],
+            "root": root,
+            "locations": locations + [
                 {"path": "/", "static": {}, "autoindex": {}},
                 {"path": "/uploads", "methods": ["GET", "HEAD", "POST", "PUT", "DELETE"],
                  "static": {}, "autoindex": {}, "upload": {}, "client_max_body_size": "1M"},
@@ -304,10 +562,14 @@ def main():
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     args.out = args.out or os.path.join(args.build, "soak")
+    if h2client is None:
+        print("soak: HTTP/2 left out: Python's h2 is not installed (Debian's python3-h2)")
 
     tmp = tempfile.mkdtemp(prefix="webserv-soak-")
-    port = free_port()
-    root, config = setup(tmp, port, args.build)
+    port, h2_port = free_port(), free_port()
+    upstream = start_upstream()
+    fpm, php_sock = start_php_fpm(tmp)
+    root, config = setup(tmp, port, args.build, h2_port, upstream.server_address[1], php_sock)
     os.makedirs(args.out, exist_ok=True)
     server = subprocess.Popen([os.path.join(args.build, "webserv"), config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
@@ -320,7 +582,7 @@ def main():
         sys.exit("soak: the server did not start; see %s/error.log" % tmp)
 
     stats, stop = Stats(), threading.Event()
-    threads = [threading.Thread(target=Load(port, root, stats, stop, i).run, daemon=True) for i in range(args.clients)]
+    threads = [threading.Thread(target=Load(port, root, stats, stop, i, h2_port, bool(php_sock)).run, daemon=True) for i in range(args.clients)]
     for t in threads:
         t.start()
 
@@ -388,6 +650,10 @@ def main():
             stats.unexpected.append("the server did not stop within 30 s of SIGTERM")
         req_csv.close()
         proc_csv.close()
+        upstream.shutdown()
+        if fpm:
+            fpm.terminate()
+            fpm.wait(10)
 
     problems = list(stats.unexpected)
     with open(os.path.join(tmp, "error.log")) as f:
