@@ -215,7 +215,7 @@ static const ws_key_doc ai_keys[] = {
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
-__attribute__((visibility("default"))) const ws_module_doc webserv_module_doc = {
+WS_EXPORT const ws_module_doc webserv_module_doc = {
     .size = sizeof(ws_module_doc),
     .key_size = sizeof(ws_key_doc),
     .description = "Lists folders that have no index file",

@@ -193,7 +193,7 @@ static const ws_key_doc cgi_keys[] = {
      "{\"propertyNames\": {\"pattern\": \"^[A-Za-z_][A-Za-z0-9_]*$\"}}"},
     {NULL, NULL, NULL, NULL, NULL},
 };
-__attribute__((visibility("default"))) const ws_module_doc webserv_module_doc = {
+WS_EXPORT const ws_module_doc webserv_module_doc = {
     .size = sizeof(ws_module_doc),
     .key_size = sizeof(ws_key_doc),
     .description = "Runs CGI/1.1 scripts (RFC 3875)",

@@ -145,7 +145,7 @@ static const ws_key_doc up_keys[] = {
     {"dir", "Folder that receives the files (default: the location's root + its path)", NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
-__attribute__((visibility("default"))) const ws_module_doc webserv_module_doc = {
+WS_EXPORT const ws_module_doc webserv_module_doc = {
     .size = sizeof(ws_module_doc),
     .key_size = sizeof(ws_key_doc),
     .description = "Stores files sent with POST (multipart or raw) and PUT, removes them with DELETE",
