@@ -201,6 +201,7 @@ static void place_done(ws_request *r, void *arg)
         return;
     }
     c->over = 1;
+    up_count_stored(c);
     respond(r, c);
 }
 

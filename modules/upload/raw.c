@@ -108,6 +108,7 @@ static void finish_done(ws_request *r, void *arg)
     }
     int existed = c->end_existed;
     c->over = 1;
+    up_count_stored(c);
     if (existed) {
         up_host->set_status(r, 204);
         up_host->finish(r);

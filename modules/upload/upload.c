@@ -11,6 +11,7 @@
 
 const ws_host *up_host;
 int up_has_offload;
+static ws_counter *stored_files, *stored_bytes;
 
 static const char *const methods[] = {"POST", "PUT", "DELETE", NULL};
 
@@ -19,7 +20,24 @@ static int up_init(const ws_host *host)
     up_host = host;
     up_has_offload = host->abi_minor >= 2 && host->size >= offsetof(ws_host, offload) + sizeof host->offload &&
                      host->offload != NULL;
+    /* Counters for the metrics module, where the core has them (ABI 1.2). */
+    if (host->abi_minor >= 2 && host->size >= offsetof(ws_host, counter_add) + sizeof host->counter_add &&
+        host->counter && host->counter_add) {
+        stored_files = host->counter("webserv_upload_files_total", "Files stored by the upload module");
+        stored_bytes = host->counter("webserv_upload_bytes_total", "Bytes of the files stored by the upload module");
+    }
     return 0;
+}
+
+void up_count_stored(const up_ctx *c)
+{
+    if (!stored_files || !stored_bytes)
+        return;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < c->n_files; i++)
+        bytes += c->files[i].placed ? (uint64_t)c->files[i].size : 0;
+    up_host->counter_add(stored_files, c->n_files);
+    up_host->counter_add(stored_bytes, bytes);
 }
 
 /* Settings: "dir" (a folder; default: the location's root mapping). */

@@ -75,6 +75,10 @@ void up_fail(ws_request *r, up_ctx *c, int status);
 /* Set up c->sp (up_handle); its events go to files.c. */
 void up_spool_init(ws_request *r, up_ctx *c);
 
+/* Files stored: the metrics counters webserv_upload_files_total and
+ * webserv_upload_bytes_total (nothing where the core has no counters). */
+void up_count_stored(const up_ctx *c);
+
 int up_raw_start(ws_request *r, up_ctx *c);
 size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_raw_end(ws_request *r, up_ctx *c);

@@ -47,6 +47,61 @@ def free_port(host="127.0.0.1", family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+def _listening_inodes(port):
+    """Inodes of the sockets listening on port (any address), from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        found.add(fields[9])
+        except OSError:
+            pass
+    return found
+
+
+def _descendants(pid):
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    stat = f.read()
+                children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def listens_on(pid, port):
+    """Whether process pid (or one of its workers) holds a socket listening on port. A port that
+    accepts connections may belong to another program that took it after free_port()."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return not os.path.exists("/proc/net/tcp")  # no /proc: cannot tell, trust the connect
+    for p in _descendants(pid):
+        fd_dir = "/proc/%d/fd" % p
+        try:
+            for fd in os.listdir(fd_dir):
+                try:
+                    link = os.readlink(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def wait_for(cond, timeout=10.0, step=0.05):
     """Poll cond() until it returns something true or timeout passes; returns its last value."""
     deadline = time.time() + timeout
@@ -130,7 +185,14 @@ class Server:
                     with socket.socket(fam, socket.SOCK_STREAM) as s:
                         s.settimeout(0.5)
                         s.connect((host, port))
-                    break
+                    if listens_on(self.proc.pid, port):
+                        break
+                    # Another program took the port between free_port() and our bind (tests run in
+                    # parallel): the server will fail to bind and exit, or is still starting; a
+                    # signal sent now (reload_once) would find it without its handlers.
+                    time.sleep(0.02)
+                    if time.time() > deadline:
+                        raise AssertionError("port %d answers, but not from this webserv: %s" % (port, self.stderr()))
                 except OSError:
                     if time.time() > deadline:
                         raise AssertionError("webserv did not listen on %s:%d: %s" % (host, port, self.stderr()))

@@ -33,12 +33,13 @@ def total(samples, name, **want):
 
 
 class MetricsTest(harness.ServerTestCase):
-    modules = ["static", "cgi", "metrics"]
+    modules = ["static", "cgi", "upload", "metrics"]
 
     def config(self, workers=1):
         cfg = self.base_config(locations=[
             {"path": "/", "static": {}},
             {"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}},
+            {"path": "/up", "methods": ["GET", "PUT", "POST"], "upload": {}, "client_max_body_size": "4K"},
             {"path": "/metrics", "metrics": {}, "root": None}])
         cfg["workers"] = workers
         return cfg
@@ -96,6 +97,23 @@ class MetricsTest(harness.ServerTestCase):
             self.assertEqual(values[-1], count)
             self.assertEqual(count, total(s, "webserv_requests_total", **labels))
         self.assertEqual(total(s, "webserv_workers"), 1)
+
+    def test_upload_counts_stored_files_and_bytes(self):
+        os.makedirs(os.path.join(self.root, "up"))
+        self.start(self.config())
+        r, _ = self.request("PUT", "/up/a.bin", body=b"x" * 1000)
+        self.assertEqual(r.status, 201)
+        boundary = "b0undary"
+        body = b"".join(b"--b0undary\r\nContent-Disposition: form-data; name=\"f\"; filename=\"%s\"\r\n\r\n%s\r\n"
+                        % (name, data) for name, data in ((b"b.txt", b"abc"), (b"c.txt", b"defg"))) + b"--b0undary--\r\n"
+        r, _ = self.request("POST", "/up", body=body,
+                            headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+        self.assertEqual(r.status, 201)
+        r, _ = self.request("PUT", "/up/too-big.bin", body=b"x" * 5000)  # refused: not stored, not counted
+        self.assertEqual(r.status, 413)
+        s = parse(self.scrape())
+        self.assertEqual(total(s, "webserv_upload_files_total"), 3)
+        self.assertEqual(total(s, "webserv_upload_bytes_total"), 1007)
 
     def worker_pids(self, master):
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
