@@ -170,8 +170,11 @@ class MetricsTest(harness.ServerTestCase):
         s.signal(signal.SIGHUP)
         self.assertTrue(harness.wait_for(lambda: total(parse(self.scrape()), "webserv_reloads_total") == 1))
 
+        # Kill a current worker: the reload's old ones may still be finishing (one of them dying is
+        # not a restart), so wait until only the two new ones are left.
+        self.assertTrue(harness.wait_for(lambda: len(self.worker_pids(s.proc.pid)) == 2, timeout=15),
+                        "the old workers never finished after the reload")
         pids = self.worker_pids(s.proc.pid)
-        self.assertTrue(pids)
         os.kill(pids[0], signal.SIGKILL)
         self.assertTrue(harness.wait_for(lambda: total(parse(self.scrape()), "webserv_worker_restarts_total") == 1,
                                          timeout=15))
