@@ -25,6 +25,8 @@ packages="$packages python3-jsonschema"
 packages="$packages dpkg-dev lintian"
 # The metrics test checks the exposition with promtool (Debian's prometheus).
 packages="$packages prometheus"
+# tests/integration/test_conn_syscalls.py counts a connection's system calls with strace.
+packages="$packages strace"
 
 missing=""
 for p in $packages; do

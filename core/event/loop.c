@@ -274,20 +274,34 @@ int loop_mod(loop *l, int fd, unsigned events)
     return 0;
 }
 
-int loop_del(loop *l, int fd)
+static int del_fd(loop *l, int fd, int closing)
 {
     struct loop_fd *f = registered(l, fd);
     if (f == NULL)
         return -1;
     /* Forget the fd even if the kernel complains: the caller is about to
      * close it and must not see it again. */
-    int rc = l->ops->set(l->be, fd, f->events, 0);
+    int rc = 0;
+    if (closing && l->ops->forget)
+        l->ops->forget(l->be, fd, f->events);
+    else
+        rc = l->ops->set(l->be, fd, f->events, 0);
     f->fn = NULL;
     f->arg = NULL;
     f->events = 0;
     f->gen++;
     l->nregistered--;
     return rc;
+}
+
+int loop_del(loop *l, int fd)
+{
+    return del_fd(l, fd, 0);
+}
+
+int loop_del_closing(loop *l, int fd)
+{
+    return del_fd(l, fd, 1);
 }
 
 /* ---- timer heap, ordered by (when, seq) ---- */

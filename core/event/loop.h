@@ -35,6 +35,10 @@ const char *loop_backend_name(const loop *l);
 int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
 int loop_mod(loop *l, int fd, unsigned events);
 int loop_del(loop *l, int fd); /* call before close(fd) */
+/* loop_del for an fd closed right after, never duplicated (no dup(), and
+ * children get it only across exec with CLOEXEC): the epoll backend leaves
+ * the removal to close() and makes no system call. */
+int loop_del_closing(loop *l, int fd);
 /* Dispatch fd's events before any other fd's of the same round (-1: none).
  * The stat cache's inotify fd is first, so a change made before a request
  * arrived is seen before that request is served. One fd per loop. */

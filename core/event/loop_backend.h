@@ -32,6 +32,10 @@ typedef struct loop_backend_ops {
      * of LOOP_READ|LOOP_WRITE). old 0 means "not in the kernel set", new 0
      * means "take it out": a silent fd must not wake the loop on hang-up. */
     int (*set)(void *be, int fd, unsigned old_events, unsigned new_events);
+    /* Optional: fd (interest old_events) is closed right after this and has
+     * no other descriptor, so the kernel drops it from its set by itself;
+     * only the backend's own bookkeeping changes. NULL: set(…, 0) is used. */
+    void (*forget)(void *be, int fd, unsigned old_events);
     /* Wait up to timeout_ms (-1: forever) and store at most max_out ready fds
      * in out. Count stored, or -1 with errno (EINTR included). */
     int (*wait)(void *be, struct loop_event *out, int max_out, int timeout_ms);

@@ -106,6 +106,17 @@ static int epoll_be_set(void *arg, int fd, unsigned old_events, unsigned new_eve
     return 0;
 }
 
+/* close() takes an fd out of every epoll set once no descriptor refers to
+ * its open file description (epoll(7)), so a connection closed right after
+ * needs no EPOLL_CTL_DEL: one system call less per connection (issue 21). */
+static void epoll_be_forget(void *arg, int fd, unsigned old_events)
+{
+    (void)fd;
+    struct epoll_be *be = arg;
+    if (old_events != 0)
+        be->count--;
+}
+
 static int epoll_be_wait(void *arg, struct loop_event *out, int max_out, int timeout_ms)
 {
     struct epoll_be *be = arg;
@@ -123,5 +134,6 @@ const loop_backend_ops loop_epoll_ops = {
     .create = epoll_be_create,
     .destroy = epoll_be_destroy,
     .set = epoll_be_set,
+    .forget = epoll_be_forget,
     .wait = epoll_be_wait,
 };

@@ -147,16 +147,27 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
     c->srv = s;
     c->lst = l;
     memcpy(&c->remote, remote, rlen < sizeof c->remote ? rlen : sizeof c->remote);
+    /* The local address: the listener's own unless it is a wildcard (then
+     * only the kernel knows which address the client reached): one system
+     * call less per connection (issue 21). */
     socklen_t llen = sizeof c->local;
-    getsockname(fd, (struct sockaddr *)&c->local, &llen);
+    if (l->bind && !l->bind->addr.wildcard && l->bind->addr.len <= llen) {
+        llen = l->bind->addr.len;
+        memcpy(&c->local, &l->bind->addr.ss, llen);
+    } else {
+        getsockname(fd, (struct sockaddr *)&c->local, &llen);
+    }
     /* A TLS address: the transport handshakes before the first head (core/tls). */
     if (l->bind && l->bind->addr.tls && tls_transport_attach(&c->tr, &l->bind, (struct sockaddr *)&c->local, llen) < 0) {
         close(fd);
         free(c);
         return;
     }
+#ifndef __linux__
+    /* Linux copies TCP_NODELAY from the listener (server/listen.c). */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
     if (loop_add(s->loop, fd, LOOP_READ, conn_io, c) < 0) {
         transport_close(&c->tr);
         free(c);
@@ -190,7 +201,7 @@ static void free_conn(conn *c)
     server *s = c->srv;
     if (c->timer)
         loop_timer_cancel(s->loop, c->timer);
-    loop_del(s->loop, c->tr.fd);
+    loop_del_closing(s->loop, c->tr.fd); /* closed on the next line, never duplicated */
     transport_close(&c->tr);
     outq_clear(&c->out);
     if (c->rbuf)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,18 @@ static int take_adopted(const char *text)
     return -1;
 }
 
+/* Options every accepted connection needs, set once here: Linux copies a
+ * listening socket's TCP options (TCP_NODELAY among them) into each socket
+ * accept() returns, which saves a setsockopt per connection (issue 21:
+ * `Connection: close` costs; conn.c sets it per connection elsewhere).
+ * Responses go out as whole writes (head and body in one sendmsg, MSG_MORE
+ * before a file), so Nagle would only delay a last small segment. */
+static void tune_listener(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
 {
     int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -81,11 +94,14 @@ int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    tune_listener(fd);
     return fd;
 }
 
 int listen_open(const listen_addr *a, char *err, size_t errlen)
 {
     int fd = take_adopted(a->text);
+    if (fd >= 0)
+        tune_listener(fd); /* opened by another process, maybe an older binary */
     return fd >= 0 ? fd : listen_bind(a, 0, err, errlen);
 }

@@ -235,6 +235,39 @@ static void test_errors(void **state)
     loop_free(l);
 }
 
+/* loop_del_closing, then close: the fd is gone from the loop and from the
+ * kernel set (epoll: close did it, with no EPOLL_CTL_DEL), and a new fd that
+ * gets the same number is watched on its own, with nothing left over from
+ * the old one (issue 21: one system call less per connection). */
+static void test_del_closing_then_reuse(void **state)
+{
+    loop *l = new_loop(state);
+    int p[2], q[2];
+    make_pipe(p);
+    put_byte(p[1]);
+    struct seen old = {0}, fresh = {0};
+    assert_int_equal(loop_add(l, p[0], LOOP_READ, record_cb, &old), 0);
+    int num = p[0];
+    assert_int_equal(loop_del_closing(l, p[0]), 0);
+    close(p[0]);
+    assert_int_equal(loop_del_closing(l, p[0]), -1); /* not registered any more */
+    assert_int_equal(loop_run_once(l, 20), 0);        /* the readable byte is no event now */
+    /* The next pipe takes the lowest free number: the old one. */
+    make_pipe(q);
+    assert_int_equal(q[0], num);
+    assert_int_equal(loop_add(l, q[0], LOOP_READ, record_cb, &fresh), 0);
+    assert_int_equal(loop_run_once(l, 20), 0); /* q is empty: nothing from p's old byte */
+    put_byte(q[1]);
+    assert_int_equal(loop_run_once(l, 1000), 1);
+    assert_int_equal(fresh.calls, 1);
+    assert_int_equal(old.calls, 0);
+    assert_int_equal(loop_del(l, q[0]), 0);
+    close(q[0]);
+    close(q[1]);
+    close(p[1]);
+    loop_free(l);
+}
+
 /* ---- changes during a dispatch round ---- */
 
 /* Two readable pipes; whichever callback runs first acts on the other. */
@@ -804,6 +837,7 @@ int main(void)
         BOTH(test_hangup_reader),
         BOTH(test_hangup_writer),
         BOTH(test_errors),
+        BOTH(test_del_closing_then_reuse),
         BOTH(test_delete_other_in_round),
         BOTH(test_first_fd_runs_first),
         BOTH(test_fd_reuse_in_round),

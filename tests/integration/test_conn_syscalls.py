@@ -1,0 +1,169 @@
+"""Issue 21: what one `Connection: close` request costs in system calls.
+
+The server runs under strace (started by it, so no ptrace permission beyond
+one's own child is needed). For a listener bound to one address, a new
+connection needs no getsockname (the listener's address is the local one),
+no setsockopt (TCP_NODELAY is set once on the listening socket and Linux
+copies it to every accepted socket), no EPOLL_CTL_DEL before its close
+(close takes it out of the epoll set) and no shutdown (no lingering close
+when nothing unread is left). Counted per request over a fixed number of
+requests, so the test fails whenever one of those calls comes back. The
+local address still comes right: SERVER_ADDR for a CGI script, through a
+specific and through a wildcard listener (where getsockname stays)."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import harness
+
+REQUESTS = 200
+TRACED = "accept4,getsockname,setsockopt,epoll_ctl,shutdown,close,read,recvfrom,sendmsg,writev"
+CGI_ADDR = "import os\nprint('Content-Type: text/plain\\n\\n%s %s' % (os.environ['SERVER_ADDR'], os.environ['SERVER_PORT']))\n"
+
+
+class ConnSyscallsTest(harness.ServerTestCase):
+    modules = ["static", "cgi"]
+
+    def start_traced(self, listen):
+        """Start the server under strace; returns the trace file's path."""
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is missing (scripts/install-deps.sh installs it)")
+        trace = os.path.join(self.tmp, "trace.txt")
+        wrapper = os.path.join(self.tmp, "traced-webserv")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec %s -f -qq -e trace=%s -o %s -- %s \"$@\"\n"
+                    % (strace, TRACED, trace, os.path.abspath(harness.BIN)))
+        os.chmod(wrapper, 0o755)
+        self.write("1k.bin", b"k" * 1024)
+        self.write("cgi-bin/addr.py", CGI_ADDR)
+        env = None
+        if "asan" in harness.BIN.lower():
+            # LeakSanitizer cannot run under ptrace; the other checks still do.
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            env = {"ASAN_OPTIONS": (opts + ":" if opts else "") + "detect_leaks=0"}
+        saved = harness.BIN
+        harness.BIN = wrapper
+        try:
+            self.start(env=env, listen=[listen], locations=[
+                {"path": "/", "static": {}},
+                {"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}},
+            ])
+        finally:
+            harness.BIN = saved
+        return trace
+
+    def tearDown(self):
+        if self.servers:
+            self.stop_traced()
+        super().tearDown()
+
+    def stop_traced(self):
+        """SIGTERM to webserv itself (strace would detach and leave it
+        running), then strace ends with it."""
+        proc = self.server.proc
+        if proc.poll() is not None:
+            return
+        for pid in self.children(proc.pid):
+            os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    def children(self, pid):
+        found = []
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                found += [int(x) for x in f.read().split()]
+        return found
+
+    def close_requests(self, n):
+        for _ in range(n):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    more = s.recv(65536)
+                    if not more:
+                        break
+                    data += more
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+                self.assertTrue(data.endswith(b"k" * 1024))
+
+    def settled_lines(self, trace):
+        """The trace's lines once strace stopped writing."""
+        last = None
+        for _ in range(50):
+            with open(trace) as f:
+                lines = f.read().splitlines()
+            if lines == last:
+                return lines
+            last = lines
+            time.sleep(0.1)
+        return last
+
+    def count(self, lines, pattern):
+        return sum(1 for ln in lines if re.search(pattern, ln))
+
+    def connection_dels(self, lines):
+        """EPOLL_CTL_DEL of connection sockets: an fd number belongs to a
+        connection from its accept4 to its close (other fds, such as the file
+        cache's inotify fd that a change in /tmp makes it reopen, may reuse
+        the number later)."""
+        conn_fds, dels = set(), 0
+        for ln in lines:
+            m = re.search(r"\baccept4\(.*\) = (\d+)$", ln)
+            if m:
+                conn_fds.add(int(m.group(1)))
+                continue
+            m = re.search(r"\bclose\((\d+)\)", ln)
+            if m:
+                conn_fds.discard(int(m.group(1)))
+                continue
+            m = re.search(r"EPOLL_CTL_DEL, (\d+),", ln)
+            if m and int(m.group(1)) in conn_fds:
+                dels += 1
+        return dels
+
+    def test_close_request_syscalls(self):
+        trace = self.start_traced("127.0.0.1:%d" % self.port)
+        self.close_requests(20)  # warm: caches filled, buffers allocated
+        before = len(self.settled_lines(trace))
+        self.close_requests(REQUESTS)
+        lines = self.settled_lines(trace)[before:]
+        per = {name: self.count(lines, r"^\d+\s+%s\(" % name) / REQUESTS
+               for name in ("accept4", "getsockname", "setsockopt", "epoll_ctl", "shutdown", "close", "sendmsg")}
+        dels = self.connection_dels(lines)
+        print("per Connection: close request: %s; EPOLL_CTL_DEL %d in %d requests"
+              % (", ".join("%s %.2f" % kv for kv in sorted(per.items())), dels, REQUESTS))
+        self.assertGreaterEqual(per["accept4"], 1.0)  # the trace did see the requests
+        self.assertEqual(per["getsockname"], 0)
+        self.assertEqual(per["setsockopt"], 0)
+        self.assertEqual(per["shutdown"], 0)
+        self.assertEqual(dels, 0)
+        # One EPOLL_CTL_ADD per connection (a few more: the file cache
+        # re-registers its inotify fd when something changes under /tmp).
+        self.assertLessEqual(per["epoll_ctl"], 1.2)
+
+    def test_local_address_specific_listener(self):
+        self.start_traced("127.0.0.1:%d" % self.port)
+        r, body = self.request("GET", "/cgi-bin/addr.py")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(body.decode().strip(), "127.0.0.1 %d" % self.port)
+
+    def test_local_address_wildcard_listener(self):
+        trace = self.start_traced("0.0.0.0:%d" % self.port)
+        before = len(self.settled_lines(trace))
+        r, body = self.request("GET", "/cgi-bin/addr.py")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(body.decode().strip(), "127.0.0.1 %d" % self.port)  # the address reached, not 0.0.0.0
+        self.assertGreaterEqual(self.count(self.settled_lines(trace)[before:], r"getsockname\("), 1)
+
+
+if __name__ == "__main__":
+    harness.main()
