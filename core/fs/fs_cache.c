@@ -4,8 +4,17 @@
  * An open-addressing table of entries keyed by path. Entries are never
  * removed one by one: any inotify event empties the table, which keeps the
  * invariant simple — a path is cached only while its folder is cached, so
- * every folder from "/" down to a cached path is watched. Emptying closes the
- * inotify fd (dropping every watch at once) and opens a fresh one.
+ * every folder from "/" down to a cached path is watched.
+ *
+ * Emptying keeps the watches (the events are read and dropped): the paths
+ * served again are watched already, and adding a watch that exists with the
+ * same mask changes nothing in the kernel. Dropping and re-adding them would
+ * cost the kernel a walk over every name cached under each watched folder,
+ * twice per flush (fsnotify marks the children of a folder watched for
+ * child events): with the document root under a busy /tmp that walk took a
+ * quarter of the worker's CPU (issue 21 profile). Only when the instance
+ * holds more than MAX_WATCHES watches (paths no longer served keep theirs)
+ * is it replaced by a fresh one, which drops them all at once.
  */
 #include "fs_cache.h"
 #include "file_open.h"
@@ -24,6 +33,7 @@
 #define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
 #define MAX_DEPTH 64  /* folders above a cached path */
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
+#define MAX_WATCHES (MAX_ENTRIES + MAX_LISTED) /* kept across flushes up to this many */
 
 /* A folder's watch: its own attributes, and names appearing or vanishing in
  * it. Not IN_MODIFY: writes to files in a watched folder (a log, an upload)
@@ -50,6 +60,7 @@ static struct {
     fs_file **slots;
     size_t n_entries, n_open;
     uint64_t hits, misses, flushes;
+    int max_wd; /* the highest watch descriptor of this instance: they only grow */
 } C = {.ifd = -1};
 
 static uint64_t path_hash(const char *p, size_t len)
@@ -108,8 +119,8 @@ static void reset(void);
 static void on_change(loop *l, int fd, unsigned events, void *arg)
 {
     (void)l, (void)fd, (void)events, (void)arg;
-    /* No need to read the events: the fd is replaced, which also ends a
-     * readiness that a watch of an entry never kept (a symlink) would cause. */
+    /* Any event empties the table; reset reads the events (ending the
+     * readiness) or replaces the fd. */
     reset();
 }
 
@@ -126,6 +137,7 @@ static void close_watches(void)
 static int open_watches(void)
 {
     C.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    C.max_wd = 0;
     if (C.ifd < 0)
         return -1;
     if (loop_add(C.l, C.ifd, LOOP_READ, on_change, NULL) < 0) {
@@ -169,10 +181,23 @@ static void empty_table(void)
     C.n_entries = 0;
 }
 
+/* Read and drop the pending events (they all mean "empty the table"). */
+static void drain_events(void)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(C.ifd, buf, sizeof buf) > 0)
+        ;
+}
+
 static void reset(void)
 {
     empty_table();
     C.flushes++;
+    if (C.max_wd <= MAX_WATCHES) {
+        drain_events();
+        return;
+    }
+    C.max_wd = 0;
     /* The new instance is open before the old one closes, so the worker never
      * holds fewer descriptors in between (what leak checks from outside see). */
     int old = C.ifd;
@@ -207,6 +232,8 @@ static int watch(const char *path)
     int wd = inotify_add_watch(C.ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
     if (wd < 0 && errno == ENOTDIR)
         wd = inotify_add_watch(C.ifd, path, FILE_EVENTS | IN_DONT_FOLLOW | IN_MASK_ADD);
+    if (wd > C.max_wd)
+        C.max_wd = wd; /* a new watch (an existing one keeps its number) */
     return wd;
 }
 

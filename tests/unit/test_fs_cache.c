@@ -92,6 +92,63 @@ static void assert_same_as_kernel(const char *path)
     }
 }
 
+/* The watches of this process's inotify instance (from /proc/self/fdinfo);
+ * *fd_out gets the instance's fd (-1 if none). */
+static int inotify_watches(int *fd_out)
+{
+    *fd_out = -1;
+    int watches = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        char link[64], target[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:inotify") != 0)
+            continue;
+        *fd_out = fd;
+        snprintf(link, sizeof link, "/proc/self/fdinfo/%d", fd);
+        FILE *f = fopen(link, "r");
+        assert_non_null(f);
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            watches += strncmp(line, "inotify wd:", 11) == 0;
+        fclose(f);
+    }
+    return watches;
+}
+
+/* Issue 21: a flush empties the table but keeps the instance and its
+ * watches. Dropping and re-adding them costs the kernel a walk over every
+ * name under each watched folder (/tmp holds many), and the document root
+ * of a busy machine's /tmp saw a flush per file anyone created there. The
+ * answers stay right: a later change is still seen. */
+static void a_flush_keeps_the_watches(void **state)
+{
+    (void)state;
+    put("a.txt", "one");
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    settle();
+    int fd1, fd2;
+    int before = inotify_watches(&fd1);
+    assert_true(before >= 3); /* "/", …, the folder, the file */
+    uint64_t flushes = counters().flushes;
+    put("other.txt", "x"); /* a name appears in a watched folder */
+    settle();
+    assert_true(counters().flushes > flushes);
+    assert_int_equal(inotify_watches(&fd2), before);
+    assert_int_equal(fd2, fd1);
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    assert_int_equal(st.st_size, 3);
+    put("a.txt", "four"); /* still watched: the change is seen */
+    settle();
+    assert_same_as_kernel(at("a.txt"));
+    assert_int_equal(fs_cache_stat(at("a.txt"), &st), 0);
+    assert_int_equal(st.st_size, 4);
+}
+
 static void second_stat_is_a_hit(void **state)
 {
     (void)state;
@@ -304,6 +361,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rename_over_delete_and_create_are_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(chmod_and_folder_rename_are_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(writes_to_other_files_keep_the_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_keeps_the_watches, setup, teardown),
         cmocka_unit_test_setup_teardown(paths_through_a_symlink_are_not_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(same_answers_as_stat, setup, teardown),
         cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
