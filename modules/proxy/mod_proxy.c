@@ -241,6 +241,8 @@ static int proxy_handle(ws_request *r)
     c->up.arg = c;
     c->up.connect_ms = &conf->connect_ms;
     c->body_mode = r->content_length < 0 ? BODY_CHUNKED : r->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+    if (c->body_mode == BODY_NONE)
+        c->upgrade = proxy_upgrade_wanted(r); /* WebSocket & co: proxy_tunnel.c */
     const char *host = proxy_host->header(r, "Host");
     char *base = proxy_host->alloc(r, 8 + strlen(host ? host : r->local_addr) + 1);
     if (!base || !(c->ibuf = proxy_host->alloc(r, PROXY_IN_BUF)))
@@ -290,4 +292,6 @@ WS_EXPORT const ws_module webserv_module = {
     .on_writable = proxy_on_writable,
     .cleanup = proxy_cleanup,
     .flags = WS_MODULE_NO_FILES,
+    .on_data = proxy_on_data,
+    .on_data_end = proxy_on_data_end,
 };

@@ -8,6 +8,8 @@
  *   proxy_response.c  the upstream's head (parsed by the core's http_parse.c, compiled in),
  *                     fields passed back, Location/Refresh rewritten, the body de-framed
  *   proxy_trust.c     trusted_proxies: addresses and CIDR ranges
+ *   proxy_tunnel.c    Upgrade (WebSocket): the upstream's 101 answered with host->upgrade
+ *                     (ABI 1.3), then bytes spliced both ways
  * The connection itself (balancing, health, pool) is lib/upstream.
  */
 #ifndef WEBSERV_MOD_PROXY_H
@@ -80,6 +82,10 @@ typedef struct proxy_req {
     int ended;         /* the response body is complete */
     int out_paused;
     const char *public_base; /* "http://host[:port]" the client used, for Location rewriting */
+
+    /* Upgrade (proxy_tunnel.c) */
+    const char *upgrade;  /* the client's Upgrade value when it asked to switch (and may), else NULL */
+    int tunnel;           /* the upstream said 101 and so did we: raw bytes both ways */
 } proxy_req;
 
 /* proxy_config.c */
@@ -98,6 +104,15 @@ void proxy_on_body_end(ws_request *r);
 /* proxy_response.c */
 void proxy_process_input(proxy_req *c); /* ibuf[ioff..ilen): the head, then body pieces */
 void proxy_on_writable(ws_request *r);
+
+/* proxy_response.c: the upstream's end-to-end fields onto the client's response. */
+void proxy_pass_fields(proxy_req *c, const http_head *h);
+
+/* proxy_tunnel.c */
+const char *proxy_upgrade_wanted(const ws_request *r); /* the Upgrade value to pass on, or NULL */
+void proxy_tunnel_start(proxy_req *c, const http_head *h, size_t head_len);
+size_t proxy_on_data(ws_request *r, const char *data, size_t len);
+void proxy_on_data_end(ws_request *r);
 
 /* mod_proxy.c */
 void proxy_fail(proxy_req *c, int status, const char *why);

@@ -110,8 +110,8 @@ static const char *joined(sbuf *tmp, const ws_request *r, const char *name)
 
 static const char *scheme_of(const ws_request *r)
 {
-    (void)r;
-    return "http"; /* ws_request gains its scheme with TLS (ABI 1.2); plain HTTP until then */
+    /* "https" on a TLS listener (ABI 1.2 ws_request.scheme) */
+    return r->size >= offsetof(ws_request, scheme) + sizeof r->scheme && r->scheme ? r->scheme : "http";
 }
 
 /* RFC 3986 path characters pass; everything else is %XX. */
@@ -233,7 +233,13 @@ int proxy_build_head(proxy_req *c)
     } else if (c->body_mode == BODY_CHUNKED) {
         field(&b, "Transfer-Encoding", "chunked");
     }
-    field(&b, "Connection", c->conf->upstream->keepalive ? "keep-alive" : "close");
+    if (c->upgrade) {
+        /* RFC 9110 §7.8: the client asked to switch; the upstream decides (proxy_tunnel.c). */
+        field(&b, "Upgrade", c->upgrade);
+        field(&b, "Connection", "upgrade");
+    } else {
+        field(&b, "Connection", c->conf->upstream->keepalive ? "keep-alive" : "close");
+    }
     put(&b, "\r\n", 2);
     if (b.oom)
         return -1;

@@ -120,10 +120,9 @@ static const char *header_value(proxy_req *c, http_slice name, http_slice value)
     return dup_slice(c->r, value.p, value.n);
 }
 
-static void send_head(proxy_req *c, const http_head *h, int status)
+void proxy_pass_fields(proxy_req *c, const http_head *h)
 {
     ws_request *r = c->r;
-    proxy_host->set_status(r, status);
     for (size_t i = 0; i < h->n_headers; i++) {
         http_slice n = h->headers[i].name;
         if (hop_or_core(h, n))
@@ -133,6 +132,13 @@ static void send_head(proxy_req *c, const http_head *h, int status)
         if (name && value && proxy_host->add_header(r, name, value) != WS_OK)
             proxy_host->log(WS_LOG_DEBUG, r, "upstream field %s not passed on", name);
     }
+}
+
+static void send_head(proxy_req *c, const http_head *h, int status)
+{
+    ws_request *r = c->r;
+    proxy_host->set_status(r, status);
+    proxy_pass_fields(c, h);
     int no_body = strcmp(r->method, "HEAD") == 0 || status == 204 || status == 304;
     if (no_body) {
         c->resp_mode = BODY_NONE;
@@ -148,7 +154,9 @@ static void send_head(proxy_req *c, const http_head *h, int status)
     } else {
         c->resp_mode = BODY_CLOSE; /* RFC 9112 §6.3 item 8: up to the close */
     }
-    c->upstream_keep = h->keep_alive && c->resp_mode != BODY_CLOSE;
+    /* After a refused upgrade the upstream may still think the connection
+     * could switch (we sent Connection: upgrade): never pooled. */
+    c->upstream_keep = h->keep_alive && c->resp_mode != BODY_CLOSE && !c->upgrade;
     c->head_done = 1;
     if (c->resp_mode == BODY_NONE || (c->resp_mode == BODY_LENGTH && c->resp_left == 0))
         c->ended = 1;
@@ -183,8 +191,12 @@ static int head_step(proxy_req *c)
     }
     if (status < 200) {
         if (status == 101) {
-            proxy_fail(c, 502, "the upstream switched protocols, which this proxy does not tunnel");
-            return 0;
+            if (!c->upgrade) {
+                proxy_fail(c, 502, "the upstream switched protocols unasked");
+                return 0;
+            }
+            proxy_tunnel_start(c, &h, hl); /* proxy_tunnel.c */
+            return !c->over;
         }
         /* An interim answer (100 Continue, 103): dropped, the final one follows. */
         memmove(c->ibuf, c->ibuf + hl, c->ilen - hl);

@@ -174,6 +174,19 @@ class ProxyTest(harness.ServerTestCase):
     def seen(self, body):
         return body.decode("latin-1").split("\n")
 
+    def test_forwarded_proto_https_on_tls(self):
+        """X-Forwarded-Proto and Forwarded's proto come from the request's scheme: https on a TLS listener."""
+        u = self.upstream()
+        self.start(harness.tls_config(self.config([u.addr])))
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=harness._tls_context())
+        self.addCleanup(c.close)
+        c.request("GET", "/x", headers={"Host": "secure.example"})
+        r = c.getresponse()
+        lines = self.seen(r.read())
+        self.assertEqual(r.status, 200)
+        self.assertIn("X-Forwarded-Proto: https", lines)
+        self.assertIn('Forwarded: for=127.0.0.1;proto=https;host="secure.example"', lines)
+
     def test_request_forwarding_and_hop_by_hop(self):
         u = self.upstream()
         self.start(self.config([u.addr]))

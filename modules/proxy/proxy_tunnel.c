@@ -1,0 +1,122 @@
+/*
+ * Upgrade through the proxy (RFC 9110 §7.8; a WebSocket, RFC 6455 §4): a
+ * client's HTTP/1.1 request that asks to switch protocols (Connection names
+ * "upgrade", an Upgrade field, no body) goes to the upstream with its
+ * Upgrade field and "Connection: upgrade". When the upstream answers 101,
+ * its end-to-end fields (Sec-WebSocket-Accept …) go with our own 101
+ * (host->upgrade, ABI 1.3) and from then on bytes are spliced both ways:
+ *  - upstream → client: read into ibuf, written to the client; a full client
+ *    queue (WS_AGAIN) stops reading the upstream until on_writable;
+ *  - client → upstream: on_data into obuf (at most its size), sent; while
+ *    the upstream does not take it, on_data consumes nothing more (the core
+ *    stops reading the client) until the send drained (body_resume).
+ * Both buffers are bounded (PROXY_IN_BUF, ocap). Either side closing ends
+ * both: the client's close ends the upstream connection, the upstream's
+ * close ends the client's after what is queued was sent. An answer other
+ * than 101 passes through as an ordinary response (its connection is not
+ * pooled). Idle: the upstream's timeouts.read, and the client side's
+ * timeouts.body (the core's idle timeout of an upgraded connection).
+ */
+#include "proxy.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* Does the comma-separated value hold `token` (case-insensitive)? */
+static int list_has(const char *list, const char *token, size_t tn)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if ((size_t)(e - s) == tn && strncasecmp(s, token, tn) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+const char *proxy_upgrade_wanted(const ws_request *r)
+{
+    if (r->http_minor != 1 || proxy_host->abi_minor < 3 || !proxy_host->upgrade)
+        return NULL; /* HTTP/1.0 has no Upgrade, HTTP/2 forbids it (RFC 9113 §8.6) */
+    const char *up = proxy_host->header(r, "Upgrade");
+    if (!up || !*up || !list_has(proxy_host->header(r, "Connection"), "upgrade", 7))
+        return NULL;
+    return up;
+}
+
+void proxy_tunnel_start(proxy_req *c, const http_head *h, size_t head_len)
+{
+    ws_request *r = c->r;
+    /* The protocol the upstream switched to: one the client offered. */
+    const char *proto = NULL;
+    for (size_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name.n == 7 && strncasecmp(h->headers[i].name.p, "Upgrade", 7) == 0) {
+            char *v = proxy_host->alloc(r, h->headers[i].value.n + 1);
+            if (v)
+                memcpy(v, h->headers[i].value.p, h->headers[i].value.n);
+            proxy_host->log(WS_LOG_DEBUG, r, "upstream 101 Upgrade: %s", v ? v : "-");
+            proto = v;
+            break;
+        }
+    if (!proto || !*proto || !list_has(c->upgrade, proto, strlen(proto))) {
+        proxy_fail(c, 502, "the upstream's 101 names no protocol the client asked for");
+        return;
+    }
+    proxy_pass_fields(c, h);
+    if (proxy_host->upgrade(r, proto) != WS_OK) {
+        proxy_fail(c, 502, "the client's connection cannot be upgraded");
+        return;
+    }
+    up_succeeded(&c->up);
+    c->tunnel = 1;
+    c->head_done = 1;
+    c->resp_mode = BODY_CLOSE; /* upstream bytes until its close, passed as they come */
+    c->upstream_keep = 0;      /* a switched connection is never pooled */
+    c->body_started = 1;       /* obuf now holds client bytes only */
+    c->body_done = 1;
+    c->ioff = head_len;        /* what followed the 101 is the new protocol's */
+    if (c->ooff == c->olen)
+        c->ooff = c->olen = 0;
+    proxy_host->log(WS_LOG_DEBUG, r, "proxy: tunnel to %s (%s)", c->up.server ? c->up.server->address : "-", proto);
+}
+
+size_t proxy_on_data(ws_request *r, const char *data, size_t len)
+{
+    proxy_req *c = r->ctx;
+    if (!c || c->over || !c->tunnel)
+        return len;
+    size_t done = 0;
+    c->in_on_body = 1;
+    while (done < len && c->up.fd >= 0 && !c->over && c->ooff == c->olen) {
+        c->ooff = c->olen = 0;
+        size_t n = len - done < c->ocap ? len - done : c->ocap;
+        memcpy(c->obuf, data + done, n);
+        c->olen = n;
+        done += n;
+        proxy_flush(c); /* what the upstream does not take now waits in obuf (bounded) */
+    }
+    c->in_on_body = 0;
+    if (c->over)
+        return len;
+    if (done < len)
+        c->body_paused = 1; /* proxy_flush calls body_resume once obuf drained */
+    proxy_arm_timer(c);
+    return done;
+}
+
+void proxy_on_data_end(ws_request *r)
+{
+    proxy_req *c = r->ctx;
+    if (!c || c->over)
+        return;
+    /* The client closed: the upstream connection closes with it (never pooled). */
+    c->upstream_keep = 0;
+    c->ended = 1;
+    proxy_done(c);
+}
