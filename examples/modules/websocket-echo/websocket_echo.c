@@ -214,7 +214,8 @@ static void close_with(ws_request *r, int code, const char *reason)
         size_t rn = reason ? strlen(reason) : 0;
         if (rn > sizeof p - 2)
             rn = sizeof p - 2;
-        memcpy(p + 2, reason, rn);
+        if (rn)
+            memcpy(p + 2, reason, rn);
         n += rn;
     }
     send_frame(r, WSF_CLOSE, p, n);
@@ -237,6 +238,8 @@ static void ping_tick(ws_request *r, void *arg)
 
 static int msg_append(wse *w, const uint8_t *p, size_t n)
 {
+    if (!n)
+        return 0;
     if (w->msg_len + n > w->msg_cap) {
         size_t cap = w->msg_cap ? w->msg_cap : 4096;
         while (cap < w->msg_len + n)
