@@ -52,9 +52,11 @@ static int h1_send_head(request *r)
     fmt_mem(&b, " ", 1);
     fmt_str(&b, http_reason(r->status));
     fmt_str(&b, "\r\nServer: ");
-    fmt_str(&b, r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv");
+    /* A module's (host->set_server_date: a proxy passing its upstream's), else ours. */
+    fmt_str(&b, r->server_field ? r->server_field
+                : r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv");
     fmt_str(&b, "\r\nDate: ");
-    fmt_str(&b, httpdate_now(loop_wall_time(c->srv->loop)));
+    fmt_str(&b, r->date_field ? r->date_field : httpdate_now(loop_wall_time(c->srv->loop)));
     fmt_str(&b, "\r\n");
     c->chunked_out = 0;
     if (r->upgrade_proto) {

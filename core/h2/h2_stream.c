@@ -353,9 +353,11 @@ static int h2_send_head(request *r)
     status[0] = (char)('0' + st / 100), status[1] = (char)('0' + st / 10 % 10), status[2] = (char)('0' + st % 10);
     status[3] = '\0';
     nv[n++] = NV(":status", status, 3);
-    const char *sw = r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv";
+    /* host->set_server_date (a proxy passing its upstream's), else ours */
+    const char *sw = r->server_field ? r->server_field
+                     : r->cfg->c->server_tokens ? ws_core_host.server_software : "webserv";
     nv[n++] = NV("server", sw, strlen(sw));
-    const char *date = httpdate_now(loop_wall_time(g_server->loop));
+    const char *date = r->date_field ? r->date_field : httpdate_now(loop_wall_time(g_server->loop));
     nv[n++] = NV("date", date, strlen(date));
     if (r->length >= 0 && r->status != 304 && r->status != 204 && r->status >= 200) {
         size_t k = fmt_u64(len, (uint64_t)r->length);

@@ -330,6 +330,19 @@ static int host_upgrade(ws_request *r, const char *protocol)
     return req_upgrade(R(r), protocol);
 }
 
+/* ABI 1.3: a proxy's upstream Server/Date instead of the core's (the carriers write them). */
+static int host_set_server_date(ws_request *r, const char *server, const char *date)
+{
+    request *q = R(r);
+    /* Field values (no CTLs), short enough for the carrier's head line (h1_carrier.c builds it in 1 KiB). */
+    if (q->head_sent || (server && (strlen(server) > 256 || !header_rules_field_ok("Via", server))) ||
+        (date && (strlen(date) > 64 || !header_rules_field_ok("Via", date))))
+        return WS_ERROR;
+    q->server_field = server ? arena_strndup(q->pool, server, strlen(server)) : NULL;
+    q->date_field = date ? arena_strndup(q->pool, date, strlen(date)) : NULL;
+    return WS_OK;
+}
+
 const ws_host ws_core_host = {
     .size = sizeof(ws_host),
     .abi_major = WS_ABI_MAJOR,
@@ -399,4 +412,5 @@ const ws_host ws_core_host = {
     .metrics_text = host_metrics_text,
     /* ABI 1.3 */
     .upgrade = host_upgrade,
+    .set_server_date = host_set_server_date,
 };

@@ -150,6 +150,8 @@ typedef struct request {
     /* ABI 1.3 connection upgrade (upgrade.c) */
     const char *upgrade_proto;      /* the protocol of the 101 being sent: its head says so */
     int upgraded;                   /* raw bytes both ways: input to on_data, output unframed */
+    const char *server_field;       /* host->set_server_date: Server instead of the core's, or NULL */
+    const char *date_field;         /* … and Date */
 } request;
 
 /* ---- life, setup, routing, dispatch (request.c) ---- */

@@ -460,6 +460,12 @@ struct ws_host {
      *  - no byte either way for timeouts.body closes the connection (and
      *    timeouts.send bounds a client that stops reading); cleanup() follows. */
     int (*upgrade)(ws_request *r, const char *protocol);
+    /* The Server and Date fields of this response instead of the core's (a
+     * proxy passing its upstream's, when its config says so). NULL leaves
+     * that field to the core. Copied; before the head is sent; the values
+     * must be valid field values (no control characters), Server at most
+     * 256 bytes and Date at most 64, else WS_ERROR. */
+    int (*set_server_date)(ws_request *r, const char *server, const char *date);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

@@ -47,6 +47,7 @@ typedef struct proxy_conf {
     const proxy_cidr *trusted;
     size_t n_trusted;
     uint64_t connect_ms, send_ms, read_ms;
+    int pass_server_date;   /* the upstream's Server and Date go to the client (else webserv's) */
 } proxy_conf;
 
 enum { BODY_NONE = 0, BODY_LENGTH = 1, BODY_CHUNKED = 2, BODY_CLOSE = 3 };

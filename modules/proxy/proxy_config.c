@@ -40,6 +40,13 @@ int proxy_configure(const ws_settings *s, const ws_location_info *loc, const voi
         ok = 0;
     }
     c->location = loc->path;
+    if (h->cfg_bool(s, "pass_server_date", &c->pass_server_date) < 0)
+        return -1;
+    if (c->pass_server_date && (h->size < offsetof(ws_host, set_server_date) + sizeof h->set_server_date ||
+                                !h->set_server_date)) {
+        h->cfg_error(s, "pass_server_date", "this server cannot pass them (ABI 1.3 set_server_date)");
+        return -1;
+    }
     if (h->cfg_bool(s, "strip_prefix", &c->strip_prefix) < 0)
         ok = 0;
     const char *host = "client";

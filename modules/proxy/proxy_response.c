@@ -120,9 +120,25 @@ static const char *header_value(proxy_req *c, http_slice name, http_slice value)
     return dup_slice(c->r, value.p, value.n);
 }
 
+/* pass_server_date: the upstream's Server and Date instead of webserv's (the
+ * first of each; a missing one stays webserv's, RFC 9110 §6.6.1 wants a Date). */
+static void pass_server_date(proxy_req *c, const http_head *h)
+{
+    const char *v[2] = {NULL, NULL};
+    static const char *const names[2] = {"Server", "Date"};
+    for (size_t i = 0; i < h->n_headers; i++)
+        for (int k = 0; k < 2; k++)
+            if (!v[k] && slice_is(h->headers[i].name, names[k]))
+                v[k] = dup_slice(c->r, h->headers[i].value.p, h->headers[i].value.n);
+    if ((v[0] || v[1]) && proxy_host->set_server_date(c->r, v[0], v[1]) != WS_OK)
+        proxy_host->log(WS_LOG_DEBUG, c->r, "upstream Server/Date not passed on (too long or invalid)");
+}
+
 void proxy_pass_fields(proxy_req *c, const http_head *h)
 {
     ws_request *r = c->r;
+    if (c->conf->pass_server_date)
+        pass_server_date(c, h);
     for (size_t i = 0; i < h->n_headers; i++) {
         http_slice n = h->headers[i].name;
         if (hop_or_core(h, n))

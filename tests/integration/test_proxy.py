@@ -187,6 +187,28 @@ class ProxyTest(harness.ServerTestCase):
         self.assertIn("X-Forwarded-Proto: https", lines)
         self.assertIn('Forwarded: for=127.0.0.1;proto=https;host="secure.example"', lines)
 
+    def test_server_and_date_replaced_or_passed(self):
+        """The upstream's Server and Date: replaced by webserv's by default, kept with pass_server_date."""
+        up_date = "Mon, 01 Jan 2024 00:00:00 GMT"
+        u = self.upstream(lambda req, s: ok(b"x", extra=b"Server: upstream-app/2\r\nDate: " + up_date.encode() + b"\r\n"))
+        self.start(self.config([u.addr]))
+        r, _ = self.request("GET", "/a")
+        self.assertTrue(r.getheader("Server").startswith("webserv"), r.getheader("Server"))
+        self.assertNotEqual(r.getheader("Date"), up_date)
+        self.assertEqual(len(r.msg.get_all("Server")), 1)
+        self.server.stop()
+        self.start(self.config([u.addr], {"pass_server_date": True}))
+        r, _ = self.request("GET", "/a")
+        self.assertEqual((r.getheader("Server"), r.getheader("Date")), ("upstream-app/2", up_date))
+        self.assertEqual((len(r.msg.get_all("Server")), len(r.msg.get_all("Date"))), (1, 1))
+        # An upstream without them: webserv's (a response always has a Date, RFC 9110 §6.6.1).
+        v = self.upstream(lambda req, s: ok(b"y"))
+        self.server.stop()
+        self.start(self.config([v.addr], {"pass_server_date": True}))
+        r, _ = self.request("GET", "/b")
+        self.assertTrue(r.getheader("Server").startswith("webserv"))
+        self.assertIsNotNone(r.getheader("Date"))
+
     def test_request_forwarding_and_hop_by_hop(self):
         u = self.upstream()
         self.start(self.config([u.addr]))

@@ -82,6 +82,8 @@ static void response_free(th_response *res)
     free(res->redirect);
     free(res->rewrite_uri);
     free(res->upgrade);
+    free(res->server);
+    free(res->date);
 }
 
 void th_unload(th_module *m)

@@ -48,6 +48,8 @@ typedef struct th_response {
      * filter_next is appended to body/body_len as well */
     int filter_passes;       /* filter_next calls */
     int filter_last;         /* filter_next got last = 1 */
+    /* ABI 1.3 */
+    char *server, *date;     /* host->set_server_date's values, or NULL */
 } th_response;
 
 /* The fake host table (a module keeps this pointer from init). */

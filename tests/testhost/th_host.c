@@ -393,6 +393,19 @@ static int th_upgrade(ws_request *r, const char *protocol)
     return WS_OK;
 }
 
+static int th_set_server_date(ws_request *r, const char *server, const char *date)
+{
+    th_request *t = T(r);
+    if (!head_open(t) || (server && (strlen(server) > 256 || !header_rules_field_ok("Via", server))) ||
+        (date && (strlen(date) > 64 || !header_rules_field_ok("Via", date))))
+        return WS_ERROR;
+    free(t->res->server);
+    free(t->res->date);
+    t->res->server = server ? strdup(server) : NULL;
+    t->res->date = date ? strdup(date) : NULL;
+    return WS_OK;
+}
+
 static void th_stats(ws_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -464,6 +477,7 @@ static const ws_host host = {
     .cfg_kind = settings_kind,
     /* ABI 1.3 */
     .upgrade = th_upgrade,
+    .set_server_date = th_set_server_date,
 };
 
 const ws_host *th_host(void) { return &host; }
