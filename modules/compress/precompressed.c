@@ -1,0 +1,94 @@
+/*
+ * Precompressed files ("precompressed": true): a GET or HEAD of file.html
+ * whose folder also holds file.html.br, .zst or .gz — a regular file, not
+ * older than file.html — gets that file as it is, through sendfile, with
+ * Content-Encoding, the original's Content-Type and Vary: Accept-Encoding.
+ * Its validators are the variant's own (set_validators on its stat), so its
+ * ETag never matches the identity file's and the core's conditionals apply.
+ *
+ * This is the module's handler part: list "compress" before "static" in the
+ * config's "modules" so it is asked first; it declines (static serves the
+ * file) when no acceptable variant is there. A request with Range gets the
+ * identity file with its ranges, as on the fly (compress.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "compress_mod.h"
+
+typedef struct pre_choice {
+    coding kind;
+    char *path;
+} pre_choice;
+
+/* b is not older than a (RFC 9110 §8.8.2 order of modification times). */
+static int not_older(const struct stat *b, const struct stat *a)
+{
+    if (b->st_mtim.tv_sec != a->st_mtim.tv_sec)
+        return b->st_mtim.tv_sec > a->st_mtim.tv_sec;
+    return b->st_mtim.tv_nsec >= a->st_mtim.tv_nsec;
+}
+
+int cz_pre_match(ws_request *r)
+{
+    const cz_conf *c = r->conf;
+    if (!c || !c->precompressed || r->fs_type != WS_FS_FILE || !r->fs_path || cz_host->header(r, "Range"))
+        return WS_DECLINE;
+    coding ranked[CODING_COUNT];
+    size_t n = ae_rank(cz_host->header(r, "Accept-Encoding"), c->codings, c->n_codings, ranked);
+    if (n == 0)
+        return WS_DECLINE;
+    size_t base = strlen(r->fs_path);
+    char *path = cz_host->alloc(r, base + 5);
+    if (!path)
+        return WS_DECLINE;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, base + 5, "%s%s", r->fs_path, coding_suffix(ranked[i]));
+        struct stat st;
+        /* One stat per acceptable coding, best first: a missing variant
+         * costs one failed system call, never a read of the file. */
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && not_older(&st, &r->fs_stat)) {
+            pre_choice *p = cz_host->alloc(r, sizeof *p);
+            if (!p)
+                return WS_DECLINE;
+            p->kind = ranked[i];
+            p->path = path;
+            r->ctx = p;
+            return WS_TAKE;
+        }
+    }
+    return WS_DECLINE;
+}
+
+/* Send the file at path (fd from open_file) with these fields. */
+static int serve(ws_request *r, int fd, const struct stat *st, coding k)
+{
+    cz_host->set_status(r, 200);
+    /* The original's type, not the variant's (application/gzip …). */
+    if (cz_host->add_header(r, "Content-Type", cz_host->mime_type(r->fs_path)) != WS_OK ||
+        (k != CODING_IDENTITY && cz_host->add_header(r, "Content-Encoding", coding_name(k)) != WS_OK) ||
+        cz_add_vary(r) != WS_OK)
+        return 500;
+    cz_host->set_length(r, st->st_size);
+    cz_host->set_validators(r, st);
+    if (cz_host->send_file(r, fd, 0, st->st_size) == WS_ERROR)
+        return 500;
+    cz_host->finish(r);
+    return 0;
+}
+
+int cz_pre_handle(ws_request *r)
+{
+    const pre_choice *p = r->ctx;
+    struct stat st;
+    int fd = cz_host->open_file(r, p->path, &st);
+    if (fd >= 0 && S_ISREG(st.st_mode))
+        return serve(r, fd, &st, p->kind);
+    /* The variant went away since match: the original, as static would. */
+    fd = cz_host->open_file(r, r->fs_path, &st);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 404 : errno == EACCES ? 403 : 500;
+    return S_ISREG(st.st_mode) ? serve(r, fd, &st, CODING_IDENTITY) : 403;
+}
