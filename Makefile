@@ -101,3 +101,17 @@ fuzz:
 		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 		echo "fuzz_$$name: $$result, $${runs:-?} executions, corpus $$(ls $$corpus | wc -l) inputs"; \
 	done; exit $$status
+
+# Precompressed variants for mod_compress ("precompressed": true): FILE.br,
+# FILE.zst and FILE.gz beside every compressible file under DIR
+# (docs/configuration.md, "Compression").
+.PHONY: precompress
+precompress: deps
+	@[ -n "$(DIR)" ] || { echo "usage: make precompress DIR=folder" >&2; exit 2; }
+	@scripts/webserv-precompress $(DIR)
+
+# mod_compress's bounded-memory test with a 1 GiB CGI body (make test runs
+# it with 128 MiB): worker RSS growth must stay under 16 MiB.
+.PHONY: compress-big
+compress-big: build
+	cd $(BUILD) && COMPRESS_BIG_MIB=1024 ctest -R 'integration/test_compress$$' --output-on-failure

@@ -110,8 +110,8 @@ int64_t cz_length(ws_request *r)
 cz_decision cz_decide(ws_request *r, const cz_conf *c, int status, coding *out)
 {
     *out = CODING_IDENTITY;
-    /* RFC 9110 §6.4.1: no content. 206 is the core's, after this filter. */
-    if (status < 200 || status == 204 || status == 304 || status == 206)
+    /* RFC 9110 §6.4.1: no content. */
+    if (status < 200 || status == 204)
         return CZ_SKIP;
     if (!cz_type_ok(c, cz_host->resp_header(r, "Content-Type")))
         return CZ_SKIP;
@@ -119,14 +119,68 @@ cz_decision cz_decide(ws_request *r, const cz_conf *c, int status, coding *out)
      * that forbids transformations (RFC 9111 §5.2.2.6: no-transform). */
     if (cz_host->resp_header(r, "Content-Encoding") || no_transform(cz_host->resp_header(r, "Cache-Control")))
         return CZ_SKIP;
+    /* The core's conditionals and Range come first: a 304 (the identity
+     * ETag matched: the client's copy is the identity body, and its ETag
+     * stays) or a 206 (a range of the identity body) still say Vary, as the
+     * 200 would (RFC 9110 §15.4.5). */
+    if (status == 304 || status == 206 || status == 412 || status == 416)
+        return CZ_VARY;
     if (cz_length(r) >= 0 && cz_length(r) < c->min_length)
         return CZ_VARY;
-    /* Range (RFC 9110 §14.2): the client asks for bytes of the identity
-     * representation it saw (a resumed download): serve those, with ranges. */
+    /* Range (RFC 9110 §14.2) that the core did not apply (an If-Range that
+     * did not match): the client still asks about the identity bytes. */
     if (cz_host->header(r, "Range"))
         return CZ_VARY;
     *out = ae_choose(cz_host->header(r, "Accept-Encoding"), c->codings, c->n_codings);
     return *out == CODING_IDENTITY ? CZ_VARY : CZ_CODE;
+}
+
+/* The opaque-tag of an entity-tag (without W/ and the quotes): *len bytes
+ * at the result; NULL if malformed. */
+static const char *opaque(const char *p, size_t n, size_t *len)
+{
+    if (n >= 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+        n -= 2;
+    }
+    if (n < 2 || p[0] != '"' || p[n - 1] != '"')
+        return NULL;
+    *len = n - 2;
+    return p + 1;
+}
+
+/* If-None-Match (RFC 9110 §13.1.2) against the coded ETag, weak comparison.
+ * The core evaluated it before the filters with the handler's (identity)
+ * ETag; a client that cached this coded variant sends the coded one, which
+ * only this module can recognise. */
+static int none_match(const char *inm, const char *etag)
+{
+    size_t el;
+    const char *e = etag ? opaque(etag, strlen(etag), &el) : NULL;
+    if (!inm || !e)
+        return 0;
+    for (const char *p = inm; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '*')
+            return 0; /* "*": the core already answered it (the resource exists) */
+        const char *start = p;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"')
+            return 0;
+        const char *q = strchr(p + 1, '"');
+        if (!q)
+            return 0;
+        p = q + 1;
+        size_t tl;
+        const char *t = opaque(start, (size_t)(p - start), &tl);
+        if (t && tl == el && memcmp(t, e, el) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static int cz_header_filter(ws_request *r)
@@ -143,9 +197,17 @@ static int cz_header_filter(ws_request *r)
     case CZ_CODE:
         break;
     }
+    if (cz_add_vary(r) != WS_OK || code_etag(r, k) != WS_OK)
+        return WS_ERROR;
+    int get_or_head = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (get_or_head && none_match(cz_host->header(r, "If-None-Match"), cz_host->resp_header(r, "ETag"))) {
+        /* RFC 9110 §13.1.2: the client has this coded variant: 304, with its
+         * ETag and Vary, and no representation fields of a body. */
+        cz_host->remove_header(r, "Accept-Ranges");
+        return cz_host->set_status(r, 304) == WS_OK && cz_host->set_length(r, -1) == WS_OK ? 0 : WS_ERROR;
+    }
     int64_t length = cz_length(r);
-    if (cz_add_vary(r) != WS_OK || cz_host->set_header(r, "Content-Encoding", coding_name(k)) != WS_OK ||
-        code_etag(r, k) != WS_OK || cz_host->set_length(r, -1) != WS_OK)
+    if (cz_host->set_header(r, "Content-Encoding", coding_name(k)) != WS_OK || cz_host->set_length(r, -1) != WS_OK)
         return WS_ERROR;
     /* HEAD: the same fields as a GET, no body to code. */
     if (strcmp(r->method, "HEAD") == 0)
@@ -183,11 +245,12 @@ WS_EXPORT const ws_module_doc webserv_module_doc = {
              "[\"text/*\", \"application/json\", \"application/javascript\", \"application/xml\", "
              "\"application/*+json\", \"application/*+xml\", \"image/svg+xml\", \"application/wasm\", "
              "\"application/x-javascript\"]",
-             NULL, NULL},
-            {"gzip_level", "zlib level for gzip (1 fastest … 9 smallest; 6 and up run on the offload pool)", "1", NULL,
+             NULL,
+             "{\"items\": {\"pattern\": \"^[A-Za-z0-9!#$&^_.+-]+/([A-Za-z0-9!#$&^_.+-]+|\\\\*|\\\\*\\\\+[A-Za-z0-9!#$&^_.+-]+)$\"}}"},
+            {"gzip_level", "zlib level for gzip (1 fastest … 9 smallest)", "1", NULL,
              NULL},
-            {"br_quality", "Brotli quality (0 … 11; 6 and up run on the offload pool)", "4", NULL, NULL},
-            {"zstd_level", "zstd level (1 … 19; 10 and up run on the offload pool)", "3", NULL, NULL},
+            {"br_quality", "Brotli quality (0 … 11)", "4", NULL, NULL},
+            {"zstd_level", "zstd level (1 … 19)", "3", NULL, NULL},
             {"precompressed", "Serve file.br / file.zst / file.gz beside a file when present and not older", "false",
              NULL, NULL},
             {NULL, NULL, NULL, NULL, NULL},

@@ -81,7 +81,5 @@ typedef struct cz_conf {
 int cz_configure(const ws_host *host, const ws_settings *s, const ws_location_info *loc, const void **out);
 /* Does Content-Type value `ct` (parameters allowed) match one of the types? */
 int cz_type_ok(const cz_conf *c, const char *ct);
-/* A level high enough that its codec runs on the offload pool. */
-int cz_level_is_slow(coding c, int level);
 
 #endif

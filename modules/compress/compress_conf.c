@@ -126,15 +126,3 @@ int cz_type_ok(const cz_conf *c, const char *ct)
             return 1;
     return 0;
 }
-
-/* Levels whose cost per byte would hold the event loop (measured in the
- * note of issue 14): they run on the offload pool. */
-int cz_level_is_slow(coding k, int level)
-{
-    switch (k) {
-    case CODING_GZIP: return level >= 6;
-    case CODING_BR: return level >= 6;
-    case CODING_ZSTD: return level >= 10;
-    default: return 0;
-    }
-}

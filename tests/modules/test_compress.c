@@ -427,7 +427,6 @@ static void test_header_decisions(void **state)
         {200, "image/png", NULL, NULL},
         {200, NULL, NULL, NULL},
         {204, "text/html", NULL, NULL},
-        {304, "text/html", NULL, NULL},
         {200, "text/html", "Content-Encoding", "gzip"},
         {200, "text/html", "Cache-Control", "public, No-Transform"},
         {200, "application/octet-stream", NULL, NULL},
@@ -449,7 +448,11 @@ static void test_header_decisions(void **state)
     t = resp(conf, "GET", "/a", 200, "text/html", 5000, gz);
     coding k;
     assert_int_equal(cz_decide(th_req(t), conf, 101, &k), CZ_SKIP);
-    assert_int_equal(cz_decide(th_req(t), conf, 206, &k), CZ_SKIP);
+    assert_int_equal(cz_decide(th_req(t), conf, 204, &k), CZ_SKIP);
+    /* the core's 304/206/412/416 (its conditionals and Range run first): Vary only */
+    assert_int_equal(cz_decide(th_req(t), conf, 206, &k), CZ_VARY);
+    assert_int_equal(cz_decide(th_req(t), conf, 304, &k), CZ_VARY);
+    assert_int_equal(cz_decide(th_req(t), conf, 412, &k), CZ_VARY);
     assert_int_equal(cz_decide(th_req(t), conf, 200, &k), CZ_CODE);
     assert_int_equal(k, CODING_GZIP);
     th_request_end(t);
@@ -458,6 +461,51 @@ static void test_header_decisions(void **state)
     th_host()->add_header(th_req(t), "Cache-Control", "max-age=60, x-no-transform-ish");
     assert_int_equal(th_header_filter(t), 1);
     th_request_end(t);
+}
+
+/* If-None-Match with the coded ETag: this module answers 304 (the core
+ * compared it with the identity ETag before the filters). */
+static void test_coded_etag_304(void **state)
+{
+    (void)state;
+    const void *conf = conf_of("{}", NULL);
+    struct {
+        const char *inm, *ae;
+        int status;
+        const char *encoding;
+    } rows[] = {
+        {"\"e1-gz\"", "gzip", 304, NULL},
+        {"W/\"e1-gz\"", "gzip", 304, NULL},            /* weak comparison */
+        {"\"zz\", \"e1-br\"", "br, gzip", 304, NULL},   /* in a list */
+        {"\"e1-gz\"", "br", 200, "br"},                /* another coding was chosen */
+        {"\"e1\"", "gzip", 200, "gzip"},               /* identity's: the core's business */
+        {"*", "gzip", 200, "gzip"},
+        {"\"e1-gz", "gzip", 200, "gzip"},               /* malformed */
+        {"e1-gz", "gzip", 200, "gzip"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char inm[64], ae[64];
+        snprintf(inm, sizeof inm, "If-None-Match: %s", rows[i].inm);
+        snprintf(ae, sizeof ae, "Accept-Encoding: %s", rows[i].ae);
+        const char *hdrs[] = {inm, ae, NULL};
+        th_request *t = resp(conf, "GET", "/a.html", 200, "text/html", 5000, hdrs);
+        th_host()->add_header(th_req(t), "ETag", "\"e1\"");
+        th_host()->add_header(th_req(t), "Accept-Ranges", "bytes");
+        int rc = th_header_filter(t);
+        th_response *res = th_response_of(t);
+        if (res->status != rows[i].status)
+            fail_msg("row %zu: If-None-Match %s → %d, want %d", i, rows[i].inm, res->status, rows[i].status);
+        assert_int_equal(rc, rows[i].status == 200 ? 1 : 0);
+        assert_string_equal(th_header(t, "Vary"), "Accept-Encoding");
+        if (rows[i].encoding)
+            assert_string_equal(th_header(t, "Content-Encoding"), rows[i].encoding);
+        else {
+            assert_null(th_header(t, "Content-Encoding"));
+            assert_null(th_header(t, "Accept-Ranges"));
+            assert_string_equal(th_header(t, "ETag"), rows[i].ae[0] == 'b' ? "\"e1-br\"" : "\"e1-gz\"");
+        }
+        th_request_end(t);
+    }
 }
 
 static void test_settings(void **state)
@@ -694,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_codecs_empty_body),
         cmocka_unit_test(test_codecs_bounded_memory),
         cmocka_unit_test(test_header_decisions),
+        cmocka_unit_test(test_coded_etag_304),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_body_filter),
         cmocka_unit_test(test_body_aborted),
