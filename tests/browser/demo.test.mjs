@@ -86,6 +86,13 @@ test('start page and its links', async () => {
   const res = await page.goto(base + '/');
   assert.equal(res.status(), 200);
   assert.equal(await page.textContent('h1'), 'webserv is running');
+  // mod_compress (issue 14): the browser asked with Accept-Encoding, the page came
+  // coded and Chromium decoded it (the h1 above); caches are told it varies.
+  const sent = await res.request().allHeaders();
+  assert.match(sent['accept-encoding'] ?? '', /gzip/);
+  assert.ok(['zstd', 'br', 'gzip'].includes(res.headers()['content-encoding']),
+    `content-encoding: ${res.headers()['content-encoding']}`);
+  assert.match(res.headers()['vary'] ?? '', /Accept-Encoding/);
   await shot(page, '1-index');
   await page.click('text=A folder listing');
   await page.waitForURL(base + '/docs/');

@@ -58,8 +58,8 @@ def decode(coding, data):
 
 BIG_CGI = """#!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
-# %(mib)d MiB of text, written as it is made (never held by the script)
-yes 'webserv compresses this line of a large CGI output, piece by piece.' | head -c %(bytes)d
+# %(mib)d MiB of numbered lines, written as they are made (never held by the script)
+seq -f 'line %%.0f of a large CGI output, compressed piece by piece as it arrives' 1 100000000 | head -c %(bytes)d
 """
 
 STREAM_CGI = """#!/bin/sh
@@ -228,10 +228,19 @@ class CompressTest(harness.ServerTestCase):
             self.assertEqual((r.status, data), (304, b""), coding)
             self.assertEqual(r.getheader("ETag"), coded)
             self.assertEqual(r.getheader("Vary"), "Accept-Encoding")
-            # the identity ETag never matches the coded body
-            r, data = self.get("/page.html", ae=coding, headers={"If-None-Match": etag})
+            # another coding's ETag matches nothing: the coded body, with its own ETag
+            other = "-br" if suffix != "-br" else "-gz"
+            r, data = self.get("/page.html", ae=coding, headers={"If-None-Match": etag[:-1] + other + '"'})
             self.assertEqual(r.status, 200, coding)
+            self.assertEqual(r.getheader("ETag"), coded)
             self.assertEqual(decode(coding, data), self.body)
+            # the identity ETag: the client holds the identity body, still valid (the
+            # core's conditionals): 304 that names the identity ETag, never the coded one
+            r, data = self.get("/page.html", ae=coding, headers={"If-None-Match": etag})
+            self.assertEqual((r.status, data), (304, b""), coding)
+            self.assertEqual(r.getheader("ETag"), etag)
+            self.assertIsNone(r.getheader("Content-Encoding"))
+            self.assertEqual(r.getheader("Vary"), "Accept-Encoding")
         # the coded ETag does not match the identity body either
         r, data = self.get("/page.html", headers={"If-None-Match": etag[:-1] + '-gz"'})
         self.assertEqual((r.status, data), (200, self.body))
