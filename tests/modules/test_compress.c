@@ -615,6 +615,46 @@ static void test_body_filter(void **state)
     body_through(CODING_ZSTD, "*", 5);
 }
 
+/* The same through the test host's own filter chain (th_body_filter), with
+ * a slow client: filter_next says WS_AGAIN once 64 KiB wait, and the
+ * filter hands that on to its caller while passing all its output. */
+static void test_body_filter_on_test_host(void **state)
+{
+    (void)state;
+    cz_host = th_host();
+    const void *conf = conf_of("{\"codings\": [\"br\"]}", NULL);
+    const char *hdrs[] = {"Accept-Encoding: gzip, br", NULL};
+    th_request *t = resp(conf, "GET", "/a.js", 200, "application/javascript", 3 << 20, hdrs);
+    assert_int_equal(th_header_filter(t), 1);
+    assert_string_equal(th_header(t, "Content-Encoding"), "br");
+    th_set_output_limit(t, 64 * 1024);
+    size_t n = 3 << 20;
+    unsigned char *text = page_text(n, 11);
+    int agains = 0;
+    for (size_t off = 0; off < n; off += 65536) {
+        int rc = th_body_filter(t, text + off, n - off < 65536 ? n - off : 65536, 0);
+        assert_int_not_equal(rc, WS_ERROR);
+        if (rc == WS_AGAIN) {
+            agains++;
+            th_drain(t);
+        }
+    }
+    assert_int_not_equal(th_body_filter(t, "", 0, 1), WS_ERROR);
+    th_response *res = th_response_of(t);
+    assert_true(res->filter_last);
+    assert_true(agains > 0);
+    size_t got;
+    unsigned char *back = decode(CODING_BR, (unsigned char *)res->body, res->body_len, n, &got);
+    assert_int_equal(got, n);
+    assert_memory_equal(back, text, n);
+    free(back);
+    free(text);
+    ws_log_info info = {.size = sizeof info, .status = 200, .how = WS_END_DONE};
+    th_log_request(t, &info);
+    th_request_end(t);
+    cz_host = &fake_host;
+}
+
 /* A response cut short (client gone): the encoder is freed by the log hook. */
 static void test_body_aborted(void **state)
 {
@@ -745,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_coded_etag_304),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_body_filter),
+        cmocka_unit_test(test_body_filter_on_test_host),
         cmocka_unit_test(test_body_aborted),
         cmocka_unit_test(test_precompressed),
     };
