@@ -135,54 +135,6 @@ cz_decision cz_decide(ws_request *r, const cz_conf *c, int status, coding *out)
     return *out == CODING_IDENTITY ? CZ_VARY : CZ_CODE;
 }
 
-/* The opaque-tag of an entity-tag (without W/ and the quotes): *len bytes
- * at the result; NULL if malformed. */
-static const char *opaque(const char *p, size_t n, size_t *len)
-{
-    if (n >= 2 && p[0] == 'W' && p[1] == '/') {
-        p += 2;
-        n -= 2;
-    }
-    if (n < 2 || p[0] != '"' || p[n - 1] != '"')
-        return NULL;
-    *len = n - 2;
-    return p + 1;
-}
-
-/* If-None-Match (RFC 9110 §13.1.2) against the coded ETag, weak comparison.
- * The core evaluated it before the filters with the handler's (identity)
- * ETag; a client that cached this coded variant sends the coded one, which
- * only this module can recognise. */
-static int none_match(const char *inm, const char *etag)
-{
-    size_t el;
-    const char *e = etag ? opaque(etag, strlen(etag), &el) : NULL;
-    if (!inm || !e)
-        return 0;
-    for (const char *p = inm; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        if (*p == '*')
-            return 0; /* "*": the core already answered it (the resource exists) */
-        const char *start = p;
-        if (p[0] == 'W' && p[1] == '/')
-            p += 2;
-        if (*p != '"')
-            return 0;
-        const char *q = strchr(p + 1, '"');
-        if (!q)
-            return 0;
-        p = q + 1;
-        size_t tl;
-        const char *t = opaque(start, (size_t)(p - start), &tl);
-        if (t && tl == el && memcmp(t, e, el) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 static int cz_header_filter(ws_request *r)
 {
     const cz_conf *c = r->conf;
@@ -200,7 +152,7 @@ static int cz_header_filter(ws_request *r)
     if (cz_add_vary(r) != WS_OK || code_etag(r, k) != WS_OK)
         return WS_ERROR;
     int get_or_head = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    if (get_or_head && none_match(cz_host->header(r, "If-None-Match"), cz_host->resp_header(r, "ETag"))) {
+    if (get_or_head && cz_none_match(cz_host->header(r, "If-None-Match"), cz_host->resp_header(r, "ETag"))) {
         /* RFC 9110 §13.1.2: the client has this coded variant: 304, with its
          * ETag and Vary, and no representation fields of a body. */
         cz_host->remove_header(r, "Accept-Ranges");

@@ -45,6 +45,12 @@ coding ae_choose(const char *value, const coding *prefs, size_t n);
  * order), into out (room for CODING_COUNT); how many. 0 means identity. */
 size_t ae_rank(const char *value, const coding *prefs, size_t n, coding *out);
 
+/* ---- etag_match.c ---- */
+
+/* Does If-None-Match value `inm` name `etag` (weak comparison)? "*" and a
+ * malformed field answer 0 (the core handles "*"; malformed matches nothing). */
+int cz_none_match(const char *inm, const char *etag);
+
 /* ---- codec.c: streaming encoders over zlib, libbrotli and libzstd ---- */
 
 typedef struct codec codec;

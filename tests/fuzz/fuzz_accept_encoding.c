@@ -1,11 +1,12 @@
 /*
- * libFuzzer target for mod_compress's Accept-Encoding parser
- * (modules/compress/accept_encoding.c, RFC 9110 §12.5.3).
+ * libFuzzer target for mod_compress's request-field parsers: Accept-Encoding
+ * (modules/compress/accept_encoding.c, RFC 9110 §12.5.3) and If-None-Match
+ * against a coded ETag (etag_match.c, §13.1.2); the same bytes feed both.
  * Input: the first byte picks the server's codings (order and subset), the
  * rest is the field value. Checks: the chosen coding is identity or one the
  * server offers; the ranking holds each offered coding at most once, best
  * first, and starts with the choice; parsed weights lie in 0..1000; the
- * same input gives the same answer.
+ * same input gives the same answer; an If-None-Match match names the tag.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "compress/accept_encoding.c"
+#include "compress/etag_match.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,6 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* malformed: identity only */
     }
     if (ae_choose(value, prefs, n) != chosen)
+        abort();
+    /* a match names the tag somewhere in the field */
+    if (cz_none_match(value, "\"5f-1a-gz\"") && !strstr(value, "\"5f-1a-gz\""))
+        abort();
+    if (cz_none_match(value, "W/\"x\"") && !strstr(value, "\"x\""))
         abort();
     free(value);
     return 0;

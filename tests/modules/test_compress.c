@@ -24,6 +24,7 @@
 #include "compress/codec.c"
 #include "compress/compress.c"
 #include "compress/compress_conf.c"
+#include "compress/etag_match.c"
 #include "compress/precompressed.c"
 #include "testhost.h"
 
