@@ -10,8 +10,11 @@
 #include "compress_mod.h"
 
 typedef struct cz_body {
-    codec *codec;
+    codec *codec; /* made with the first piece: a response whose body never comes costs none */
     coding kind;
+    int level;
+    int64_t length;
+    int ended;
 } cz_body;
 
 static void body_free(void *arg)
@@ -30,9 +33,8 @@ int cz_body_start(ws_request *r, const cz_conf *c, coding k, int64_t length)
     if (!b)
         return -1;
     b->kind = k;
-    b->codec = codec_new(k, c->level[k], length);
-    if (!b->codec)
-        return -1;
+    b->level = c->level[k];
+    b->length = length;
     *slot = b;
     return 0;
 }
@@ -46,17 +48,23 @@ int cz_body_filter(ws_request *r, const void *data, size_t len, int last)
 {
     void **slot = cz_host->module_ctx(r, &webserv_module);
     cz_body *b = slot ? *slot : NULL;
-    if (!b || !b->codec)
+    if (!b || b->ended)
         return cz_host->filter_next(r, data, len, last);
+    if (!b->codec && !(b->codec = codec_new(b->kind, b->level, b->length))) {
+        cz_host->log(WS_LOG_ERROR, r, "%s encoder: out of memory", coding_name(b->kind));
+        return WS_ERROR;
+    }
     int rc = codec_write(b->codec, data, len, last, to_next, r);
     if (rc == WS_ERROR) {
-        cz_host->log(WS_LOG_ERROR, r, "%s encoder failed", coding_name(b->kind));
+        cz_host->log(WS_LOG_ERROR, r, "%s coding stopped: the encoder or the next filter failed", coding_name(b->kind));
+        b->ended = 1;
         body_free(b);
         return WS_ERROR;
     }
     if (last) {
+        b->ended = 1;
         body_free(b);
-        int e = cz_host->filter_next(r, NULL, 0, 1);
+        int e = cz_host->filter_next(r, "", 0, 1);
         return e == WS_ERROR ? WS_ERROR : rc == WS_AGAIN ? WS_AGAIN : e;
     }
     return rc;
