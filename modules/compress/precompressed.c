@@ -23,12 +23,13 @@ typedef struct pre_choice {
     char *path;
 } pre_choice;
 
-/* b is not older than a (RFC 9110 §8.8.2 order of modification times). */
+/* b is not older than a, to the second: the tools that write variants
+ * (brotli, gzip, zstd keep the source's time) and HTTP dates (Last-Modified)
+ * have whole seconds, so a variant made from the file carries its time
+ * truncated — it must still count. */
 static int not_older(const struct stat *b, const struct stat *a)
 {
-    if (b->st_mtim.tv_sec != a->st_mtim.tv_sec)
-        return b->st_mtim.tv_sec > a->st_mtim.tv_sec;
-    return b->st_mtim.tv_nsec >= a->st_mtim.tv_nsec;
+    return b->st_mtim.tv_sec >= a->st_mtim.tv_sec;
 }
 
 int cz_pre_match(ws_request *r)
