@@ -61,6 +61,7 @@ static void ab_fini(void)
 {
     ab_cache_clear();
     ab_files_free();
+    ab_cache_free();
 }
 
 /* realm as an RFC 9110 §5.6.4 quoted-string. */
@@ -151,15 +152,22 @@ static void verify_done(ws_request *r, void *arg)
     host->phase_done(r, WS_CONTINUE);
 }
 
-/* The user file, re-read if it changed; NULL when it cannot be used (logged). */
+/* The user file, re-read if it changed; NULL when it cannot be used (logged).
+ * Looked at once a second at most (like nginx's open_file_cache_valid): an
+ * open and fstat per request cost as much as the rest of a cached request,
+ * and a changed file is still picked up within a second, without a reload. */
 static const ab_table *current_users(ws_request *r, const ab_conf *c)
 {
+    uint64_t now = now_ms();
+    if (ab_file_checked_since(c->file, now, 1000))
+        return ab_file_table(c->file);
     struct stat st;
     int fd = host->open_file(r, ab_file_path(c->file), &st);
     if (fd < 0) {
         host->log(WS_LOG_ERROR, r, "%s: cannot read the user file", ab_file_path(c->file));
         return NULL;
     }
+    ab_file_checked(c->file, now);
     char err[512];
     if (ab_file_refresh(c->file, fd, &st, err, sizeof err) < 0)
         host->log(WS_LOG_ERROR, r, "%s (the previous version stays in use)", err);

@@ -41,6 +41,10 @@ typedef struct ab_file ab_file;
 ab_file *ab_file_get(const char *path, char *err, size_t errlen);
 /* Re-read when the file changed (st from host->open_file); -1 when it cannot be used. */
 int ab_file_refresh(ab_file *f, int fd, const struct stat *st, char *err, size_t errlen);
+/* Whether a request looked at the file less than period_ms ago (then it is
+ * not looked at again: once a second at most); ab_file_checked records a look. */
+int ab_file_checked_since(const ab_file *f, uint64_t now_ms, uint64_t period_ms);
+void ab_file_checked(ab_file *f, uint64_t now_ms);
 const ab_table *ab_file_table(const ab_file *f);
 const char *ab_file_path(const ab_file *f);
 void ab_files_free(void);
@@ -49,6 +53,7 @@ void ab_files_free(void);
 
 #define AB_KEY_LEN 32
 int ab_cache_init(void); /* a fresh random key */
+void ab_cache_free(void);
 void ab_cache_key(const char *user, const char *pass, const char *hash, unsigned char out[AB_KEY_LEN]);
 int ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
 void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms);

@@ -26,10 +26,37 @@ typedef struct slot {
 static slot table[SLOTS];
 static unsigned char secret[32];
 
+/* HMAC-SHA-256 keyed once with the secret: each key is a copy of it fed the
+ * pair (EVP_MAC_fetch and the key set-up per request cost more than the rest
+ * of a cached request). Read-only once made, so copies may be taken from
+ * any thread. NULL when OpenSSL could not make it: no caching then. */
+static EVP_MAC_CTX *keyed;
+
+static void drop_keyed(void)
+{
+    EVP_MAC_CTX_free(keyed);
+    keyed = NULL;
+}
+
 int ab_cache_init(void)
 {
     ab_cache_clear();
-    return RAND_bytes(secret, sizeof secret) == 1 ? 0 : -1;
+    drop_keyed();
+    if (RAND_bytes(secret, sizeof secret) != 1)
+        return -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    keyed = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+    if (keyed && !EVP_MAC_init(keyed, secret, sizeof secret, params))
+        drop_keyed();
+    return 0;
+}
+
+void ab_cache_free(void)
+{
+    drop_keyed();
+    OPENSSL_cleanse(secret, sizeof secret);
 }
 
 void ab_cache_clear(void)
@@ -41,17 +68,13 @@ void ab_cache_key(const char *user, const char *pass, const char *hash, unsigned
 {
     /* Lengths first, so ("ab", "c") and ("a", "bc") never collide. */
     size_t lens[3] = {strlen(user), strlen(pass), strlen(hash)};
-    unsigned int len = AB_KEY_LEN;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx = keyed ? EVP_MAC_CTX_dup(keyed) : NULL;
     size_t outl = 0;
-    if (!ctx || !EVP_MAC_init(ctx, secret, sizeof secret, params) || !EVP_MAC_update(ctx, (void *)lens, sizeof lens) ||
-        !EVP_MAC_update(ctx, (const void *)user, lens[0]) || !EVP_MAC_update(ctx, (const void *)pass, lens[1]) ||
-        !EVP_MAC_update(ctx, (const void *)hash, lens[2]) || !EVP_MAC_final(ctx, out, &outl, len) || outl != len)
+    if (!ctx || !EVP_MAC_update(ctx, (void *)lens, sizeof lens) || !EVP_MAC_update(ctx, (const void *)user, lens[0]) ||
+        !EVP_MAC_update(ctx, (const void *)pass, lens[1]) || !EVP_MAC_update(ctx, (const void *)hash, lens[2]) ||
+        !EVP_MAC_final(ctx, out, &outl, AB_KEY_LEN) || outl != AB_KEY_LEN)
         RAND_bytes(out, AB_KEY_LEN); /* a key nothing will ever match: no caching, still correct */
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
 }
 
 static size_t home(const unsigned char key[AB_KEY_LEN])

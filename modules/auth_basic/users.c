@@ -27,6 +27,7 @@ struct ab_file {
     off_t size;
     struct timespec mtime;
     struct timespec failed_mtime; /* the version already reported as bad (logged once) */
+    uint64_t checked_ms;          /* when a request last looked at the file (0: never) */
 };
 
 static ab_file *files;
@@ -128,6 +129,13 @@ int ab_file_refresh(ab_file *f, int fd, const struct stat *st, char *err, size_t
     }
     return 0;
 }
+
+int ab_file_checked_since(const ab_file *f, uint64_t now_ms, uint64_t period_ms)
+{
+    return f->checked_ms && now_ms - f->checked_ms < period_ms;
+}
+
+void ab_file_checked(ab_file *f, uint64_t now_ms) { f->checked_ms = now_ms; }
 
 const ab_table *ab_file_table(const ab_file *f) { return &f->table; }
 const char *ab_file_path(const ab_file *f) { return f->path; }
