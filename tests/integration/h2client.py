@@ -284,3 +284,152 @@ class RawH2:
 
     def close(self):
         self.sock.close()
+
+
+class H2Response:
+    """What http.client.HTTPResponse offers the tests, from an HTTP/2 stream."""
+
+    def __init__(self, st):
+        import http.client
+        self.status = st.status
+        self.reason = http.client.responses.get(self.status, "")
+        self.version = 20
+        self.msg = self.headers = http.client.HTTPMessage()
+        for k, v in (st.headers or {}).items():
+            if not k.startswith(":"):
+                self.headers[k] = v
+        self._data = bytes(st.data)
+        self._pos = 0
+        self.closed = False
+
+    def read(self, amt=None):
+        end = len(self._data) if amt is None else min(len(self._data), self._pos + amt)
+        out = self._data[self._pos:end]
+        self._pos = end
+        return out
+
+    def getheader(self, name, default=None):
+        return self.headers.get(name, default)
+
+    def getheaders(self):
+        return list(self.headers.items())
+
+    def close(self):
+        self.closed = True
+
+
+class H2HTTPConnection:
+    """http.client.HTTPConnection's calls the tests use, over one HTTP/2
+    connection (h2c with prior knowledge). Request bodies are gathered in
+    memory and sent when the response is asked for."""
+
+    def __init__(self, host, port=None, timeout=10, **kw):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.client = None
+        self._req = None
+
+    def _client(self):
+        if self.client is None or self.client.closed or self.client.goaway:
+            self.client = H2Client(self.port, timeout=self.timeout or 10)
+        return self.client
+
+    def putrequest(self, method, url, skip_host=False, skip_accept_encoding=False):
+        self._req = [method, url, [], []]
+
+    def putheader(self, name, *values):
+        self._req[2].append((name.lower(), ", ".join(str(v) for v in values)))
+
+    def endheaders(self, message_body=None, **kw):
+        if message_body is not None:
+            self.send(message_body)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        if hasattr(data, "read"):
+            data = data.read()
+        self._req[3].append(bytes(data))
+
+    def request(self, method, url, body=None, headers=None, **kw):
+        self.putrequest(method, url)
+        for k, v in (headers or {}).items():
+            self.putheader(k, v)
+        if body is not None:
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            if hasattr(body, "read"):
+                body = body.read()
+            elif not isinstance(body, (bytes, bytearray, memoryview)):
+                # An iterable of pieces (http.client sends it chunked without a
+                # Content-Length): streamed in DATA frames as the server's
+                # window opens, never gathered, so a 1 GiB body costs the
+                # client no more memory than over HTTP/1.1.
+                self._req[3] = iter(body)
+                return
+            self.send(body)
+            if not any(k == "content-length" for k, _ in self._req[2]) and \
+                    not any(k == "transfer-encoding" for k, _ in self._req[2]):
+                self._req[2].append(("content-length", str(len(body))))
+
+    def getresponse(self):
+        method, url, hs, parts = self._req
+        self._req = None
+        c = self._client()
+        authority = "%s:%s" % (self.host, self.port)
+        fields = []
+        for k, v in hs:
+            if k == "host":
+                authority = v
+            elif k in ("connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection") or \
+                    (k == "te" and v != "trailers"):
+                continue  # RFC 9113 §8.2.2: not on HTTP/2
+            else:
+                fields.append((k, v))
+        timeout = max(self.timeout or 30, 30)
+        if not isinstance(parts, list):
+            st = self._stream_body(c, method, url, fields, parts, authority, timeout)
+        else:
+            body = b"".join(parts) if parts else None
+            if method in ("GET", "HEAD", "DELETE", "OPTIONS") and not body:
+                body = None
+            st = c.get(url, method=method, headers=fields, body=body, authority=authority, timeout=timeout)
+        if st.reset is not None and st.headers is None:
+            raise ConnectionResetError("stream reset by the server (%d)" % st.reset)
+        return H2Response(st)
+
+    @staticmethod
+    def _stream_body(c, method, url, fields, pieces, authority, timeout):
+        """Headers, then the pieces one by one: at most ~1 MiB waits in the
+        client for the server's flow-control window at any time."""
+        sid = c.request(method, url, fields, None, end=False, authority=authority)
+        st = c.streams[sid]
+        for piece in pieces:
+            c.send_body(sid, bytes(piece), end=False)
+            t0 = time.monotonic()
+            while getattr(st, "pending", None) is not None and len(st.pending) > (1 << 20) and not st.done:
+                if time.monotonic() - t0 > timeout:
+                    raise TimeoutError("the server's window stayed shut for %ss" % timeout)
+                if not c.pump(timeout=0.5):
+                    break
+            if st.done or c.closed:
+                break  # answered early or cut: read what came
+        if not st.done and not c.closed:
+            c.send_body(sid, b"", end=True)
+        if not c.closed:
+            c.wait(lambda: st.done, timeout)
+        return st
+
+    def set_debuglevel(self, level):
+        pass
+
+    def connect(self):
+        self._client()
+
+    @property
+    def sock(self):
+        return self.client.sock if self.client else None
+
+    def close(self):
+        if self.client:
+            self.client.close()
+            self.client = None

@@ -136,6 +136,8 @@ class Server:
     def write_config(self, config):
         if TLS_MODE and not isinstance(config, str):
             config = tls_config(config)
+        if H2_MODE and not isinstance(config, str):
+            config = h2c_config(config)
         with open(self.config_path, "w") as f:
             if isinstance(config, str):
                 f.write(config)
@@ -451,6 +453,8 @@ class ServerTestCase(unittest.TestCase):
     def curl(self, *args, input=None):
         if TLS_MODE:
             args = ["-k", *[a.replace("http://", "https://") if isinstance(a, str) else a for a in args]]
+        if H2_MODE:
+            args = ["--http2-prior-knowledge", *args]
         p = subprocess.run(["curl", "-sS", "--max-time", "10", *args], input=input, capture_output=True, timeout=20)
         return p
 
@@ -526,11 +530,43 @@ if TLS_MODE:
     socket.create_connection = _create_tls_connection
 
 
+# ---- WEBSERV_TEST_H2=1: the same suite over HTTP/2 (h2c with prior knowledge) ----
+# Every listen address also takes h2c; http.client and curl speak HTTP/2 to it
+# (h2client.H2HTTPConnection: Python's h2, so the run needs /usr/bin/python3).
+# Raw-socket tests still speak HTTP/1.1 to the same addresses.
+H2_MODE = os.environ.get("WEBSERV_TEST_H2", "") not in ("", "0")
+
+
+def h2c_config(config):
+    config = json.loads(json.dumps(config))
+    for srv in config.get("servers", []):
+        listen = srv.get("listen")
+        entries = listen if isinstance(listen, list) else [listen]
+        out = []
+        for e in entries:
+            if e is None:
+                out.append(e)
+                continue
+            e = dict(e) if isinstance(e, dict) else {"address": str(e)}
+            if not e.get("tls"):
+                e["protocols"] = ["h2c", "http/1.1"]
+            out.append(e)
+        srv["listen"] = out if isinstance(listen, list) else out[0]
+    return config
+
+
+if H2_MODE:
+    import h2client
+    http.client.HTTPConnection = h2client.H2HTTPConnection
+
+
 def main():
     # WEBSERV_TEST_TLS_EXCLUDE: test names left out of the HTTPS run (they need a
     # plain socket or hold a timing bound measured for plain HTTP); they still
     # run, and count, in the plain runs of the same suite.
     exclude = set(filter(None, os.environ.get("WEBSERV_TEST_TLS_EXCLUDE", "").split(","))) if TLS_MODE else set()
+    if H2_MODE:
+        exclude |= set(filter(None, os.environ.get("WEBSERV_TEST_H2_EXCLUDE", "").split(",")))
     if exclude:
         class Loader(unittest.TestLoader):
             def getTestCaseNames(self, cls):

@@ -185,7 +185,10 @@ class CgiTest(harness.ServerTestCase):
         self.assertEqual(r.status, 200)
         env = self.env_of(body)
         want = {
-            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_PORT": str(self.port),
+            # Over HTTP/2 (harness WEBSERV_TEST_H2) the request's protocol is HTTP/2:
+            # RFC 3875 §4.1.16 names the protocol the request came in.
+            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/2" if harness.H2_MODE else "HTTP/1.1",
+            "SERVER_PORT": str(self.port),
             "REQUEST_METHOD": "GET", "SCRIPT_NAME": "/cgi-bin/env.py", "PATH_INFO": "/more/path",
             "PATH_TRANSLATED": self.root + "/more/path", "QUERY_STRING": "a=1&b=%20",
             "REMOTE_ADDR": "127.0.0.1", "SCRIPT_FILENAME": os.path.join(self.root, "cgi-bin/env.py"),
