@@ -13,6 +13,7 @@
 #include "schema.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,6 +206,12 @@ static json_t *module_schema(const ws_config *c, const loaded_module *m, char *e
     if (doc && doc->description)
         set(obj, "description", json_string(doc->description));
     int bad = 0;
+    /* Rules between the module's keys ("required", "if"/"then"), when its doc is recent enough to carry them. */
+    if (doc && doc->size >= offsetof(ws_module_doc, schema) + sizeof doc->schema && doc->schema) {
+        char what[160];
+        snprintf(what, sizeof what, "module %s", m->name);
+        bad = merge_text(obj, doc->schema, err, errlen, what) < 0;
+    }
     for (size_t i = 0; i < n && !bad; i++) {
         json_t *p = kind_schema(keys[i].kind, keys[i].min, keys[i].kind == SETTINGS_SIZE ? INT64_MAX : keys[i].max);
         const ws_key_doc *kd = doc_key(doc, keys[i].key);
@@ -260,8 +267,10 @@ json_t *config_schema(const char *config_path, char *err, size_t errlen)
         snprintf(desc, sizeof desc, "Module %s: an object of its settings, true ({}) or false (off)%s%s", m->name,
                  doc && doc->description ? ". " : "",
                  doc && doc->description ? doc->description : "");
-        set(loc_props, m->name,
-            json_pack("{s:s, s:[{s:s}, o]}", "description", desc, "anyOf", "type", "boolean", ref(def_name)));
+        /* true means {}: with required keys only false (off) is a valid boolean. */
+        json_t *flag = json_array_size(json_object_get(ms, "required")) ? json_pack("{s:b}", "const", 0)
+                                                                          : json_pack("{s:s}", "type", "boolean");
+        set(loc_props, m->name, json_pack("{s:s, s:[o, o]}", "description", desc, "anyOf", flag, ref(def_name)));
         set(defs, def_name, ms);
     }
     json_t *schema = json_pack("{s:s, s:s}", "$schema", "https://json-schema.org/draft/2020-12/schema", "title",

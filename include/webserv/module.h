@@ -596,6 +596,10 @@ typedef struct ws_module_doc {
     uint32_t key_size;         /* sizeof(ws_key_doc) the module was built with */
     const char *description;   /* one line */
     const ws_key_doc *keys;    /* ends with an entry whose key is NULL */
+    /* Since ABI 1.3 (a core reads it only when `size` covers it): more JSON
+     * Schema text merged into the module's object, for rules between its
+     * keys, e.g. "{\"required\": [\"upstream\"]}", or NULL. */
+    const char *schema;
 } ws_module_doc;
 
 #define WS_MODULE_DOC_SYMBOL "webserv_module_doc"

@@ -24,9 +24,11 @@ INEXPRESSIBLE = [
      "server)", r"numeric IPv4 address, \[IPv6\]"),
     ("TLS cipher lists and group names: OpenSSL knows which it supports",
      r"names no usable TLS 1.2 cipher|unknown group"),
-    ("KNOWN GAP: the modules access, auth_basic, rewrite, headers, proxy and fastcgi export no webserv_module_doc yet, so "
-     "their allowed strings, required keys and nested rule objects are not in the schema (their key names and "
-     "types are)", r"locations\[\d+\]\.(access|auth_basic|rewrite|headers|proxy|fastcgi)(\.|: )"),
+    ("references: a proxy or fastcgi \"upstream\" must name a group of the top-level \"upstreams\"",
+     r"no upstream \"[^\"]*\" in the top-level \"upstreams\""),
+    ("regular expressions: whether a rewrite \"match\" compiles (PCRE2), and whether the $N of its \"to\" "
+     "are groups it has", r"bad regular expression|more than \d+ capture groups|refers to a group the pattern"),
+    ("files: an htpasswd user_file must be a regular file of user:hash lines", r"user_file: .*(not a regular file|:\d+: )"),
     ("upstream server addresses (HOST:PORT or unix:/path) are checked by the server only",
      r"upstreams\.[^ ]*\.address: "),
     ("JSON syntax: duplicate keys and syntax errors are the parser's business", r"\.json:\d+:\d+: |duplicate"),
