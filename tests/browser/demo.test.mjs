@@ -1,10 +1,12 @@
 // End-to-end test of the demo site in headless Chromium (Debian's package),
 // driven by playwright-core: open the start page, follow its links, upload two
-// files through the upload form, see them in the listing, submit the CGI form.
+// files through the upload form, see them in the listing, submit the CGI form;
+// then the same demo over HTTPS, where Chromium must have negotiated HTTP/2
+// (ALPN h2) for every page, resource, upload and form it sent.
 // Screenshots go to <build>/test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,7 +18,7 @@ const build = process.env.WEBSERV_BUILD ?? path.join(src, 'build');
 const bin = process.env.WEBSERV_BIN ?? path.join(build, 'webserv');
 const artifacts = path.join(build, 'test-artifacts');
 
-let server, browser, base, tmp, stderr = '';
+let server, browser, base, tlsBase, tmp, stderr = '';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -45,11 +47,18 @@ before(async () => {
   // The demo config, on a free port, serving a copy of the demo site.
   const cfg = JSON.parse(fs.readFileSync(path.join(src, 'conf/server.json'), 'utf8'));
   const port = await freePort();
+  const tlsPort = await freePort();
   cfg.modules_dir = path.join(build, 'modules');
   cfg.access_log = 'off';
   const s = cfg.servers[0];
-  s.listen = [`127.0.0.1:${port}`];
-  delete s.tls; // the demo's HTTPS certificate is made by make run, not here
+  // The demo's HTTPS certificate is made by make run; this test makes its own.
+  const crt = path.join(tmp, 'demo.crt'), key = path.join(tmp, 'demo.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '2', '-keyout', key, '-out', crt, '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  // TLS protocols left to their default: h2 and http/1.1 (SPEC §6).
+  s.listen = [`127.0.0.1:${port}`, { address: `127.0.0.1:${tlsPort}`, tls: true }];
+  s.tls = { certificate: crt, key };
   s.root = path.join(tmp, 'www');
   s.error_pages = { 404: path.join(tmp, 'www/errors/404.html') };
   for (const loc of s.locations) // the config is copied away from conf/: its user file by absolute path
@@ -58,7 +67,9 @@ before(async () => {
   server = spawn(bin, [path.join(tmp, 'server.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   server.stderr.on('data', (d) => { stderr += d; });
   await waitForPort(port, 10000);
+  await waitForPort(tlsPort, 10000);
   base = `http://127.0.0.1:${port}`;
+  tlsBase = `https://127.0.0.1:${tlsPort}`;
   fs.mkdirSync(artifacts, { recursive: true });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -172,5 +183,52 @@ test('the password-protected folder asks, refuses, then lets the demo user in', 
   assert.equal(home.status(), 200);
   assert.equal(home.headers()['x-content-type-options'], 'nosniff');
   assert.equal(await p2.textContent('h1'), 'webserv is running');
+  await ctx.close();
+});
+
+// What the page itself says it was fetched with (Resource Timing's
+// nextHopProtocol, the ALPN id): the document and every resource it loaded.
+async function protocols(page) {
+  return page.evaluate(() => performance.getEntries()
+    .filter((e) => e.nextHopProtocol !== undefined)
+    .map((e) => `${e.nextHopProtocol} ${e.name}`));
+}
+
+async function assertH2(page) {
+  const seen = await protocols(page);
+  assert.ok(seen.length >= 1, 'no navigation entry');
+  for (const p of seen) assert.match(p, /^h2 /, `not fetched over HTTP/2: ${p} (all: ${seen.join(', ')})`);
+}
+
+test('the demo over HTTPS: Chromium negotiates HTTP/2 for pages, the upload form and the CGI form', async () => {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true }); // the test's own self-signed certificate
+  const page = await ctx.newPage();
+  const res = await page.goto(tlsBase + '/');
+  assert.equal(res.status(), 200);
+  assert.equal(await page.textContent('h1'), 'webserv is running');
+  await assertH2(page);
+  await shot(page, 'h2-1-index');
+  await page.click('text=A folder listing');
+  await page.waitForURL(tlsBase + '/docs/');
+  assert.match(await page.content(), /notes\.md/);
+  await assertH2(page);
+  // A request body from the browser over HTTP/2: the multipart upload form.
+  await page.goto(tlsBase + '/upload.html');
+  await page.setInputFiles('input[type=file]', [
+    { name: 'over-h2.txt', mimeType: 'text/plain', buffer: Buffer.from('sent in DATA frames\n') },
+  ]);
+  const [up] = await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  assert.equal(up.status(), 201);
+  assert.match(await page.content(), /over-h2\.txt/);
+  await assertH2(page);
+  const file = await page.request.get(tlsBase + '/uploads/over-h2.txt');
+  assert.equal(await file.text(), 'sent in DATA frames\n');
+  // The CGI form by POST.
+  await page.goto(tlsBase + '/cgi-bin/hello.py');
+  await page.fill('form[method=post] input[name=name]', 'Ada');
+  await Promise.all([page.waitForNavigation(), page.click('form[method=post] button')]);
+  assert.match(await page.textContent('.greeting'), /Hello, Ada! \(sent by POST\)/);
+  await assertH2(page);
+  await shot(page, 'h2-2-cgi-post');
   await ctx.close();
 });
