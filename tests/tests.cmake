@@ -165,7 +165,9 @@ endforeach()
 # when WEBSERV_VALGRIND=1 and sends one SIGHUP reload per server; any memory
 # error or definite leak fails the test (and a missing valgrind: it comes from
 # scripts/install-deps.sh). test_http is split in two (by the first
-# letter of the test name) to keep each part near a minute.
+# letter of the test name) to keep each part near a minute; test_h2 in two by
+# class (frame-level semantics; negotiation, 100 streams and GOAWAY), and the
+# HTTP/2 floods whole (rapid reset, CONTINUATION, slow readers, timeouts).
 if(NOT WEBSERV_SANITIZE)
   set(WEBSERV_LEAK_TESTS
     "test_http-a-l|test_http.py|-k|*.test_[!m-z]*"
@@ -176,11 +178,18 @@ if(NOT WEBSERV_SANITIZE)
     "test_module_state|test_module_state.py"
     "test_phases|test_phases.py"
     "test_filters|test_filters.py|-k|*.test_[a-r]*"
-    "test_auth_basic|test_auth_basic.py|-k|*.test_[a-r]*")
+    "test_auth_basic|test_auth_basic.py|-k|*.test_[a-r]*"
+    "test_h2-frames|test_h2.py|-k|TestSemantics"
+    "test_h2-streams|test_h2.py|-k|TestNegotiation|-k|TestConcurrency|-k|TestLifecycle"
+    "test_h2_floods|test_h2_floods.py")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)
-    add_test(NAME leaks/${name} COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${script} ${parts})
+    set(py ${PYTHON3})
+    if(script MATCHES "^test_h2")
+      set(py ${DEBIAN_PYTHON3}) # python3-h2
+    endif()
+    add_test(NAME leaks/${name} COMMAND ${py} ${CMAKE_SOURCE_DIR}/tests/integration/${script} ${parts})
     set_tests_properties(leaks/${name} PROPERTIES ENVIRONMENT "${WEBSERV_TEST_ENV};WEBSERV_VALGRIND=1" TIMEOUT 600)
   endforeach()
 endif()
