@@ -48,6 +48,13 @@ install: build
 deb: deps
 	@JOBS=$(JOBS) scripts/make-deb.sh $(CURDIR)/build-deb
 
+# A real apt-get install of that package (then the default page served without
+# systemd, then purge) in a throwaway overlay of this system, in its own mount,
+# network and PID namespaces (scripts/deb-apt-test.sh; root only). Not in make test.
+.PHONY: deb-apt-test
+deb-apt-test: deb
+	@scripts/deb-apt-test.sh $$(ls -t $(CURDIR)/build-deb/webserv_*.deb | head -n 1)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
 
