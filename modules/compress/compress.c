@@ -30,6 +30,11 @@ static int cz_init(const ws_host *h)
     return h->abi_minor >= 2 && h->size >= offsetof(ws_host, filter_next) + sizeof h->filter_next ? 0 : -1;
 }
 
+static void cz_fini(void)
+{
+    codec_idle_clear();
+}
+
 static int cz_conf_fn(const ws_settings *s, const ws_location_info *loc, const void **out)
 {
     return cz_configure(cz_host, s, loc, out);
@@ -174,6 +179,7 @@ WS_EXPORT const ws_module webserv_module = {
     .name = "compress",
     .methods = cz_methods,
     .init = cz_init,
+    .fini = cz_fini,
     .configure = cz_conf_fn,
     .match = cz_pre_match,
     .handle = cz_pre_handle,

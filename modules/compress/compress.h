@@ -66,7 +66,9 @@ codec *codec_new(coding c, int level, int64_t size_hint);
  * Returns WS_OK, WS_AGAIN (some sink call said so; everything was taken) or
  * WS_ERROR. Memory stays the codec's window and this buffer, whatever len. */
 int codec_write(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg);
-void codec_free(codec *c);
+void codec_free(codec *c); /* a finished gzip/zstd encoder is kept for reuse (a few per process) */
+/* Free the encoders kept for reuse (module unload). */
+void codec_idle_clear(void);
 /* Bytes in and out so far. */
 uint64_t codec_in_bytes(const codec *c);
 uint64_t codec_out_bytes(const codec *c);
