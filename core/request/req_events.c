@@ -5,6 +5,8 @@
  * request's end for its module: exactly one cleanup, and nothing of its
  * events left behind.
  */
+#include <stdlib.h>
+
 #include "arena.h"
 #include "filter.h"
 #include "log.h"
@@ -94,8 +96,38 @@ static unsigned loop_events(unsigned events)
     return (events & WS_EV_READ ? LOOP_READ : 0) | (events & WS_EV_WRITE ? LOOP_WRITE : 0);
 }
 
+/* ABI 1.3: a watch of the worker, not of a request (r == NULL): a module's
+ * idle pool (lib/upstream) hears its upstream close an idle connection. No
+ * request context, no carrier to move on; it lives until watch_remove. */
+static void worker_watch_tramp(loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)l;
+    req_watch *w = arg;
+    unsigned wev = (ev & LOOP_READ ? WS_EV_READ : 0) | (ev & LOOP_WRITE ? WS_EV_WRITE : 0) |
+                   (ev & LOOP_ERROR ? WS_EV_ERROR : 0);
+    w->cb(NULL, fd, wev, w->arg); /* may remove (and free) w: not touched after */
+}
+
+
+static ws_watch *worker_watch_fd(int fd, unsigned events, ws_fd_cb cb, void *arg)
+{
+    if (!g_server || fd < 0 || !cb)
+        return NULL; /* the master has no loop for modules */
+    req_watch *w = malloc(sizeof *w);
+    if (!w)
+        return NULL;
+    *w = (req_watch){.r = NULL, .fd = fd, .events = events, .cb = cb, .arg = arg};
+    if (loop_add(g_server->loop, fd, loop_events(events), worker_watch_tramp, w) < 0) {
+        free(w);
+        return NULL;
+    }
+    return (ws_watch *)w;
+}
+
 ws_watch *req_watch_fd(request *r, int fd, unsigned events, ws_fd_cb cb, void *arg)
 {
+    if (!r)
+        return worker_watch_fd(fd, events, cb, arg);
     req_watch *w = arena_alloc(r->pool, sizeof *w);
     if (!w)
         return NULL;
@@ -116,6 +148,12 @@ int req_watch_set(req_watch *w, unsigned events)
 
 void req_watch_remove(req_watch *w)
 {
+    if (!w->r) { /* a worker watch (r == NULL): gone with its removal */
+        if (g_server && w->fd >= 0)
+            loop_del(g_server->loop, w->fd);
+        free(w);
+        return;
+    }
     if (w->fd < 0)
         return;
     loop_del(g_server->loop, w->fd);

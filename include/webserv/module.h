@@ -320,7 +320,13 @@ struct ws_host {
     int (*read_body)(ws_request *r);
     void (*body_resume)(ws_request *r);
 
-    /* ---- events, owned by the request and removed when it ends ---- */
+    /* ---- events, owned by the request and removed when it ends ----
+     * (ABI 1.3) watch_fd with r == NULL: a watch owned by the worker, not by
+     * a request (an idle connection pool hearing its server close one). Its
+     * callback gets r == NULL and must not call request functions; it lives
+     * until watch_remove, which frees the handle; remove it before closing
+     * the fd, and in fini() at the latest. NULL outside a worker (init,
+     * configure) and on a core older than 1.3 (check abi_minor first). */
     ws_watch *(*watch_fd)(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg);
     int (*watch_set)(ws_watch *w, unsigned events); /* 0: paused */
     void (*watch_remove)(ws_watch *w);              /* does not close the fd */

@@ -16,6 +16,7 @@
 typedef struct idle_conn {
     int fd;
     uint64_t since_ms;
+    ws_watch *w; /* a worker watch (ABI 1.3): the server closing it is heard at once; NULL: peeked when taken */
 } idle_conn;
 
 struct up_peer {
@@ -37,6 +38,7 @@ typedef struct up_group {
 } up_group;
 
 static up_group *groups;
+static const ws_host *watch_host; /* the host that made the idle watches */
 
 uint64_t up_now_ms(void)
 {
@@ -115,8 +117,16 @@ static long pick_least_conn(up_group *g, const unsigned char *tried, uint64_t no
     return best;
 }
 
+static void unwatch(idle_conn *ic)
+{
+    if (ic->w && watch_host)
+        watch_host->watch_remove(ic->w); /* before the fd is closed or handed to a request */
+    ic->w = NULL;
+}
+
 static void close_idle(up_group *g, up_peer *p, unsigned at)
 {
+    unwatch(&p->idle[at]);
     close(p->idle[at].fd);
     memmove(&p->idle[at], &p->idle[at + 1], (p->n_idle - at - 1) * sizeof *p->idle);
     p->n_idle--;
@@ -135,6 +145,7 @@ static int take_idle(up_group *g, up_peer *p, uint64_t now)
         char b;
         ssize_t n = recv(ic.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            unwatch(&p->idle[p->n_idle - 1]);
             p->n_idle--;
             g->n_idle--;
             return ic.fd;
@@ -260,6 +271,29 @@ int up_connect(up_conn *c, int allow_pooled)
     }
 }
 
+/* An idle pooled connection became readable or broke: the server closed it
+ * (or sent something unasked, which poisons it too). Closed and dropped now,
+ * so the next request never picks it and no socket waits in CLOSE_WAIT. */
+static void idle_event(ws_request *r, int fd, unsigned events, void *arg)
+{
+    (void)r;
+    (void)arg;
+    for (up_group *g = groups; g; g = g->next)
+        for (size_t i = 0; i < g->u->n_servers; i++) {
+            up_peer *p = &g->peers[i];
+            for (unsigned k = 0; k < p->n_idle; k++) {
+                if (p->idle[k].fd != fd)
+                    continue;
+                char b;
+                if (!(events & WS_EV_ERROR) && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+                    (errno == EAGAIN || errno == EWOULDBLOCK))
+                    return; /* a spurious wake-up: still open and silent */
+                close_idle(g, p, k);
+                return;
+            }
+        }
+}
+
 void up_release(up_conn *c, int reusable)
 {
     stop_waiting(c);
@@ -271,8 +305,14 @@ void up_release(up_conn *c, int reusable)
         if (g->n_idle >= c->u->keepalive && p->n_idle)
             close_idle(g, p, 0);
         if (g->n_idle < c->u->keepalive && p->n_idle < c->u->keepalive) {
-            p->idle[p->n_idle++] = (idle_conn){c->fd, up_now_ms()};
+            idle_conn *ic = &p->idle[p->n_idle++];
+            *ic = (idle_conn){c->fd, up_now_ms(), NULL};
             g->n_idle++;
+            /* ABI 1.3: a watch of the worker (r == NULL) hears the server close it. */
+            if (c->host->abi_minor >= 3) {
+                watch_host = c->host;
+                ic->w = c->host->watch_fd(NULL, c->fd, WS_EV_READ, idle_event, NULL);
+            }
             c->fd = -1;
         }
     }
@@ -311,8 +351,10 @@ void up_shutdown(void)
         up_group *g = groups;
         groups = g->next;
         for (size_t i = 0; i < g->u->n_servers; i++) {
-            for (unsigned k = 0; k < g->peers[i].n_idle; k++)
+            for (unsigned k = 0; k < g->peers[i].n_idle; k++) {
+                unwatch(&g->peers[i].idle[k]);
                 close(g->peers[i].idle[k].fd);
+            }
             free(g->peers[i].idle);
         }
         free(g->peers);

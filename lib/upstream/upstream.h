@@ -8,9 +8,10 @@
  *  - a non-blocking connect with the group's connect timeout, on the event
  *    loop (host->watch_fd, host->timer_start);
  *  - a keep-alive pool of idle connections, at most `keepalive` per group,
- *    each kept at most keepalive_timeout. Idle connections are not watched
- *    (watches belong to requests): one that the server closed meanwhile is
- *    found with a non-blocking peek when it is taken, and dropped.
+ *    each kept at most keepalive_timeout. Each idle connection has a worker
+ *    watch (ABI 1.3 watch_fd with no request): when the server closes it, it
+ *    is closed and dropped at once. A non-blocking peek when one is taken
+ *    catches the rest (a close not heard yet, an older core).
  */
 #ifndef WEBSERV_UPSTREAM_H
 #define WEBSERV_UPSTREAM_H

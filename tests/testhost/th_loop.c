@@ -32,6 +32,8 @@ int th_request_done(const th_request *t) { return t->ended || t->res->finished; 
 ws_watch *th_watch_fd(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg)
 {
     th_request *t = (th_request *)r;
+    if (!t)
+        return NULL; /* (ABI 1.3) no worker watches here: a pool falls back to peeking */
     if (fd < 0 || !cb || th_request_done(t))
         return NULL;
     for (ws_watch *w = t->watches; w; w = w->next)
