@@ -40,7 +40,8 @@ typedef struct filt_state {
     int pos;                    /* the filter being called (-1: none): filter_next goes to pos + 1 */
     filt_src *src, *src_tail;
     char *buf;                  /* FILTER_PIECE bytes for file reads (malloc, at the first file) */
-    int64_t left;               /* bytes the head promised still to pass, -1: unknown length */
+    int64_t skip;               /* output bytes to drop first (the start of a Range) */
+    int64_t left;               /* then bytes the head promised still to pass, -1: unknown length */
     int head_out;               /* the carrier sent the head */
     int got_last;               /* last = 1 reached the sink */
     int fin_wait;               /* the handler finished: last = 1 waits for the sources */
@@ -93,7 +94,7 @@ static void src_free(filt_src *s)
     free(s);
 }
 
-static void drop_sources(filt_state *f)
+static void drop_sources_keep_buf(filt_state *f)
 {
     while (f->src) {
         filt_src *s = f->src;
@@ -101,6 +102,11 @@ static void drop_sources(filt_state *f)
         src_free(s);
     }
     f->src_tail = NULL;
+}
+
+static void drop_sources(filt_state *f)
+{
+    drop_sources_keep_buf(f);
     free(f->buf);
     f->buf = NULL;
 }
@@ -116,6 +122,12 @@ int filter_active(request *r)
     }
     f->left = r->length;
     return 1;
+}
+
+void filter_window(request *r, int64_t skip, int64_t left)
+{
+    r->filt->skip = skip;
+    r->filt->left = left;
 }
 
 int filter_pending(const request *r)
@@ -141,10 +153,16 @@ static int sink(request *r, filt_state *f, const void *data, size_t len, int las
         f->failed = 1;
         return WS_ERROR;
     }
+    if (len && f->skip > 0) {
+        size_t sk = (uint64_t)f->skip < len ? (size_t)f->skip : len;
+        f->skip -= (int64_t)sk;
+        data = (const char *)data + sk;
+        len -= sk;
+    }
     if (len) {
         size_t pass = len;
         if (f->left >= 0 && (uint64_t)f->left < len) {
-            if (!f->overflow_logged) {
+            if (!f->overflow_logged && r->status != 206) {
                 f->overflow_logged = 1;
                 log_msg(WS_LOG_WARN, "WS0302", "body filter \"%s\" gave more than the Content-Length of %lld for %s; "
                         "extra bytes dropped", f->chain[f->n - 1]->mod->name, (long long)r->length,
@@ -226,6 +244,12 @@ static int feed(request *r, filt_state *f, const void *data, size_t len, int las
     return WS_ERROR;
 }
 
+/* A Range whose bytes all went out: the rest of the body is not read. */
+static int window_done(const request *r, const filt_state *f)
+{
+    return r->status == 206 && f->skip == 0 && f->left == 0;
+}
+
 static int pressure(request *r)
 {
     if (r->carrier->queued(r) >= RESP_HIGH_WATER || (r->filt && r->filt->src)) {
@@ -251,6 +275,8 @@ static filt_src *add_src(filt_state *f, size_t extra)
 int filter_mem(request *r, const void *p, size_t n)
 {
     filt_state *f = r->filt;
+    if (window_done(r, f))
+        return WS_OK;
     if (f->src) {
         /* Behind a file range still being read: keep the order. */
         filt_src *s = add_src(f, n);
@@ -270,6 +296,10 @@ int filter_mem(request *r, const void *p, size_t n)
 int filter_ref(request *r, const void *p, size_t n, void (*release)(void *), void *arg)
 {
     filt_state *f = r->filt;
+    if (window_done(r, f)) {
+        release(arg);
+        return WS_OK;
+    }
     if (f->src) {
         filt_src *s = add_src(f, 0);
         if (!s) {
@@ -289,8 +319,15 @@ int filter_ref(request *r, const void *p, size_t n, void (*release)(void *), voi
 int filter_file(request *r, int fd, off_t off, uint64_t n, struct fs_file *shared)
 {
     filt_state *f = r->filt;
-    filt_src *s = add_src(f, 0);
+    filt_src *s = window_done(r, f) ? NULL : add_src(f, 0);
     if (!s) {
+        if (window_done(r, f)) {
+            if (shared)
+                fs_file_release(shared);
+            else
+                close(fd);
+            return WS_OK;
+        }
         if (shared)
             fs_file_release(shared);
         else
@@ -356,6 +393,8 @@ int filter_pump(request *r)
         return 0;
     f->pumping = 1;
     int pieces = 0;
+    if (window_done(r, f))
+        drop_sources_keep_buf(f);
     /* At most 4 pieces a round: a filter that swallows its input (nothing
      * reaches the queue) must not read a whole big file in one loop round. */
     for (; f->src && r->filt == f && pieces < 4 && r->carrier->queued(r) < RESP_HIGH_WATER; pieces++) {
@@ -396,6 +435,8 @@ int filter_pump(request *r)
             f->pumping = 0;
             return 1;
         }
+        if (r->filt == f && window_done(r, f))
+            drop_sources_keep_buf(f);
     }
     f->pumping = 0;
     if (r->filt != f)

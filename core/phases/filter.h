@@ -37,6 +37,9 @@ int filter_want(request *r, const location_handler *h);
  * (HEAD, 1xx, 204, 304 and bodiless answers drop it). True when the body
  * goes through filters. */
 int filter_active(request *r);
+/* The output window once the head is decided: drop `skip` bytes of the
+ * chain's output (a Range's start), then pass `left` (-1: all). */
+void filter_window(request *r, int64_t skip, int64_t left);
 /* The handler's body, already cut to the Range/Content-Length window. All
  * return a ws code (WS_OK, WS_AGAIN, WS_ERROR). */
 int filter_mem(request *r, const void *p, size_t n);

@@ -87,8 +87,56 @@ static int status_has_no_body(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* RFC 9110 §13 and §14 for a handler's 200. */
-static void apply_conditionals(request *r)
+/* RFC 9110 §14 for a 200 with a known length: 206 (the window to send,
+ * Content-Range) or 416. v: the validators If-Range compares with. */
+static void apply_range(request *r, const cond_request *rq, const cond_validators *v)
+{
+    int64_t start = 0, len = 0;
+    int rc = range_check(rq, v, r->length, &start, &len);
+    char buf[96];
+    if (rc == 206) {
+        snprintf(buf, sizeof buf, "bytes %lld-%lld/%lld", (long long)start, (long long)(start + len - 1),
+                 (long long)r->length);
+        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
+        r->status = 206;
+        r->skip = start;
+        r->out_left = len;
+        r->length = len;
+    } else if (rc == 416) {
+        snprintf(buf, sizeof buf, "bytes */%lld", (long long)r->length);
+        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
+        r->status = 416;
+        r->length = 0;
+        r->no_body = 1;
+    }
+}
+
+/* Range after the header filters (a location with filters): the range is
+ * cut from the representation as the filters made it. None when a filter
+ * made the length unknown or removed the Accept-Ranges the core added; If-Range
+ * compares with the ETag as the filters left it (a weakened one never
+ * matches: a changed body is not the one the client holds part of). */
+static void apply_range_late(request *r)
+{
+    const char *range = req_header(r, "Range");
+    if (!range || r->status != 200 || r->length < 0 || strcmp(r->pub.method, "GET") != 0)
+        return;
+    if (r->has_validators && !resp_header_get(r, "Accept-Ranges"))
+        return;
+    cond_request rq = {.is_get_or_head = 1, .range = range, .if_range = req_header(r, "If-Range")};
+    cond_validators v = {resp_header_get(r, "ETag"), resp_header_get(r, "Last-Modified") ? r->last_modified : 0};
+    apply_range(r, &rq, &v);
+    if (r->status == 416 && r->has_validators) {
+        /* As without filters: a 416 carries no validators. */
+        resp_header_remove(r, "ETag");
+        resp_header_remove(r, "Last-Modified");
+        resp_header_remove(r, "Accept-Ranges");
+    }
+}
+
+/* RFC 9110 §13 and §14 for a handler's 200 (with_range 0: §13 only, the
+ * Range comes after the header filters). */
+static void apply_conditionals(request *r, int with_range)
 {
     if (r->status != 200)
         return;
@@ -113,26 +161,9 @@ static void apply_conditionals(request *r)
             return;
         }
     }
-    if (!get || r->length < 0 || !rq.range)
+    if (!with_range || !get || r->length < 0 || !rq.range)
         return;
-    int64_t start = 0, len = 0;
-    int rc = range_check(&rq, &v, r->length, &start, &len);
-    char buf[96];
-    if (rc == 206) {
-        snprintf(buf, sizeof buf, "bytes %lld-%lld/%lld", (long long)start, (long long)(start + len - 1),
-                 (long long)r->length);
-        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
-        r->status = 206;
-        r->skip = start;
-        r->out_left = len;
-        r->length = len;
-    } else if (rc == 416) {
-        snprintf(buf, sizeof buf, "bytes */%lld", (long long)r->length);
-        resp_header_add(r, "Content-Range", 13, buf, strlen(buf));
-        r->status = 416;
-        r->length = 0;
-        r->no_body = 1;
-    }
+    apply_range(r, &rq, &v);
 }
 
 /* Last-Modified of the previous response, kept: most responses repeat it. */
@@ -164,17 +195,19 @@ int resp_commit_head(request *r)
         return 0;
     if (r->status == 0)
         r->status = 200;
-    /* Conditionals (304/412), Range (206/416) and the validator fields
-     * first, so the header filters see the response as it will go: its
-     * final status, ETag, Last-Modified, Accept-Ranges, Content-Range and
-     * length (resp_header "Content-Length"), and may still change them. */
+    /* Conditionals (304/412) and the validator fields first, so the header
+     * filters see the response as it will go: 304, ETag, Last-Modified,
+     * Accept-Ranges, the length (resp_header "Content-Length"), and may
+     * still change them. Range comes after the filters when there are any
+     * (it is cut from what they make of the body); without filters it is
+     * applied here as it always was. */
+    int late_range = !r->filters_ran && r->loc && r->loc->n_hooks[HOOK_HEADER_FILTER];
     if (!r->prepared) {
         r->prepared = 1;
-        apply_conditionals(r);
+        apply_conditionals(r, !late_range);
         if (add_validators(r) < 0)
             return -1;
     }
-    int status_before = r->status;
     int64_t handler_len = r->length;
     /* ABI 1.2 header filters (core/phases): once per response, before the
      * head is fixed. A failing filter gets the client a 500 (its page goes
@@ -190,14 +223,18 @@ int resp_commit_head(request *r)
     }
     r->head_sent = 1;
     r->logctx.doing = "sending the response";
+    if (late_range)
+        apply_range_late(r);
     if (status_has_no_body(r->status) || strcmp(r->pub.method, "HEAD") == 0)
         r->no_body = 1;
     if (r->filt && filter_active(r)) {
         /* The body goes through filters (core/phases/filter.c): the window
-         * below applies to what the handler gives (its Range or its own
-         * length); the head goes out with the chain's first output. */
-        if (status_before != 206)
-            r->out_left = handler_len >= 0 ? handler_len : -1;
+         * below keeps what the handler gives within its own length; the
+         * Range (skip, out_left) is cut from the filters' output. The head
+         * goes out with the chain's first output. */
+        filter_window(r, r->skip, r->status == 206 ? r->out_left : r->length);
+        r->skip = 0;
+        r->out_left = handler_len >= 0 ? handler_len : -1;
         return 0;
     }
     if (r->carrier->send_head(r) < 0)

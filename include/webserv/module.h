@@ -521,18 +521,20 @@ struct ws_module {
      * set to that module's config. A module may have phase hooks and no
      * handler at all (no methods, match or handle). The order of a request:
      *   location found → rewrite → method check → access → "return" /
-     *   directory redirect / handler → conditionals and Range (the core's)
-     *   → header filters → body filters → response sent → log_request →
-     *   cleanup. docs/modules.md "Body filters" has the exact rules. */
+     *   directory redirect / handler → conditionals (the core's) → header
+     *   filters → Range (the core's) → body filters → response sent →
+     *   log_request → cleanup. docs/modules.md "Body filters" has the exact rules. */
     /* Before the method check: WS_CONTINUE, or host->rewrite_uri then
      * WS_CONTINUE (routed again), a status to answer now, WS_DONE, WS_DEFER. */
     int (*rewrite)(ws_request *r);
     /* Before the handler: every module must allow (WS_CONTINUE); a status
      * (401, 403, 429 …) denies; WS_DEFER answers later through phase_done. */
     int (*access)(ws_request *r);
-    /* Before the head goes out, after the core's conditionals and Range (it
-     * sees 304/206, ETag, Last-Modified, Accept-Ranges and, through
-     * resp_header, Content-Length), with status and headers still open to
+    /* Before the head goes out, after the core's conditionals (it sees
+     * 304/412, ETag, Last-Modified, Accept-Ranges and, through resp_header,
+     * Content-Length; a Range request is still its 200: the core cuts the
+     * 206 from the filters' output after them, or not at all when a filter
+     * made the length unknown), with status and headers still open to
      * change (set_status/set_header/add_header/remove_header, set_length(r,
      * -1) for a body whose length changes): 0 = leave the body alone (files
      * keep going out with sendfile), 1 = send the body through body_filter,

@@ -89,13 +89,29 @@ class FiltersTest(harness.ServerTestCase):
         self.assertEqual(len(body), len(data))
         self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(data.upper()).digest())
 
-    def test_range_goes_through_the_filter(self):
+    def test_range_is_cut_from_the_filtered_body(self):
         self.write("r.txt", "abcdefghij")
         self.start(self.config())
         r, body = self.request("GET", "/r.txt", headers={"Range": "bytes=2-4"})
         self.assertEqual((r.status, body), (206, b"CDE"))
         self.assertEqual(r.getheader("Content-Range"), "bytes 2-4/10")
-        self.assertTrue(r.getheader("X-Filty-Saw").startswith("206 3 "))
+        self.assertEqual(r.getheader("Content-Length"), "3")
+        self.assertTrue(r.getheader("X-Filty-Saw").startswith("200 10 "))  # the filter saw the whole 200
+
+    def test_range_ignored_when_a_filter_made_the_length_unknown(self):
+        self.write("r.txt", "abcdefghij")
+        self.start(self.config(mode="tag"))
+        r, body = self.request("GET", "/r.txt", headers={"Range": "bytes=2-4"})
+        self.assertEqual((r.status, body), (200, b"abcdefghij:filty"))
+        self.assertIsNone(r.getheader("Content-Range"))
+
+    def test_ranges_of_a_big_file(self):
+        self.write("big.bin", pattern(64 * 1024 * 1024))
+        self.start(self.config())
+        r, body = self.request("GET", "/big.bin", headers={"Range": "bytes=0-9"})
+        self.assertEqual((r.status, body), (206, b"ABCDEFGHIJ"))
+        r, body = self.request("GET", "/big.bin", headers={"Range": "bytes=-3"})
+        self.assertEqual((r.status, body), (206, pattern(64 * 1024 * 1024)[-3:].upper()))
 
     def test_head_runs_header_filters_only(self):
         self.start(self.config(mode="tag"))

@@ -34,6 +34,37 @@ class SdkFilterTest(harness.ServerTestCase):
         r, _ = self.request("GET", "/missing")
         self.assertEqual((r.status, r.getheader("X-Content-Type-Options")), (404, "nosniff"))
 
+    def test_body_filter_example_builds_tests_and_serves(self):
+        """examples/modules/subst (docs/modules.md "Tutorial: a body filter"): built
+        out of tree, its test-host test run, then substituting in what static sends,
+        small and big (read in 64 KiB pieces, matches straddling them)."""
+        prefix = os.path.join(self.tmp, "prefix")
+        run(["cmake", "--install", BUILD, "--prefix", prefix], self.tmp, dict(os.environ))
+        pcdir = [d for d, _, files in os.walk(prefix) if "webserv.pc" in files][0]
+        env = dict(os.environ, PKG_CONFIG_PATH=pcdir)
+        env.pop("MAKEFLAGS", None)
+        src = os.path.join(self.tmp, "subst")
+        shutil.copytree(os.path.join(EXAMPLES, "subst"), src)
+        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
+        self.assertIn("5 test(s) run", out)
+        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
+        self.write("page.txt", "see http://old.example/a and http://old.example/b\n")
+        big = b"".join(b"line %06d http://old.example/\n" % i for i in range(40000))
+        self.write("big.txt", big)
+        self.write("logo.png", b"http://old.example")
+        cfg = self.base_config(locations=[{"path": "/", "static": {},
+                                           "subst": {"from": "http://old.example", "to": "https://new.example"}}])
+        cfg["modules"] = ["static", os.path.join(src, "mod_subst.so")]
+        self.start(cfg)
+        r, body = self.request("GET", "/page.txt")
+        self.assertEqual(body, b"see https://new.example/a and https://new.example/b\n")
+        self.assertIsNone(r.getheader("Content-Length"))
+        self.assertTrue(r.getheader("ETag").startswith('W/"'))
+        r, body = self.request("GET", "/big.txt")
+        self.assertEqual(body, big.replace(b"http://old.example", b"https://new.example"))
+        r, body = self.request("GET", "/logo.png")  # not text: untouched, with its length
+        self.assertEqual((body, r.getheader("Content-Length")), (b"http://old.example", "18"))
+
 
 if __name__ == "__main__":
     harness.main()

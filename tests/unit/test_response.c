@@ -597,7 +597,7 @@ static void test_filter_head_and_304_get_no_body_filter(void **state)
     free_req(r);
 }
 
-static void test_filter_range_sees_the_slice(void **state)
+static void test_filter_range_cut_from_the_output(void **state)
 {
     (void)state;
     filt_conf c[1] = {{.upper = 1}};
@@ -607,12 +607,28 @@ static void test_filter_range_sees_the_slice(void **state)
     r->pub.n_headers = 1;
     set_validators(r, "\"v1\"", 1000);
     r->length = 6;
-    resp_write(r, "abcdef", 6);
+    resp_write(r, "ab", 2);
+    resp_write(r, "cdef", 4);
     resp_finish(r);
     assert_int_equal(lb.status, 206);
-    assert_string_equal(saw_length, "3");
+    assert_string_equal(saw_length, "6"); /* the filter saw the whole 200 */
+    assert_true(has_field("Content-Range: bytes 1-3/6"));
+    assert_int_equal(lb.length, 3);
     assert_int_equal(lb.body_len, 3);
     assert_memory_equal(lb.body, "BCD", 3);
+    assert_false(r->broken);
+    free_req(r);
+    /* A filter that makes the length unknown: no Range, the whole body. */
+    filt_conf t[1] = {{.tag = 1}};
+    r = filtered_req("GET", 1, t);
+    r->pub.n_headers = 1;
+    set_validators(r, "\"v1\"", 1000);
+    r->length = 6;
+    resp_write(r, "abcdef", 6);
+    resp_finish(r);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(lb.body_len, 7);
+    assert_memory_equal(lb.body, "abcdef!", 7);
     free_req(r);
 }
 
@@ -668,6 +684,31 @@ static void test_filter_file_read_as_output_drains(void **state)
         assert_int_equal(lb.body[i], content[i] - 32);
     assert_int_equal(lb.body[sizeof content], 'X');
     assert_false(r->broken);
+    free_req(r);
+}
+
+/* A Range whose bytes are out: the rest of the file is not read. */
+static void test_filter_range_stops_reading(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/big.txt", cfgtest_dir); /* written by the test above */
+    filt_conf c[1] = {{.upper = 1}};
+    request *r = filtered_req("GET", 1, c);
+    hdrs[0].name = "Range";
+    hdrs[0].value = "bytes=0-9";
+    r->pub.n_headers = 1;
+    r->length = 400 * 1024;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(resp_send_file(r, fd, 0, 400 * 1024), WS_OK);
+    assert_int_equal(bf_calls, 1);            /* one piece read, not seven */
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* and the file let go at once */
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_int_equal(lb.finished, 1);
+    assert_int_equal(lb.status, 206);
+    assert_int_equal(lb.body_len, 10);
+    assert_memory_equal(lb.body, "ABCDEFGHIJ", 10);
     free_req(r);
 }
 
@@ -979,9 +1020,10 @@ int main(void)
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_filter_chain_in_order),
         cmocka_unit_test(test_filter_head_and_304_get_no_body_filter),
-        cmocka_unit_test(test_filter_range_sees_the_slice),
+        cmocka_unit_test(test_filter_range_cut_from_the_output),
         cmocka_unit_test(test_filter_write_ref_released_once),
         cmocka_unit_test(test_filter_file_read_as_output_drains),
+        cmocka_unit_test(test_filter_range_stops_reading),
         cmocka_unit_test(test_filter_failure_before_and_after_head),
         cmocka_unit_test(test_h1_content_length),
         cmocka_unit_test(test_h1_chunked),
