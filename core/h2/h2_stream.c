@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "filter.h"
 #include "fmt.h"
 #include "h2_internal.h"
 #include "httpdate.h"
@@ -543,6 +544,10 @@ ssize_t h2_stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
     }
     if (n == 0) {
         s->deferred = 1;
+        /* Body filters (core/phases/filter.c) still have file ranges to read:
+         * nothing else would wake them now that this stream's queue is empty. */
+        if (s->r && filter_pending(s->r))
+            filter_kick(s->r);
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;

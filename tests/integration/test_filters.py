@@ -309,6 +309,19 @@ class FiltersTest(harness.ServerTestCase):
         p = self.curl_h2("/a.txt?failfirst")
         self.assertTrue(p.stdout.startswith(b"HTTP/2 500"), p.stdout[:100])
 
+    def test_stream_of_a_big_file_over_h2_does_not_stall(self):
+        """HTTP/2: the stream's queue can drain within one flush, with no write event
+        to follow; the file pump must go on by itself (filter_kick)."""
+        size = (16 if procstat.ASAN else 100) * 1024 * 1024
+        data = pattern(size)
+        self.write("big.bin", data)
+        self.start(self.h2_config(mode="identity"))
+        out = os.path.join(self.tmp, "out.bin")
+        p = self.curl_h2("/big.bin", "-o", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data)
+
     def test_h2_unknown_length(self):
         self.start(self.h2_config(mode="tag"))
         p = self.curl_h2("/a.txt")
