@@ -544,10 +544,11 @@ ssize_t h2_stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
     }
     if (n == 0) {
         s->deferred = 1;
-        /* Body filters (core/phases/filter.c) still have file ranges to read:
-         * nothing else would wake them now that this stream's queue is empty. */
-        if (s->r && filter_pending(s->r))
-            filter_kick(s->r);
+        /* A module waiting for on_writable, or body filters with file ranges
+         * left (core/phases/filter.c): this DATA went out within one flush,
+         * and no write event will follow to call them; the next round does. */
+        if (s->r && (s->r->want_writable || filter_pending(s->r)))
+            req_kick_writable(s->r);
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;

@@ -454,13 +454,6 @@ int filter_pump(request *r)
     return pieces > 0;
 }
 
-void filter_kick(request *r)
-{
-    filt_state *f = r->filt;
-    if (f && f->src && !f->timer && !f->pumping)
-        f->timer = req_timer_start(r, 0, pump_later, NULL);
-}
-
 int filter_cancel(request *r)
 {
     filt_state *f = r->filt;

@@ -56,10 +56,6 @@ int filter_pending(const request *r);
  * (output queued, or the body ended); false when nothing did or the next
  * step waits for the next loop round. */
 int filter_pump(request *r);
-/* The carrier ran dry while file ranges still wait (an HTTP/2 stream whose
- * DATA went out within one flush, with no write event to follow): pump on
- * the next loop round. */
-void filter_kick(request *r);
 /* Resp_error before the head went out: forget the chain (the error page
  * goes without filters). True when nothing of the response reached the
  * carrier (the error page may still be sent). */

@@ -44,6 +44,19 @@ int req_writable(request *r)
     return 1;
 }
 
+static void writable_later(ws_request *p, void *arg)
+{
+    (void)arg;
+    req_writable((request *)(void *)p);
+}
+
+void req_kick_writable(request *r)
+{
+    if (r->kick && r->kick->t)
+        return; /* already on its way */
+    r->kick = (req_timer *)req_timer_start(r, 0, writable_later, NULL);
+}
+
 void req_remove_events(request *r)
 {
     loop *l = g_server->loop;

@@ -132,6 +132,7 @@ typedef struct request {
     int hook_phase;                 /* the HOOK_* a deferral waits in */
     int hook_result;                /* what phase_done was given */
     struct req_timer *hook_timer;   /* the deadline of a deferral (PHASE_DEFER_MS or timeouts.handler) */
+    struct req_timer *kick;         /* req_kick_writable's timer (armed while kick->t is set) */
     int rewrites;                   /* rewrite_uri re-routes so far */
     int rewritten;                  /* rewrite_uri was called in the current hook */
     int dir_redirect;               /* route_map_path asked for the trailing-slash 301 */
@@ -201,6 +202,10 @@ void req_end_module(request *r);
 /* The carrier drained its output: the module's on_writable, if it asked
  * for it (a write answered WS_AGAIN). True when it was called. */
 int req_writable(request *r);
+/* The carrier's queue ran dry with no event to follow (an HTTP/2 stream whose
+ * DATA all went out within one flush): req_writable on the next loop round,
+ * for a module waiting for on_writable or body filters with file ranges left. */
+void req_kick_writable(request *r);
 /* Call the owner's cleanup (once) and drop every watch, timer and child
  * callback the request registered. */
 void req_release_module(request *r, int how);

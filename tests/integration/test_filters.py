@@ -279,8 +279,9 @@ class FiltersTest(harness.ServerTestCase):
     # ---- HTTP/2 ----
 
     def h2_config(self, mode="upper"):
-        """h2c (prior knowledge) on plain runs, ALPN h2 on the HTTPS run (WEBSERV_TEST_TLS)."""
-        cfg = self.config(mode=mode)
+        """h2c (prior knowledge) on plain runs, ALPN h2 on the HTTPS run (WEBSERV_TEST_TLS);
+        /ref is mod_refwrite without a filter."""
+        cfg = self.config(mode=mode, extra_locations=[{"path": "/ref", "refwrite": {}}])
         protocols = ["h2", "http/1.1"] if harness.TLS_MODE else ["h2c", "http/1.1"]
         cfg["servers"][0]["listen"] = [{"address": "127.0.0.1:%d" % self.port, "protocols": protocols}]
         return cfg
@@ -321,6 +322,18 @@ class FiltersTest(harness.ServerTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(out, "rb") as f:
             self.assertTrue(f.read() == data)
+
+    def test_stream_of_a_handler_waiting_for_on_writable_over_h2(self):
+        """The same for a handler (write_ref, WS_AGAIN, on_writable) with no filter:
+        before req_kick_writable, 100 MiB stalled after ~4 MiB."""
+        size = (16 if procstat.ASAN else 100) * 1024 * 1024
+        self.start(self.h2_config(mode="identity"))
+        p = self.curl_h2("/ref/big?%d" % size, "-o", os.devnull, "-w", "%{size_download}")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.endswith(b"%d" % size))
+        p = self.curl_h2("/ref/count")
+        refs, released = [int(x.split(b"=")[1]) for x in p.stdout.split(b"\r\n\r\n")[-1].split()]
+        self.assertEqual(refs, released)
 
     def test_h2_unknown_length(self):
         self.start(self.h2_config(mode="tag"))
