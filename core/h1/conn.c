@@ -241,9 +241,12 @@ void conn_drain(conn *c)
         return;
     }
     /* A request under way is finished and answered with Connection: close;
-     * an idle connection (or one accepted a moment ago, its first request on
-     * the way) gets DRAIN_IDLE_MS from now for its next request. */
-    if (c->state == CONN_IDLE) {
+     * an idle keep-alive connection gets DRAIN_IDLE_MS from now for its next
+     * request. A connection accepted a moment ago keeps its header timeout:
+     * its first request is surely on the way (a client connects to send one),
+     * and on a busy machine it may take longer than DRAIN_IDLE_MS to come.
+     * timeouts.shutdown still bounds it. */
+    if (c->state == CONN_IDLE && c->requests > 0) {
         c->phase = PHASE_NONE;
         set_phase(c, PHASE_KEEPALIVE);
         arm_timer(c);

@@ -400,6 +400,30 @@ class WorkersTest(harness.ServerTestCase):
         self.server.proc.wait(timeout=10)
         self.assertEqual(self.server.proc.returncode, 0)
 
+    def test_stop_waits_for_the_first_request_of_a_new_connection(self):
+        """A connection accepted before the stop whose first request is slow to come (a busy
+        client) is not given the keep-alive grace period: a client connects to send a request, so
+        it gets its header timeout (within timeouts.shutdown) and its answer."""
+        cfg = self.config(1)
+        cfg["timeouts"] = {"shutdown": 30, "header": 10}
+        self.start(cfg)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        time.sleep(0.5)  # accepted by the idle worker
+        self.server.signal(signal.SIGTERM)
+        time.sleep(2)  # twice the keep-alive grace period
+        s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"home" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        self.assertIn(b"200 OK", data)
+        self.assertIn(b"Connection: close", data)
+        s.close()
+        self.server.proc.wait(timeout=10)
+        self.assertEqual(self.server.proc.returncode, 0)
+
     def test_stop_closes_idle_connections_after_the_grace_period(self):
         """Draining is bounded: a keep-alive connection that stays idle is
         closed after the grace period, long before timeouts.shutdown."""

@@ -165,6 +165,7 @@ class Stats:
         self.unexpected = []
         self.killed = 0
         self.vanished = 0
+        self.retried = 0  # idempotent requests sent again after a keep-alive close race
         self.kill_times = []
 
     def ok(self, kind):
@@ -228,10 +229,24 @@ class Load:
             self.stats.ok(kind)
 
     def keepalive_request(self, kind, method, path, body=None, headers=None):
+        reused = self.conn is not None
         if self.conn is None:
             self.conn = self.fresh()
-        self.conn.request(method, path, body=body, headers=headers or {})
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers or {})
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed this idle keep-alive connection as the request went out (a worker
+            # draining on SIGHUP keeps idle connections 1 s): RFC 9112 §9.3.1 lets a client send
+            # an idempotent request again on a new connection, as browsers and curl do. Counted.
+            if not reused or method not in ("GET", "HEAD", "PUT", "DELETE"):
+                raise
+            with self.stats.lock:
+                self.stats.retried += 1
+            self.conn.close()
+            self.conn = self.fresh()
+            self.conn.request(method, path, body=body, headers=headers or {})
+            r = self.conn.getresponse()
         data = r.read()
         if r.will_close:
             self.conn.close()
@@ -398,11 +413,13 @@ class Load:
                 if c.goaway is not None:
                     c.wait(lambda: all(c.streams[sid].done or sid > c.goaway[1] for sid in sids), timeout=30)
             except h2client.h2.exceptions.ProtocolError:
-                # Python's h2 refuses DATA that follows a GOAWAY, although RFC 9113 §6.8 lets the
-                # server finish the streams it took: a client limit, not a server error; GETs are
-                # safe to send again on a new connection.
-                if c.goaway is None or attempt:
+                # Python's h2 refuses DATA that follows a GOAWAY in the same read (it raises before
+                # reporting the GOAWAY), although RFC 9113 §6.8 lets the server finish the streams
+                # it took: a client limit, not a server error; GETs are safe to send again.
+                if attempt:
                     raise
+                with self.stats.lock:
+                    self.stats.retried += 1
                 c.closed = True
                 continue
             refused = [sid for sid in sids if c.goaway is not None and sid > c.goaway[1]]
@@ -705,8 +722,9 @@ def main():
         if max(wrss) > 2 * wrss[0] + 8192:
             problems.append("worker RSS grew: %d KiB after the first minute, %d KiB at most later"
                             % (wrss[0], max(wrss)))
-    print("requests: %d, unexpected errors: %d, errors of requests on a SIGKILLed worker: %d"
-          % (stats.requests, len(stats.unexpected), stats.killed))
+    print("requests: %d, unexpected errors: %d, errors of requests on a SIGKILLed worker: %d, "
+          "idempotent requests sent again after a keep-alive close race: %d"
+          % (stats.requests, len(stats.unexpected), stats.killed, stats.retried))
     if problems:
         print("\nsoak FAILED:\n  " + "\n  ".join(problems[:50]))
         print("server folder kept: %s" % tmp)
