@@ -22,6 +22,8 @@ import tempfile
 import time
 import unittest
 
+import proctree
+
 BIN = os.environ.get("WEBSERV_BIN", os.path.join(os.path.dirname(__file__), "../../build/webserv"))
 MODULES = os.environ.get("WEBSERV_MODULES", os.path.join(os.path.dirname(BIN), "modules"))
 TESTMODS = os.environ.get("WEBSERV_TESTMODS", os.path.join(os.path.dirname(BIN), "tests/modules"))
@@ -63,31 +65,13 @@ def _listening_inodes(port):
     return found
 
 
-def _descendants(pid):
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    stat = f.read()
-                children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
 def listens_on(pid, port):
     """Whether process pid (or one of its workers) holds a socket listening on port. A port that
     accepts connections may belong to another program that took it after free_port()."""
     inodes = _listening_inodes(port)
     if not inodes:
         return not os.path.exists("/proc/net/tcp")  # no /proc: cannot tell, trust the connect
-    for p in _descendants(pid):
+    for p in proctree.descendants(pid):
         fd_dir = "/proc/%d/fd" % p
         try:
             for fd in os.listdir(fd_dir):

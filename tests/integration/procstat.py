@@ -6,6 +6,7 @@ import threading
 import time
 
 import harness
+import proctree
 
 # Figures from a sanitizer or valgrind build say little about the server's own
 # memory use; tests scale their sizes down there and may use looser bounds.
@@ -67,19 +68,7 @@ class RssSampler:
 
 def children(pid):
     """(pid, state) of every process whose parent is pid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid:
-            out.append((int(name), fields[0]))
-    return out
+    return proctree.children(pid)
 
 
 def zombies(pid):

@@ -15,6 +15,7 @@ import threading
 import time
 
 import harness
+import proctree
 import procstat
 
 PY = "/usr/bin/python3"
@@ -100,17 +101,7 @@ def ten_mib():
     return b"".join(bytes([(i * 7 + j) % 251 for j in range(256)]) * 256 for i in range(160))
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(); count it as gone only once reaped.
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
+alive = proctree.alive  # a zombie counts as gone only once reaped
 
 
 class CgiTest(harness.ServerTestCase):

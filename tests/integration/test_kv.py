@@ -11,17 +11,14 @@ import threading
 import time
 
 import harness
+import proctree
 
 KV = os.path.join(harness.TESTMODS, "mod_kv.so")
 SHMLOCK = os.path.join(harness.TESTMODS, "mod_shmlock.so")
 
 
 def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
+    return [p for p, _ in proctree.children(pid)]
 
 
 class KvTest(harness.ServerTestCase):

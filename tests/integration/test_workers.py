@@ -13,32 +13,15 @@ import threading
 import time
 
 import harness
+import proctree
 
 
 def children(pid):
     """Pids of the live (not zombie) child processes of pid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(d))
-    return sorted(out)
+    return [p for p, _ in proctree.children(pid, live_only=True)]
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except OSError:
-        return False
+alive = proctree.alive
 
 
 class WorkersTest(harness.ServerTestCase):

@@ -58,6 +58,7 @@ SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 # The HTTP/2 client of the integration tests, on Python's h2 (Debian's python3-h2, pure Python: its
 # folder is added when this interpreter is not Debian's).
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+import proctree  # noqa: E402
 try:
     import h2  # noqa: F401
 except ImportError:
@@ -461,25 +462,12 @@ class Load:
 
 
 def processes(master):
-    """(pid, role) of the master and every descendant."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(d))
-    out = [(master, "master")]
-    for w in children.get(master, []):
-        out.append((w, "worker"))
-        for c in children.get(w, []):
-            out.append((c, "cgi"))
-    return out
+    """(pid, role) of the master and every live descendant."""
+    procs = {p: v for p, v in proctree.table().items() if v[1] != "Z"}
+    role = {master: "master"}
+    for p in proctree.descendants(master, procs)[1:]:
+        role[p] = "worker" if procs[p][0] == master else "cgi"
+    return [(p, role[p]) for p in proctree.descendants(master, procs) if p in role]
 
 
 def rss_fds(pid):
