@@ -253,6 +253,13 @@ void conn_drain(conn *c)
     }
 }
 
+void conn_tell_request(conn *c, request *r)
+{
+    r->tr = &c->tr;
+    r->pub.scheme = tls_transport_is(&c->tr) ? "https" : "http";
+    r->pub.tls = tls_request_info(&c->tr, r->pool); /* NULL over plain HTTP */
+}
+
 /* A request on this connection, from a parsed head (HTTP_PARSE_OK) or a
  * refused one (its status). The connection's own deadline stops: the
  * request has its own. */
@@ -261,9 +268,7 @@ static step start_request(conn *c, int parse_status, const http_head *h, const c
     request *r = req_new(&h1_carrier, c, c->lst->bind, &c->local.sa, &c->remote.sa);
     if (!r)
         return STEP_CLOSE;
-    r->tr = &c->tr;
-    r->pub.scheme = tls_transport_is(&c->tr) ? "https" : "http";
-    r->pub.tls = tls_request_info(&c->tr, r->pool); /* NULL over plain HTTP */
+    conn_tell_request(c, r);
     c->req = r;
     c->requests++;
     log_context_set(&r->logctx);

@@ -79,6 +79,12 @@ typedef struct conn {
 void conn_new(struct server *s, struct listener *l, int fd, const struct sockaddr *remote, socklen_t rlen);
 /* Abort whatever runs and close now (shutdown). */
 void conn_close(conn *c);
+
+/* What a request on this connection learns from its transport, whichever
+ * carrier (HTTP/1 or an HTTP/2 stream) it came on: r->tr, the scheme
+ * ("https" over TLS) and the TLS facts (NULL over plain TCP). */
+struct request;
+void conn_tell_request(conn *c, struct request *r);
 /* The server drains (stop, or an old worker after a reload): an idle
  * connection gets a short grace for its next request, which is answered with
  * Connection: close; a request under way finishes the same way. */

@@ -237,7 +237,7 @@ void h2_stream_start(h2_stream *s)
         h2_stream_reset(s, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    r->tr = &c->tr;
+    conn_tell_request(c, r); /* scheme and TLS facts: CGI's HTTPS, the proxy's X-Forwarded-Proto */
     s->r = r;
     s->started = 1;
     http_head hd;

@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -184,6 +185,15 @@ class ProxyTest(harness.ServerTestCase):
         r = c.getresponse()
         lines = self.seen(r.read())
         self.assertEqual(r.status, 200)
+        self.assertIn("X-Forwarded-Proto: https", lines)
+        self.assertIn('Forwarded: for=127.0.0.1;proto=https;host="secure.example"', lines)
+        # The same over HTTP/2 (ALPN h2): the stream's request has its connection's scheme.
+        p = subprocess.run(["curl", "-sS", "-k", "--http2", "--max-time", "10", "-H", "Host: secure.example",
+                            "-w", "%{http_version}", "https://127.0.0.1:%d/x" % self.port],
+                           capture_output=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.endswith(b"2"), p.stdout[-20:])
+        lines = self.seen(p.stdout[:-1])
         self.assertIn("X-Forwarded-Proto: https", lines)
         self.assertIn('Forwarded: for=127.0.0.1;proto=https;host="secure.example"', lines)
 

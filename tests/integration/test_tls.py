@@ -219,6 +219,25 @@ class TestRequestFacts(TlsCase):
             body = harness.parse_responses(data)[0].body.decode()
         return dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
 
+    def test_cgi_https_variables_over_http2(self):
+        """A request on an HTTP/2 stream (ALPN h2) learns the same TLS facts as one on HTTP/1.1:
+        the stream's request is told its connection's scheme and TLS facts (they were missing)."""
+        locs = [{"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}}]
+        self.start_tls([self.tls_server(locations=locs)])
+        p = subprocess.run(["curl", "-sS", "-k", "--http2", "--max-time", "10",
+                            "--resolve", "a.test:%d:127.0.0.1" % self.port,
+                            "-w", "\n%{http_version}", "https://a.test:%d/cgi-bin/env.py" % self.port],
+                           capture_output=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        body, version = p.stdout.decode().rsplit("\n", 1)
+        self.assertEqual(version, "2")
+        env = dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
+        self.assertEqual(env.get("SERVER_PROTOCOL"), "HTTP/2")
+        self.assertEqual(env.get("HTTPS"), "on")
+        self.assertEqual(env.get("REQUEST_SCHEME"), "https")
+        self.assertEqual(env.get("SSL_TLS_SNI"), "a.test")
+        self.assertIn(env.get("SSL_PROTOCOL"), ("TLSv1.2", "TLSv1.3"))
+
     def test_cgi_https_variables_and_access_log(self):
         tlsutil.make_ca(self.certs, "clientca")
         tlsutil.make_cert(self.certs, "alice", ca="clientca", client=True)
