@@ -22,8 +22,7 @@ asan: deps
 
 # The demo also serves HTTPS on 127.0.0.1:8443 with a certificate made here (build/tls).
 run: build
-	@scripts/demo-cert.sh build/tls
-	./$(BUILD)/webserv $(CONFIG)
+	@scripts/demo-run.sh $(BUILD) $(CONFIG)
 
 # The browser test drives Debian's chromium with playwright-core (from npm,
 # pinned in tests/browser/package.json).

@@ -2,7 +2,10 @@
 // driven by playwright-core: open the start page, follow its links, upload two
 // files through the upload form, see them in the listing, submit the CGI form;
 // then the same demo over HTTPS, where Chromium must have negotiated HTTP/2
-// (ALPN h2) for every page, resource, upload and form it sent.
+// (ALPN h2) for every page, resource, upload and form it sent; and the demo's
+// application behind the proxy (a WebSocket echo page, over HTTP and HTTPS)
+// and its PHP page through PHP-FPM, both started as make run starts them
+// (scripts/demo-upstreams.sh).
 // Screenshots go to <build>/test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +21,7 @@ const build = process.env.WEBSERV_BUILD ?? path.join(src, 'build');
 const bin = process.env.WEBSERV_BIN ?? path.join(build, 'webserv');
 const artifacts = path.join(build, 'test-artifacts');
 
-let server, browser, base, tlsBase, tmp, stderr = '';
+let server, browser, base, tlsBase, tmp, demo, stderr = '';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -63,6 +66,11 @@ before(async () => {
   s.error_pages = { 404: path.join(tmp, 'www/errors/404.html') };
   for (const loc of s.locations) // the config is copied away from conf/: its user file by absolute path
     if (loc.auth_basic) loc.auth_basic.user_file = path.join(src, 'conf', loc.auth_basic.user_file);
+  // The application and the PHP-FPM pool, in this test's folder.
+  demo = path.join(tmp, 'demo');
+  execFileSync(path.join(src, 'scripts/demo-upstreams.sh'), ['start', demo], { stdio: 'ignore' });
+  cfg.upstreams.demo_app.servers[0].address = 'unix:' + path.join(demo, 'app.sock');
+  cfg.upstreams.php.servers[0].address = 'unix:' + path.join(demo, 'php-fpm.sock');
   fs.writeFileSync(path.join(tmp, 'server.json'), JSON.stringify(cfg));
   server = spawn(bin, [path.join(tmp, 'server.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   server.stderr.on('data', (d) => { stderr += d; });
@@ -85,6 +93,7 @@ after(async () => {
     server.kill('SIGTERM');
     assert.equal(await done, 0, `webserv did not stop cleanly: ${stderr}`);
   }
+  if (demo) execFileSync(path.join(src, 'scripts/demo-upstreams.sh'), ['stop', demo], { stdio: 'ignore' });
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -231,4 +240,48 @@ test('the demo over HTTPS: Chromium negotiates HTTP/2 for pages, the upload form
   await assertH2(page);
   await shot(page, 'h2-2-cgi-post');
   await ctx.close();
+});
+
+// The application page: its API answer (through the proxy, which says how the
+// client came in), then a message echoed over a WebSocket the proxy tunnels.
+async function echoThroughTheProxy(page, proto, shotName) {
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'open');
+  await page.waitForFunction(() => !document.getElementById('api').textContent.startsWith('asking'));
+  const api = await page.textContent('#api');
+  assert.match(api, /^Hello from the demo application \(process \d+, X-Forwarded-Proto: (\w+)\)$/);
+  assert.equal(api.match(/X-Forwarded-Proto: (\w+)/)[1], proto);
+  await page.fill('#message', `echo me over ${proto}`);
+  await page.click('#send');
+  await page.waitForSelector('#echoes li');
+  assert.deepEqual(await page.$$eval('#echoes li', (lis) => lis.map((li) => li.textContent)), [`echo me over ${proto}`]);
+  await shot(page, shotName);
+}
+
+test('the application behind the proxy: its page, its API and a WebSocket echo, over HTTP and HTTPS', async () => {
+  const page = await browser.newPage();
+  await page.goto(base + '/');
+  await page.click('text=An application behind the proxy');
+  await page.waitForURL(base + '/app/');
+  await echoThroughTheProxy(page, 'http', '9-app-websocket');
+  await page.close();
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  const secure = await ctx.newPage();
+  const res = await secure.goto(tlsBase + '/app/');
+  assert.equal(res.status(), 200);
+  await assertH2(secure); // the page over HTTP/2; the WebSocket (wss) on a connection of its own
+  await echoThroughTheProxy(secure, 'https', 'h2-3-app-websocket');
+  await ctx.close();
+});
+
+test('the PHP page through PHP-FPM greets by name', async () => {
+  const page = await browser.newPage();
+  await page.goto(base + '/');
+  await page.click('text=A PHP page');
+  await page.waitForURL(base + '/php/');
+  assert.match(await page.textContent('h1'), /^Hello from PHP \d+\.\d+/);
+  await page.fill('input[name=name]', 'Ada <i>');
+  await Promise.all([page.waitForNavigation(), page.click('form button')]);
+  assert.equal(await page.textContent('#greeting'), 'Hello, Ada <i>!');
+  await shot(page, '10-php');
+  await page.close();
 });
