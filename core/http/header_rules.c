@@ -30,3 +30,31 @@ int header_rules_field_ok(const char *name, const char *value)
             return 0;
     return 1;
 }
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+int header_rules_list_has(const char *list, const char *token)
+{
+    if (!list || !token)
+        return 0;
+    size_t tn = strlen(token);
+    int bare = strchr(token, '/') == NULL;
+    const char *p = list;
+    while (*p) {
+        while (*p == ',' || is_blank(*p))
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && is_blank(e[-1]))
+            e--;
+        size_t n = (size_t)(e - s);
+        if (n >= tn && strncasecmp(s, token, tn) == 0 && (n == tn || (bare && s[tn] == '/')))
+            return 1;
+    }
+    return 0;
+}

@@ -14,4 +14,9 @@ int header_rules_status_ok(int status);
  * without control characters other than HTAB (no header injection). */
 int header_rules_field_ok(const char *name, const char *value);
 
+/* Does a comma-separated field value (Connection, Upgrade) hold token,
+ * case-insensitively (RFC 9110 §5.6.1)? A token asked without a version
+ * ("websocket") also matches one with ("websocket/13", §7.8). NULL → 0. */
+int header_rules_list_has(const char *list, const char *token);
+
 #endif

@@ -194,7 +194,6 @@ static inline int req_body_unread(const request *r)
 int req_upgrade(request *r, const char *protocol);
 /* Does the comma-separated field value `list` hold `token` (case-insensitive, RFC 9110 §5.6.1)?
  * A token "name/version" also matches its bare name when `token` has no '/'. */
-int req_list_has(const char *list, const char *token);
 
 /* ---- module calls and the events a request owns (req_events.c) ---- */
 void req_begin_module(request *r);

@@ -16,35 +16,6 @@
 #include "request.h"
 #include "response.h"
 
-static int is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-int req_list_has(const char *list, const char *token)
-{
-    if (!list || !token)
-        return 0;
-    size_t tn = strlen(token);
-    int bare = strchr(token, '/') == NULL;
-    const char *p = list;
-    while (*p) {
-        while (*p == ',' || is_blank(*p))
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > s && is_blank(e[-1]))
-            e--;
-        size_t n = (size_t)(e - s);
-        /* "websocket" matches "websocket" and, when asked bare, "websocket/13" */
-        if (n >= tn && strncasecmp(s, token, tn) == 0 && (n == tn || (bare && s[tn] == '/')))
-            return 1;
-    }
-    return 0;
-}
-
 int req_upgrade(request *r, const char *protocol)
 {
     const ws_request *p = &r->pub;
@@ -56,8 +27,8 @@ int req_upgrade(request *r, const char *protocol)
         return WS_ERROR;
     if (!r->carrier->upgrade || p->http_minor != 1 || r->head_sent || r->finished || r->redirect_to)
         return WS_ERROR;
-    if (!req_list_has(req_header(r, "Connection"), "upgrade") ||
-        !req_list_has(req_header(r, "Upgrade"), protocol))
+    if (!header_rules_list_has(req_header(r, "Connection"), "upgrade") ||
+        !header_rules_list_has(req_header(r, "Upgrade"), protocol))
         return WS_ERROR;
     /* A body the module did not read would sit between the head and the new
      * protocol's first bytes: read it first (or refuse the upgrade). */

@@ -22,30 +22,14 @@
 #include <string.h>
 #include <strings.h>
 
-/* Does the comma-separated value hold `token` (case-insensitive)? */
-static int list_has(const char *list, const char *token, size_t tn)
-{
-    for (const char *p = list; p && *p;) {
-        while (*p == ',' || *p == ' ' || *p == '\t')
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if ((size_t)(e - s) == tn && strncasecmp(s, token, tn) == 0)
-            return 1;
-    }
-    return 0;
-}
+#include "header_rules.h"
 
 const char *proxy_upgrade_wanted(const ws_request *r)
 {
     if (r->http_minor != 1 || proxy_host->abi_minor < 3 || !proxy_host->upgrade)
         return NULL; /* HTTP/1.0 has no Upgrade, HTTP/2 forbids it (RFC 9113 §8.6) */
     const char *up = proxy_host->header(r, "Upgrade");
-    if (!up || !*up || !list_has(proxy_host->header(r, "Connection"), "upgrade", 7))
+    if (!up || !*up || !header_rules_list_has(proxy_host->header(r, "Connection"), "upgrade"))
         return NULL;
     return up;
 }
@@ -64,7 +48,7 @@ void proxy_tunnel_start(proxy_req *c, const http_head *h, size_t head_len)
             proto = v;
             break;
         }
-    if (!proto || !*proto || !list_has(c->upgrade, proto, strlen(proto))) {
+    if (!proto || !*proto || !header_rules_list_has(c->upgrade, proto)) {
         proxy_fail(c, 502, "the upstream's 101 names no protocol the client asked for");
         return;
     }

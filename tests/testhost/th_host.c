@@ -351,32 +351,12 @@ static int th_error_reason(ws_request *r, int status, const char *reason)
 
 /* ---- ABI 1.3: connection upgrade ---- */
 
-/* Does the comma-separated list hold token (case-insensitive; "name/version" matches a bare name)? */
-static int list_has(const char *list, const char *token)
-{
-    size_t tn = strlen(token);
-    for (const char *p = list; p && *p;) {
-        while (*p == ',' || *p == ' ' || *p == '\t')
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        size_t n = (size_t)(e - s);
-        if (n >= tn && strncasecmp(s, token, tn) == 0 && (n == tn || (!strchr(token, '/') && s[tn] == '/')))
-            return 1;
-    }
-    return 0;
-}
-
 static int th_upgrade(ws_request *r, const char *protocol)
 {
     th_request *t = T(r);
     if (!protocol || !*protocol || !head_open(t) || r->http_minor != 1 || t->res->error_status)
         return WS_ERROR;
-    if (!list_has(th_req_header(r, "Connection"), "upgrade") || !list_has(th_req_header(r, "Upgrade"), protocol))
+    if (!header_rules_list_has(th_req_header(r, "Connection"), "upgrade") || !header_rules_list_has(th_req_header(r, "Upgrade"), protocol))
         return WS_ERROR;
     if (r->content_length != 0 && !t->body_end_delivered)
         return WS_ERROR; /* a body not read to its end */
