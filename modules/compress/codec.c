@@ -5,6 +5,8 @@
  * CODEC_OUT buffer, whatever the body's size, and hands the buffer to the
  * sink each time it fills, and at the end.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +16,8 @@
 
 #include "compress.h"
 
-/* Windows chosen for on-the-fly use: memory per response stays near a
- * megabyte (a 100 KiB page fits any of them whole). zstd keeps its
- * level's window (≤ 8 MiB up to level 19, the limit RFC 9659 §3 sets for
- * HTTP). */
-#define BR_LGWIN 19 /* 512 KiB: about 4.5 MiB of encoder state at quality 4 (20 would be 7.5) */
+/* Windows chosen for on-the-fly use. zstd keeps its level's window (≤ 8 MiB
+ * up to level 19, the limit RFC 9659 §3 sets for HTTP). Brotli: see br_lgwin. */
 #define GZIP_WBITS 15
 #define GZIP_MEMLEVEL 8
 
@@ -31,9 +30,39 @@ struct codec {
         BrotliEncoderState *br;
         ZSTD_CCtx *zs;
     } u;
+    size_t mem, mem_peak; /* brotli: bytes its encoder holds (br_alloc) */
     size_t fill;
     unsigned char buf[CODEC_OUT];
 };
+
+/* Brotli's allocations, counted (codec_mem_peak). */
+typedef union br_block {
+    size_t n;
+    max_align_t align;
+} br_block;
+
+static void *br_alloc(void *opaque, size_t n)
+{
+    codec *c = opaque;
+    br_block *b = n <= SIZE_MAX - sizeof *b ? malloc(sizeof *b + n) : NULL;
+    if (!b)
+        return NULL;
+    b->n = n;
+    c->mem += n;
+    if (c->mem > c->mem_peak)
+        c->mem_peak = c->mem;
+    return b + 1;
+}
+
+static void br_free(void *opaque, void *p)
+{
+    codec *c = opaque;
+    if (!p)
+        return;
+    br_block *b = (br_block *)p - 1;
+    c->mem -= b->n;
+    free(b);
+}
 
 const char *coding_name(coding c)
 {
@@ -97,6 +126,32 @@ static codec *take_idle(coding kind, int level)
     return NULL;
 }
 
+/* Brotli's window (log2 bytes). Its encoder state grows with the window and,
+ * from quality 7, jumps once the window passes 64 KiB (other hashers): peak
+ * encoder memory measured on a 4 MiB HTML stream fed in 64 KiB pieces
+ * (malloc'd bytes, libbrotli 1.0.9):
+ *     quality 4: w16 1.8 MiB, w18 3.4, w19 5.8, w20 10.5
+ *     quality 6: w16 1.8 MiB, w18 4.9, w19 7.2, w20 11.5
+ *     quality 9: w16 2.6 MiB, w17 34.7 (!)     quality 11: w16 5.7, w17 10.9, w19 24.8
+ * while the output grows by about 1 % from w19 to w18 (q4: 759967 → 760047
+ * bytes), and by 6 % from w19 to w17 at quality 11. So: 256 KiB up to
+ * quality 6, 64 KiB for 7-9, 128 KiB for 10-11; never more than the body
+ * when its length is known (a 100 KiB page gets 128 KiB). At 10-11 the
+ * input block (lgblock) counts even more (its Zopfli nodes): 1 MiB at q11
+ * w17 takes 6.6 MiB with 64 KiB blocks, 20 MiB with 256 KiB, 72 MiB with
+ * 1 MiB, for 0.2-0.4 % of output; so 64 KiB blocks there. codec_mem_peak
+ * reports what an encoder took (modules/test_compress checks the bounds). */
+#define BR_LGWIN_MIN 16
+#define BR_LGBLOCK_ZOPFLI 16
+
+static uint32_t br_lgwin(int quality, int64_t size_hint)
+{
+    uint32_t w = quality <= 6 ? 18 : quality <= 9 ? 16 : 17;
+    while (size_hint > 0 && w > BR_LGWIN_MIN && size_hint <= ((int64_t)1 << (w - 1)))
+        w--;
+    return w;
+}
+
 codec *codec_new(coding kind, int level, int64_t size_hint)
 {
     if (kind == CODING_GZIP || kind == CODING_ZSTD) {
@@ -116,15 +171,20 @@ codec *codec_new(coding kind, int level, int64_t size_hint)
             goto fail;
         return c;
     case CODING_BR:
-        c->u.br = BrotliEncoderCreateInstance(NULL, NULL, NULL);
+        c->u.br = BrotliEncoderCreateInstance(br_alloc, br_free, c);
         if (!c->u.br)
             goto fail;
         BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_QUALITY, (uint32_t)level);
-        BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_LGWIN, BR_LGWIN);
+        uint32_t lgwin = br_lgwin(level, size_hint);
+        BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_LGWIN, lgwin);
         BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
-        if (size_hint > 0)
-            BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_SIZE_HINT,
-                                      size_hint > (1 << 30) ? (1u << 30) : (uint32_t)size_hint);
+        if (level >= 10)
+            BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_LGBLOCK, BR_LGBLOCK_ZOPFLI);
+        /* The hint only when the body fits the window: for a bigger one it
+         * makes quality 4 pick a hasher that doubles the state (4 MiB body:
+         * 6.9 MiB instead of 3.4). */
+        if (size_hint > 0 && size_hint <= ((int64_t)1 << lgwin))
+            BrotliEncoderSetParameter(c->u.br, BROTLI_PARAM_SIZE_HINT, (uint32_t)size_hint);
         return c;
     case CODING_ZSTD:
         c->u.zs = ZSTD_createCCtx();
@@ -170,6 +230,7 @@ void codec_idle_clear(void)
 
 uint64_t codec_in_bytes(const codec *c) { return c->in; }
 uint64_t codec_out_bytes(const codec *c) { return c->out; }
+uint64_t codec_mem_peak(const codec *c) { return c->mem_peak; }
 
 /* Hand the buffer to the sink; remember a WS_AGAIN. */
 static int emit(codec *c, codec_sink sink, void *arg, int *again)

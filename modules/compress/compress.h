@@ -72,6 +72,8 @@ void codec_idle_clear(void);
 /* Bytes in and out so far. */
 uint64_t codec_in_bytes(const codec *c);
 uint64_t codec_out_bytes(const codec *c);
+/* The most bytes the encoder's library held at once (brotli only; 0 for the others). */
+uint64_t codec_mem_peak(const codec *c);
 #define CODEC_OUT (32 * 1024)
 
 /* ---- compress_conf.c ---- */
