@@ -148,8 +148,8 @@ static int host_finish(ws_request *r)
 static int host_error(ws_request *r, int status)
 {
     request *q = R(r);
-    if (q->finished)
-        return WS_ERROR;
+    if (q->finished && q->hook_in != HOOK_BODY_FILTER)
+        return WS_ERROR; /* (a body filter, or its offloaded work's done, may fail a finished response) */
     return resp_error(q, status);
 }
 

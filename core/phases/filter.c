@@ -34,6 +34,15 @@ typedef struct filt_src {
     struct fs_file *shared;     /* NULL: the source owns fd */
 } filt_src;
 
+/* A piece passed to a filter whose offloaded work runs (filter_next from the
+ * filter before it): given to it, in order, once the work's done ran. */
+typedef struct filt_hold {
+    struct filt_hold *next;
+    size_t n;
+    int last;
+    char data[];
+} filt_hold;
+
 typedef struct filt_state {
     const location_handler *chain[FILTER_MAX];
     size_t n;
@@ -52,6 +61,14 @@ typedef struct filt_state {
     const loaded_module *culprit; /* the first filter that failed */
     int culprit_rc;
     ws_timer *timer;            /* a pump waiting for the next loop round */
+    /* An asynchronous filter (host->offload from body_filter): one work at a
+     * time per response; until its done ran, the core feeds nothing (the
+     * handler's writes wait as sources, WS_AGAIN) and what reaches that
+     * filter from the ones before it is held, in order. */
+    int busy;                   /* a filter's work is on the pool */
+    int busy_pos;               /* which filter */
+    filt_hold *hold, *hold_tail;
+    int end_wait;               /* last = 1 went in while busy: the carrier's end waits for the chain */
 } filt_state;
 
 static request *R(ws_request *p)
@@ -109,6 +126,12 @@ static void drop_sources(filt_state *f)
     drop_sources_keep_buf(f);
     free(f->buf);
     f->buf = NULL;
+    while (f->hold) {
+        filt_hold *h = f->hold;
+        f->hold = h->next;
+        free(h);
+    }
+    f->hold_tail = NULL;
 }
 
 int filter_active(request *r)
@@ -133,7 +156,7 @@ void filter_window(request *r, int64_t skip, int64_t left)
 int filter_pending(const request *r)
 {
     const filt_state *f = r->filt;
-    return f && (f->src || f->fin_wait);
+    return f && (f->src || f->fin_wait || f->busy || f->end_wait);
 }
 
 static int send_head_once(request *r, filt_state *f)
@@ -183,11 +206,34 @@ static int sink(request *r, filt_state *f, const void *data, size_t len, int las
     return r->carrier->queued(r) >= RESP_HIGH_WATER ? WS_AGAIN : WS_OK;
 }
 
+/* A piece for the filter whose work runs: kept (copied) for after its done. */
+static int hold(filt_state *f, const void *data, size_t len, int last)
+{
+    filt_hold *h = malloc(sizeof *h + len);
+    if (!h) {
+        f->failed = 1;
+        return WS_ERROR;
+    }
+    h->next = NULL;
+    h->n = len;
+    h->last = last;
+    if (len)
+        memcpy(h->data, data, len);
+    if (f->hold_tail)
+        f->hold_tail->next = h;
+    else
+        f->hold = h;
+    f->hold_tail = h;
+    return WS_AGAIN;
+}
+
 /* Filter i (or the sink) with one piece, the way every module call is made. */
 static int call_filter(request *r, filt_state *f, size_t i, const void *data, size_t len, int last)
 {
     if (i >= f->n)
         return sink(r, f, data, len, last);
+    if (f->busy && (size_t)f->busy_pos == i)
+        return hold(f, data, len, last);
     const location_handler *h = f->chain[i];
     ws_request *p = &r->pub;
     const void *saved_conf = p->conf;
@@ -204,6 +250,9 @@ static int call_filter(request *r, filt_state *f, size_t i, const void *data, si
     r->hook_in = saved_hook;
     r->calling = saved_calling;
     p->conf = saved_conf;
+    int went_async = f->busy && (size_t)f->busy_pos == i; /* it offloaded in this call */
+    if (rc == WS_DEFER && went_async)
+        rc = WS_AGAIN;
     if (rc != WS_OK && rc != WS_AGAIN) {
         if (!f->culprit && !f->failed) {
             f->culprit = h->mod;
@@ -212,7 +261,7 @@ static int call_filter(request *r, filt_state *f, size_t i, const void *data, si
         f->failed = 1;
         return WS_ERROR;
     }
-    return f->failed || r->filt != f ? WS_ERROR : rc;
+    return f->failed || r->filt != f ? WS_ERROR : f->busy ? WS_AGAIN : rc;
 }
 
 int phase_host_filter_next(ws_request *p, const void *data, size_t len, int last)
@@ -224,15 +273,9 @@ int phase_host_filter_next(ws_request *p, const void *data, size_t len, int last
     return call_filter(r, f, (size_t)f->pos + 1, data, len, last);
 }
 
-/* A piece from the core into the first filter. A failure is answered here:
- * a 500 while the head is not out, else the response is cut. */
-static int feed(request *r, filt_state *f, const void *data, size_t len, int last)
+/* The chain failed: a 500 while the head is not out, else the response is cut. */
+static void chain_failed(request *r, filt_state *f)
 {
-    int rc = call_filter(r, f, 0, data, len, last);
-    if (rc != WS_ERROR)
-        return rc;
-    if (r->filt != f)
-        return WS_ERROR; /* a filter answered the request itself (host->error) */
     if (f->culprit)
         log_msg(WS_LOG_ERROR, "WS0920", "module \"%s\" failed in the body filter phase (returned %d) for %s %s%s",
                 f->culprit->name, f->culprit_rc, r->pub.method ? r->pub.method : "-", r->pub.path ? r->pub.path : "-",
@@ -241,6 +284,16 @@ static int feed(request *r, filt_state *f, const void *data, size_t len, int las
         log_msg(WS_LOG_ERROR, "WS0920", "body filter output could not be queued for %s %s",
                 r->pub.method ? r->pub.method : "-", r->pub.path ? r->pub.path : "-");
     resp_error(r, 500); /* filter_cancel decides: a 500 page, or the cut */
+}
+
+/* A piece from the core into the first filter. A failure is answered here. */
+static int feed(request *r, filt_state *f, const void *data, size_t len, int last)
+{
+    int rc = call_filter(r, f, 0, data, len, last);
+    if (rc != WS_ERROR)
+        return rc;
+    if (r->filt == f)
+        chain_failed(r, f); /* (else a filter answered the request itself: host->error) */
     return WS_ERROR;
 }
 
@@ -252,7 +305,7 @@ static int window_done(const request *r, const filt_state *f)
 
 static int pressure(request *r)
 {
-    if (r->carrier->queued(r) >= RESP_HIGH_WATER || (r->filt && r->filt->src)) {
+    if (r->carrier->queued(r) >= RESP_HIGH_WATER || (r->filt && (r->filt->src || r->filt->busy))) {
         r->want_writable = 1;
         return WS_AGAIN;
     }
@@ -277,8 +330,8 @@ int filter_mem(request *r, const void *p, size_t n)
     filt_state *f = r->filt;
     if (window_done(r, f))
         return WS_OK;
-    if (f->src) {
-        /* Behind a file range still being read: keep the order. */
+    if (f->src || f->busy) {
+        /* Behind a file range still being read, or a filter's work: keep the order. */
         filt_src *s = add_src(f, n);
         if (!s)
             return WS_ERROR;
@@ -300,7 +353,7 @@ int filter_ref(request *r, const void *p, size_t n, void (*release)(void *), voi
         release(arg);
         return WS_OK;
     }
-    if (f->src) {
+    if (f->src || f->busy) {
         filt_src *s = add_src(f, 0);
         if (!s) {
             release(arg);
@@ -343,14 +396,10 @@ int filter_file(request *r, int fd, off_t off, uint64_t n, struct fs_file *share
     return r->finished ? WS_ERROR : WS_OK; /* finished: the pump failed and answered */
 }
 
-/* last = 1 through the chain, then the carrier's end of the body. */
-static int end_body(request *r, filt_state *f)
+/* The carrier's end of the body, once last = 1 went through the chain. */
+static int end_carrier(request *r, filt_state *f)
 {
-    f->fin_wait = 0;
-    free(f->buf); /* nothing more to read */
-    f->buf = NULL;
-    if (feed(r, f, NULL, 0, 1) == WS_ERROR)
-        return WS_ERROR;
+    f->end_wait = 0;
     if (send_head_once(r, f) < 0 || r->carrier->finish(r) < 0) {
         r->carrier->abort(r);
         return WS_ERROR;
@@ -367,10 +416,26 @@ static int end_body(request *r, filt_state *f)
     return WS_OK;
 }
 
+/* last = 1 through the chain, then the carrier's end of the body (after the
+ * work of an asynchronous filter, when one still runs). */
+static int end_body(request *r, filt_state *f)
+{
+    f->fin_wait = 0;
+    free(f->buf); /* nothing more to read */
+    f->buf = NULL;
+    if (feed(r, f, NULL, 0, 1) == WS_ERROR)
+        return WS_ERROR;
+    if (f->busy) {
+        f->end_wait = 1;
+        return WS_OK;
+    }
+    return end_carrier(r, f);
+}
+
 int filter_finish(request *r)
 {
     filt_state *f = r->filt;
-    if (f->src) {
+    if (f->src || f->busy) {
         f->fin_wait = 1;
         return WS_OK;
     }
@@ -389,15 +454,15 @@ static void pump_later(ws_request *p, void *arg)
 int filter_pump(request *r)
 {
     filt_state *f = r->filt;
-    if (!f || f->pumping || f->done)
-        return 0;
+    if (!f || f->pumping || f->done || f->busy)
+        return 0; /* (busy: the filter's done goes on) */
     f->pumping = 1;
     int pieces = 0;
     if (window_done(r, f))
         drop_sources_keep_buf(f);
     /* At most 4 pieces a round: a filter that swallows its input (nothing
      * reaches the queue) must not read a whole big file in one loop round. */
-    for (; f->src && r->filt == f && pieces < 4 && r->carrier->queued(r) < RESP_HIGH_WATER; pieces++) {
+    for (; f->src && r->filt == f && !f->busy && pieces < 4 && r->carrier->queued(r) < RESP_HIGH_WATER; pieces++) {
         filt_src *s = f->src;
         const void *data;
         size_t n;
@@ -441,6 +506,8 @@ int filter_pump(request *r)
     f->pumping = 0;
     if (r->filt != f)
         return 1;
+    if (f->busy)
+        return pieces > 0;
     if (!f->src && f->fin_wait) {
         end_body(r, f);
         return 1;
@@ -477,4 +544,84 @@ void filter_drop(request *r)
     drop_sources(f);
     f->timer = NULL; /* the request's timers go with its events */
     r->filt = NULL;
+}
+
+/* ---- asynchronous filters: host->offload from inside body_filter ---- */
+
+int filter_job_pos(const request *r)
+{
+    const filt_state *f = r->filt;
+    if (r->hook_in != HOOK_BODY_FILTER || !f || f->pos < 0)
+        return -1; /* not a body filter's call */
+    return f->busy ? -2 : f->pos; /* one work at a time per response */
+}
+
+struct filt_state *filter_job_started(request *r, int pos)
+{
+    filt_state *f = r->filt;
+    f->busy = 1;
+    f->busy_pos = pos;
+    return f;
+}
+
+void filter_job_done(request *r, struct filt_state *f, int pos, void (*done)(ws_request *r, void *arg), void *arg,
+                     const void *conf)
+{
+    int live = r->filt == f;
+    if (live)
+        f->busy = 0;
+    if (done) {
+        /* As a body_filter call of that filter: filter_next goes to the next
+         * one (WS_ERROR when the chain is gone: the module frees its work). */
+        ws_request *p = &r->pub;
+        const void *saved_conf = p->conf;
+        loaded_module *saved_calling = r->calling;
+        int saved_hook = r->hook_in, saved_pos = f->pos;
+        p->conf = conf;
+        r->calling = f->chain[pos]->mod;
+        r->hook_in = HOOK_BODY_FILTER;
+        if (live)
+            f->pos = pos;
+        req_begin_module(r);
+        done(p, arg);
+        req_end_module(r);
+        f->pos = saved_pos;
+        if (r->hook_in == HOOK_BODY_FILTER)
+            r->hook_in = saved_hook; /* (resp_error from done set its own) */
+        r->calling = saved_calling;
+        p->conf = saved_conf;
+    }
+    if (!live || r->filt != f)
+        return; /* the chain was cancelled, or done answered the request (host->error) */
+    if (f->failed) {
+        chain_failed(r, f);
+        return;
+    }
+    /* What reached this filter meanwhile, in order (it may go async again). */
+    while (!f->busy && f->hold) {
+        filt_hold *h = f->hold;
+        f->hold = h->next;
+        if (!f->hold)
+            f->hold_tail = NULL;
+        int rc = call_filter(r, f, (size_t)pos, h->data, h->n, h->last);
+        free(h);
+        if (rc == WS_ERROR) {
+            if (r->filt == f)
+                chain_failed(r, f);
+            return;
+        }
+    }
+    if (f->busy)
+        return;
+    if (f->end_wait) {
+        end_carrier(r, f);
+        return;
+    }
+    /* The core's feeding goes on: sources behind the work, or the handler's
+     * on_writable (the carrier's progress after this calls req_writable;
+     * the kick covers HTTP/2, whose queue may take it all in one flush). */
+    if (f->src || f->fin_wait)
+        filter_pump(r);
+    else if (r->want_writable)
+        req_kick_writable(r);
 }

@@ -63,4 +63,22 @@ int filter_cancel(request *r);
 /* The request ends: drop every source (close/release). */
 void filter_drop(request *r);
 
+/*
+ * Asynchronous body filters: a filter that calls host->offload from inside
+ * body_filter (or from the done of such a work) holds the chain until the
+ * work's done ran; done may pass output on with filter_next as if it were
+ * the filter's body_filter. One such work at a time per response.
+ */
+/* host->offload is being called: the calling filter's index, -1 when the
+ * call is not from a body filter (an ordinary work), -2 when that response
+ * already has a filter's work running (refused). */
+int filter_job_pos(const request *r);
+/* The work was submitted: the chain waits for it. */
+struct filt_state *filter_job_started(request *r, int pos);
+/* On the loop once the work returned (the request still lives): done as a
+ * call of filter `pos`, then the pieces held for it, then the chain goes on
+ * (the carrier's end, the file pump, the handler's on_writable). */
+void filter_job_done(request *r, struct filt_state *f, int pos, void (*done)(ws_request *r, void *arg), void *arg,
+                     const void *conf);
+
 #endif

@@ -69,11 +69,13 @@ request *req_new(const carrier_ops *carrier, void *ctx, const bind_conf *bind, c
 void req_end(request *r, int how)
 {
     r->logctx.doing = how == WS_END_DONE ? "ending the request" : "aborting the request";
-    phase_log(r, how); /* ABI 1.2 log hooks: after the response */
+    if (!r->offloads)
+        phase_log(r, how); /* ABI 1.2 log hooks: after the response */
     filter_drop(r); /* file ranges and pieces the body filters did not read */
     if (r->offloads) {
         /* Works still run for it (host->offload): the carrier lets go of it
-         * now, the last work frees it (core/phases/offload_req.c). */
+         * now, the last work frees it (core/phases/offload_req.c), and the
+         * log hooks run then (a module frees there what its work uses). */
         req_remove_events(r);
         access_log_request(r);
         if (log_context_get() == &r->logctx)
@@ -103,6 +105,9 @@ void req_end(request *r, int how)
 
 void req_free_orphan(request *r)
 {
+    log_context_set(&r->logctx);
+    phase_log(r, r->orphan_how);
+    log_context_set(NULL);
     if (r->owner && !r->cleaned && r->owner->d.cleanup) {
         r->cleaned = 1;
         r->in_module++;

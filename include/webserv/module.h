@@ -404,7 +404,11 @@ struct ws_host {
     /* Run work(arg) on the core's thread pool, then done(r, arg) on the event
      * loop. work must not touch r nor call the host. The request does not end
      * (no cleanup, no freeing) while work runs: when the client goes away
-     * meanwhile, done is skipped and cleanup comes after work returned. */
+     * meanwhile, done is skipped and cleanup (and the log hooks) come after
+     * work returned. From inside body_filter (then return WS_DEFER) it makes
+     * the filter asynchronous: the chain waits, and done runs as a call of
+     * that filter (filter_next allowed); one such work per response at a
+     * time (docs/modules.md "Asynchronous filters"). */
     int (*offload)(ws_request *r, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg);
     /* The response as it stands (for header filters and handlers). */
     int (*get_status)(const ws_request *r);
@@ -415,7 +419,8 @@ struct ws_host {
      * the client); last = 1 with the final piece. The bytes are always taken
      * (copied on): WS_AGAIN says the output is above its high-water mark, so
      * finish the piece at hand and return (the core stops feeding until the
-     * client drains; there is no resume call). WS_ERROR: stop. */
+     * client drains; there is no resume call). WS_ERROR: stop. Also from the
+     * done of a work offloaded from body_filter. */
     int (*filter_next)(ws_request *r, const void *data, size_t len, int last);
     /* Settings of nested shapes, at configure() time (same 1 / 0 / -1 rule
      * as the other getters). A nested object is a settings object of its own
@@ -543,10 +548,12 @@ struct ws_module {
     /* Body pieces in order (file ranges read in 64 KiB pieces as the output
      * drains; data valid during the call only), `last` = 1 exactly once at
      * the end; pass on with host->filter_next. Never called for HEAD, 1xx,
-     * 204, 304. WS_OK or WS_AGAIN; WS_ERROR gets a 500 while nothing was
+     * 204, 304. WS_OK or WS_AGAIN; WS_DEFER after host->offload (the chain
+     * waits for that work's done); WS_ERROR gets a 500 while nothing was
      * sent, else cuts the response (HTTP/2: stream reset). */
     int (*body_filter)(ws_request *r, const void *data, size_t len, int last);
-    /* After the response (sent or aborted), before cleanup. */
+    /* After the response (sent or aborted), before cleanup; after every
+     * offloaded work of the request returned. */
     void (*log_request)(ws_request *r, const ws_log_info *info);
 
     /* ---- ABI 1.3: an upgraded connection (host->upgrade), optional ----

@@ -145,7 +145,17 @@ int th_header_filter(th_request *t);
  * th_drain, or while th_set_output_full is set. filter_next outside a
  * body_filter call, or bytes after last = 1, answer WS_ERROR. */
 int th_body_filter(th_request *t, const void *data, size_t len, int last);
-/* The log hook with these facts. */
+/* Asynchronous body filters (host->offload from inside body_filter, which
+ * then returns WS_DEFER): th_filter_busy says such a work runs;
+ * th_filter_wait waits for it (and any it offloads next) and runs its done
+ * as a body_filter call, as the core does (filter_next allowed there): 0, or
+ * -1 after ms. th_body_filter waits this way first (the core gives a filter
+ * nothing while its work runs); a second such work while one runs is
+ * refused (WS_ERROR), as in the core. */
+int th_filter_busy(th_request *t);
+int th_filter_wait(th_request *t, int ms);
+/* The log hook with these facts: the response is over, so (as in the core)
+ * the request's offloaded works are waited for first, their done skipped. */
 void th_log_request(th_request *t, const ws_log_info *info);
 
 #endif

@@ -116,6 +116,7 @@ struct th_request {
     int phase_result;
     struct th_slot *slots; /* module_ctx */
     int offloads;          /* works not returned yet */
+    int filter_jobs;       /* of them, offloaded from body_filter (0 or 1) */
     /* ABI 1.3: after host->upgrade, fed bytes go to on_data, th_end_body to on_data_end */
     int upgraded;
 };

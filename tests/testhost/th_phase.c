@@ -40,6 +40,10 @@ int th_header_filter(th_request *t) { return call(t, 3); }
 
 void th_log_request(th_request *t, const ws_log_info *info)
 {
+    /* As the core: the response is over, so works still running are waited
+     * for (their done skipped) before the log hooks, which may free what
+     * those works use. */
+    th_offload_wait(t);
     if (t->m->desc->log_request)
         t->m->desc->log_request(&t->req, info);
 }
@@ -188,6 +192,9 @@ int th_body_filter(th_request *t, const void *data, size_t len, int last)
     const ws_module *d = t->m->desc;
     if (!d->body_filter || (len && !data))
         return WS_ERROR;
+    /* As the core: nothing reaches a filter while its offloaded work runs. */
+    if (th_filter_wait(t, 60000) != 0)
+        return WS_ERROR;
     t->hook_in = 4;
     int rc = d->body_filter(&t->req, data ? data : "", len, last ? 1 : 0);
     t->hook_in = 0;
@@ -221,9 +228,25 @@ typedef struct th_job {
     void (*work)(void *);
     void (*done)(ws_request *, void *);
     void *arg;
+    int filter;       /* offloaded from inside body_filter: done runs as a body_filter call */
     pthread_t thread;
     atomic_int finished;
 } th_job;
+
+/* A job's done, as the core calls it. */
+static void job_done(th_job *j)
+{
+    th_request *t = j->t;
+    if (j->filter)
+        t->filter_jobs--;
+    if (!j->done)
+        return;
+    int saved = t->hook_in;
+    if (j->filter)
+        t->hook_in = 4; /* filter_next goes on from here */
+    j->done(&t->req, j->arg);
+    t->hook_in = saved;
+}
 
 static th_job *jobs;
 
@@ -240,14 +263,21 @@ int th_phase_offload(ws_request *r, void (*work)(void *), void (*done)(ws_reques
     th_job *j = work ? calloc(1, sizeof *j) : NULL;
     if (!j)
         return WS_ERROR;
-    *j = (th_job){.t = T(r), .work = work, .done = done, .arg = arg};
+    th_request *t = T(r);
+    int filter = t->hook_in == 4;
+    if (filter && t->filter_jobs) {
+        free(j);
+        return WS_ERROR; /* as the core: one body filter work at a time per response */
+    }
+    *j = (th_job){.t = t, .work = work, .done = done, .arg = arg, .filter = filter};
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         free(j);
         return WS_ERROR;
     }
     j->next = jobs;
     jobs = j;
-    T(r)->offloads++;
+    t->offloads++;
+    t->filter_jobs += filter;
     return WS_OK;
 }
 
@@ -264,8 +294,7 @@ int th_offload_poll(void)
         *pp = j->next;
         pthread_join(j->thread, NULL);
         j->t->offloads--;
-        if (j->done)
-            j->done(&j->t->req, j->arg);
+        job_done(j);
         free(j);
     }
     return running;
@@ -284,8 +313,10 @@ void th_offload_settle(th_request *t)
             *pp = j->next;
             pthread_join(j->thread, NULL);
             t->offloads--;
-            if (j->done && !th_request_done(t))
-                j->done(&t->req, j->arg);
+            if (!th_request_done(t))
+                job_done(j);
+            else if (j->filter)
+                t->filter_jobs--;
             free(j);
             th_pump_body(t); /* done may have resumed a paused body (an upload's disk caught up) */
             again = 1; /* done may have offloaded more: start over */
@@ -305,6 +336,42 @@ void th_offload_wait(th_request *t)
         *pp = j->next;
         pthread_join(j->thread, NULL); /* the request's end waits for its works; done is skipped */
         t->offloads--;
+        t->filter_jobs -= j->filter;
         free(j);
     }
+}
+
+int th_filter_busy(th_request *t)
+{
+    return t->filter_jobs > 0;
+}
+
+int th_filter_wait(th_request *t, int ms)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (t->filter_jobs > 0) {
+        int ran = 0;
+        for (th_job **pp = &jobs; *pp; pp = &(*pp)->next) {
+            th_job *j = *pp;
+            if (j->t != t || !j->filter || !atomic_load(&j->finished))
+                continue;
+            *pp = j->next;
+            pthread_join(j->thread, NULL);
+            t->offloads--;
+            job_done(j); /* may offload the next work */
+            free(j);
+            ran = 1;
+            break;
+        }
+        if (ran)
+            continue;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > ms)
+            return -1;
+        struct timespec nap = {0, 200000};
+        nanosleep(&nap, NULL);
+    }
+    return 0;
 }

@@ -5,7 +5,12 @@
  *   "upper"    upper-cases ASCII letters, same length;
  *   "tag"      passes the body on and appends ":<name>" at the end, so the
  *              length becomes unknown (set_length(-1)) and the ETag weak;
- *   "count"    swallows the body and answers "<n> bytes\n" at the end.
+ *   "count"    swallows the body and answers "<n> bytes\n" at the end;
+ *   "async"    an asynchronous filter: each piece is copied and handed to
+ *              host->offload (the work sleeps 2 ms), and its done passes it
+ *              on unchanged (body_filter returns WS_DEFER); ?asyncfail: the
+ *              done of the second piece fails the response (host->error).
+ *              The log hook frees a piece whose done never came.
  * "tag" and "count" filter only 200s (a 206 keeps its Content-Range).
  * Query words: ?nofilter → the header filter says 0; ?failfirst → WS_ERROR
  * on the first piece (nothing passed on yet: the client gets a 500);
@@ -17,7 +22,9 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "webserv/module.h"
 
@@ -26,15 +33,23 @@
 #define FILTY_SAW "X-Filty-Saw"
 #endif
 
-enum { M_IDENTITY, M_UPPER, M_TAG, M_COUNT };
+enum { M_IDENTITY, M_UPPER, M_TAG, M_COUNT, M_ASYNC };
 
 typedef struct conf {
     int mode;
 } conf;
 
+typedef struct job {
+    struct state *st;
+    size_t len;
+    int last;
+    char data[];
+} job;
+
 typedef struct state {
     unsigned long long seen;
     int pieces;
+    job *job; /* on the pool (M_ASYNC) */
 } state;
 
 static const ws_host *host;
@@ -61,8 +76,10 @@ static int fy_configure(const ws_settings *s, const ws_location_info *loc, const
         c->mode = M_TAG;
     else if (strcmp(mode, "count") == 0)
         c->mode = M_COUNT;
+    else if (strcmp(mode, "async") == 0)
+        c->mode = M_ASYNC;
     else {
-        host->cfg_error(s, "mode", "must be identity, upper, tag or count");
+        host->cfg_error(s, "mode", "must be identity, upper, tag, count or async");
         return -1;
     }
     *out = c;
@@ -99,6 +116,58 @@ static int fy_header_filter(ws_request *r)
         }
     }
     return 1;
+}
+
+static void async_work(void *arg)
+{
+    (void)arg;
+    struct timespec t = {0, 2000000};
+    nanosleep(&t, NULL); /* a slow coder */
+}
+
+static void async_done(ws_request *r, void *arg)
+{
+    job *j = arg;
+    state *st = j->st;
+    st->job = NULL;
+    if (has(r, "asyncfail") && st->pieces >= 2) {
+        free(j);
+        host->error(r, 500);
+        return;
+    }
+    if (!j->len || host->filter_next(r, j->data, j->len, 0) != WS_ERROR)
+        if (j->last)
+            host->filter_next(r, "", 0, 1);
+    free(j);
+}
+
+static int async_piece(ws_request *r, state *st, const void *data, size_t len, int last)
+{
+    job *j = malloc(sizeof *j + len);
+    if (!j)
+        return WS_ERROR;
+    j->st = st;
+    j->len = len;
+    j->last = last;
+    memcpy(j->data, data, len);
+    if (host->offload(r, async_work, async_done, j) != WS_OK) {
+        free(j);
+        return WS_ERROR;
+    }
+    st->job = j;
+    return WS_DEFER;
+}
+
+/* After the response: a piece whose done was skipped (the client left). */
+static void fy_log_request(ws_request *r, const ws_log_info *info)
+{
+    (void)info;
+    void **slot = host->module_ctx(r, &webserv_module);
+    state *st = slot ? *slot : NULL;
+    if (st && st->job) {
+        free(st->job);
+        st->job = NULL;
+    }
 }
 
 static int fy_body_filter(ws_request *r, const void *data, size_t len, int last)
@@ -145,6 +214,8 @@ static int fy_body_filter(ws_request *r, const void *data, size_t len, int last)
         if (last)
             return host->filter_next(r, ":" FILTY_NAME, strlen(":" FILTY_NAME), 1);
         return rc;
+    case M_ASYNC:
+        return async_piece(r, st, data, len, last);
     default: /* M_COUNT */
         if (last) {
             char out[64];
@@ -163,4 +234,5 @@ WS_EXPORT const ws_module webserv_module = {
     .configure = fy_configure,
     .header_filter = fy_header_filter,
     .body_filter = fy_body_filter,
+    .log_request = fy_log_request,
 };
