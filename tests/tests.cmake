@@ -181,7 +181,8 @@ if(NOT WEBSERV_SANITIZE)
     "test_auth_basic|test_auth_basic.py|-k|*.test_[a-r]*"
     "test_h2-frames|test_h2.py|-k|TestSemantics"
     "test_h2-streams|test_h2.py|-k|TestNegotiation|-k|TestConcurrency|-k|TestLifecycle"
-    "test_h2_floods|test_h2_floods.py")
+    "test_h2_floods|test_h2_floods.py"
+    "test_compress_offload|test_compress_offload.py|-k|*.test_client_leaves*")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)
