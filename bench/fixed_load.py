@@ -17,8 +17,11 @@ def main():
     p.add_argument("-c", type=int, default=50, help="connections (default 50)")
     p.add_argument("--path", default="/1k.bin")
     p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("-H", "--header", action="append", default=[],
+                   help="an extra request field, e.g. 'Authorization: Basic ...' (repeatable)")
     a = p.parse_args()
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % a.path).encode()
+    extra = "".join(h + "\r\n" for h in a.header)
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (a.path, extra)).encode()
     ep = select.epoll()
     conns = {}
     sent = done = errors = 0
