@@ -85,7 +85,7 @@ foreach(src ${MODULE_TESTS})
   # Tests that include a module's sources need that module's libraries.
   if(name STREQUAL "test_rewrite")
     target_link_libraries(mod_${name} PRIVATE PkgConfig::PCRE2)
-  elseif(name STREQUAL "test_auth_basic")
+  elseif(name STREQUAL "test_auth_basic" OR name STREQUAL "test_auth_cache")
     target_link_libraries(mod_${name} PRIVATE PkgConfig::LIBCRYPT OpenSSL::Crypto)
   elseif(name STREQUAL "test_compress")
     # the encoders, and the decoders the tests check them with

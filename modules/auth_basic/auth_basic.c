@@ -30,7 +30,7 @@ typedef struct ab_conf {
 
 /* One verification on the pool: everything the work needs is copied in. */
 typedef struct ab_job {
-    char user[256];
+    char user[AB_MAX_USER + 1];
     char *pass;       /* request memory, wiped after */
     char *hash;       /* a copy: the table may be re-read meanwhile */
     int known;        /* the user exists (else a decoy hash is checked, and fails) */
@@ -156,9 +156,8 @@ static void verify_done(ws_request *r, void *arg)
  * Looked at once a second at most (like nginx's open_file_cache_valid): an
  * open and fstat per request cost as much as the rest of a cached request,
  * and a changed file is still picked up within a second, without a reload. */
-static const ab_table *current_users(ws_request *r, const ab_conf *c)
+static const ab_table *current_users(ws_request *r, const ab_conf *c, uint64_t now)
 {
-    uint64_t now = now_ms();
     if (ab_file_checked_since(c->file, now, 1000))
         return ab_file_table(c->file);
     struct stat st;
@@ -184,18 +183,36 @@ static int ab_access(ws_request *r)
     if (slot && *slot == c)
         return WS_CONTINUE;
     const char *auth = host->header(r, "Authorization");
-    char buf[1024];
+    char buf[AB_MAX_PASS + 1]; /* the decoded "user:password" */
     const char *user, *pass;
     if (!auth || ab_parse_authorization(auth, buf, sizeof buf, &user, &pass) < 0 || strlen(user) >= sizeof ((ab_job *)0)->user) {
         explicit_bzero(buf, sizeof buf);
         return deny(r, c);
     }
-    const ab_table *users = current_users(r, c);
+    uint64_t now = now_ms();
+    const ab_table *users = current_users(r, c, now);
+    uint64_t version = ab_file_version(c->file);
     if (!users) {
         explicit_bzero(buf, sizeof buf);
         return 500;
     }
     const char *hash = ab_table_find(users, user);
+    unsigned char key[AB_KEY_LEN];
+    if (hash) {
+        ab_cache_key(version, user, pass, key);
+        /* A pair verified lately: nothing more to do (no copy, no allocation). */
+        if (c->cache_seconds > 0 && ab_cache_hit(key, now)) {
+            int rc = host->set_user(r, user, "Basic");
+            /* The decoded pair is all buf holds past a good parse: wipe just that. */
+            explicit_bzero(buf, (size_t)(pass - buf) + strlen(pass) + 1);
+            explicit_bzero(key, sizeof key);
+            if (rc != WS_OK)
+                return 500;
+            if (slot)
+                *slot = (void *)c;
+            return WS_CONTINUE;
+        }
+    }
     ab_job *j = host->alloc(r, sizeof *j);
     if (!j) {
         explicit_bzero(buf, sizeof buf);
@@ -206,17 +223,11 @@ static int ab_access(ws_request *r)
     j->hash = host->strdup(r, hash ? hash : decoy);
     j->pass = host->strdup(r, pass);
     explicit_bzero(buf, sizeof buf);
+    if (hash)
+        memcpy(j->key, key, sizeof key);
+    explicit_bzero(key, sizeof key);
     if (!j->hash || !j->pass)
         return 500;
-    if (hash) {
-        ab_cache_key(user, j->pass, hash, j->key);
-        if (c->cache_seconds > 0 && ab_cache_hit(j->key, now_ms())) {
-            wipe(j);
-            if (slot)
-                *slot = (void *)c;
-            return host->set_user(r, j->user, "Basic") == WS_OK ? WS_CONTINUE : 500;
-        }
-    }
     if (host->offload(r, verify_work, verify_done, j) != WS_OK) {
         wipe(j);
         return 500;

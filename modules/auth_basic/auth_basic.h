@@ -46,15 +46,20 @@ int ab_file_refresh(ab_file *f, int fd, const struct stat *st, char *err, size_t
 int ab_file_checked_since(const ab_file *f, uint64_t now_ms, uint64_t period_ms);
 void ab_file_checked(ab_file *f, uint64_t now_ms);
 const ab_table *ab_file_table(const ab_file *f);
+/* Which load of the file the table is: another number after every change (the cache keys on it). */
+uint64_t ab_file_version(const ab_file *f);
 const char *ab_file_path(const ab_file *f);
 void ab_files_free(void);
 
 /* ---- cache.c: verified pairs, as keyed hashes ---- */
 
-#define AB_KEY_LEN 32
-int ab_cache_init(void); /* a fresh random key */
+#define AB_MAX_USER 255  /* longest user-id accepted (bytes) */
+#define AB_MAX_PASS 1023 /* longest password a credential can decode to */
+#define AB_KEY_LEN 16 /* SipHash-2-4-128 (siphash.h) */
+int ab_cache_init(void); /* a fresh random key; -1 (no caching) when none could be drawn */
 void ab_cache_free(void);
-void ab_cache_key(const char *user, const char *pass, const char *hash, unsigned char out[AB_KEY_LEN]);
+/* The keyed hash of a pair checked against `version` of a user file (ab_file_version). */
+void ab_cache_key(uint64_t version, const char *user, const char *pass, unsigned char out[AB_KEY_LEN]);
 int ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
 void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms);
 void ab_cache_clear(void);

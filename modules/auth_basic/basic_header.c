@@ -10,19 +10,22 @@
 
 #include "auth_basic.h"
 
+/* 1 + the value of each base64 character (RFC 4648 §4), 0 for any other
+ * byte: a table, because this runs for every request with credentials. */
+static const unsigned char b64[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
+
 static int b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    return (int)b64[c] - 1;
 }
 
 /* Decode n base64 characters into out; -1 if malformed or too long. */
@@ -30,32 +33,42 @@ static long b64_decode(const char *in, size_t n, char *out, size_t cap)
 {
     if (n == 0 || n % 4 != 0)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = b64val(c)) < 0)
-                return -1; /* data after '=', or not base64 */
-        }
-        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        int bytes = 3 - pad;
-        if (o + (size_t)bytes + 1 > cap)
+    const unsigned char *u = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    /* Every group but the last: four characters of the alphabet, no padding. */
+    for (; i + 4 < n; i += 4) {
+        unsigned a = b64[u[i]], b = b64[u[i + 1]], c = b64[u[i + 2]], d = b64[u[i + 3]];
+        if (!a || !b || !c || !d || o + 4 > cap)
             return -1;
+        unsigned triple = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6 | (d - 1);
         out[o++] = (char)(triple >> 16);
-        if (bytes > 1)
-            out[o++] = (char)(triple >> 8 & 0xff);
-        if (bytes > 2)
-            out[o++] = (char)(triple & 0xff);
-        /* Non-canonical encodings (bits left over under the padding) are refused too. */
-        if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
-            return -1;
+        out[o++] = (char)(triple >> 8 & 0xff);
+        out[o++] = (char)(triple & 0xff);
     }
+    /* The last group, where '=' may pad the third and fourth characters. */
+    int v[4], pad = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned char c = u[i + k];
+        if (c == '=' && k >= 2) {
+            v[k] = 0;
+            pad++;
+            continue;
+        }
+        if (pad || (v[k] = b64val(c)) < 0)
+            return -1; /* data after '=', or not base64 */
+    }
+    unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+    int bytes = 3 - pad;
+    if (o + (size_t)bytes + 1 > cap)
+        return -1;
+    out[o++] = (char)(triple >> 16);
+    if (bytes > 1)
+        out[o++] = (char)(triple >> 8 & 0xff);
+    if (bytes > 2)
+        out[o++] = (char)(triple & 0xff);
+    /* Non-canonical encodings (bits left over under the padding) are refused too. */
+    if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
+        return -1;
     out[o] = '\0';
     return (long)o;
 }

@@ -28,9 +28,13 @@ struct ab_file {
     struct timespec mtime;
     struct timespec failed_mtime; /* the version already reported as bad (logged once) */
     uint64_t checked_ms;          /* when a request last looked at the file (0: never) */
+    uint64_t version;             /* this load's number: a credential cache key includes it */
 };
 
 static ab_file *files;
+/* Loads so far, in any file: each load gets the next number, so a version
+ * names one content of one file for the life of the process. */
+static uint64_t loads;
 
 static int same_version(const struct timespec *a, const struct timespec *b)
 {
@@ -73,6 +77,7 @@ static int load(ab_file *f, int fd, const struct stat *st, char *err, size_t err
     f->ino = st->st_ino;
     f->size = st->st_size;
     f->mtime = st->st_mtim;
+    f->version = ++loads;
     return 0;
 }
 
@@ -138,6 +143,7 @@ int ab_file_checked_since(const ab_file *f, uint64_t now_ms, uint64_t period_ms)
 void ab_file_checked(ab_file *f, uint64_t now_ms) { f->checked_ms = now_ms; }
 
 const ab_table *ab_file_table(const ab_file *f) { return &f->table; }
+uint64_t ab_file_version(const ab_file *f) { return f->version; }
 const char *ab_file_path(const ab_file *f) { return f->path; }
 
 void ab_files_free(void)

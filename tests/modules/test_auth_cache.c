@@ -1,0 +1,210 @@
+/*
+ * mod_auth_basic's credential cache: SipHash-2-4-128 (siphash.c) against the
+ * reference vectors and OpenSSL's own SipHash, the cache keys (what they
+ * depend on), hits, expiry and eviction (cache.c), and the user file's
+ * version that every key includes (users.c): a changed file gets a new one,
+ * so no pair verified against the old file is taken from the cache.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth_basic/cache.c"
+#include "auth_basic/htpasswd.c"
+#include "auth_basic/siphash.c"
+#include "auth_basic/users.c"
+
+static void sip(const unsigned char *key, const unsigned char *msg, size_t n, size_t split, unsigned char out[16])
+{
+    siphash_state s;
+    siphash_init(&s, key);
+    siphash_update(&s, msg, split);
+    siphash_update(&s, msg + split, n - split);
+    siphash_final(&s, out);
+}
+
+static void test_siphash_vectors(void **state)
+{
+    (void)state;
+    unsigned char key[16], msg[64], out[16];
+    for (int i = 0; i < 16; i++)
+        key[i] = (unsigned char)i;
+    for (int i = 0; i < 64; i++)
+        msg[i] = (unsigned char)i;
+    /* The reference implementation's 128-bit vectors (key 00..0f, message 00..n-1). */
+    static const unsigned char v0[16] = {0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6,
+                                         0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55, 0x02, 0x93};
+    static const unsigned char v15[16] = {0x54, 0x93, 0xe9, 0x99, 0x33, 0xb0, 0xa8, 0x11,
+                                          0x7e, 0x08, 0xec, 0x0f, 0x97, 0xcf, 0xc3, 0xd9};
+    sip(key, msg, 0, 0, out);
+    assert_memory_equal(out, v0, 16);
+    sip(key, msg, 15, 7, out);
+    assert_memory_equal(out, v15, 16);
+}
+
+static void test_siphash_agrees_with_openssl(void **state)
+{
+    (void)state;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    if (!mac)
+        fail_msg("OpenSSL has no SIPHASH MAC to compare with");
+    unsigned char key[16], msg[200];
+    srand(7);
+    for (int round = 0; round < 50; round++) {
+        for (size_t i = 0; i < sizeof key; i++)
+            key[i] = (unsigned char)rand();
+        for (size_t i = 0; i < sizeof msg; i++)
+            msg[i] = (unsigned char)rand();
+        size_t n = (size_t)rand() % sizeof msg;
+        unsigned char ours[16], theirs[16];
+        /* Fed in two pieces split anywhere: pieces must not matter. */
+        sip(key, msg, n, n ? (size_t)rand() % n : 0, ours);
+        EVP_MAC_CTX *c = EVP_MAC_CTX_new(mac);
+        size_t size = 16, outl = 0;
+        OSSL_PARAM p[] = {OSSL_PARAM_construct_size_t("size", &size), OSSL_PARAM_construct_end()};
+        assert_true(c && EVP_MAC_init(c, key, sizeof key, p) && EVP_MAC_update(c, msg, n) &&
+                    EVP_MAC_final(c, theirs, &outl, sizeof theirs));
+        EVP_MAC_CTX_free(c);
+        assert_int_equal(outl, 16);
+        assert_memory_equal(ours, theirs, 16);
+    }
+    EVP_MAC_free(mac);
+}
+
+static void test_cache_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(ab_cache_init(), 0);
+    unsigned char a[AB_KEY_LEN], b[AB_KEY_LEN];
+    ab_cache_key(1, "alice", "wonderland", a);
+    ab_cache_key(1, "alice", "wonderland", b);
+    assert_memory_equal(a, b, AB_KEY_LEN); /* the same pair, the same file version */
+    ab_cache_key(2, "alice", "wonderland", b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN); /* the file changed */
+    ab_cache_key(1, "alice", "Wonderland", b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN);
+    ab_cache_key(1, "alicE", "wonderland", b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN);
+    ab_cache_key(1, "ab", "c", a);
+    ab_cache_key(1, "a", "bc", b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN); /* the lengths are part of the message */
+    /* A new secret (a new process): the old keys mean nothing. */
+    ab_cache_key(1, "alice", "wonderland", a);
+    assert_int_equal(ab_cache_init(), 0);
+    ab_cache_key(1, "alice", "wonderland", b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN);
+    /* Past the limits: a random key each time, which nothing matches. */
+    char big[AB_MAX_PASS + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ab_cache_key(1, "alice", big, a);
+    ab_cache_key(1, "alice", big, b);
+    assert_memory_not_equal(a, b, AB_KEY_LEN);
+    ab_cache_free();
+}
+
+static void test_cache_hits_expiry_eviction(void **state)
+{
+    (void)state;
+    assert_int_equal(ab_cache_init(), 0);
+    unsigned char k[AB_KEY_LEN], other[AB_KEY_LEN];
+    ab_cache_key(3, "alice", "wonderland", k);
+    ab_cache_key(3, "alice", "wrong", other);
+    assert_false(ab_cache_hit(k, 1000)); /* nothing verified yet */
+    ab_cache_put(k, 2000);
+    assert_true(ab_cache_hit(k, 1000));
+    assert_true(ab_cache_hit(k, 1999));
+    assert_false(ab_cache_hit(k, 2000)); /* expired */
+    assert_false(ab_cache_hit(other, 1000)); /* a wrong password is never a hit */
+    ab_cache_put(k, 5000); /* put again: refreshed in place */
+    assert_true(ab_cache_hit(k, 4000));
+    ab_cache_clear();
+    assert_false(ab_cache_hit(k, 1000));
+    /* Far more pairs than slots: the table only evicts, and recent pairs stay findable. */
+    char pass[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(pass, sizeof pass, "p%d", i);
+        unsigned char x[AB_KEY_LEN];
+        ab_cache_key(3, "bob", pass, x);
+        ab_cache_put(x, 10000 + (uint64_t)i);
+    }
+    unsigned char last[AB_KEY_LEN];
+    ab_cache_key(3, "bob", "p19999", last);
+    assert_true(ab_cache_hit(last, 100));
+    ab_cache_free();
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int refresh(ab_file *f, const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    char err[256];
+    int rc = ab_file_refresh(f, fd, &st, err, sizeof err);
+    close(fd);
+    return rc;
+}
+
+static void test_user_file_version(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ab-version-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "alice:$2y$05$abcdefghijklmnopqrstuuT9MXa1bD9ZUCd3qnBzJ5BXb1bMTz3WW\n");
+    char err[256];
+    ab_file *f = ab_file_get(path, err, sizeof err);
+    assert_non_null(f);
+    uint64_t v1 = ab_file_version(f);
+    assert_int_equal(refresh(f, path), 0);
+    assert_int_equal(ab_file_version(f), v1); /* unchanged file: same version, cached pairs stay */
+    /* alice's password changed in the file: a new version, so every key differs */
+    write_file(path, "alice:$5$rounds=1000$saltsalt$rEgiSvI.NxGhy0T.vWK7bX84Wr6K5kdXzjUXWNUP1xB\nbob:$6$salt$x\n");
+    assert_int_equal(refresh(f, path), 0);
+    uint64_t v2 = ab_file_version(f);
+    assert_true(v2 != v1);
+    unsigned char a[AB_KEY_LEN], b[AB_KEY_LEN];
+    assert_int_equal(ab_cache_init(), 0);
+    ab_cache_key(v1, "alice", "pw", a);
+    ab_cache_put(a, UINT64_MAX);
+    ab_cache_key(v2, "alice", "pw", b);
+    assert_false(ab_cache_hit(b, 1));
+    /* A file that turns bad keeps the last good copy and its version. */
+    write_file(path, "alice:plain-text-is-refused\n");
+    assert_true(refresh(f, path) < 0);
+    assert_int_equal(ab_file_version(f), v2);
+    ab_cache_free();
+    ab_files_free();
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_siphash_agrees_with_openssl),
+        cmocka_unit_test(test_cache_keys),
+        cmocka_unit_test(test_cache_hits_expiry_eviction),
+        cmocka_unit_test(test_user_file_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
