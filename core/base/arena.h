@@ -15,6 +15,8 @@ void arena_free(arena *a);
 void arena_reset(arena *a);
 /* Zeroed memory aligned for any type; NULL only when malloc fails. */
 void *arena_alloc(arena *a, size_t n);
+/* The same, not zeroed: for memory the caller fills at once. */
+void *arena_alloc_raw(arena *a, size_t n);
 char *arena_strdup(arena *a, const char *s);
 char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

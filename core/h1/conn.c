@@ -279,13 +279,12 @@ static step start_request(conn *c, int parse_status, const http_head *h, const c
     c->sent_continue = 0;
     set_phase(c, PHASE_NONE);
     if (h) {
-        r->head = *h;
         h1_body_start(c, h);
     } else {
         memset(&c->in, 0, sizeof c->in);
     }
     r->request_line = line ? arena_strndup(r->pool, line, line_len) : "-";
-    req_start(r, parse_status);
+    req_start(r, parse_status, h);
     return STEP_OK;
 }
 

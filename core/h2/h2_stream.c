@@ -242,11 +242,9 @@ void h2_stream_start(h2_stream *s)
     s->started = 1;
     http_head hd;
     int rc = s->head_too_large ? 431 : build_head(s, r, &hd);
-    if (rc == HTTP_PARSE_OK)
-        r->head = hd;
-    else if (!r->request_line)
+    if (rc != HTTP_PARSE_OK && !r->request_line)
         r->request_line = "-";
-    req_start(r, rc);
+    req_start(r, rc, rc == HTTP_PARSE_OK ? &hd : NULL);
     if (rc != HTTP_PARSE_OK)
         r->pub.http_minor = WS_HTTP2_MINOR;
     /* The field bytes were copied into the request's pool. */

@@ -11,14 +11,22 @@ int header_rules_status_ok(int status)
     return status >= 200 && status <= 599;
 }
 
+/* Fields the core writes itself (framing, hop-by-hop, Date/Server). Runs for
+ * every field a module sets (Content-Type of each static response): the
+ * length picks the one or two names worth comparing. */
 static int core_owned(const char *name)
 {
-    static const char *const owned[] = {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-                                        "Date", "Server", "Upgrade", "Trailer", "TE", "Proxy-Connection"};
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-        if (strcasecmp(name, owned[i]) == 0)
-            return 1;
-    return 0;
+    switch (strlen(name)) {
+    case 2: return strcasecmp(name, "TE") == 0;
+    case 4: return strcasecmp(name, "Date") == 0;
+    case 6: return strcasecmp(name, "Server") == 0;
+    case 7: return strcasecmp(name, "Upgrade") == 0 || strcasecmp(name, "Trailer") == 0;
+    case 10: return strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Keep-Alive") == 0;
+    case 14: return strcasecmp(name, "Content-Length") == 0;
+    case 16: return strcasecmp(name, "Proxy-Connection") == 0;
+    case 17: return strcasecmp(name, "Transfer-Encoding") == 0;
+    default: return 0;
+    }
 }
 
 int header_rules_field_ok(const char *name, const char *value)

@@ -138,32 +138,51 @@ const char *req_header(const request *r, const char *name)
     return NULL;
 }
 
-static char *pool_slice(request *r, http_slice s)
+/* Copy a slice into *cur as a C string (up to a NUL inside it, as
+ * arena_strndup would); *cur moves past it. */
+static const char *put_slice(char **cur, http_slice s, size_t *len)
 {
-    return arena_strndup(r->pool, s.p ? s.p : "", s.p ? s.n : 0);
+    const char *p = s.p ? s.p : "";
+    size_t n = s.p ? s.n : 0;
+    const char *z = memchr(p, '\0', n);
+    if (z)
+        n = (size_t)(z - p);
+    char *out = *cur;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    *cur += n + 1;
+    if (len)
+        *len = n;
+    return out;
 }
 
-/* Copy what modules see out of the read buffer, which moves on. */
-static int copy_head(request *r)
+/* Copy what modules see out of the read buffer, which moves on: every
+ * string in one allocation (this runs for every request), and the two
+ * fields the access log wants found on the way. */
+static int copy_head(const http_head *h, request *r)
 {
-    const http_head *h = &r->head;
-    r->pub.method = pool_slice(r, h->method);
-    r->pub.target = pool_slice(r, h->target);
-    r->pub.query = pool_slice(r, h->query);
-    r->pub.http_minor = h->minor;
-    ws_header *hs = arena_alloc(r->pool, sizeof *hs * (h->n_headers ? h->n_headers : 1));
-    if (!r->pub.method || !r->pub.target || !r->pub.query || !hs)
+    size_t total = h->method.n + h->target.n + h->query.n + 3;
+    for (size_t i = 0; i < h->n_headers; i++)
+        total += h->headers[i].name.n + h->headers[i].value.n + 2;
+    char *cur = arena_alloc_raw(r->pool, total);
+    ws_header *hs = arena_alloc_raw(r->pool, sizeof *hs * (h->n_headers ? h->n_headers : 1));
+    if (!cur || !hs)
         return -1;
+    r->pub.method = put_slice(&cur, h->method, NULL);
+    r->pub.target = put_slice(&cur, h->target, NULL);
+    r->pub.query = put_slice(&cur, h->query, NULL);
+    r->pub.http_minor = h->minor;
     for (size_t i = 0; i < h->n_headers; i++) {
-        hs[i].name = pool_slice(r, h->headers[i].name);
-        hs[i].value = pool_slice(r, h->headers[i].value);
-        if (!hs[i].name || !hs[i].value)
-            return -1;
+        size_t n;
+        hs[i].name = put_slice(&cur, h->headers[i].name, &n);
+        hs[i].value = put_slice(&cur, h->headers[i].value, NULL);
+        if (n == 7 && !r->referer && strcasecmp(hs[i].name, "Referer") == 0)
+            r->referer = hs[i].value;
+        else if (n == 10 && !r->user_agent && strcasecmp(hs[i].name, "User-Agent") == 0)
+            r->user_agent = hs[i].value;
     }
     r->pub.headers = hs;
     r->pub.n_headers = h->n_headers;
-    r->referer = req_header(r, "Referer");
-    r->user_agent = req_header(r, "User-Agent");
     return 0;
 }
 
@@ -406,7 +425,7 @@ void req_route(request *r)
 }
 
 /* The head is parsed (status HTTP_PARSE_OK) or refused (a status code). */
-void req_start(request *r, int parse_status)
+void req_start(request *r, int parse_status, const http_head *h)
 {
     ws_request *p = &r->pub;
     r->logctx.request = r->request_line;
@@ -418,11 +437,11 @@ void req_start(request *r, int parse_status)
         resp_error(r, parse_status);
         return;
     }
-    if (copy_head(r) < 0) {
+    r->head = (req_head_facts){h->content_length, h->chunked, h->keep_alive, h->expect_continue};
+    if (copy_head(h, r) < 0) {
         resp_error(r, 500);
         return;
     }
-    const http_head *h = &r->head;
     /* The carrier decodes the framing; here only whether a body follows. */
     if (h->chunked) {
         r->body = BODY_UNREAD;

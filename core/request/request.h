@@ -46,6 +46,16 @@ typedef enum {
     REQ_TUNNEL,     /* an upgraded connection (upgrade.c): no byte either way for timeouts.body */
 } req_phase;
 
+/* What the request keeps of its parsed head once req_start copied the
+ * strings: the rest (slices into the carrier's buffer, up to 100 fields)
+ * is only read during req_start, so it is not copied into every request. */
+typedef struct req_head_facts {
+    int64_t content_length; /* -1: no Content-Length */
+    int chunked;            /* Transfer-Encoding: chunked */
+    int keep_alive;         /* after this request, per version and Connection */
+    int expect_continue;    /* Expect: 100-continue */
+} req_head_facts;
+
 typedef struct req_watch {
     struct request *r;
     int fd;
@@ -82,7 +92,7 @@ typedef struct request {
     const server_conf *server;
     const location_conf *loc;
     struct loaded_module *owner;    /* the module that took it, or NULL */
-    http_head head;                 /* slices valid only until req_start copied them */
+    req_head_facts head;            /* the framing and connection facts of the head (req_start) */
     char *request_line;             /* for the access log and error-log context */
     const char *referer, *user_agent;
 
@@ -166,7 +176,9 @@ void req_end(request *r, int how);
 void req_free_orphan(request *r);
 /* Drop every watch, timer and child callback the request registered (req_events.c). */
 void req_remove_events(request *r);
-void req_start(request *r, int parse_status);
+/* Start a request from its head: h (valid during the call only) when
+ * parse_status is HTTP_PARSE_OK, NULL for a refused head (the status). */
+void req_start(request *r, int parse_status, const http_head *h);
 void req_route(request *r);
 void req_restart(request *r, const char *uri);
 /* Run what waits for the module's call to return: an internal redirect, or

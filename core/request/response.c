@@ -134,6 +134,39 @@ static void apply_range_late(request *r)
     }
 }
 
+/* The precondition and range fields of the request (the first of each
+ * name, as req_header), in one pass over its fields instead of one per name:
+ * this runs for every 200. True when any is present. */
+static int cond_fields(const request *r, cond_request *rq)
+{
+    int any = 0;
+    for (size_t i = 0; i < r->pub.n_headers; i++) {
+        const char *n = r->pub.headers[i].name, *val = r->pub.headers[i].value;
+        const char **slot = NULL;
+        if (n[0] == 'r' || n[0] == 'R') {
+            if (strcasecmp(n, "Range") == 0)
+                slot = &rq->range;
+        } else if ((n[0] == 'i' || n[0] == 'I') && (n[1] == 'f' || n[1] == 'F') && n[2] == '-') {
+            const char *t = n + 3;
+            if (strcasecmp(t, "Match") == 0)
+                slot = &rq->if_match;
+            else if (strcasecmp(t, "None-Match") == 0)
+                slot = &rq->if_none_match;
+            else if (strcasecmp(t, "Modified-Since") == 0)
+                slot = &rq->if_modified_since;
+            else if (strcasecmp(t, "Unmodified-Since") == 0)
+                slot = &rq->if_unmodified_since;
+            else if (strcasecmp(t, "Range") == 0)
+                slot = &rq->if_range;
+        }
+        if (slot && !*slot) {
+            *slot = val;
+            any = 1;
+        }
+    }
+    return any;
+}
+
 /* RFC 9110 §13 and §14 for a handler's 200 (with_range 0: §13 only, the
  * Range comes after the header filters). */
 static void apply_conditionals(request *r, int with_range)
@@ -142,17 +175,11 @@ static void apply_conditionals(request *r, int with_range)
         return;
     const ws_request *p = &r->pub;
     int get = strcmp(p->method, "GET") == 0, head = strcmp(p->method, "HEAD") == 0;
-    cond_request rq = {
-        .is_get_or_head = get || head,
-        .if_match = req_header(r, "If-Match"),
-        .if_none_match = req_header(r, "If-None-Match"),
-        .if_modified_since = req_header(r, "If-Modified-Since"),
-        .if_unmodified_since = req_header(r, "If-Unmodified-Since"),
-        .range = req_header(r, "Range"),
-        .if_range = req_header(r, "If-Range"),
-    };
+    cond_request rq = {.is_get_or_head = get || head};
+    int any = cond_fields(r, &rq);
     cond_validators v = {r->has_validators ? r->etag : NULL, r->has_validators ? r->last_modified : 0};
-    if (r->has_validators) {
+    /* No precondition field: nothing to evaluate (RFC 9110 §13.2.2 starts from them). */
+    if (r->has_validators && any) {
         int c = cond_check(&rq, &v);
         if (c == 304 || c == 412) {
             r->status = c;
