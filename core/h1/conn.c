@@ -180,6 +180,8 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    if (s->n_conns > s->peak_conns)
+        s->peak_conns = s->n_conns;
     s->stats.connections_accepted++;
     metrics_connection_accepted(); /* server/metrics.c */
     /* The first request of a connection gets the header timeout from the start. */

@@ -38,8 +38,13 @@ void children_free(void);
 
 char *server_get_buf(server *s)
 {
-    if (s->n_free_bufs)
-        return s->free_bufs[--s->n_free_bufs];
+    if (s->n_free_bufs) {
+        char *b = s->free_bufs[--s->n_free_bufs];
+        if (s->n_free_bufs < s->low_free_bufs)
+            s->low_free_bufs = s->n_free_bufs;
+        return b;
+    }
+    s->low_free_bufs = 0;
     return malloc(s->rbuf_size);
 }
 
@@ -53,8 +58,13 @@ void server_put_buf(server *s, char *b)
 
 arena *server_get_pool(server *s)
 {
-    if (s->n_free_pools)
-        return s->free_pools[--s->n_free_pools];
+    if (s->n_free_pools) {
+        arena *a = s->free_pools[--s->n_free_pools];
+        if (s->n_free_pools < s->low_free_pools)
+            s->low_free_pools = s->n_free_pools;
+        return a;
+    }
+    s->low_free_pools = 0;
     return arena_new(8192);
 }
 
@@ -428,6 +438,7 @@ int server_run(const char *config_path, ws_config *cfg)
                 server_fill_stats(&st);
                 metrics_publish(&st);
                 published = loop_now_ms(s.loop);
+                server_memory_tick(&s, published);
             }
         }
         log_msg(WS_LOG_INFO, "WS0107", "stopped");

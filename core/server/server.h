@@ -47,6 +47,10 @@ typedef struct server {
     struct arena **free_pools;
     size_t n_free_pools;
     size_t rbuf_size;
+    /* memory given back after a peak (memory_trim.c) */
+    size_t low_free_bufs, low_free_pools; /* the lists' low-water marks since the last tick */
+    uint64_t peak_conns;                  /* most open connections since the last malloc_trim */
+    uint64_t last_trim_ms;
     /* counters */
     ws_stats stats;
     uint64_t started_ms;
@@ -62,6 +66,8 @@ void live_config_unref(live_config *lc);
 
 /* Buffers for reading (size srv->rbuf_size) and request pools, from free lists. */
 char *server_get_buf(server *s);
+/* Once a second in a worker: free-list surplus freed, malloc_trim after a peak (memory_trim.c). */
+void server_memory_tick(server *s, uint64_t now_ms);
 void server_put_buf(server *s, char *b);
 struct arena *server_get_pool(server *s);
 void server_put_pool(server *s, struct arena *a);
