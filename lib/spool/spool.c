@@ -2,6 +2,8 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +19,8 @@ void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events
     s->arg = arg;
     s->b[0].s = s->b[1].s = s;
     s->fill = &s->b[0];
+    s->direct_fd = -1;
+    s->batch = SPOOL_BATCH;
     s->use_offload = host->abi_minor >= 2 && host->size >= offsetof(ws_host, offload) + sizeof host->offload &&
                      host->offload != NULL;
 }
@@ -36,6 +40,47 @@ static spool_op *sp_add_op(spool_batch *b)
     return &b->ops[b->n_ops++];
 }
 
+/* Room for `more` bytes in b's buffer. The buffer is aligned for O_DIRECT
+ * (so posix_memalign, and a copy instead of realloc when it grows); its
+ * first size holds a full batch plus a piece of body, so it rarely grows. */
+static int sp_reserve(spool *s, spool_batch *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : s->batch + 64 * 1024;
+    while (cap < b->len + more)
+        cap *= 2;
+    void *buf = NULL;
+    if (posix_memalign(&buf, SPOOL_ALIGN, cap) != 0)
+        return -ENOMEM;
+    if (b->len)
+        memcpy(buf, b->buf, b->len);
+    free(b->buf);
+    b->buf = buf;
+    b->cap = cap;
+    return 0;
+}
+
+/* Append len bytes for fd to b: one op for a run of bytes to the same fd. */
+static int sp_append(spool *s, spool_batch *b, int fd, const void *data, size_t len, int tag)
+{
+    if (sp_reserve(s, b, len) < 0)
+        return -ENOMEM;
+    spool_op *last = b->n_ops ? &b->ops[b->n_ops - 1] : NULL;
+    if (last && last->kind == SPOOL_WRITE && last->fd == fd && last->off + last->len == b->len) {
+        last->len += len; /* one write() for the whole run of bytes */
+    } else {
+        spool_op *op = sp_add_op(b);
+        if (!op)
+            return -ENOMEM;
+        *op = (spool_op){.kind = SPOOL_WRITE, .fd = fd, .tag = tag, .direct = fd == s->direct_fd,
+                         .off = b->len, .len = len};
+    }
+    memcpy(b->buf + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
 int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
 {
     if (s->err)
@@ -44,29 +89,45 @@ int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
         return -ECANCELED;
     if (len == 0)
         return 0;
-    spool_batch *b = s->fill;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : SPOOL_BATCH;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *buf = realloc(b->buf, cap);
-        if (!buf)
-            return -ENOMEM;
-        b->buf = buf;
-        b->cap = cap;
-    }
-    spool_op *last = b->n_ops ? &b->ops[b->n_ops - 1] : NULL;
-    if (last && last->kind == SPOOL_WRITE && last->fd == fd && last->off + last->len == b->len) {
-        last->len += len; /* one write() for the whole run of bytes */
-    } else {
-        spool_op *op = sp_add_op(b);
-        if (!op)
-            return -ENOMEM;
-        *op = (spool_op){.kind = SPOOL_WRITE, .fd = fd, .tag = tag, .off = b->len, .len = len};
-    }
-    memcpy(b->buf + b->len, data, len);
-    b->len += len;
-    return 0;
+    return sp_append(s, s->fill, fd, data, len, tag);
+}
+
+int spool_direct(spool *s, int fd)
+{
+    if (fd < 0 || s->direct_fd >= 0 || s->busy || s->fill->n_ops || s->err || s->abandoned)
+        return 0;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+        return 0; /* e.g. a file system without O_DIRECT (EINVAL): through the page cache */
+    s->direct_fd = fd;
+    s->direct_on = 1;
+    s->direct_pos = 0;
+    s->batch = SPOOL_DIRECT_BATCH;
+    return 1;
+}
+
+/* Before a batch goes to the pool: a direct write that ends off the
+ * alignment leaves its last bytes (< SPOOL_ALIGN) to the next batch, so
+ * that every direct write but the file's last is whole blocks at a block's
+ * offset. The next batch is empty here (it came back and was cleared). */
+static void sp_hold_tail(spool *s, spool_batch *b, spool_batch *next)
+{
+    if (s->direct_fd < 0 || s->draining || b->n_ops == 0 || next->len || next->n_ops)
+        return;
+    spool_op *op = &b->ops[b->n_ops - 1];
+    if (op->kind != SPOOL_WRITE || !op->direct || op->off + op->len != b->len)
+        return;
+    size_t end = s->direct_queued; /* file offset at the end of this batch's direct writes */
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].kind == SPOOL_WRITE && b->ops[i].direct)
+            end += b->ops[i].len;
+    size_t tail = end % SPOOL_ALIGN;
+    if (tail == 0 || tail >= op->len)
+        return;
+    if (sp_append(s, next, op->fd, b->buf + b->len - tail, tail, op->tag) < 0)
+        return; /* no memory for it: this batch writes the tail through the page cache */
+    op->len -= tail;
+    b->len -= tail;
 }
 
 /* Close fd once the spool is idle (nothing queued, nothing on the pool). */
@@ -121,7 +182,7 @@ void spool_close(spool *s, int fd)
 
 int spool_room(const spool *s)
 {
-    return !s->busy || s->fill->len < SPOOL_BATCH;
+    return !s->busy || s->fill->len < s->batch;
 }
 
 size_t spool_pause(spool *s)
@@ -149,8 +210,59 @@ static int sp_write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+/* O_DIRECT on or off for the direct fd (pool side). */
+static int sp_set_direct(spool *s, int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+        return -1;
+    s->direct_on = on;
+    return 0;
+}
+
+/* A write to the direct fd: the whole blocks at a block's offset from an
+ * aligned address around the page cache, the rest through it. A file
+ * system that refuses a direct write (EINVAL) gets every later byte
+ * through the page cache. */
+static int sp_write_direct(spool *s, int fd, const char *p, size_t len)
+{
+    size_t whole = 0;
+    if (!s->direct_failed && (uintptr_t)p % SPOOL_ALIGN == 0 && s->direct_pos % SPOOL_ALIGN == 0)
+        whole = len - len % SPOOL_ALIGN;
+    if (whole && !s->direct_on && sp_set_direct(s, fd, 1) < 0)
+        whole = 0;
+    while (whole > 0) {
+        ssize_t n = write(fd, p, whole);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL) {
+            s->direct_failed = 1; /* the rest, this piece's too, through the page cache */
+            break;
+        }
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ENOSPC;
+        p += n;
+        len -= (size_t)n;
+        whole -= (size_t)n;
+        s->direct_pos += (size_t)n;
+        if (whole % SPOOL_ALIGN)
+            break; /* a short write left the alignment: the rest as below */
+    }
+    if (len == 0)
+        return 0;
+    if (s->direct_on && sp_set_direct(s, fd, 0) < 0)
+        return -errno;
+    int rc = sp_write_all(fd, p, len);
+    if (rc == 0)
+        s->direct_pos += len;
+    return rc;
+}
+
 /* The work: every op in order; after a failure only the closes. It touches
- * the batch alone (never the request nor the host). */
+ * the batch and its spool's direct-mode fields alone (never the request
+ * nor the host). */
 static void sp_run_batch(void *arg)
 {
     spool_batch *b = arg;
@@ -158,7 +270,9 @@ static void sp_run_batch(void *arg)
         spool_op *op = &b->ops[i];
         int rc = 0;
         if (op->kind == SPOOL_WRITE) {
-            if (!b->err)
+            if (!b->err && op->direct)
+                rc = sp_write_direct(b->s, op->fd, b->buf + op->off, op->len);
+            else if (!b->err)
                 rc = sp_write_all(op->fd, b->buf + op->off, op->len);
         } else {
             if (!b->err && fsync(op->fd) < 0)
@@ -208,7 +322,7 @@ static void sp_batch_done(spool *s, spool_batch *b)
         sp_close_held(s);
         return;
     }
-    if (s->fill->n_ops && (s->fill->len >= SPOOL_BATCH || s->draining)) {
+    if (s->fill->n_ops && (s->fill->len >= s->batch || s->draining)) {
         sp_submit(s); /* may come back at once (no pool): then it did everything */
         if (s->busy)
             goto resume;
@@ -239,6 +353,10 @@ static void sp_submit(spool *s)
 {
     spool_batch *b = s->fill;
     s->fill = b == &s->b[0] ? &s->b[1] : &s->b[0];
+    sp_hold_tail(s, b, s->fill);
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].kind == SPOOL_WRITE && b->ops[i].direct)
+            s->direct_queued += b->ops[i].len;
     s->busy = 1;
     if (s->use_offload && s->host->offload(s->r, sp_run_batch, sp_on_done, b) == WS_OK)
         return;
@@ -248,7 +366,7 @@ static void sp_submit(spool *s)
 
 void spool_kick(spool *s)
 {
-    if (!s->busy && !s->abandoned && s->fill->len >= SPOOL_BATCH)
+    if (!s->busy && !s->abandoned && s->fill->len >= s->batch)
         sp_submit(s);
 }
 

@@ -31,6 +31,11 @@ int up_raw_start(ws_request *r, up_ctx *c)
         raw_finish(r, c, 0); /* an empty file: nothing for the disk to wait on */
         return 0;
     }
+    /* A big body (or one of unknown length) goes around the page cache: it
+     * is fsync'ed at the end anyway, and this way its bytes reach the disk
+     * while they arrive, with no copy into the page cache (lib/spool). */
+    if (r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH)
+        spool_direct(&c->sp, c->fd);
     return up_host->read_body(r) == WS_OK ? 0 : 500;
 }
 
