@@ -117,12 +117,16 @@ static int set_keys(const ticket_key *k, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx
 }
 
 /* OpenSSL's ticket key callback: seal with the current key; open with the
- * current (1) or the previous one (2: issue a new ticket). 0: unknown key, a
- * full handshake follows. */
+ * current or the previous one. 0: unknown key, a full handshake follows.
+ * Opened, it answers 2 ("issue a new ticket") for the previous key and for
+ * every TLS 1.3 resumption: a TLS 1.3 client uses a ticket once (RFC 8446
+ * §4.6.1, Appendix C.4), and OpenSSL sends no NewSessionTicket after a
+ * resumption whose ticket callback said 1, so such a client made a full
+ * handshake every other connection. 1 only for a TLS 1.2 ticket under the
+ * current key, which the client may offer again (RFC 5077 §3.3). */
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
                      int enc)
 {
-    (void)ssl;
     if (!have_secret)
         return enc ? -1 : 0;
     uint64_t now = current_period();
@@ -136,7 +140,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
     for (uint64_t back = 0; back < 2 && back <= now; back++) {
         const ticket_key *k = key_for(now - back);
         if (k && memcmp(name, k->name, 16) == 0)
-            return set_keys(k, cctx, hctx, iv, 0) == 0 ? (back ? 2 : 1) : -1;
+            return set_keys(k, cctx, hctx, iv, 0) == 0 ? (back || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1) : -1;
     }
     return 0;
 }

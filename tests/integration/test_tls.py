@@ -332,7 +332,36 @@ def resumed_count(port, ctx, n, name="a.test"):
     return count
 
 
+def resumed_chain(port, ctx, n, name="a.test"):
+    """One full handshake, then n connections each offering the session the previous one
+    ended with. Returns (how many resumed, how many ended with a new session: a ticket
+    that came after the resumption)."""
+    with tlsutil.tls_connect(port, name, ctx) as s:
+        tlsutil.https_get(s)
+        sess = s.session
+    resumed = renewed = 0
+    for _ in range(n):
+        with tlsutil.tls_connect(port, name, ctx, session=sess) as s:
+            resumed += s.session_reused
+            tlsutil.https_get(s)  # the new ticket comes before the response
+            renewed += s.session.id != sess.id
+            sess = s.session
+    return resumed, renewed
+
+
 class TestResumption(TlsCase):
+    def test_a_resumed_tls13_session_gets_a_new_ticket(self):
+        # RFC 8446 §4.6.1, C.4: a TLS 1.3 client uses a ticket once (browsers, and wrk:
+        # SSL_clear keeps the session, whose ticket OpenSSL then marks spent), so every
+        # resumption must bring a fresh ticket; without one such a client made a full
+        # handshake every other connection.
+        self.start_tls()
+        self.assertEqual(resumed_chain(self.port, self.ctx(), 6), (6, 6))
+        # TLS 1.2 may offer a ticket again (RFC 5077 §3.3): under the current key none is sent.
+        ctx = self.ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.assertEqual(resumed_chain(self.port, ctx, 6), (6, 0))
+
     def test_ticket_resumption_across_workers(self):
         # SO_REUSEPORT spreads the connections over both workers by their ports.
         self.start_tls(workers=2, env={"WEBSERV_REUSEPORT": "1"})
