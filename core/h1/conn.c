@@ -407,6 +407,12 @@ static step state_head(conn *c)
             return STEP_CLOSE;
         if (hs == TR_AGAIN)
             return STEP_AGAIN;
+        /* A client sends its request right behind its Finished (RFC 8446
+         * §2, 1-RTT data), usually already here: read it now instead of
+         * after one more trip through the loop. An end or an error found
+         * here is handled below (peer_closed), like one found by conn_io. */
+        if (c->rpos == c->rlen)
+            (void)conn_read(c);
     }
     /* HTTP/2 by ALPN, or the h2c preface on an address that takes it (core/h2). */
     int h2 = h2_detect(c);

@@ -95,6 +95,14 @@ static shm_zone *zone_of(SSL_CTX *ctx)
 
 static int new_cb(SSL *ssl, SSL_SESSION *sess)
 {
+    /* A TLS 1.3 ticket sealed with the ticket keys carries its session:
+     * resuming it never asks the cache (OpenSSL calls this for every such
+     * ticket anyway, "to let applications know"), so storing it would only
+     * cost an encoding, a lock and a copy per ticket and push out sessions
+     * that the cache is for: TLS 1.2 session ids, and TLS 1.3 stateful
+     * tickets when session_tickets is off. */
+    if (SSL_version(ssl) >= TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
+        return 0;
     shm_zone *z = zone_of(SSL_get_SSL_CTX(ssl));
     unsigned int len = 0;
     const unsigned char *id = SSL_SESSION_get_id(sess, &len);

@@ -13,6 +13,8 @@
  * negotiation, so the chosen server's whole context applies (tls_switch_ctx).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
@@ -21,7 +23,9 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "router.h"
@@ -43,6 +47,7 @@ typedef struct build {
     const char *file; /* config file, for messages */
     char *err;
     size_t errlen;
+    int ktls; /* kernel TLS may be there */
 } build;
 
 static int fail(build *b, const tls_conf *t, const char *key, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -243,6 +248,27 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* Kernel TLS (SSL_OP_ENABLE_KTLS) costs two failing system calls per
+ * handshake (TCP_ULP, then SOL_TLS) on a kernel without the tls module, so
+ * ask the kernel once per config load: setting the "tls" ULP on an unconnected
+ * TCP socket says ENOENT when no such ULP exists (after the kernel's own
+ * attempt to load the module), ENOTCONN when it does. Anything else (no
+ * socket, an older kernel without TCP_ULP): let OpenSSL try per connection. */
+static int kernel_may_have_tls(void)
+{
+#if defined(__linux__) && defined(TCP_ULP)
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int rc = setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls");
+    int e = errno;
+    close(fd);
+    return rc == 0 || e != ENOENT;
+#else
+    return 1;
+#endif
+}
+
 static int proto_bounds(const tls_conf *t, int *min, int *max)
 {
     *min = t->protocols & TLS_PROTO_V12 ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -297,7 +323,7 @@ static SSL_CTX *build_ctx(build *b, const server_conf *s)
     SSL_CTX_set_min_proto_version(ctx, min);
     SSL_CTX_set_max_proto_version(ctx, max);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-                                 SSL_OP_ENABLE_KTLS | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
+                                 (b->ktls ? SSL_OP_ENABLE_KTLS : 0) | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
@@ -332,7 +358,7 @@ int tls_config_build(ws_config *c, const char *file, char *err, size_t errlen)
     if (staple_index < 0)
         staple_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, staple_free);
     tls_tickets_init();
-    build b = {.c = c, .file = file, .err = err, .errlen = errlen};
+    build b = {.c = c, .file = file, .err = err, .errlen = errlen, .ktls = kernel_may_have_tls()};
     server_conf *servers = (server_conf *)c->servers; /* still ours: the load is not finished */
     for (size_t i = 0; i < c->n_servers; i++) {
         if (!servers[i].tls)

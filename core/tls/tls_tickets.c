@@ -35,6 +35,9 @@ static unsigned char secret[32];
 static int have_secret;
 static uint64_t period_s;
 static ticket_key keys[2]; /* a small cache: the current and previous periods */
+/* Fetched once: EVP_aes_256_cbc() in an Init call is fetched again from the
+ * provider on every ticket (OpenSSL 3). NULL: fall back to that. */
+static EVP_CIPHER *aes_cbc;
 
 void tls_tickets_init(void)
 {
@@ -48,6 +51,7 @@ void tls_tickets_init(void)
     else
         have_secret = 1;
     keys[0].period = keys[1].period = UINT64_MAX;
+    aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
 }
 
 uint64_t tls_ticket_period_seconds(void)
@@ -111,9 +115,10 @@ static int set_keys(const ticket_key *k, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx
     };
     if (EVP_MAC_CTX_set_params(hctx, params) != 1)
         return -1;
+    const EVP_CIPHER *c = aes_cbc ? aes_cbc : EVP_aes_256_cbc();
     if (enc)
-        return EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1;
-    return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1;
+        return EVP_EncryptInit_ex(cctx, c, NULL, k->aes, iv) == 1 ? 0 : -1;
+    return EVP_DecryptInit_ex(cctx, c, NULL, k->aes, iv) == 1 ? 0 : -1;
 }
 
 /* OpenSSL's ticket key callback: seal with the current key; open with the
