@@ -167,7 +167,8 @@ endforeach()
 # scripts/install-deps.sh). test_http is split in two (by the first
 # letter of the test name) to keep each part near a minute; test_h2 in two by
 # class (frame-level semantics; negotiation, 100 streams and GOAWAY), and the
-# HTTP/2 floods whole (rapid reset, CONTINUATION, slow readers, timeouts).
+# HTTP/2 floods whole (rapid reset, CONTINUATION, slow readers, timeouts), and
+# the HTTP/2 sleep and wake of idle sessions (not their RSS: valgrind's says nothing).
 if(NOT WEBSERV_SANITIZE)
   set(WEBSERV_LEAK_TESTS
     "test_http-a-l|test_http.py|-k|*.test_[!m-z]*"
@@ -182,7 +183,8 @@ if(NOT WEBSERV_SANITIZE)
     "test_h2-frames|test_h2.py|-k|TestSemantics"
     "test_h2-streams|test_h2.py|-k|TestNegotiation|-k|TestConcurrency|-k|TestLifecycle"
     "test_h2_floods|test_h2_floods.py"
-    "test_compress_offload|test_compress_offload.py|-k|*.test_client_leaves*")
+    "test_compress_offload|test_compress_offload.py|-k|*.test_client_leaves*"
+    "test_h2_idle|test_h2_idle.py|-k|TestWake")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)

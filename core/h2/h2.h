@@ -31,5 +31,10 @@ void h2_progress(struct conn *c);
 void h2_drain(struct conn *c);
 /* Abort every stream and free the session (the connection closes the socket). */
 void h2_free(struct conn *c);
+/* An idle connection frees its nghttp2 session (HPACK tables, frame buffer,
+ * stream map: ~25 KiB) after this many milliseconds without a stream or a
+ * byte from the client, and rebuilds it at the next byte (core/h2/h2_idle.c).
+ * The fuzz target sets 0. */
+extern unsigned h2_sleep_after_ms;
 
 #endif

@@ -103,6 +103,26 @@ struct h2_session {
      * streams it had to set up); a token bucket refilled per second */
     double junk_tokens;
     uint64_t junk_at;
+
+    /* the client's bytes cut into frames, to know when nghttp2 stands
+     * between two frames (h2_idle.c) */
+    uint32_t in_preface;        /* connection preface bytes still to come */
+    uint8_t in_hd[9];           /* the frame header being read */
+    uint8_t in_hd_len;
+    uint8_t in_block;           /* a header block waits for its CONTINUATION */
+    uint8_t in_frames;          /* whole frames seen (stops counting at 255) */
+    uint32_t in_left;           /* payload bytes of the current frame still to come */
+    uint64_t last_in;           /* ms: the last bytes from the client */
+    int peer_goaway;            /* the client sent GOAWAY */
+    uint32_t hts_sent;          /* the client's SETTINGS_HEADER_TABLE_SIZE at our last HEADERS */
+
+    /* asleep (h2_idle.c): the nghttp2 session is freed; what rebuilds it */
+    int asleep;
+    int replaying;              /* rebuilding: the callbacks ignore what they see */
+    uint32_t nap_settings[10];  /* the client's settings, by identifier (1-9) */
+    int32_t nap_last_stream;    /* the last stream the client opened */
+    int32_t nap_window;         /* the client's connection window for our DATA */
+    int nap_acked;              /* the client acknowledged our SETTINGS */
 };
 
 /* ---- streams (h2_stream.c) ---- */
@@ -122,6 +142,22 @@ ssize_t h2_stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
 
 /* ---- the session (h2_session.c) ---- */
 uint64_t h2_now(const h2_session *h);
+/* A new nghttp2 server session with our settings submitted and the
+ * connection window opened; rebuild: the preface is not expected again. */
+int h2_ng_new(h2_session *h, int rebuild);
+
+/* ---- idle sessions (h2_idle.c) ---- */
+/* Count the client's bytes (given to nghttp2 next) into frames. */
+void h2_track_input(h2_session *h, const uint8_t *p, size_t n);
+/* Can the session sleep now (idle, between frames, nothing owed either way,
+ * and every state it holds rebuildable)? */
+int h2_can_sleep(h2_session *h);
+/* When it may: h2_sleep_after_ms after the last stream and the last byte. */
+uint64_t h2_sleep_at(const h2_session *h);
+/* Free the nghttp2 session, keeping the few numbers that rebuild it. */
+void h2_sleep(h2_session *h);
+/* Rebuild it (a byte came in, or the server must send GOAWAY). -1: out of memory. */
+int h2_wake(h2_session *h);
 /* Reset a stream with this error code (once). */
 void h2_stream_reset(h2_stream *s, uint32_t code);
 

@@ -79,7 +79,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 {
     (void)ng;
     h2_session *h = ud;
-    if (f->hd.type != NGHTTP2_HEADERS)
+    if (f->hd.type != NGHTTP2_HEADERS || h->replaying)
         return 0;
     if (f->headers.cat == NGHTTP2_HCAT_HEADERS) {
         h2_stream *s = stream_of(h, f->hd.stream_id);
@@ -118,9 +118,14 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     (void)ng;
     h2_session *h = ud;
+    if (h->replaying)
+        return 0;
     h2_stream *s = f->hd.stream_id ? stream_of(h, f->hd.stream_id) : NULL;
     int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (f->hd.type) {
+    case NGHTTP2_GOAWAY:
+        h->peer_goaway = 1; /* the session keeps that state: it never sleeps (h2_idle.c) */
+        break;
     case NGHTTP2_HEADERS:
         if (s && end)
             s->end_in = 1;
@@ -157,7 +162,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
 {
     (void)ng;
-    if (hd->type == NGHTTP2_PRIORITY)
+    if (hd->type == NGHTTP2_PRIORITY && !((h2_session *)ud)->replaying)
         junk(ud, 1);
     return 0;
 }
@@ -165,7 +170,8 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
 static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int err, void *ud)
 {
     (void)ng, (void)f, (void)err;
-    junk(ud, 4);
+    if (!((h2_session *)ud)->replaying)
+        junk(ud, 4);
     return 0;
 }
 
@@ -199,7 +205,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
-    (void)ng;
+    if (f->hd.type == NGHTTP2_HEADERS) /* the client's table size our encoder last wrote for (h2_idle.c) */
+        ((h2_session *)ud)->hts_sent = nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_HEADER_TABLE_SIZE);
     if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     h2_stream *s = stream_of(ud, f->hd.stream_id);
@@ -359,6 +366,10 @@ static int read_some(h2_session *h)
         return -1;
     }
     h->c->read_want = LOOP_READ;
+    h->last_in = h2_now(h);
+    if (h->asleep && h2_wake(h) < 0)
+        return -1;
+    h2_track_input(h, buf, (size_t)n);
     ssize_t rv = nghttp2_session_mem_recv(h->ng, buf, (size_t)n);
     if (rv < 0) {
         fatal_goaway(h, (int)rv);
@@ -434,6 +445,8 @@ static uint64_t deadline_of(h2_session *h)
         if (h->c->srv->stopping && (!ms || ms > 1000))
             ms = 1000;
         EARLIER(ms ? h->idle_since + ms : 0);
+        if (!h->asleep && h2_can_sleep(h))
+            EARLIER(h2_sleep_at(h));
     }
     for (h2_stream *s = h->streams; s; s = s->next) {
         if (!s->r && !s->closed && t->header_ms)
@@ -487,6 +500,16 @@ void h2_progress(conn *c)
     h2_session *h = c->h2;
     if (h->in_progress || h->shut)
         return;
+    if (h->asleep) {
+        /* Nothing to do but wait for the client's next frame (h2_idle.c). */
+        if (h->dead || c->peer_closed || !c->lst->bind) {
+            conn_close(c);
+            return;
+        }
+        arm_timer(h);
+        set_events(c, c->read_want);
+        return;
+    }
     h->in_progress = 1;
     int fail = !c->lst->bind; /* a reload removed the address this connection came in on */
     for (int round = 0; !fail && round < 64; round++) {
@@ -599,6 +622,10 @@ static void h2_timer_fn(loop *l, void *arg)
             ms = 1000;
         if (ms && now >= h->idle_since + ms) {
             /* Idle: say goodbye (RFC 9113 §6.8), then close. */
+            if (h->asleep && h2_wake(h) < 0) {
+                conn_close(c);
+                return;
+            }
             nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
             h->dead = 1;
             h2_progress(c);
@@ -619,6 +646,16 @@ static void h2_timer_fn(loop *l, void *arg)
             }
             r->phase = REQ_WORKING;
         }
+    }
+    if (!h->asleep && now >= h2_sleep_at(h) && h2_can_sleep(h)) {
+        /* Idle long enough to sleep (h2_idle.c), once the client's window
+         * for its DATA is whole again (the new session would not know what
+         * it still owes). */
+        int32_t owed = nghttp2_session_get_effective_recv_data_length(h->ng);
+        if (owed > 0)
+            nghttp2_submit_window_update(h->ng, NGHTTP2_FLAG_NONE, 0, owed);
+        else
+            h2_sleep(h);
     }
     h2_progress(c);
 }
@@ -642,7 +679,7 @@ int h2_detect(const conn *c)
     return avail < H2_PREFACE_LEN ? -1 : 1;
 }
 
-static int new_session(h2_session *h)
+int h2_ng_new(h2_session *h, int rebuild)
 {
     nghttp2_session_callbacks *cb;
     if (nghttp2_session_callbacks_new(&cb) != 0)
@@ -666,6 +703,8 @@ static int new_session(h2_session *h)
     nghttp2_option_set_max_outbound_ack(opt, 1000);          /* PING/SETTINGS acks a non-reader piles up */
     nghttp2_option_set_max_continuations(opt, 8);            /* CVE-2024-27316 */
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 100); /* CVE-2023-44487, behind our own bucket */
+    if (rebuild)
+        nghttp2_option_set_no_recv_client_magic(opt, 1); /* h2_idle.c: the preface came long ago */
     int rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -693,10 +732,11 @@ int h2_start(conn *c)
         return -1;
     h->c = c;
     c->h2 = h;
-    if (new_session(h) < 0)
+    if (h2_ng_new(h, 0) < 0)
         return -1; /* conn_close frees h */
     h->junk_tokens = JUNK_BURST;
-    h->junk_at = h->idle_since = h2_now(h);
+    h->junk_at = h->idle_since = h->last_in = h2_now(h);
+    h->in_preface = H2_PREFACE_LEN;
     /* The connection's HTTP/1 deadline stops; the session has its own. */
     if (c->timer) {
         loop_timer_cancel(c->srv->loop, c->timer);
@@ -707,6 +747,7 @@ int h2_start(conn *c)
     /* What HTTP/1 already read (the preface, maybe frames after it). */
     if (c->rbuf) {
         size_t n = c->rlen - c->rpos;
+        h2_track_input(h, (const uint8_t *)c->rbuf + c->rpos, n);
         ssize_t rv = n ? nghttp2_session_mem_recv(h->ng, (const uint8_t *)c->rbuf + c->rpos, n) : 0;
         server_put_buf(c->srv, c->rbuf);
         c->rbuf = NULL;
@@ -722,6 +763,10 @@ void h2_drain(conn *c)
     h2_session *h = c->h2;
     if (h->going_away || h->dead)
         return;
+    if (h->asleep && h2_wake(h) < 0) {
+        conn_close(c);
+        return;
+    }
     /* RFC 9113 §6.8: streams up to the last one we took finish; the client
      * sends new ones on a new connection (to the new workers). */
     h->going_away = 1;

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > HARNESS_MAX_INPUT)
         return 0;
     char first[9];
-    size_t first_len = harness_connection(data, size, first);
+    size_t first_len = harness_connection(data, size, size, first);
     if (first_len > 0 && memcmp(first, "HTTP/1.1 ", first_len) != 0) {
         fprintf(stderr, "fuzz_server: the answer does not start with a status line: %.*s\n", (int)first_len, first);
         abort();

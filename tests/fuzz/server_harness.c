@@ -174,7 +174,7 @@ static size_t drain(int fd, char *first, size_t *first_len)
     }
 }
 
-size_t harness_connection(const uint8_t *data, size_t size, char first[9])
+size_t harness_connection(const uint8_t *data, size_t size, size_t pause_at, char first[9])
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
@@ -185,21 +185,25 @@ size_t harness_connection(const uint8_t *data, size_t size, char first[9])
     if (srv.stats.connections_accepted != accepted + 1)
         abort();
 
-    size_t sent = 0, first_len = 0;
+    size_t sent = 0, first_len = 0, upto = pause_at < size ? pause_at : size;
     int shut = 0;
     uint64_t shut_at = 0;
     while (srv.n_conns > 0) {
-        if (sent < size) {
-            ssize_t n = write(sv[1], data + sent, size - sent);
+        if (sent < upto) {
+            ssize_t n = write(sv[1], data + sent, upto - sent);
             if (n > 0)
                 sent += (size_t)n;
             else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-                sent = size; /* the server closed: the rest can never arrive */
+                sent = upto = size; /* the server closed: the rest can never arrive */
         }
         int ran = loop_run_once(srv.loop, 0);
         size_t got = drain(sv[1], first, &first_len);
         if (ran < 0)
             abort();
+        if (sent == upto && upto < size && ran == 0 && got == 0) {
+            upto = size; /* quiet at the pause: the rest */
+            continue;
+        }
         if (!shut && sent == size && ran == 0 && got == 0) {
             /* Quiet with all input given: the client is done sending. */
             shutdown(sv[1], SHUT_WR);

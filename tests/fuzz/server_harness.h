@@ -22,12 +22,13 @@
  * Aborts on any failure: a harness that cannot start is a broken build. */
 void harness_init(const char *name, const char *listen_json, const char *show_env);
 
-/* One client connection: writes `data` as fast as the server takes it, reads
+/* One client connection: writes `data` as fast as the server takes it (the
+ * first `pause_at` bytes, then, once the server is quiet, the rest), reads
  * and drops the answers, half-closes once the server is quiet, and returns
  * when the server has closed. Aborts when the connection outlives the
  * client's EOF by 3 s (a hang) or when a connection, request or event
  * outlives the input. The first up to 9 bytes answered are copied to `first`;
  * returns their count. */
-size_t harness_connection(const uint8_t *data, size_t size, char first[9]);
+size_t harness_connection(const uint8_t *data, size_t size, size_t pause_at, char first[9]);
 
 #endif

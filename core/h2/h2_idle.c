@@ -1,0 +1,278 @@
+/*
+ * An idle HTTP/2 connection sleeps: after h2_sleep_after_ms with no stream
+ * and no byte from the client, its nghttp2 session (frame buffer, HPACK
+ * tables, stream map: ~25 KiB a connection) is freed and only the few
+ * numbers that rebuild it are kept; the client's next byte rebuilds it, and
+ * the client sees nothing of it (RFC 9113 has no idle state to signal). An
+ * idle HTTP/2 connection then costs what an idle HTTP/1.1 one does.
+ *
+ * What a session holds between two frames, with no stream open and nothing
+ * owed either way, and how the new one gets it:
+ *   - the preface is behind: the new session does not expect it;
+ *   - the client's SETTINGS: replayed as a SETTINGS frame fed to it (its ACK
+ *     is dropped);
+ *   - our SETTINGS: submitted again (the frame is dropped, the client has it)
+ *     and, if the client had acknowledged them, a SETTINGS ACK fed to it;
+ *   - the connection windows: ours is opened again as at the start (the
+ *     client's view of it is whole: a sleep waits until every received byte
+ *     was given back by WINDOW_UPDATE); the client's, for our DATA, by a
+ *     WINDOW_UPDATE fed to it when larger than the initial 65,535, or by
+ *     DATA sent (and dropped) on the replayed stream below when smaller;
+ *   - the last stream the client opened (RFC 9113 §5.1.1: new ones must be
+ *     higher; GOAWAY names it): a request HEADERS on that id is fed to it
+ *     (static-table fields only) and the stream closed again;
+ *   - HPACK: the client's table for its requests (our decoder) must be
+ *     empty, so a client that indexes its fields keeps its session awake (we
+ *     cannot read the entries out of nghttp2 to replay them); our encoder
+ *     starts again empty, which the client's decoder follows without a
+ *     signal: its table holds our new entries at the same indexes, plus old
+ *     ones we never name again and that it evicts first (RFC 7541 §4.4).
+ * Anything else (a header block waiting for CONTINUATION, a GOAWAY either
+ * way, unread TLS records, frames not yet written) keeps it awake.
+ *
+ * Freed memory goes back to the system only if malloc gives it back: a
+ * sleep asks for malloc_trim shortly after (once for many sleeps).
+ */
+#include <malloc.h>
+#include <string.h>
+
+#include "h2_internal.h"
+#include "log.h"
+#include "server.h"
+
+#define TRIM_MS 50 /* sleeps gathered into one malloc_trim */
+
+unsigned h2_sleep_after_ms = 100;
+
+static loop_timer *trim_timer;
+
+static void trim_fn(loop *l, void *arg)
+{
+    (void)l, (void)arg;
+    trim_timer = NULL;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* ---- frames in the client's bytes ---- */
+
+static void frame_end(h2_session *h)
+{
+    uint8_t type = h->in_hd[3], flags = h->in_hd[4];
+    if (type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE)
+        h->in_block = !(flags & NGHTTP2_FLAG_END_HEADERS);
+    else if (type == NGHTTP2_CONTINUATION && (flags & NGHTTP2_FLAG_END_HEADERS))
+        h->in_block = 0;
+    if (h->in_frames < 255)
+        h->in_frames++;
+}
+
+void h2_track_input(h2_session *h, const uint8_t *p, size_t n)
+{
+    while (n) {
+        size_t k = 1;
+        if (h->in_preface) {
+            k = n < h->in_preface ? n : h->in_preface;
+            h->in_preface -= (uint32_t)k;
+        } else if (h->in_left) {
+            k = n < h->in_left ? n : h->in_left;
+            h->in_left -= (uint32_t)k;
+            if (!h->in_left)
+                frame_end(h);
+        } else {
+            h->in_hd[h->in_hd_len++] = *p;
+            if (h->in_hd_len == 9) {
+                h->in_hd_len = 0;
+                h->in_left = (uint32_t)h->in_hd[0] << 16 | (uint32_t)h->in_hd[1] << 8 | h->in_hd[2];
+                if (!h->in_left)
+                    frame_end(h);
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}
+
+/* ---- sleeping ---- */
+
+uint64_t h2_sleep_at(const h2_session *h)
+{
+    uint64_t since = h->idle_since > h->last_in ? h->idle_since : h->last_in;
+    return since + h2_sleep_after_ms;
+}
+
+/* The client's connection window for our DATA, short of the initial one:
+ * owed again by the new session (only through a stream the client's
+ * initial stream window lets carry it). */
+static uint32_t window_owed(h2_session *h)
+{
+    int32_t w = nghttp2_session_get_remote_window_size(h->ng);
+    return w < NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE ? (uint32_t)(NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE - w) : 0;
+}
+
+int h2_can_sleep(h2_session *h)
+{
+    nghttp2_session *ng = h->ng;
+    if (h->asleep || !ng || h->n_streams || h->dead || h->fatal || h->going_away || h->shut || h->peer_goaway ||
+        h->wbuf || h->in_progress)
+        return 0;
+    /* between two frames, the client's first SETTINGS behind */
+    if (h->in_preface || h->in_hd_len || h->in_left || h->in_block || !h->in_frames)
+        return 0;
+    if (transport_pending(&h->c->tr) || nghttp2_session_want_write(ng) || !nghttp2_session_want_read(ng))
+        return 0;
+    if (nghttp2_session_get_hd_inflate_dynamic_table_size(ng) != 0)
+        return 0;
+    uint32_t owed = window_owed(h);
+    if (owed) {
+        /* DATA on the replayed stream needs a HEADERS first: our encoder
+         * must owe the client no table size update (§4.2) that it would
+         * swallow, so the client's table size is the one our last HEADERS
+         * was encoded under. */
+        if (nghttp2_session_get_last_proc_stream_id(ng) <= 0 ||
+            owed > nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) ||
+            nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_HEADER_TABLE_SIZE) != h->hts_sent)
+            return 0;
+    }
+    return 1;
+}
+
+static const nghttp2_settings_id peer_ids[] = {
+    NGHTTP2_SETTINGS_HEADER_TABLE_SIZE,     NGHTTP2_SETTINGS_ENABLE_PUSH,
+    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+    NGHTTP2_SETTINGS_MAX_FRAME_SIZE,        NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+    NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES,
+};
+#define N_PEER_IDS (sizeof peer_ids / sizeof *peer_ids)
+
+void h2_sleep(h2_session *h)
+{
+    nghttp2_session *ng = h->ng;
+    for (size_t i = 0; i < N_PEER_IDS; i++)
+        h->nap_settings[i] = nghttp2_session_get_remote_settings(ng, peer_ids[i]);
+    h->nap_last_stream = nghttp2_session_get_last_proc_stream_id(ng);
+    h->nap_window = nghttp2_session_get_remote_window_size(ng);
+    /* We send ENABLE_PUSH 0; it applies once the client acknowledged. */
+    h->nap_acked = nghttp2_session_get_local_settings(ng, NGHTTP2_SETTINGS_ENABLE_PUSH) == 0;
+    nghttp2_session_del(ng);
+    h->ng = NULL;
+    h->asleep = 1;
+    if (!trim_timer)
+        trim_timer = loop_timer_add(h->c->srv->loop, TRIM_MS, trim_fn, NULL);
+}
+
+/* ---- waking ---- */
+
+/* Frames the session produces while it is rebuilt: the client has them. */
+static int drop_output(nghttp2_session *ng)
+{
+    const uint8_t *data;
+    ssize_t k;
+    while ((k = nghttp2_session_mem_send(ng, &data)) > 0)
+        ;
+    return k < 0 ? -1 : 0;
+}
+
+static uint8_t *put_frame_head(uint8_t *p, size_t len, uint8_t type, uint8_t flags, uint32_t id)
+{
+    p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)len;
+    p[3] = type, p[4] = flags;
+    p[5] = (uint8_t)(id >> 24), p[6] = (uint8_t)(id >> 16), p[7] = (uint8_t)(id >> 8), p[8] = (uint8_t)id;
+    return p + 9;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+/* DATA that only takes back the client's connection window. */
+static ssize_t owed_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
+{
+    (void)ng, (void)id, (void)ud;
+    size_t *left = src->ptr;
+    size_t k = len < *left ? len : *left;
+    memset(buf, 0, k);
+    *left -= k;
+    if (!*left)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)k;
+}
+
+static int rebuild(h2_session *h)
+{
+    if (h2_ng_new(h, 1) < 0)
+        return -1;
+    nghttp2_session *ng = h->ng;
+    if (drop_output(ng) < 0)
+        return -1;
+    uint8_t in[9 + 6 * N_PEER_IDS + 9 + 13 + 9 + 6], *p = in;
+    /* the client's SETTINGS: the ones that differ from a new session's */
+    uint8_t *set = p;
+    p += 9;
+    for (size_t i = 0; i < N_PEER_IDS; i++) {
+        if (h->nap_settings[i] == nghttp2_session_get_remote_settings(ng, peer_ids[i]))
+            continue;
+        p[0] = (uint8_t)(peer_ids[i] >> 8), p[1] = (uint8_t)peer_ids[i];
+        p = put32(p + 2, h->nap_settings[i]);
+    }
+    put_frame_head(set, (size_t)(p - set - 9), NGHTTP2_SETTINGS, 0, 0);
+    if (h->nap_acked)
+        p = put_frame_head(p, 0, NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0);
+    int32_t w0 = nghttp2_session_get_remote_window_size(ng);
+    if (h->nap_window > w0)
+        p = put32(put_frame_head(p, 4, NGHTTP2_WINDOW_UPDATE, 0, 0), (uint32_t)(h->nap_window - w0));
+    if (h->nap_last_stream > 0) {
+        /* GET / http from the static table (2, 6, 4) and ":authority: a"
+         * as a literal never added to the table (RFC 7541 §6.2.2), with
+         * END_STREAM | END_HEADERS */
+        static const uint8_t get[] = {0x82, 0x86, 0x84, 0x01, 0x01, 'a'};
+        p = put_frame_head(p, sizeof get, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS,
+                           (uint32_t)h->nap_last_stream);
+        memcpy(p, get, sizeof get);
+        p += sizeof get;
+    }
+    ssize_t rv = nghttp2_session_mem_recv(ng, in, (size_t)(p - in));
+    if (rv != p - in || drop_output(ng) < 0)
+        return -1;
+    if (h->nap_last_stream > 0) {
+        size_t owed = h->nap_window < w0 ? (size_t)(w0 - h->nap_window) : 0;
+        int rc;
+        if (owed) {
+            nghttp2_nv nv = {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NO_INDEX};
+            nghttp2_data_provider prd = {.source.ptr = &owed, .read_callback = owed_read};
+            rc = nghttp2_submit_response(ng, h->nap_last_stream, &nv, 1, &prd);
+        } else {
+            rc = nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, h->nap_last_stream, NGHTTP2_NO_ERROR);
+        }
+        if (rc != 0 || drop_output(ng) < 0 || owed)
+            return -1;
+    }
+    /* The new session must stand where the old one stood. */
+    if (nghttp2_session_get_remote_window_size(ng) != h->nap_window ||
+        nghttp2_session_get_last_proc_stream_id(ng) != h->nap_last_stream || nghttp2_session_want_write(ng) ||
+        !nghttp2_session_want_read(ng))
+        return -1;
+    return 0;
+}
+
+int h2_wake(h2_session *h)
+{
+    h->replaying = 1;
+    int rc = rebuild(h);
+    h->replaying = 0;
+    if (rc < 0) {
+        log_msg(WS_LOG_ERROR, "WS0307", "HTTP/2 client %s: the idle session could not be rebuilt: connection closed",
+                h->c->lst->bind ? h->c->lst->bind->addr.text : "-");
+        if (h->ng)
+            nghttp2_session_del(h->ng);
+        h->ng = NULL;
+        h->dead = 1;
+        return -1;
+    }
+    h->asleep = 0;
+    return 0;
+}

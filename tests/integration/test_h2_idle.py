@@ -1,0 +1,268 @@
+"""An idle HTTP/2 connection sleeps (core/h2/h2_idle.c): 100 ms after its last
+stream and its last byte the server frees the connection's nghttp2 session and
+rebuilds it at the client's next byte. The client must see nothing of it: the
+stream id rule (RFC 9113 §5.1.1), both connection windows (§6.9), our SETTINGS
+and the client's, HPACK in both directions, the idle timeout's GOAWAY naming
+the last stream, the drain GOAWAY. And the memory it is for: idle connections
+hold a few hundred bytes each instead of ~30 KiB. Raw frames whose header
+blocks never index (a client that indexes keeps its session awake: its HPACK
+table could not be rebuilt), and Python's h2 for a client that indexes. Runs
+under /usr/bin/python3 (hpack, h2)."""
+import os
+import signal
+import socket
+import time
+
+import harness
+import h2client
+import procstat
+from h2client import RawH2, frame
+from harness import ServerTestCase
+
+SLEEP = 0.4  # comfortably past the server's 100 ms
+
+
+def head(path, method="GET", extra=()):
+    """A request head whose fields never enter the client's HPACK table."""
+    return [(n, v, True) for n, v in
+            [(":method", method), (":scheme", "http"), (":authority", "localhost"), (":path", path)] + list(extra)]
+
+
+class IdleCase(ServerTestCase):
+    modules = ["static", "upload"]
+
+    def setUp(self):
+        super().setUp()
+        self.body40 = os.urandom(40 * 1024)
+        self.write("40k.bin", self.body40)
+        self.write("index.html", "hello\n")
+        os.makedirs(os.path.join(self.root, "up"))
+
+    def start_h2(self, **top):
+        cfg = self.base_config(locations=[
+            {"path": "/", "static": {}},
+            {"path": "/up", "methods": ["PUT"], "upload": {}, "client_max_body_size": 0},
+        ], listen=[{"address": "127.0.0.1:%d" % self.port, "protocols": ["h2c", "http/1.1"]}])
+        cfg.update(top)
+        return self.start(cfg)
+
+    def raw(self, settings=b""):
+        r = RawH2(self.port, settings=settings)
+        self.addCleanup(r.close)
+        r.read_frames(lambda f: f[0] == h2client.SETTINGS and not f[1] & h2client.ACK, 5)
+        return r
+
+    def body(self, r, sid, timeout=5):
+        r.read_frames(lambda f: f[2] == sid and f[0] in (h2client.DATA, h2client.HEADERS) and f[1] & h2client.END_STREAM,
+                      timeout)
+        return r.data.get(sid, b"")
+
+
+class TestWake(IdleCase):
+    def test_requests_after_sleeps(self):
+        self.start_h2()
+        r = self.raw()
+        for sid in (1, 3, 5):
+            r.headers(sid, head("/index.html"))
+            self.assertEqual(r.status(sid), 200)
+            self.assertEqual(self.body(r, sid), b"hello\n")
+            time.sleep(SLEEP)
+        # HPACK from the server after its encoder started again: the same
+        # fields decode (the client's decoder keeps the old entries too).
+        self.assertEqual(r.heads[5].get("content-type"), r.heads[1].get("content-type"))
+
+    def test_stream_ids_still_must_grow(self):
+        """RFC 9113 §5.1.1: stream ids only grow. A HEADERS on an id not
+        above the last one is ignored (nghttp2's reading of §5.1.1, as
+        before a sleep); a rebuilt session that forgot the last id would
+        answer it."""
+        self.start_h2()
+        r = self.raw()
+        r.headers(5, head("/index.html"))
+        self.assertEqual(r.status(5), 200)
+        time.sleep(SLEEP)
+        r.headers(3, head("/index.html"))
+        self.assertIsNone(r.status(3, timeout=1))
+        r.headers(7, head("/index.html"))
+        self.assertEqual(r.status(7), 200)
+        self.assertIsNone(r.last_goaway)
+
+    def test_connection_window_for_our_data_is_kept(self):
+        """The client never sends WINDOW_UPDATE: its connection window for
+        our DATA (65,535) is what a sleep must remember. 40 KiB, a sleep, then
+        40 KiB more: only 24,575 bytes may come until the client opens it."""
+        self.start_h2()
+        r = self.raw()
+        r.headers(1, head("/40k.bin"))
+        self.assertEqual(self.body(r, 1), self.body40)
+        time.sleep(SLEEP)
+        r.headers(3, head("/40k.bin"))
+        r.read_frames(None, 1.0)
+        self.assertEqual(len(r.data.get(3, b"")), 65535 - 40 * 1024)
+        r.send(frame(h2client.WINDOW_UPDATE, 0, 0, (64 * 1024).to_bytes(4, "big")))
+        self.assertEqual(self.body(r, 3), self.body40)
+
+    def test_larger_connection_window_is_kept(self):
+        """A client that opened its connection window wide (curl, browsers):
+        after a sleep the server still sends past 65,535 bytes at once."""
+        self.start_h2()
+        r = self.raw()
+        r.send(frame(h2client.WINDOW_UPDATE, 0, 0, (1 << 20).to_bytes(4, "big")))
+        r.headers(1, head("/index.html"))
+        self.assertEqual(r.status(1), 200)
+        time.sleep(SLEEP)
+        for sid in (3, 5):  # 80 KiB on two streams, each within its own 65,535
+            r.headers(sid, head("/40k.bin"))
+        self.assertEqual(self.body(r, 3), self.body40)
+        self.assertEqual(self.body(r, 5), self.body40)
+
+    def test_client_settings_are_kept(self):
+        """The client's SETTINGS_INITIAL_WINDOW_SIZE (1,000) and
+        SETTINGS_MAX_FRAME_SIZE still bound our DATA after a sleep."""
+        self.start_h2()
+        r = self.raw(settings=(4).to_bytes(2, "big") + (1000).to_bytes(4, "big"))
+        r.headers(1, head("/index.html"))
+        self.assertEqual(r.status(1), 200)
+        time.sleep(SLEEP)
+        r.headers(3, head("/40k.bin"))
+        r.read_frames(None, 1.0)
+        self.assertEqual(len(r.data.get(3, b"")), 1000)
+        r.send(frame(h2client.WINDOW_UPDATE, 0, 3, (64 * 1024).to_bytes(4, "big")))
+        self.assertEqual(self.body(r, 3), self.body40)
+
+    def test_our_settings_still_hold(self):
+        """Our SETTINGS_MAX_CONCURRENT_STREAMS (128), acknowledged before the
+        sleep, still holds after it: the 129th open stream ends the
+        connection as in test_h2_floods (unacknowledged it would only be
+        refused)."""
+        self.start_h2()
+        r = self.raw()
+        r.headers(1, head("/index.html"))
+        self.assertEqual(r.status(1), 200)
+        time.sleep(SLEEP)
+        for k in range(129):  # PUTs that stay open: no END_STREAM
+            r.headers(3 + 2 * k, head("/up/f%d" % k, "PUT", [("content-length", "5")]), end_stream=False)
+        r.read_frames(lambda f: f[0] == h2client.GOAWAY, 5)
+        self.assertEqual(r.last_goaway, (h2client.PROTOCOL_ERROR, 3 + 2 * 127))
+
+    def test_upload_then_sleep_gives_the_window_back(self):
+        """Bytes the client sent are given back by WINDOW_UPDATE on the
+        connection before the session forgets them (else the client's window
+        for its DATA would shrink with every sleep)."""
+        self.start_h2()
+        r = self.raw()
+        data = os.urandom(60000)  # within the stream's and the connection's first 65,535
+        r.headers(1, head("/up/a.bin", "PUT", [("content-length", str(len(data)))]), end_stream=False)
+        for i in range(0, len(data), 15000):
+            r.send(frame(h2client.DATA, h2client.END_STREAM if i + 15000 >= len(data) else 0, 1, data[i:i + 15000]))
+        self.assertIn(r.status(1), (200, 201, 204))
+        r.read_frames(None, SLEEP)
+        updates = [int.from_bytes(f[3], "big") for f in r.frames if f[0] == h2client.WINDOW_UPDATE and f[2] == 0]
+        # the first opens the connection window to 16 MiB; the rest give back
+        self.assertEqual(updates[0], (16 << 20) - 65535)
+        self.assertEqual(sum(updates[1:]), len(data))
+        with open(os.path.join(self.root, "up/a.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        r.headers(3, head("/index.html"))
+        self.assertEqual(r.status(3), 200)
+
+    def test_settings_acknowledged_after_the_sleep(self):
+        """A client that acknowledges our SETTINGS only after the session
+        slept: the late ACK is no protocol error."""
+        self.start_h2()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(s.close)
+        import hpack
+        block = hpack.Encoder().encode(head("/index.html"))
+        s.sendall(h2client.PREFACE + frame(h2client.SETTINGS, 0, 0) +
+                  frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 1, block))
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"hello\n" not in got and time.monotonic() < deadline:
+            got += s.recv(65536)
+        time.sleep(SLEEP)
+        block = hpack.Encoder().encode(head("/index.html"))
+        s.sendall(frame(h2client.SETTINGS, h2client.ACK, 0) +
+                  frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 3, block))
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"hello\n" not in got and time.monotonic() < deadline:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        self.assertIn(b"hello\n", got)
+        types = []
+        while len(got) >= 9:
+            n = int.from_bytes(got[:3], "big")
+            types.append(got[3])
+            got = got[9 + n:]
+        self.assertNotIn(h2client.GOAWAY, types)
+
+    def test_idle_timeout_goaway_names_the_last_stream(self):
+        self.start_h2(timeouts={"keepalive": 1})
+        r = self.raw()
+        r.headers(7, head("/index.html"))
+        self.assertEqual(r.status(7), 200)
+        r.read_frames(lambda f: f[0] == h2client.GOAWAY, 5)
+        self.assertEqual(r.last_goaway, (h2client.NO_ERROR, 7))
+        self.assertTrue(r.wait_closed(3))
+
+    def test_stop_sends_goaway_to_a_sleeping_connection(self):
+        self.start_h2()
+        r = self.raw()
+        r.headers(3, head("/index.html"))
+        self.assertEqual(r.status(3), 200)
+        time.sleep(SLEEP)
+        self.server.proc.send_signal(signal.SIGTERM)
+        r.read_frames(lambda f: f[0] == h2client.GOAWAY, 5)
+        self.assertEqual(r.last_goaway, (h2client.NO_ERROR, 3))
+        self.assertTrue(r.wait_closed(5))
+
+    def test_a_client_that_indexes_works_across_idle_periods(self):
+        self.start_h2()
+        c = h2client.H2Client(self.port)
+        self.addCleanup(c.close)
+        for _ in range(3):
+            st = c.get("/index.html", headers=[("user-agent", "idle-test"), ("cookie", "a=b")])
+            self.assertEqual(st.status, 200)
+            self.assertEqual(bytes(st.data), b"hello\n")
+            time.sleep(SLEEP)
+
+
+class TestMemory(IdleCase):
+    def test_idle_connections_hold_little_memory(self):
+        """300 idle h2c connections, each after one request: the worker's RSS
+        grows by less than 10 KiB a connection (~5 KiB measured; ~15 KiB awake)."""
+        if procstat.ASAN or procstat.VALGRIND:
+            self.skipTest("RSS says nothing about the server under a sanitizer or valgrind")
+        self.start_h2()
+        pid = self.server.proc.pid
+        warm = self.raw()
+        warm.headers(1, head("/index.html"))
+        self.assertEqual(warm.status(1), 200)
+        time.sleep(SLEEP)
+        before = procstat.status_kib(pid, "VmRSS")
+        conns = []
+        for _ in range(300):
+            r = RawH2(self.port)
+            self.addCleanup(r.close)
+            r.headers(1, head("/index.html"))
+            conns.append(r)
+        for r in conns:
+            self.assertEqual(self.body(r, 1), b"hello\n")  # our SETTINGS acknowledged on the way
+        per_conn = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            per_conn = (procstat.status_kib(pid, "VmRSS") - before) * 1024 / len(conns)
+            if per_conn < 10240:
+                break
+        self.assertLess(per_conn, 10240)
+        for r in conns[:5]:  # and they still serve
+            r.headers(3, head("/index.html"))
+            self.assertEqual(self.body(r, 3), b"hello\n")
+
+
+if __name__ == "__main__":
+    harness.main()
