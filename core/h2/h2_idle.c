@@ -21,12 +21,16 @@
  *   - the last stream the client opened (RFC 9113 §5.1.1: new ones must be
  *     higher; GOAWAY names it): a request HEADERS on that id is fed to it
  *     (static-table fields only) and the stream closed again;
- *   - HPACK: the client's table for its requests (our decoder) must be
- *     empty, so a client that indexes its fields keeps its session awake (we
- *     cannot read the entries out of nghttp2 to replay them); our encoder
- *     starts again empty, which the client's decoder follows without a
- *     signal: its table holds our new entries at the same indexes, plus old
- *     ones we never name again and that it evicts first (RFC 7541 §4.4).
+ *   - HPACK: the client's fields in our decoder's table cannot be read out
+ *     of nghttp2, so a second decoder (nghttp2's own, standalone) is fed the
+ *     same header block fragments as they pass; at sleep its entries become
+ *     one header block of literals with incremental indexing (RFC 7541
+ *     §6.2.1), oldest first, which is fed to the new session on the replayed
+ *     stream once it is closed (nghttp2 decodes such a block and ignores it)
+ *     and to a new second decoder. Our encoder starts again empty, which the
+ *     client's decoder follows without a signal: its table holds our new
+ *     entries at the same indexes, plus old ones we never name again and
+ *     that it evicts first (RFC 7541 §4.4).
  * Anything else (a header block waiting for CONTINUATION, a GOAWAY either
  * way, unread TLS records, frames not yet written) keeps it awake.
  *
@@ -34,6 +38,7 @@
  * sleep asks for malloc_trim shortly after (once for many sleeps).
  */
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h2_internal.h"
@@ -57,8 +62,73 @@ static void trim_fn(loop *l, void *arg)
 
 /* ---- frames in the client's bytes ---- */
 
+/* Feed a header block fragment to the second decoder; final: the block ends. */
+static void shadow_feed(h2_session *h, const uint8_t *p, size_t n, int final)
+{
+    if (!h->shadow || h->shadow_bad)
+        return;
+    for (;;) {
+        nghttp2_nv nv;
+        int fl = 0;
+        ssize_t k = nghttp2_hd_inflate_hd2(h->shadow, &nv, &fl, (uint8_t *)p, n, final);
+        if (k < 0) {
+            h->shadow_bad = 1;
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+        if (fl & NGHTTP2_HD_INFLATE_FINAL) {
+            nghttp2_hd_inflate_end_headers(h->shadow);
+            return;
+        }
+        if (!(fl & NGHTTP2_HD_INFLATE_EMIT) && n == 0)
+            return;
+    }
+}
+
+/* A frame header was read: does its payload carry a header block fragment
+ * (HEADERS, CONTINUATION; RFC 9113 §6.2, §6.10)? */
+static void frame_begin(h2_session *h)
+{
+    uint8_t type = h->in_hd[3], flags = h->in_hd[4];
+    h->in_hb = type == NGHTTP2_HEADERS || type == NGHTTP2_CONTINUATION;
+    if (!h->in_hb)
+        return;
+    int headers = type == NGHTTP2_HEADERS;
+    h->hb_padded = headers && (flags & NGHTTP2_FLAG_PADDED);
+    h->hb_skip = (h->hb_padded ? 1u : 0u) + (headers && (flags & NGHTTP2_FLAG_PRIORITY) ? 5u : 0u);
+    h->hb_frag = h->in_left > h->hb_skip ? h->in_left - h->hb_skip : 0; /* shorter: nghttp2 ends the session */
+    h->hb_final = (flags & NGHTTP2_FLAG_END_HEADERS) != 0;
+}
+
+static void block_bytes(h2_session *h, const uint8_t *p, size_t n)
+{
+    while (n) {
+        size_t m;
+        if (h->hb_skip) {
+            if (h->hb_padded) {
+                h->hb_padded = 0;
+                h->hb_frag = h->hb_frag >= *p ? h->hb_frag - *p : 0;
+            }
+            m = n < h->hb_skip ? n : h->hb_skip;
+            h->hb_skip -= (uint32_t)m;
+        } else if (h->hb_frag) {
+            m = n < h->hb_frag ? n : h->hb_frag;
+            h->hb_frag -= (uint32_t)m;
+            shadow_feed(h, p, m, 0);
+        } else {
+            return; /* padding */
+        }
+        p += m;
+        n -= m;
+    }
+}
+
 static void frame_end(h2_session *h)
 {
+    static const uint8_t none[1];
+    if (h->in_hb && h->hb_final)
+        shadow_feed(h, none, 0, 1);
     uint8_t type = h->in_hd[3], flags = h->in_hd[4];
     if (type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE)
         h->in_block = !(flags & NGHTTP2_FLAG_END_HEADERS);
@@ -77,6 +147,8 @@ void h2_track_input(h2_session *h, const uint8_t *p, size_t n)
             h->in_preface -= (uint32_t)k;
         } else if (h->in_left) {
             k = n < h->in_left ? n : h->in_left;
+            if (h->in_hb)
+                block_bytes(h, p, k);
             h->in_left -= (uint32_t)k;
             if (!h->in_left)
                 frame_end(h);
@@ -85,6 +157,7 @@ void h2_track_input(h2_session *h, const uint8_t *p, size_t n)
             if (h->in_hd_len == 9) {
                 h->in_hd_len = 0;
                 h->in_left = (uint32_t)h->in_hd[0] << 16 | (uint32_t)h->in_hd[1] << 8 | h->in_hd[2];
+                frame_begin(h);
                 if (!h->in_left)
                     frame_end(h);
             }
@@ -122,7 +195,10 @@ int h2_can_sleep(h2_session *h)
         return 0;
     if (transport_pending(&h->c->tr) || nghttp2_session_want_write(ng) || !nghttp2_session_want_read(ng))
         return 0;
-    if (nghttp2_session_get_hd_inflate_dynamic_table_size(ng) != 0)
+    /* the client's HPACK table: its entries as the second decoder has them */
+    size_t table = nghttp2_session_get_hd_inflate_dynamic_table_size(ng);
+    if (table && (!h->shadow || h->shadow_bad || nghttp2_hd_inflate_get_dynamic_table_size(h->shadow) != table ||
+                  nghttp2_session_get_last_proc_stream_id(ng) <= 0))
         return 0;
     uint32_t owed = window_owed(h);
     if (owed) {
@@ -146,9 +222,84 @@ static const nghttp2_settings_id peer_ids[] = {
 };
 #define N_PEER_IDS (sizeof peer_ids / sizeof *peer_ids)
 
+/* RFC 7541 §5.1: an integer with an n-bit prefix after `first`'s high bits. */
+static uint8_t *put_int(uint8_t *p, uint8_t first, unsigned bits, size_t v)
+{
+    size_t max = (1u << bits) - 1;
+    if (v < max) {
+        *p++ = (uint8_t)(first | v);
+        return p;
+    }
+    *p++ = (uint8_t)(first | max);
+    for (v -= max; v >= 128; v >>= 7)
+        *p++ = (uint8_t)(0x80 | (v & 0x7f));
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* RFC 7541 §5.2: a string literal, not Huffman-coded. */
+static uint8_t *put_str(uint8_t *p, const uint8_t *s, size_t n)
+{
+    p = put_int(p, 0, 7, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* The second decoder's table as one header block that rebuilds it: its
+ * maximum size if not the default (§6.3), then every entry oldest first as a
+ * literal with incremental indexing and a literal name (§6.2.1). */
+static int save_table(h2_session *h)
+{
+    nghttp2_hd_inflater *d = h->shadow;
+    size_t n = nghttp2_hd_inflate_get_num_table_entries(d) - 61, cap = 6;
+    if (!n)
+        return 0;
+    for (size_t i = 1; i <= n; i++) {
+        const nghttp2_nv *nv = nghttp2_hd_inflate_get_table_entry(d, 61 + i);
+        if (!nv)
+            return -1;
+        cap += 1 + 2 * 10 + nv->namelen + nv->valuelen;
+    }
+    uint8_t *b = malloc(cap), *p = b;
+    if (!b)
+        return -1;
+    size_t max = nghttp2_hd_inflate_get_max_dynamic_table_size(d);
+    if (max != NGHTTP2_DEFAULT_HEADER_TABLE_SIZE)
+        p = put_int(p, 0x20, 5, max);
+    for (size_t i = n; i >= 1; i--) {
+        const nghttp2_nv *nv = nghttp2_hd_inflate_get_table_entry(d, 61 + i);
+        *p++ = 0x40;
+        p = put_str(p, nv->name, nv->namelen);
+        p = put_str(p, nv->value, nv->valuelen);
+    }
+    h->nap_hpack = b;
+    h->nap_hpack_len = (size_t)(p - b);
+    h->nap_hpack_size = nghttp2_hd_inflate_get_dynamic_table_size(d);
+    return 0;
+}
+
+int h2_shadow_new(h2_session *h)
+{
+    h->shadow_bad = 0;
+    return nghttp2_hd_inflate_new(&h->shadow) == 0 ? 0 : -1;
+}
+
+void h2_idle_free(h2_session *h)
+{
+    if (h->shadow)
+        nghttp2_hd_inflate_del(h->shadow);
+    h->shadow = NULL;
+    free(h->nap_hpack);
+    h->nap_hpack = NULL;
+}
+
 void h2_sleep(h2_session *h)
 {
     nghttp2_session *ng = h->ng;
+    if (nghttp2_session_get_hd_inflate_dynamic_table_size(ng) && save_table(h) < 0)
+        return; /* out of memory: stay awake */
+    nghttp2_hd_inflate_del(h->shadow);
+    h->shadow = NULL;
     for (size_t i = 0; i < N_PEER_IDS; i++)
         h->nap_settings[i] = nghttp2_session_get_remote_settings(ng, peer_ids[i]);
     h->nap_last_stream = nghttp2_session_get_last_proc_stream_id(ng);
@@ -204,7 +355,7 @@ static ssize_t owed_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 
 static int rebuild(h2_session *h)
 {
-    if (h2_ng_new(h, 1) < 0)
+    if (h2_shadow_new(h) < 0 || h2_ng_new(h, 1) < 0)
         return -1;
     nghttp2_session *ng = h->ng;
     if (drop_output(ng) < 0)
@@ -251,6 +402,26 @@ static int rebuild(h2_session *h)
         if (rc != 0 || drop_output(ng) < 0 || owed)
             return -1;
     }
+    if (h->nap_hpack) {
+        /* The client's table, in a HEADERS on the replayed stream, closed
+         * now: decoded and ignored (RFC 9113 §5.1.1, nghttp2 keeps the
+         * decoder in step); and the same block to the second decoder. */
+        uint8_t *f = malloc(9 + h->nap_hpack_len);
+        if (!f)
+            return -1;
+        put_frame_head(f, h->nap_hpack_len, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS,
+                       (uint32_t)h->nap_last_stream);
+        memcpy(f + 9, h->nap_hpack, h->nap_hpack_len);
+        rv = nghttp2_session_mem_recv(ng, f, 9 + h->nap_hpack_len);
+        free(f);
+        shadow_feed(h, h->nap_hpack, h->nap_hpack_len, 1);
+        if (rv != (ssize_t)(9 + h->nap_hpack_len) || drop_output(ng) < 0 || h->shadow_bad ||
+            nghttp2_session_get_hd_inflate_dynamic_table_size(ng) != h->nap_hpack_size ||
+            nghttp2_hd_inflate_get_dynamic_table_size(h->shadow) != h->nap_hpack_size)
+            return -1;
+        free(h->nap_hpack);
+        h->nap_hpack = NULL;
+    }
     /* The new session must stand where the old one stood. */
     if (nghttp2_session_get_remote_window_size(ng) != h->nap_window ||
         nghttp2_session_get_last_proc_stream_id(ng) != h->nap_last_stream || nghttp2_session_want_write(ng) ||
@@ -270,6 +441,7 @@ int h2_wake(h2_session *h)
         if (h->ng)
             nghttp2_session_del(h->ng);
         h->ng = NULL;
+        h2_idle_free(h);
         h->dead = 1;
         return -1;
     }

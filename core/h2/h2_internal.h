@@ -112,6 +112,15 @@ struct h2_session {
     uint8_t in_block;           /* a header block waits for its CONTINUATION */
     uint8_t in_frames;          /* whole frames seen (stops counting at 255) */
     uint32_t in_left;           /* payload bytes of the current frame still to come */
+    uint8_t in_hb;              /* the current frame carries a header block fragment */
+    uint8_t hb_padded;          /* … and its pad length byte is next */
+    uint8_t hb_final;           /* … and ends the header block */
+    uint32_t hb_skip;           /* pad length and priority bytes before the fragment */
+    uint32_t hb_frag;           /* fragment bytes still to come */
+    /* nghttp2's HPACK decoder twice: a second one fed the same header
+     * blocks, whose table (the client's indexed fields) can be read out */
+    nghttp2_hd_inflater *shadow;
+    int shadow_bad;             /* it failed where nghttp2's may not have */
     uint64_t last_in;           /* ms: the last bytes from the client */
     int peer_goaway;            /* the client sent GOAWAY */
     uint32_t hts_sent;          /* the client's SETTINGS_HEADER_TABLE_SIZE at our last HEADERS */
@@ -123,6 +132,9 @@ struct h2_session {
     int32_t nap_last_stream;    /* the last stream the client opened */
     int32_t nap_window;         /* the client's connection window for our DATA */
     int nap_acked;              /* the client acknowledged our SETTINGS */
+    uint8_t *nap_hpack;         /* a header block that rebuilds our decoder's table */
+    size_t nap_hpack_len;
+    size_t nap_hpack_size;      /* the table's size (RFC 7541 §4.1) */
 };
 
 /* ---- streams (h2_stream.c) ---- */
@@ -156,6 +168,9 @@ int h2_can_sleep(h2_session *h);
 uint64_t h2_sleep_at(const h2_session *h);
 /* Free the nghttp2 session, keeping the few numbers that rebuild it. */
 void h2_sleep(h2_session *h);
+/* The second HPACK decoder (h2_start); freed with the session (h2_free). */
+int h2_shadow_new(h2_session *h);
+void h2_idle_free(h2_session *h);
 /* Rebuild it (a byte came in, or the server must send GOAWAY). -1: out of memory. */
 int h2_wake(h2_session *h);
 /* Reset a stream with this error code (once). */

@@ -732,7 +732,7 @@ int h2_start(conn *c)
         return -1;
     h->c = c;
     c->h2 = h;
-    if (h2_ng_new(h, 0) < 0)
+    if (h2_shadow_new(h) < 0 || h2_ng_new(h, 0) < 0)
         return -1; /* conn_close frees h */
     h->junk_tokens = JUNK_BURST;
     h->junk_at = h->idle_since = h->last_in = h2_now(h);
@@ -787,6 +787,7 @@ void h2_free(conn *c)
         loop_timer_cancel(c->srv->loop, h->timer);
     if (h->ng)
         nghttp2_session_del(h->ng);
+    h2_idle_free(h);
     free(h->wbuf);
     free(h);
     c->h2 = NULL;

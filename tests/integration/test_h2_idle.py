@@ -4,10 +4,9 @@ rebuilds it at the client's next byte. The client must see nothing of it: the
 stream id rule (RFC 9113 §5.1.1), both connection windows (§6.9), our SETTINGS
 and the client's, HPACK in both directions, the idle timeout's GOAWAY naming
 the last stream, the drain GOAWAY. And the memory it is for: idle connections
-hold a few hundred bytes each instead of ~30 KiB. Raw frames whose header
-blocks never index (a client that indexes keeps its session awake: its HPACK
-table could not be rebuilt), and Python's h2 for a client that indexes. Runs
-under /usr/bin/python3 (hpack, h2)."""
+hold a few hundred bytes each instead of ~30 KiB (plus the fields the client
+put in its HPACK table). Raw frames, with header blocks that never index or
+that do, and Python's h2. Runs under /usr/bin/python3 (hpack, h2)."""
 import os
 import signal
 import socket
@@ -219,6 +218,43 @@ class TestWake(IdleCase):
         self.assertEqual(r.last_goaway, (h2client.NO_ERROR, 3))
         self.assertTrue(r.wait_closed(5))
 
+    def test_the_clients_hpack_table_is_kept(self):
+        """A client that indexes its fields (browsers, curl): its requests
+        after a sleep name the entries it added before by index (RFC 7541
+        §6.1), here :path and range, which must still mean the same; then
+        so many new fields that old entries are evicted (§4.4), and a
+        smaller table size (§6.3)."""
+        self.start_h2()
+        r = self.raw()
+        plain = lambda path, extra=(): [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"),
+                                        (":path", path)] + list(extra)
+        r.headers(1, plain("/40k.bin", [("range", "bytes=5-9"), ("x-a", "1" * 100)]))
+        self.assertEqual(r.status(1), 206)
+        self.assertEqual(self.body(r, 1), self.body40[5:10])
+        time.sleep(SLEEP)
+        before = len(r.enc.header_table.dynamic_entries)
+        r.headers(3, plain("/40k.bin", [("range", "bytes=5-9"), ("x-a", "1" * 100)]))
+        self.assertEqual(len(r.enc.header_table.dynamic_entries), before)  # all by index
+        self.assertEqual(r.status(3), 206)
+        self.assertEqual(self.body(r, 3), self.body40[5:10])
+        time.sleep(SLEEP)
+        # 40 fields of ~130 bytes: the table (4,096) evicts the oldest
+        extra = [("x-f%d" % i, "v" * 100) for i in range(40)]
+        r.headers(5, plain("/index.html", extra))
+        self.assertEqual(r.status(5), 200)
+        time.sleep(SLEEP)
+        r.headers(7, plain("/index.html", extra[-10:]))
+        self.assertEqual(r.status(7), 200)
+        self.assertEqual(self.body(r, 7), b"hello\n")
+        r.enc.header_table_size = 1024
+        r.headers(9, plain("/40k.bin", [("range", "bytes=1-2")]))
+        self.assertEqual(self.body(r, 9), self.body40[1:3])
+        time.sleep(SLEEP)
+        r.headers(11, plain("/40k.bin", [("range", "bytes=1-2")]))
+        self.assertEqual(r.status(11), 206)
+        self.assertEqual(self.body(r, 11), self.body40[1:3])
+        self.assertIsNone(r.last_goaway)
+
     def test_a_client_that_indexes_works_across_idle_periods(self):
         self.start_h2()
         c = h2client.H2Client(self.port)
@@ -234,6 +270,15 @@ class TestMemory(IdleCase):
     def test_idle_connections_hold_little_memory(self):
         """300 idle h2c connections, each after one request: the worker's RSS
         grows by less than 10 KiB a connection (~5 KiB measured; ~15 KiB awake)."""
+        self.idle_connections(head("/index.html"))
+
+    def test_idle_connections_of_clients_that_index(self):
+        """The same with clients that put their fields in their HPACK
+        table (with a 600-byte cookie)."""
+        self.idle_connections([(":method", "GET"), (":scheme", "http"), (":authority", "localhost"),
+                               (":path", "/index.html"), ("user-agent", "idle-test/1.0"), ("cookie", "c" * 600)])
+
+    def idle_connections(self, request):
         if procstat.ASAN or procstat.VALGRIND:
             self.skipTest("RSS says nothing about the server under a sanitizer or valgrind")
         self.start_h2()
@@ -247,7 +292,7 @@ class TestMemory(IdleCase):
         for _ in range(300):
             r = RawH2(self.port)
             self.addCleanup(r.close)
-            r.headers(1, head("/index.html"))
+            r.headers(1, request)
             conns.append(r)
         for r in conns:
             self.assertEqual(self.body(r, 1), b"hello\n")  # our SETTINGS acknowledged on the way
@@ -260,7 +305,7 @@ class TestMemory(IdleCase):
                 break
         self.assertLess(per_conn, 10240)
         for r in conns[:5]:  # and they still serve
-            r.headers(3, head("/index.html"))
+            r.headers(3, request)
             self.assertEqual(self.body(r, 3), b"hello\n")
 
 
