@@ -15,8 +15,11 @@
  * there is one cache, not one per worker.
  */
 #include <openssl/ssl.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "shm_zone.h"
@@ -42,6 +45,24 @@ typedef struct table {
 
 static int zone_index = -1; /* SSL_CTX ex data: the shm_zone */
 
+/* Zero part of the zone without making it resident: its whole pages go back
+ * to the system (MADV_REMOVE: the zone is a shared anonymous mapping, which
+ * reads as zeros after it), only the partial pages at the ends are written.
+ * A memset of the new table made all 8 MiB resident in the worker that took
+ * the first TLS connection (its RSS: 8 KiB a connection for a thousand). */
+static void zero_zone(void *p, size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, a = (uintptr_t)p, e = a + n;
+    uintptr_t pa = (a + page - 1) & ~(page - 1), pe = e & ~(page - 1);
+    if (pe > pa && madvise((void *)pa, pe - pa, MADV_REMOVE) == 0) {
+        memset(p, 0, pa - a);
+        memset((void *)pe, 0, e - pe);
+        return;
+    }
+    memset(p, 0, n);
+}
+
 static uint64_t hash_id(const unsigned char *id, size_t n)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a: ids are random already */
@@ -60,7 +81,7 @@ static table *lock_table(shm_zone *z)
     table *t = *root;
     if (rc == 2 && t) {
         /* A worker died holding the lock: a slot may be half written. */
-        memset(t->slots, 0, t->n * sizeof t->slots[0]);
+        zero_zone(t->slots, t->n * sizeof t->slots[0]);
         log_msg(WS_LOG_WARN, "WS1530", "TLS session cache emptied: a worker died while writing it");
     }
     if (!t) {
@@ -70,7 +91,7 @@ static table *lock_table(shm_zone *z)
             shm_zone_unlock(z);
             return NULL;
         }
-        memset(t, 0, sizeof *t + n * sizeof(slot));
+        zero_zone(t, sizeof *t + n * sizeof(slot));
         t->n = n;
         *root = t;
     }
