@@ -22,8 +22,11 @@
  *     higher; GOAWAY names it): a request HEADERS on that id is fed to it
  *     (static-table fields only) and the stream closed again;
  *   - HPACK: the client's fields in our decoder's table cannot be read out
- *     of nghttp2, so a second decoder (nghttp2's own, standalone) is fed the
- *     same header block fragments as they pass; at sleep its entries become
+ *     of nghttp2, so a second decoder (nghttp2's own, standalone) is fed
+ *     what of the same header blocks changes the table (literals with
+ *     incremental indexing, size updates: the blocks are scanned as they
+ *     pass, the rest skipped, so a request whose fields are all indexed costs
+ *     no second decoding); at sleep its entries become
  *     one header block of literals with incremental indexing (RFC 7541
  *     §6.2.1), oldest first, which is fed to the new session on the replayed
  *     stream once it is closed (nghttp2 decodes such a block and ignores it)
@@ -86,6 +89,87 @@ static void shadow_feed(h2_session *h, const uint8_t *p, size_t n, int final)
     }
 }
 
+/* Scan header block bytes (RFC 7541 §6): the representations that change
+ * the dynamic table go to the second decoder, byte for byte; indexed fields
+ * (§6.1) and literals not indexed (§6.2.2, §6.2.3) are skipped. */
+enum { REP_START, REP_INT, REP_LEN, REP_LEN_INT, REP_STR };
+
+static uint8_t after_string(h2_session *h)
+{
+    return --h->rep_strings ? REP_LEN : REP_START;
+}
+
+static void hpack_scan(h2_session *h, const uint8_t *p, size_t n)
+{
+    const uint8_t *run = NULL; /* the start of bytes for the second decoder */
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        switch (h->rep_state) {
+        case REP_START: {
+            unsigned bits;
+            if (b & 0x80) { /* indexed (§6.1) */
+                bits = 7, h->rep_feed = 0, h->rep_strings = 0;
+            } else if (b & 0x40) { /* literal with incremental indexing (§6.2.1) */
+                bits = 6, h->rep_feed = 1, h->rep_strings = (b & 0x3f) ? 1 : 2;
+            } else if (b & 0x20) { /* dynamic table size update (§6.3) */
+                bits = 5, h->rep_feed = 1, h->rep_strings = 0;
+            } else { /* literal without or never indexing (§6.2.2, §6.2.3) */
+                bits = 4, h->rep_feed = 0, h->rep_strings = (b & 0x0f) ? 1 : 2;
+            }
+            if (h->rep_feed) {
+                if (!run)
+                    run = p + i;
+                h->rep_any = 1;
+            } else if (run) {
+                shadow_feed(h, run, (size_t)(p + i - run), 0);
+                run = NULL;
+            }
+            uint8_t max = (uint8_t)((1u << bits) - 1);
+            h->rep_int_bytes = 0;
+            h->rep_state = (b & max) == max ? REP_INT : h->rep_strings ? REP_LEN : REP_START;
+            i++;
+            break;
+        }
+        case REP_INT: /* the rest of an index or size (§5.1) */
+            if (++h->rep_int_bytes > 5)
+                h->shadow_bad = 1; /* larger than nghttp2 takes */
+            if (!(b & 0x80))
+                h->rep_state = h->rep_strings ? REP_LEN : REP_START;
+            i++;
+            break;
+        case REP_LEN: /* a string's length (§5.2) */
+            h->rep_len = b & 0x7f;
+            h->rep_int_bytes = 0, h->rep_shift = 0;
+            h->rep_state = h->rep_len == 0x7f ? REP_LEN_INT : h->rep_len ? REP_STR : after_string(h);
+            i++;
+            break;
+        case REP_LEN_INT:
+            if (++h->rep_int_bytes > 3) {
+                h->shadow_bad = 1; /* longer than nghttp2 takes */
+                h->rep_len = 0;
+            } else {
+                h->rep_len += (uint32_t)(b & 0x7f) << h->rep_shift;
+                h->rep_shift += 7;
+            }
+            if (!(b & 0x80))
+                h->rep_state = h->rep_len ? REP_STR : after_string(h);
+            i++;
+            break;
+        default: { /* REP_STR */
+            size_t m = n - i < h->rep_len ? n - i : h->rep_len;
+            h->rep_len -= (uint32_t)m;
+            i += m;
+            if (!h->rep_len)
+                h->rep_state = after_string(h);
+            break;
+        }
+        }
+    }
+    if (run)
+        shadow_feed(h, run, (size_t)(p + n - run), 0);
+}
+
 /* A frame header was read: does its payload carry a header block fragment
  * (HEADERS, CONTINUATION; RFC 9113 §6.2, §6.10)? */
 static void frame_begin(h2_session *h)
@@ -115,7 +199,7 @@ static void block_bytes(h2_session *h, const uint8_t *p, size_t n)
         } else if (h->hb_frag) {
             m = n < h->hb_frag ? n : h->hb_frag;
             h->hb_frag -= (uint32_t)m;
-            shadow_feed(h, p, m, 0);
+            hpack_scan(h, p, m);
         } else {
             return; /* padding */
         }
@@ -127,8 +211,14 @@ static void block_bytes(h2_session *h, const uint8_t *p, size_t n)
 static void frame_end(h2_session *h)
 {
     static const uint8_t none[1];
-    if (h->in_hb && h->hb_final)
-        shadow_feed(h, none, 0, 1);
+    if (h->in_hb && h->hb_final) {
+        if (h->rep_state != REP_START)
+            h->shadow_bad = 1; /* a block that ends inside a field: nghttp2 ends the session */
+        if (h->rep_any)
+            shadow_feed(h, none, 0, 1);
+        h->rep_state = REP_START;
+        h->rep_any = 0;
+    }
     uint8_t type = h->in_hd[3], flags = h->in_hd[4];
     if (type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE)
         h->in_block = !(flags & NGHTTP2_FLAG_END_HEADERS);

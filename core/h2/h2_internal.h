@@ -121,6 +121,15 @@ struct h2_session {
      * blocks, whose table (the client's indexed fields) can be read out */
     nghttp2_hd_inflater *shadow;
     int shadow_bad;             /* it failed where nghttp2's may not have */
+    /* … fed only the representations that change the table (RFC 7541
+     * §6.2.1, §6.3): the header block is scanned, not decoded */
+    uint8_t rep_state;          /* where in a representation the scan is */
+    uint8_t rep_feed;           /* the current one goes to the second decoder */
+    uint8_t rep_strings;        /* string literals still to come in it */
+    uint8_t rep_any;            /* something of this block went to it */
+    uint8_t rep_int_bytes;      /* continuation bytes of the current integer */
+    uint8_t rep_shift;
+    uint32_t rep_len;           /* string bytes still to come */
     uint64_t last_in;           /* ms: the last bytes from the client */
     int peer_goaway;            /* the client sent GOAWAY */
     uint32_t hts_sent;          /* the client's SETTINGS_HEADER_TABLE_SIZE at our last HEADERS */
