@@ -245,7 +245,7 @@ static int emit(codec *c, codec_sink sink, void *arg, int *again)
     return rc == WS_ERROR ? -1 : 0;
 }
 
-static int run_gzip(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg, int *again)
+static int run_gzip(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
 {
     z_stream *z = &c->u.z;
     z->next_in = (Bytef *)(uintptr_t)in;
@@ -258,7 +258,9 @@ static int run_gzip(codec *c, const void *in, size_t len, int last, codec_sink s
         }
         z->next_out = c->buf + c->fill;
         z->avail_out = (uInt)(CODEC_OUT - c->fill);
-        int rc = deflate(z, last && !left ? Z_FINISH : Z_NO_FLUSH);
+        int mode = left ? Z_NO_FLUSH : how == CODEC_END ? Z_FINISH : how == CODEC_FLUSH ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        int rc = deflate(z, mode);
+        int room = z->avail_out > 0; /* a flush is complete once deflate leaves room (zlib.h) */
         c->fill = CODEC_OUT - z->avail_out;
         if (rc == Z_STREAM_ERROR)
             return -1;
@@ -266,17 +268,23 @@ static int run_gzip(codec *c, const void *in, size_t len, int last, codec_sink s
             return -1;
         if (rc == Z_STREAM_END)
             return emit(c, sink, arg, again);
-        if (z->avail_in == 0 && !left && !last)
-            return 0; /* all taken; the output waits in buf for more */
+        if (z->avail_in == 0 && !left) {
+            if (how == CODEC_MORE)
+                return 0; /* all taken; the output waits in buf for more */
+            if (how == CODEC_FLUSH && room)
+                return emit(c, sink, arg, again);
+        }
     }
 }
 
-static int run_br(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg, int *again)
+static int run_br(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
 {
     BrotliEncoderState *s = c->u.br;
     const uint8_t *next_in = in;
     size_t avail_in = len;
-    BrotliEncoderOperation op = last ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
+    BrotliEncoderOperation op = how == CODEC_END     ? BROTLI_OPERATION_FINISH
+                                : how == CODEC_FLUSH ? BROTLI_OPERATION_FLUSH
+                                                     : BROTLI_OPERATION_PROCESS;
     for (;;) {
         uint8_t *next_out = c->buf + c->fill;
         size_t avail_out = CODEC_OUT - c->fill;
@@ -286,53 +294,56 @@ static int run_br(codec *c, const void *in, size_t len, int last, codec_sink sin
         if (c->fill == CODEC_OUT && emit(c, sink, arg, again) < 0)
             return -1;
         if (avail_in == 0 && !BrotliEncoderHasMoreOutput(s)) {
-            if (!last)
+            if (how == CODEC_MORE)
                 return 0;
-            if (BrotliEncoderIsFinished(s))
+            if (how == CODEC_FLUSH || BrotliEncoderIsFinished(s))
                 return emit(c, sink, arg, again);
         }
     }
 }
 
-static int run_zstd(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg, int *again)
+static int run_zstd(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
 {
     ZSTD_inBuffer ib = {in, len, 0};
+    ZSTD_EndDirective op = how == CODEC_END ? ZSTD_e_end : how == CODEC_FLUSH ? ZSTD_e_flush : ZSTD_e_continue;
     for (;;) {
         ZSTD_outBuffer ob = {c->buf, CODEC_OUT, c->fill};
-        size_t rem = ZSTD_compressStream2(c->u.zs, &ob, &ib, last ? ZSTD_e_end : ZSTD_e_continue);
+        size_t rem = ZSTD_compressStream2(c->u.zs, &ob, &ib, op);
         if (ZSTD_isError(rem))
             return -1;
         c->fill = ob.pos;
         if (c->fill == CODEC_OUT && emit(c, sink, arg, again) < 0)
             return -1;
         if (ib.pos == ib.size) {
-            if (!last && c->fill < CODEC_OUT)
+            if (how == CODEC_MORE && c->fill < CODEC_OUT)
                 return 0;
-            if (last && rem == 0)
+            if (how != CODEC_MORE && rem == 0) /* flushed (e_flush) or the frame ended (e_end) */
                 return emit(c, sink, arg, again);
         }
     }
 }
 
-int codec_write(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg)
+int codec_write(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg)
 {
     int again = 0, rc;
     static const unsigned char none[1];
     if (c->finished)
-        return len || !last ? WS_ERROR : WS_OK;
+        return len || how != CODEC_END ? WS_ERROR : WS_OK;
+    if (how != CODEC_MORE && how != CODEC_END && how != CODEC_FLUSH)
+        return WS_ERROR;
     if (!in) {
         in = none;
         len = 0;
     }
     c->in += len;
     switch (c->kind) {
-    case CODING_GZIP: rc = run_gzip(c, in, len, last, sink, arg, &again); break;
-    case CODING_BR: rc = run_br(c, in, len, last, sink, arg, &again); break;
-    case CODING_ZSTD: rc = run_zstd(c, in, len, last, sink, arg, &again); break;
+    case CODING_GZIP: rc = run_gzip(c, in, len, how, sink, arg, &again); break;
+    case CODING_BR: rc = run_br(c, in, len, how, sink, arg, &again); break;
+    case CODING_ZSTD: rc = run_zstd(c, in, len, how, sink, arg, &again); break;
     default: rc = -1;
     }
     if (rc < 0)
         return WS_ERROR;
-    c->finished = last;
+    c->finished = how == CODEC_END;
     return again ? WS_AGAIN : WS_OK;
 }

@@ -61,11 +61,15 @@ typedef int (*codec_sink)(void *arg, const void *data, size_t len);
 /* An encoder at `level` (gzip 1..9, br 0..11, zstd 1..19); size_hint is the
  * body's length when known (-1 otherwise). NULL when out of memory. */
 codec *codec_new(coding c, int level, int64_t size_hint);
-/* Feed len bytes; `last` ends the stream. Output goes to sink in pieces of at
- * most CODEC_OUT bytes as the codec's buffer fills, and all of it at `last`.
+/* codec_write's `how`: more follows; the stream ends here; or flush: all
+ * the input so far goes out now as a decodable prefix (gzip Z_SYNC_FLUSH,
+ * Brotli's FLUSH, zstd's e_flush), for a body that trickles. */
+enum { CODEC_MORE = 0, CODEC_END = 1, CODEC_FLUSH = 2 };
+/* Feed len bytes. Output goes to sink in pieces of at most CODEC_OUT bytes
+ * as the codec's buffer fills, and all of it at CODEC_END / CODEC_FLUSH.
  * Returns WS_OK, WS_AGAIN (some sink call said so; everything was taken) or
  * WS_ERROR. Memory stays the codec's window and this buffer, whatever len. */
-int codec_write(codec *c, const void *in, size_t len, int last, codec_sink sink, void *arg);
+int codec_write(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg);
 void codec_free(codec *c); /* a finished gzip/zstd encoder is kept for reuse (a few per process) */
 /* Free the encoders kept for reuse (module unload). */
 void codec_idle_clear(void);

@@ -30,6 +30,9 @@ int cz_add_vary(ws_request *r);
 #define CZ_OFFLOAD_BR 5
 #define CZ_OFFLOAD_ZSTD 10
 int cz_offloaded(coding k, int level);
+/* A body piece shorter than this is flushed (bodyfilter.c): the core reads
+ * files in 64 KiB pieces, so only handlers' pieces that trickle are. */
+#define CZ_FLUSH_BELOW (64 * 1024)
 
 /* bodyfilter.c: set up the coder for this response (0, or -1), and the filter. */
 int cz_body_start(ws_request *r, const cz_conf *c, coding k, int64_t length);

@@ -338,6 +338,104 @@ static void test_codecs_bounded_memory(void **state)
     free(text);
 }
 
+/* A streaming decoder of each coding, fed what the encoder gave so far. */
+typedef struct stream_dec {
+    coding kind;
+    z_stream z;
+    BrotliDecoderState *br;
+    ZSTD_DStream *zs;
+    unsigned char out[1 << 20];
+    size_t len;
+} stream_dec;
+
+static void dec_init(stream_dec *d, coding k)
+{
+    memset(d, 0, offsetof(stream_dec, out));
+    d->kind = k;
+    d->len = 0;
+    if (k == CODING_GZIP)
+        assert_int_equal(inflateInit2(&d->z, 15 + 16), Z_OK);
+    else if (k == CODING_BR)
+        assert_non_null(d->br = BrotliDecoderCreateInstance(NULL, NULL, NULL));
+    else
+        assert_non_null(d->zs = ZSTD_createDStream());
+}
+
+static void dec_feed(stream_dec *d, const unsigned char *in, size_t n)
+{
+    if (d->kind == CODING_GZIP) {
+        d->z.next_in = (Bytef *)in;
+        d->z.avail_in = (uInt)n;
+        d->z.next_out = d->out + d->len;
+        d->z.avail_out = (uInt)(sizeof d->out - d->len);
+        int rc = inflate(&d->z, Z_SYNC_FLUSH);
+        assert_true(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR);
+        d->len = sizeof d->out - d->z.avail_out;
+    } else if (d->kind == CODING_BR) {
+        size_t avail_in = n, avail_out = sizeof d->out - d->len;
+        const uint8_t *next_in = in;
+        uint8_t *next_out = d->out + d->len;
+        BrotliDecoderResult rc = BrotliDecoderDecompressStream(d->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
+        assert_true(rc != BROTLI_DECODER_RESULT_ERROR);
+        d->len = sizeof d->out - avail_out;
+    } else {
+        ZSTD_inBuffer ib = {in, n, 0};
+        ZSTD_outBuffer ob = {d->out, sizeof d->out, d->len};
+        while (ib.pos < ib.size)
+            assert_false(ZSTD_isError(ZSTD_decompressStream(d->zs, &ob, &ib)));
+        d->len = ob.pos;
+    }
+}
+
+static void dec_end(stream_dec *d)
+{
+    if (d->kind == CODING_GZIP)
+        inflateEnd(&d->z);
+    else if (d->kind == CODING_BR)
+        BrotliDecoderDestroyInstance(d->br);
+    else
+        ZSTD_freeDStream(d->zs);
+}
+
+/* CODEC_FLUSH: everything fed so far decodes from what came out so far (a
+ * body that trickles reaches the client as it comes), then the stream still
+ * ends well. Without the flush, a short piece gives nothing yet. */
+static void test_codecs_flush(void **state)
+{
+    (void)state;
+    static stream_dec d;
+    coding kinds[] = {CODING_GZIP, CODING_BR, CODING_ZSTD};
+    int levels[] = {6, 11, 19};
+    const char *lines[] = {"data: first event\n\n", "data: second, a little later\n\n", "data: third\n\n"};
+    for (int i = 0; i < 3; i++) {
+        codec *c = codec_new(kinds[i], levels[i], -1);
+        sink_buf s = {0};
+        assert_int_equal(codec_write(c, "held", 4, CODEC_MORE, collect, &s), WS_OK);
+        assert_int_equal(s.len, 0); /* held in the encoder and its buffer */
+        dec_init(&d, kinds[i]);
+        size_t fed = 0, expect = 4;
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(codec_write(c, lines[k], strlen(lines[k]), CODEC_FLUSH, collect, &s), WS_OK);
+            dec_feed(&d, s.data + fed, s.len - fed);
+            fed = s.len;
+            expect += strlen(lines[k]);
+            assert_int_equal(d.len, expect);
+            assert_memory_equal(d.out + d.len - strlen(lines[k]), lines[k], strlen(lines[k]));
+        }
+        assert_memory_equal(d.out, "held", 4);
+        assert_int_equal(codec_write(c, NULL, 0, CODEC_END, collect, &s), WS_OK);
+        dec_feed(&d, s.data + fed, s.len - fed);
+        assert_int_equal(d.len, expect);
+        dec_end(&d);
+        codec_free(c);
+        size_t got;
+        unsigned char *back = decode(kinds[i], s.data, s.len, expect, &got);
+        assert_int_equal(got, expect);
+        free(back);
+        free(s.data);
+    }
+}
+
 /* Brotli's encoder state per response (codec_mem_peak counts what libbrotli
  * allocated): the window follows the quality and the body's length. Bounds
  * with room over what 1.0.9 takes (q4: 3.4 MiB, q6: 4.8, q9: 2.5, q11: 9.3
@@ -898,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_codecs_empty_body),
         cmocka_unit_test(test_codecs_bounded_memory),
         cmocka_unit_test(test_brotli_memory),
+        cmocka_unit_test(test_codecs_flush),
         cmocka_unit_test(test_header_decisions),
         cmocka_unit_test(test_coded_etag_304),
         cmocka_unit_test(test_settings),
