@@ -8,7 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-enum spool_kind { SPOOL_WRITE, SPOOL_SYNC_CLOSE };
+enum spool_kind { SPOOL_WRITE, SPOOL_SYNC_CLOSE, SPOOL_OPEN };
+
+/* The fd an op works on (on the pool: a slot was filled by an earlier op). */
+static int op_fd(const spool_op *op)
+{
+    return op->fdp ? *op->fdp : op->fd;
+}
 
 void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events *ev, void *arg)
 {
@@ -62,19 +68,19 @@ static int sp_reserve(spool *s, spool_batch *b, size_t more)
 }
 
 /* Append len bytes for fd to b: one op for a run of bytes to the same fd. */
-static int sp_append(spool *s, spool_batch *b, int fd, const void *data, size_t len, int tag)
+static int sp_append(spool *s, spool_batch *b, int fd, int *fdp, const void *data, size_t len, int tag)
 {
     if (sp_reserve(s, b, len) < 0)
         return -ENOMEM;
     spool_op *last = b->n_ops ? &b->ops[b->n_ops - 1] : NULL;
-    if (last && last->kind == SPOOL_WRITE && last->fd == fd && last->off + last->len == b->len) {
+    if (last && last->kind == SPOOL_WRITE && last->fd == fd && last->fdp == fdp && last->off + last->len == b->len) {
         last->len += len; /* one write() for the whole run of bytes */
     } else {
         spool_op *op = sp_add_op(b);
         if (!op)
             return -ENOMEM;
-        *op = (spool_op){.kind = SPOOL_WRITE, .fd = fd, .tag = tag, .direct = fd == s->direct_fd,
-                         .off = b->len, .len = len};
+        *op = (spool_op){.kind = SPOOL_WRITE, .fd = fd, .fdp = fdp, .tag = tag,
+                         .direct = !fdp && fd == s->direct_fd, .off = b->len, .len = len};
     }
     memcpy(b->buf + b->len, data, len);
     b->len += len;
@@ -89,7 +95,32 @@ int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
         return -ECANCELED;
     if (len == 0)
         return 0;
-    return sp_append(s, s->fill, fd, data, len, tag);
+    return sp_append(s, s->fill, fd, NULL, data, len, tag);
+}
+
+int spool_write_slot(spool *s, int *slot, const void *data, size_t len, int tag)
+{
+    if (s->err)
+        return s->err;
+    if (s->abandoned)
+        return -ECANCELED;
+    if (len == 0)
+        return 0;
+    return sp_append(s, s->fill, -1, slot, data, len, tag);
+}
+
+int spool_open(spool *s, int *slot, int (*open_fn)(void *arg), void *arg, int tag)
+{
+    *slot = -1;
+    if (s->err)
+        return s->err;
+    if (s->abandoned)
+        return -ECANCELED;
+    spool_op *op = sp_add_op(s->fill);
+    if (!op)
+        return -ENOMEM;
+    *op = (spool_op){.kind = SPOOL_OPEN, .fd = -1, .fdp = slot, .tag = tag, .open = open_fn, .arg = arg};
+    return 0;
 }
 
 int spool_direct(spool *s, int fd)
@@ -124,7 +155,7 @@ static void sp_hold_tail(spool *s, spool_batch *b, spool_batch *next)
     size_t tail = end % SPOOL_ALIGN;
     if (tail == 0 || tail >= op->len)
         return;
-    if (sp_append(s, next, op->fd, b->buf + b->len - tail, tail, op->tag) < 0)
+    if (sp_append(s, next, op->fd, NULL, b->buf + b->len - tail, tail, op->tag) < 0)
         return; /* no memory for it: this batch writes the tail through the page cache */
     op->len -= tail;
     b->len -= tail;
@@ -148,6 +179,13 @@ static void sp_close_held(spool *s)
     for (int i = 0; i < s->n_later; i++)
         close(s->later[i]);
     s->n_later = 0;
+    for (int i = 0; i < s->n_later_slots; i++) {
+        int *slot = s->later_slots[i];
+        if (*slot >= 0)
+            close(*slot);
+        *slot = -1;
+    }
+    s->n_later_slots = 0;
 }
 
 int spool_sync_close(spool *s, int fd, int tag)
@@ -168,6 +206,40 @@ int spool_sync_close_with(spool *s, int fd, int tag, int (*before_close)(int fd,
     }
     *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .tag = tag, .before_close = before_close, .arg = arg};
     return 0;
+}
+
+int spool_sync_close_slot(spool *s, int *slot, int tag, int (*before_close)(int fd, void *arg), void *arg)
+{
+    if (s->err || s->abandoned) {
+        spool_close_slot(s, slot);
+        return s->err ? s->err : -ECANCELED;
+    }
+    spool_op *op = sp_add_op(s->fill);
+    if (!op) {
+        spool_close_slot(s, slot);
+        return -ENOMEM;
+    }
+    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = -1, .fdp = slot, .tag = tag, .before_close = before_close,
+                     .arg = arg};
+    return 0;
+}
+
+void spool_close_slot(spool *s, int *slot)
+{
+    if (!s->fill || (!s->busy && (s->fill->n_ops == 0 || s->abandoned))) {
+        /* Idle: the fill batch will never run (or is empty), so an open
+         * queued in it never happens and the slot holds what ran before. */
+        if (*slot >= 0)
+            close(*slot);
+        *slot = -1;
+        return;
+    }
+    for (int i = 0; i < s->n_later_slots; i++)
+        if (s->later_slots[i] == slot)
+            return;
+    if (s->n_later_slots < SPOOL_LATER)
+        s->later_slots[s->n_later_slots++] = slot;
+    /* else: as sp_close_later, the fd stays open rather than risk a reused number */
 }
 
 void spool_close(spool *s, int fd)
@@ -269,22 +341,36 @@ static void sp_run_batch(void *arg)
     for (size_t i = 0; i < b->n_ops; i++) {
         spool_op *op = &b->ops[i];
         int rc = 0;
-        if (op->kind == SPOOL_WRITE) {
-            if (!b->err && op->direct)
-                rc = sp_write_direct(b->s, op->fd, b->buf + op->off, op->len);
+        int fd = op_fd(op);
+        if (op->kind == SPOOL_OPEN) {
+            if (!b->err) {
+                fd = op->open(op->arg);
+                if (fd >= 0)
+                    *op->fdp = fd;
+                else
+                    rc = fd; /* -errno */
+            }
+        } else if (op->kind == SPOOL_WRITE) {
+            if (!b->err && fd < 0)
+                rc = -EBADF;
+            else if (!b->err && op->direct)
+                rc = sp_write_direct(b->s, fd, b->buf + op->off, op->len);
             else if (!b->err)
-                rc = sp_write_all(op->fd, b->buf + op->off, op->len);
-        } else {
-            if (!b->err && fsync(op->fd) < 0)
+                rc = sp_write_all(fd, b->buf + op->off, op->len);
+        } else if (fd >= 0) {
+            if (!b->err && fsync(fd) < 0)
                 rc = -errno;
             if (!b->err && !rc && op->before_close)
-                rc = op->before_close(op->fd, op->arg);
-            if (close(op->fd) < 0 && !rc && !b->err && errno != EINTR)
+                rc = op->before_close(fd, op->arg);
+            if (close(fd) < 0 && !rc && !b->err && errno != EINTR)
                 rc = -errno; /* NFS reports a failed write back at close */
+            if (op->fdp)
+                *op->fdp = -1;
         }
         if (rc && !b->err) {
             b->err = rc;
             b->err_tag = op->tag;
+            b->err_open = op->kind == SPOOL_OPEN;
         }
     }
 }
@@ -292,13 +378,22 @@ static void sp_run_batch(void *arg)
 /* Forget a batch's contents; fds it was handed (not run) are closed. */
 static void sp_drop_batch(spool_batch *b, int ran)
 {
-    if (!ran)
-        for (size_t i = 0; i < b->n_ops; i++)
-            if (b->ops[i].kind == SPOOL_SYNC_CLOSE)
-                close(b->ops[i].fd);
+    if (!ran) {
+        for (size_t i = 0; i < b->n_ops; i++) {
+            spool_op *op = &b->ops[i];
+            if (op->kind != SPOOL_SYNC_CLOSE)
+                continue;
+            int fd = op_fd(op); /* a slot: filled by a batch that came back, or -1 */
+            if (fd >= 0)
+                close(fd);
+            if (op->fdp)
+                *op->fdp = -1;
+        }
+    }
     b->len = 0;
     b->n_ops = 0;
     b->err = 0;
+    b->err_open = 0;
 }
 
 static void sp_submit(spool *s);
@@ -307,10 +402,11 @@ static void sp_submit(spool *s);
 static void sp_batch_done(spool *s, spool_batch *b)
 {
     s->busy = 0;
-    int err = b->err, tag = b->err_tag;
+    int err = b->err, tag = b->err_tag, err_open = b->err_open;
     sp_drop_batch(b, 1);
     if (err && !s->err && !s->abandoned) {
         s->err = err;
+        s->err_open = err_open;
         s->abandoned = 1;
         sp_drop_batch(s->fill, 0);
         sp_close_held(s);

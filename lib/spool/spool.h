@@ -38,6 +38,8 @@
 typedef struct spool_op {
     int kind; /* enum spool_kind (spool.c) */
     int fd;
+    int *fdp;   /* a slot (spool_open): the fd is *fdp when the op runs; NULL: fd */
+    int (*open)(void *arg); /* SPOOL_OPEN: runs on the pool, returns an fd or -errno */
     int direct; /* a write to the spool's direct fd (aligned where it can be) */
     int tag;  /* the module's name for the file (an index), reported with a failure */
     size_t off, len;
@@ -53,6 +55,7 @@ typedef struct spool_batch {
     size_t n_ops, cap_ops;
     int err;     /* set by the work: -errno of the first failure, or 0 */
     int err_tag;
+    int err_open; /* that failure was a spool_open's */
 } spool_batch;
 
 /* What the spool tells its module, on the loop (from the done of a batch or
@@ -77,9 +80,12 @@ typedef struct spool {
     int paused;          /* on_body consumed less: body_resume once there is room */
     int draining;        /* spool_drain was called: drained() when all is done */
     int err;             /* the first failure, sticky */
+    int err_open;        /* it was a spool_open's open_fn (not a write, sync or close) */
     int abandoned;       /* spool_abandon: write nothing more, close what was handed over */
     int later[SPOOL_LATER]; /* spool_close'd fds, closed when the spool is idle */
     int n_later;
+    int *later_slots[SPOOL_LATER]; /* spool_close_slot'd slots, likewise */
+    int n_later_slots;
     /* Direct mode (spool_direct): writes to direct_fd bypass the page cache. */
     int direct_fd;       /* -1: none */
     size_t direct_queued;/* bytes of direct writes sent to the pool (the loop's side) */
@@ -119,6 +125,24 @@ int spool_sync_close_with(spool *s, int fd, int tag, int (*before_close)(int fd,
 /* Hand fd over: close it (no fsync), its data not wanted: at once when the
  * spool is idle, else once nothing queued or on the pool can use it. */
 void spool_close(spool *s, int fd);
+
+/* ---- files the pool opens (issue 21: no open() on the event loop) ----
+ * spool_open queues open_fn(arg) in order with the other ops; it runs on the
+ * pool and returns an fd (or -errno: then failed() reports it with
+ * s->err_open set, and nothing after it runs). The fd lands in *slot, an int
+ * in request memory that the module keeps (set to -1 here); the _slot calls
+ * below name the file by that slot, so a module writes to a file before it
+ * exists. The module reads *slot only while the spool is idle (e.g. in
+ * drained()), never while a batch is on the pool. A slot not handed over by
+ * spool_sync_close_slot belongs to the module, which closes it after the
+ * request's works are done (cleanup), or hands it to spool_close_slot. */
+int spool_open(spool *s, int *slot, int (*open_fn)(void *arg), void *arg, int tag);
+int spool_write_slot(spool *s, int *slot, const void *data, size_t len, int tag);
+/* fsync, before_close (may be NULL), close; *slot is -1 afterwards. */
+int spool_sync_close_slot(spool *s, int *slot, int tag, int (*before_close)(int fd, void *arg), void *arg);
+/* Close the slot's file (if it was opened) once nothing queued or on the
+ * pool can use it: at once when the spool is idle; *slot is -1 then. */
+void spool_close_slot(spool *s, int *slot);
 
 /* Room for another piece of body: no batch on the pool, or the filling one
  * is not full yet. When 0, on_body returns spool_pause(s). */

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tempfile.h"
 #include "upload.h"
@@ -24,7 +25,9 @@ int up_status_of(int neg_errno)
     }
 }
 
-int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
+/* A new entry in c->files (names and paths in request memory, no disk
+ * call); 0 or an HTTP status. */
+static int add_file(ws_request *r, up_ctx *c, const char *folder, const char *name, up_file **out)
 {
     if (c->n_files == c->cap_files) {
         size_t cap = c->cap_files ? c->cap_files * 2 : 4;
@@ -46,7 +49,24 @@ int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
     if (flen + nlen + 1 >= PATH_MAX)
         return 414;
     snprintf(f->final, flen + nlen + 2, "%s/%s", folder, name);
-    int fd = tf_create(folder, f->tmp, flen + TF_NAME_MAX + 2);
+    f->tmp[0] = '\0';
+    f->folder = folder;
+    f->tmp_cap = flen + TF_NAME_MAX + 2;
+    f->size = 0;
+    f->placed = 0;
+    f->slot = NULL;
+    f->exists = 0;
+    *out = f;
+    return 0;
+}
+
+int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
+{
+    up_file *f;
+    int status = add_file(r, c, folder, name, &f);
+    if (status)
+        return status;
+    int fd = tf_create(folder, f->tmp, f->tmp_cap);
     if (fd < 0) {
         f->tmp[0] = '\0';
         up_host->log(WS_LOG_ERROR, r, "upload: cannot create a temporary file in %s: %s", folder, strerror(-fd));
@@ -57,13 +77,53 @@ int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
     return 0;
 }
 
-void up_discard_temps(up_ctx *c)
+/* On the pool (spool_open): the part's temporary file, unless its name is
+ * taken in the folder already (known now: no need to read the rest). It
+ * writes only f (request memory, read by the loop once the batch is back). */
+static int open_part_work(void *arg)
+{
+    up_file *f = arg;
+    int fd = tf_create(f->folder, f->tmp, f->tmp_cap);
+    if (fd < 0) {
+        f->tmp[0] = '\0';
+        return fd;
+    }
+    struct stat st;
+    if (lstat(f->final, &st) == 0) {
+        tf_discard(fd, f->tmp); /* a named temporary file (no O_TMPFILE) goes too */
+        f->tmp[0] = '\0';
+        f->exists = 1;
+        return -EEXIST;
+    }
+    return fd;
+}
+
+int up_file_queue_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
+{
+    up_file *f;
+    int status = add_file(r, c, folder, name, &f);
+    if (status)
+        return status;
+    f->slot = up_host->alloc(r, sizeof *f->slot); /* its own memory: c->files may move when it grows */
+    if (!f->slot)
+        return 500;
+    *f->slot = -1;
+    c->n_files++;
+    return spool_open(&c->sp, f->slot, open_part_work, f, (int)c->n_files - 1) < 0 ? 500 : 0;
+}
+
+void up_discard_temps(up_ctx *c, int pool_done)
 {
     spool_abandon(&c->sp); /* nothing more to the disk; files handed over get closed */
     if (c->fd >= 0) {
         spool_close(&c->sp, c->fd); /* not before the pool stopped writing to it */
         c->fd = -1;
     }
+    for (size_t i = 0; i < c->n_files; i++)
+        if (c->files[i].slot)
+            spool_close_slot(&c->sp, c->files[i].slot); /* likewise */
+    if (spool_busy(&c->sp) && !pool_done)
+        return; /* the batch there may still create or name a temporary file */
     for (size_t i = 0; i < c->n_files; i++) {
         if (c->files[i].tmp[0]) {
             tf_discard(-1, c->files[i].tmp);
@@ -74,7 +134,7 @@ void up_discard_temps(up_ctx *c)
 
 void up_fail(ws_request *r, up_ctx *c, int status)
 {
-    up_discard_temps(c);
+    up_discard_temps(c, 0);
     if (c->over)
         return;
     c->over = 1;
@@ -86,8 +146,17 @@ void up_fail(ws_request *r, up_ctx *c, int status)
 static void on_spool_failed(ws_request *r, void *arg, int err, int tag)
 {
     up_ctx *c = arg;
-    const char *tmp = tag >= 0 && (size_t)tag < c->n_files ? c->files[tag].tmp : "";
-    up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", tmp, strerror(-err));
+    up_file *f = tag >= 0 && (size_t)tag < c->n_files ? &c->files[tag] : NULL;
+    if (c->sp.err_open && f) { /* a part's file, created on the pool */
+        if (f->exists) {
+            up_fail(r, c, 409);
+            return;
+        }
+        up_host->log(WS_LOG_ERROR, r, "upload: cannot create a temporary file in %s: %s", f->folder, strerror(-err));
+        up_fail(r, c, up_status_of(err));
+        return;
+    }
+    up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", f ? f->tmp : "", strerror(-err));
     up_fail(r, c, err == -ENOSPC || err == -EDQUOT ? 507 : 500);
 }
 

@@ -34,12 +34,9 @@ static int part_begin(void *arg, const mp_part *part)
         c->status = 413;
         return 1;
     }
-    int status = up_file_open(r, c, c->t.folder, part->filename);
-    if (status == 0) {
-        struct stat st;
-        if (lstat(c->files[c->n_files - 1].final, &st) == 0)
-            status = 409; /* known now: no need to read the rest */
-    }
+    /* The temporary file is created, and the name checked against the
+     * folder (409), on the pool (issue 21: no disk call on the loop). */
+    int status = up_file_queue_open(r, c, c->t.folder, part->filename);
     c->status = status;
     return status != 0;
 }
@@ -52,10 +49,11 @@ static int part_data(void *arg, const char *data, size_t len)
     up_ctx *c = r->ctx;
     if (c->skipping)
         return 0;
-    c->files[c->n_files - 1].size += (int64_t)len;
-    int rc = spool_write(&c->sp, c->fd, data, len, (int)c->n_files - 1);
+    up_file *f = &c->files[c->n_files - 1];
+    f->size += (int64_t)len;
+    int rc = spool_write_slot(&c->sp, f->slot, data, len, (int)c->n_files - 1);
     if (rc < 0) {
-        up_host->log(WS_LOG_ERROR, r, "upload: writing %s: %s", c->files[c->n_files - 1].tmp, strerror(-rc));
+        up_host->log(WS_LOG_ERROR, r, "upload: writing a part of %s: %s", f->final, strerror(-rc));
         c->status = 500;
         return 1;
     }
@@ -68,9 +66,9 @@ static int part_end(void *arg)
     up_ctx *c = r->ctx;
     if (c->skipping)
         return 0;
-    /* The fd is the spool's now; it names the file (tf_name) before closing it. */
-    int rc = spool_sync_close_with(&c->sp, c->fd, (int)c->n_files - 1, tf_name, c->files[c->n_files - 1].tmp);
-    c->fd = -1;
+    /* The file is the spool's now; it names it (tf_name) before closing it. */
+    up_file *f = &c->files[c->n_files - 1];
+    int rc = spool_sync_close_slot(&c->sp, f->slot, (int)c->n_files - 1, tf_name, f->tmp);
     if (rc < 0) {
         c->status = 500;
         return 1;

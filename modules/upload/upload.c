@@ -139,7 +139,7 @@ static void up_cleanup(ws_request *r, int how)
     (void)how;
     up_ctx *c = r->ctx;
     if (c) {
-        up_discard_temps(c); /* whatever was not placed: aborted, refused or failed */
+        up_discard_temps(c, 1); /* whatever was not placed: aborted, refused or failed */
         spool_free(&c->sp);
     }
     r->ctx = NULL;

@@ -39,6 +39,11 @@ typedef struct up_file {
     char *final;       /* folder + "/" + name */
     int64_t size;
     int placed;        /* final now exists because of us */
+    /* A multipart part's file is created on the pool (up_file_queue_open): */
+    const char *folder;/* where */
+    size_t tmp_cap;    /* bytes of tmp */
+    int *slot;         /* its fd once the pool opened it (lib/spool slot), else -1 */
+    int exists;        /* the pool found final taken already (409) */
 } up_file;
 
 enum { UP_RAW_PUT, UP_RAW_POST, UP_FORM };
@@ -66,10 +71,18 @@ typedef struct up_ctx {
 /* Add a file with a fresh temporary file in folder; its fd goes to c->fd.
  * Returns 0 or an HTTP status. */
 int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name);
+/* The same for a multipart part, without touching the disk here: the
+ * temporary file is created on the pool, in order with the part's writes
+ * (lib/spool's spool_open), and a name already taken in the folder fails
+ * the upload with 409 from there (up_spool_init's failed). Returns 0 or an
+ * HTTP status; the new file is c->files[c->n_files - 1]. */
+int up_file_queue_open(ws_request *r, up_ctx *c, const char *folder, const char *name);
 /* HTTP status for a failed file-system call (-errno). */
 int up_status_of(int neg_errno);
-/* Remove every temporary file (and close the open one). */
-void up_discard_temps(up_ctx *c);
+/* Remove every temporary file (and close the open one). While a batch is
+ * on the pool (it may still create, name or write one) the removal waits
+ * for cleanup, which calls this again with pool_done = 1. */
+void up_discard_temps(up_ctx *c, int pool_done);
 /* Stop with an error response; temporary files are removed. */
 void up_fail(ws_request *r, up_ctx *c, int status);
 /* Set up c->sp (up_handle); its events go to files.c. */

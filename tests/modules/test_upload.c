@@ -21,15 +21,47 @@
 
 #include "testhost.h"
 #include "spool.c"
-#include "upload/delete.c"
-#include "upload/filename.c"
+#include <sys/syscall.h>
+
+#include "upload/tempfile.c"
+
+/* Where the module creates files and looks for taken names: counted per
+ * thread (issue 21: a part's temporary file and its lstat run on the pool,
+ * never on the event loop, which is this test's main thread). */
+static pid_t main_tid;
+static int creates_on_loop, creates_on_pool, lstats_on_loop, lstats_on_pool;
+static int on_loop(void)
+{
+    return (pid_t)syscall(SYS_gettid) == main_tid;
+}
+static int counted_tf_create(const char *dir, char *path, size_t cap)
+{
+    if (on_loop())
+        __atomic_add_fetch(&creates_on_loop, 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&creates_on_pool, 1, __ATOMIC_SEQ_CST);
+    return tf_create(dir, path, cap);
+}
+static int counted_lstat(const char *path, struct stat *st)
+{
+    if (on_loop())
+        __atomic_add_fetch(&lstats_on_loop, 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&lstats_on_pool, 1, __ATOMIC_SEQ_CST);
+    return lstat(path, st);
+}
+#define tf_create counted_tf_create
+#define lstat counted_lstat
 #include "upload/files.c"
 #include "upload/form.c"
+#undef tf_create
+#undef lstat
+#include "upload/delete.c"
+#include "upload/filename.c"
 #include "upload/multipart.c"
 #include "upload/paths.c"
 #include "upload/raw.c"
 #include "upload/respond.c"
-#include "upload/tempfile.c"
 #include "upload/upload.c"
 
 static char root[256];   /* a fresh temporary folder per test */
@@ -308,6 +340,7 @@ static int post_form_status(const char *target, const part *parts, size_t n)
 static int setup(void **state)
 {
     (void)state;
+    main_tid = (pid_t)syscall(SYS_gettid);
     snprintf(root, sizeof root, "/tmp/test_upload.XXXXXX");
     if (!mkdtemp(root))
         return -1;
@@ -694,11 +727,19 @@ static void test_form_disk_full_on_the_pool(void **state)
     th_request *t = start("POST", "/up/", h);
     assert_int_equal(th_feed_body(t, head, strlen(head)), strlen(head));
     up_ctx *c = th_req(t)->ctx;
-    assert_true(c->fd >= 0); /* the part's temporary file is open */
+    /* The part's temporary file is created on the pool with its first
+     * batch: once that came back, the rest of the writes fail. */
+    feed_paced(t, content, SPOOL_BATCH, 65536);
+    for (int spins = 0; spool_busy(&c->sp); spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    assert_int_equal(c->n_files, 1);
+    assert_true(*c->files[0].slot >= 0); /* the part's temporary file is open */
     int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
-    assert_true(dup2(full, c->fd) >= 0);
+    assert_true(dup2(full, *c->files[0].slot) >= 0);
     close(full);
-    feed_paced(t, content, total, 65536);
+    feed_paced(t, content + SPOOL_BATCH, total - SPOOL_BATCH, 65536);
     feed_paced(t, tail, strlen(tail), 65536);
     if (!th_response_of(t)->error_status)
         th_end_body(t);
@@ -948,13 +989,29 @@ static void test_form_missing_folder(void **state)
 static void test_form_abort(void **state)
 {
     (void)state;
-    part parts[] = {{"a", "one.txt", "1111"}, {"b", "two.txt", "2222"}};
+    /* Parts over a batch each, so that their files exist by now (they are
+     * created on the pool with the batch that first writes them). */
+    char *one = malloc(SPOOL_BATCH + 1001), *two = malloc(2 * SPOOL_BATCH + 1);
+    assert_non_null(one);
+    assert_non_null(two);
+    memset(one, '1', SPOOL_BATCH + 1000);
+    one[SPOOL_BATCH + 1000] = '\0';
+    memset(two, '2', 2 * SPOOL_BATCH);
+    two[2 * SPOOL_BATCH] = '\0';
+    part parts[] = {{"a", "one.txt", one}, {"b", "two.txt", two}};
     size_t len;
     char *body = form(parts, 2, 1, &len);
     const char *h[] = {CT_FORM, content_length(len), NULL};
     th_request *t = start("POST", "/up/", h);
-    th_feed_body(t, body, len - 20); /* the first file complete, the second begun */
-    /* The first is synced and named on the pool (maybe not yet), the second unnamed. */
+    feed_paced(t, body, len - 20, 65536); /* the first file complete, the second begun */
+    up_ctx *c = th_req(t)->ctx;
+    for (int spins = 0; spool_busy(&c->sp); spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    free(one);
+    free(two);
+    /* The first is synced and named on the pool, the second unnamed. */
     assert_int_equal(temps() + unnamed_open(), 2);
     assert_true(unnamed_open() >= 1);
     th_request_abort(t);
@@ -962,6 +1019,66 @@ static void test_form_abort(void **state)
     assert_int_equal(temps(), 0);
     assert_int_equal(unnamed_open(), 0);
     assert_int_equal(entries("up"), 1);
+}
+
+/* Issue 21: a multipart upload creates its parts' temporary files, and
+ * looks whether their names are taken, on the pool only; the answers stay
+ * what they were: 201, 409 for a taken name (nothing left), 403 for a
+ * folder the worker cannot write (nothing left). */
+static void test_form_files_created_on_the_pool(void **state)
+{
+    (void)state;
+    creates_on_loop = creates_on_pool = lstats_on_loop = lstats_on_pool = 0;
+    part parts[] = {{"a", "p1.txt", "one"}, {"b", "p2.txt", "two"}, {"c", "p3.txt", "three"}};
+    assert_int_equal(post_form_status("/up/", parts, 3), 201);
+    assert_content("up/p3.txt", "three");
+    assert_int_equal(creates_on_loop, 0);
+    assert_int_equal(lstats_on_loop, 0);
+    assert_int_equal(creates_on_pool, 3);
+    assert_int_equal(lstats_on_pool, 3);
+
+    put_file("up/taken.txt", "original");
+    part taken[] = {{"a", "fresh.txt", "fresh"}, {"b", "taken.txt", "overwrite?"}};
+    assert_int_equal(post_form_status("/up/", taken, 2), 409);
+    assert_content("up/taken.txt", "original");
+    assert_false(exists("up/fresh.txt"));
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    assert_int_equal(creates_on_loop + lstats_on_loop, 0);
+
+    if (geteuid() != 0) { /* root writes anywhere: no refusal to see */
+        assert_int_equal(chmod(at("up/sub"), 0555), 0);
+        part denied[] = {{"a", "no.txt", "no"}};
+        assert_int_equal(post_form_status("/up/sub/", denied, 1), 403);
+        assert_int_equal(chmod(at("up/sub"), 0755), 0);
+        assert_false(exists("up/sub/no.txt"));
+        assert_int_equal(temps(), 0);
+    }
+    assert_int_equal(creates_on_loop + lstats_on_loop, 0);
+}
+
+/* A part's file that cannot be created (the folder vanished under the
+ * request) fails on the pool with the status its error maps to, as when it
+ * was created on the loop, and nothing is left. */
+static void test_form_create_fails_on_the_pool(void **state)
+{
+    (void)state;
+    mkdir(at("up/gone"), 0755);
+    part parts[] = {{"a", "x.txt", "x"}};
+    size_t len;
+    char *body = form(parts, 1, 1, &len);
+    const char *h[] = {CT_FORM, content_length(len), NULL};
+    th_request *t = start("POST", "/up/gone/", h);
+    assert_int_equal(rmdir(at("up/gone")), 0); /* after resolving, before the part's file */
+    assert_int_equal(th_feed_body(t, body, len), len);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 500); /* ENOENT, as up_status_of maps it */
+    up_ctx *c = th_req(t)->ctx;
+    assert_true(c->sp.err_open);
+    end(t);
+    free(body);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
 }
 
 /* ---- DELETE ---- */
@@ -1095,6 +1212,8 @@ int main(void)
         T(test_form_folder_without_slash),
         T(test_post_to_folder_not_a_form),
         T(test_form_abort),
+        T(test_form_files_created_on_the_pool),
+        T(test_form_create_fails_on_the_pool),
         T(test_delete),
         T(test_symlink_escape),
         T(test_dir_option),
