@@ -56,11 +56,23 @@ static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
 
 /* ---- the chunked body's temporary file (lib/spool events) ---- */
 
+/* On the pool (spool_open): the unnamed file for the body, created in order
+ * before its first write (issue 21: no open() on the event loop). */
+static int open_body_file(void *arg)
+{
+    (void)arg;
+    int fd = open_tmpfile();
+    return fd >= 0 ? fd : errno ? -errno : -EIO;
+}
+
 static void body_file_failed(ws_request *r, void *arg, int err, int tag)
 {
     (void)tag;
     cgi_req *c = arg;
-    cgi_host->log(WS_LOG_ERROR, r, "cgi: writing the body to a temporary file: %s", strerror(-err));
+    if (c->sp.err_open)
+        cgi_host->log(WS_LOG_ERROR, r, "cgi: cannot create a temporary file for the body: %s", strerror(-err));
+    else
+        cgi_host->log(WS_LOG_ERROR, r, "cgi: writing the body to a temporary file: %s", strerror(-err));
     cgi_fail(c, 500);
 }
 
@@ -85,14 +97,13 @@ int cgi_input_start(cgi_req *c)
 {
     ws_request *r = c->r;
     if (r->content_length < 0) {
-        c->tmp_fd = open_tmpfile();
-        if (c->tmp_fd < 0) {
-            cgi_host->log(WS_LOG_ERROR, r, "cgi: cannot create a temporary file for the body: %s", strerror(errno));
-            return 500;
-        }
         c->chunked = 1;
         static const spool_events ev = {body_file_failed, body_file_drained};
         spool_init(&c->sp, cgi_host, r, &ev, c);
+        /* The file is created on the pool with the first batch; tmp_fd is
+         * read here only once the spool is idle (drained). */
+        if (spool_open(&c->sp, &c->tmp_fd, open_body_file, NULL, 0) < 0)
+            return 500;
         return cgi_host->read_body(r) == WS_OK ? 0 : 500;
     }
     if (r->content_length > 0) {
@@ -147,7 +158,7 @@ static size_t to_tmpfile(cgi_req *c, const char *data, size_t len)
 {
     if (!spool_room(&c->sp))
         return spool_pause(&c->sp); /* the disk is behind: the client waits */
-    int rc = spool_write(&c->sp, c->tmp_fd, data, len, 0);
+    int rc = spool_write_slot(&c->sp, &c->tmp_fd, data, len, 0);
     if (rc < 0) {
         cgi_host->log(WS_LOG_ERROR, c->r, "cgi: writing the body to a temporary file: %s", strerror(-rc));
         cgi_fail(c, 500);

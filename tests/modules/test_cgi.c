@@ -30,7 +30,32 @@
 #include "cgi/cgi_config.c"
 #include "cgi/cgi_env.c"
 #include "cgi/cgi_header.c"
+#include <sys/syscall.h>
+/* open() of an unnamed file (O_TMPFILE) counted per thread: issue 21 wants
+ * the chunked body's file created on the pool, never on the event loop
+ * (this test's main thread). */
+static pid_t main_tid;
+static int tmpfile_opens_on_loop, tmpfile_opens_on_pool;
+static int counted_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if ((flags & O_TMPFILE) == O_TMPFILE) {
+        if ((pid_t)syscall(SYS_gettid) == main_tid)
+            __atomic_add_fetch(&tmpfile_opens_on_loop, 1, __ATOMIC_SEQ_CST);
+        else
+            __atomic_add_fetch(&tmpfile_opens_on_pool, 1, __ATOMIC_SEQ_CST);
+    }
+    return open(path, flags, mode);
+}
+#define open(...) counted_open(__VA_ARGS__)
 #include "cgi/cgi_input.c"
+#undef open
 #include "cgi/cgi_output.c"
 #include "cgi/cgi_process.c"
 #include "cgi/cgi_script.c"
@@ -539,13 +564,12 @@ static void test_chunked_body_via_tmpfile(void **state)
 {
     (void)state;
     const char *headers[] = { "Transfer-Encoding: chunked", NULL };
+    main_tid = (pid_t)syscall(SYS_gettid);
+    tmpfile_opens_on_loop = tmpfile_opens_on_pool = 0;
     th_request *t = start(CONF, "POST", "/cgi-bin/body.py", headers);
     cgi_req *c = th_req(t)->ctx;
     assert_int_equal(c->pid, 0); /* waits for the whole body */
-    assert_true(c->tmp_fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(c->tmp_fd, &st), 0);
-    assert_int_equal(st.st_nlink, 0); /* no name on disk */
+    assert_int_equal(c->tmp_fd, -1); /* not created on the loop: the pool does it with the first batch */
     th_feed_body(t, "hello ", 6);
     th_feed_body(t, "chunked ", 8);
     th_feed_body(t, "world", 5);
@@ -559,6 +583,57 @@ static void test_chunked_body_via_tmpfile(void **state)
     pid_t p = pid_of(t);
     th_request_end(t);
     assert_reaped(p);
+    assert_int_equal(tmpfile_opens_on_loop, 0);
+    assert_int_equal(tmpfile_opens_on_pool, 1);
+
+    /* A body over a batch: its file exists, unnamed, once the first batch
+     * came back from the pool; the script gets every byte. */
+    size_t big = SPOOL_BATCH + 4321;
+    char *data = malloc(big);
+    assert_non_null(data);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 13 + 1);
+    t = start(CONF, "POST", "/cgi-bin/body.py", headers);
+    c = th_req(t)->ctx;
+    assert_int_equal(th_feed_body(t, data, big), big);
+    for (int spins = 0; spool_busy(&c->sp); spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    assert_true(c->tmp_fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(c->tmp_fd, &st), 0);
+    assert_int_equal(st.st_nlink, 0); /* no name on disk */
+    th_end_body(t);
+    assert_int_equal(th_run(t, 10000), 0);
+    snprintf(want, sizeof want, "%zu %zu %u", big, big, byte_sum((const unsigned char *)data, big));
+    assert_string_equal(th_response_of(t)->body, want);
+    th_request_end(t);
+    free(data);
+    assert_int_equal(tmpfile_opens_on_loop, 0);
+    assert_int_equal(tmpfile_opens_on_pool, 2);
+
+    /* The file cannot be created (TMPDIR is no folder): 500 from the pool's
+     * answer, as when it was created on the loop; no script runs. */
+    const char *saved = getenv("TMPDIR");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("TMPDIR", "/nonexistent-webserv-test", 1);
+    t = start(CONF, "POST", "/cgi-bin/body.py", headers);
+    c = th_req(t)->ctx;
+    th_feed_body(t, "abc", 3);
+    th_end_body(t);
+    th_run(t, 1000);
+    assert_int_equal(th_response_of(t)->error_status, 500);
+    assert_true(c->sp.err_open);
+    assert_int_equal(c->pid, 0);
+    assert_int_equal(c->tmp_fd, -1);
+    th_request_end(t);
+    if (keep)
+        setenv("TMPDIR", keep, 1);
+    else
+        unsetenv("TMPDIR");
+    free(keep);
+    assert_int_equal(tmpfile_opens_on_loop, 0);
 
     /* An empty chunked body: CONTENT_LENGTH=0. */
     t = start(CONF, "POST", "/cgi-bin/body.py", headers);
