@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -514,4 +516,24 @@ void spool_free(spool *s)
     sp_close_held(s);
     s->busy = 0;
     s->abandoned = 1;
+}
+
+int spool_tmpfile(const char *prefix)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    /* A file system without O_TMPFILE: create, then unlink at once. */
+    char name[PATH_MAX];
+    if (snprintf(name, sizeof name, "%s/%s-XXXXXX", dir, prefix) >= (int)sizeof name) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = mkostemp(name, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(name);
+    return fd;
 }

@@ -163,6 +163,12 @@ void spool_abandon(spool *s);
  * close what was handed over and free the batches. */
 void spool_free(spool *s);
 
+/* An unnamed temporary file for a body (O_TMPFILE in $TMPDIR or /tmp: nothing
+ * is left behind even if the worker is killed; where the file system lacks
+ * it, a file created and unlinked at once, named after `prefix`). Read-write,
+ * close-on-exec. The fd, or -1 with errno set. */
+int spool_tmpfile(const char *prefix);
+
 /* A batch is on the pool (the module must not close fds it wrote). */
 static inline int spool_busy(const spool *s) { return s->busy; }
 

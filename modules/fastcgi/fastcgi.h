@@ -4,6 +4,8 @@
  *   fcgi_config.c   the "fastcgi" settings object
  *   fcgi_script.c   which file is the script (index, split_path, extensions)
  *   fcgi_send.c     BEGIN_REQUEST, FCGI_PARAMS (the cgi module's meta-variables), stdin streamed
+ *   fcgi_spool.c    a body without a length (chunked, or HTTP/2 without Content-Length):
+ *                   collected in an unnamed temporary file, then sent as STDIN from it
  *   fcgi_recv.c     STDOUT as a CGI header block then the body, STDERR to the log, END_REQUEST
  *   fcgi_record.c   the record codec and parser (pure)
  * The connection itself (balancing, health, pool) is lib/upstream.
@@ -13,10 +15,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cgi_env.h"
 #include "cgi_header.h"
 #include "fcgi_record.h"
+#include "spool.h"
 #include "upstream.h"
 #include "webserv/module.h"
 
@@ -24,6 +28,7 @@
 #define FCGI_IN_BUF 16384        /* bytes read from the application at a time */
 #define FCGI_STDIN_PIECE 32768   /* request body bytes framed per on_body call */
 #define FCGI_STDERR_LINE_MAX 1024
+#define FCGI_FILE_PIECE FCGI_STDIN_PIECE /* spooled body bytes read (off the loop) per STDIN record */
 
 extern const ws_host *fcgi_host;
 
@@ -52,10 +57,23 @@ typedef struct fcgi_req {
     size_t olen, ooff, ocap;
     size_t head_len;   /* obuf[0..head_len): BEGIN + PARAMS (+ empty STDIN), resent on a retry */
     int has_body;
+    int64_t body_length; /* CONTENT_LENGTH: the request's, or the spooled body's size; -1 without a body */
     int body_started;  /* body bytes were consumed: no retry any more */
     int body_done;     /* the empty STDIN record is queued */
     int body_paused;   /* on_body consumed less: body_resume once obuf drains */
     int in_on_body;
+
+    /* a body without a length, spooled first (fcgi_spool.c) */
+    int spooled;
+    int tmp_fd;        /* the unnamed temporary file, -1 when none */
+    spool sp;          /* its writes, on the core's pool */
+    int64_t file_off;  /* the next byte of it to send as STDIN */
+    int file_reading;  /* a read of the file is on the pool */
+    unsigned file_gen; /* bumped by a retry: a read started before it is stale */
+    char *fbuf;        /* FCGI_FILE_PIECE: what the read brings */
+    ssize_t fgot;      /* its result: bytes, or -errno */
+    int64_t fat;       /* its offset */
+    unsigned fgen;     /* file_gen when it started */
 
     /* from the application */
     uint8_t ibuf[FCGI_IN_BUF];
@@ -85,6 +103,15 @@ void fcgi_flush(fcgi_req *c);       /* write obuf; watch for writability while i
 size_t fcgi_on_body(ws_request *r, const char *data, size_t len);
 void fcgi_on_body_end(ws_request *r);
 
+/* fcgi_spool.c */
+int fcgi_spool_start(fcgi_req *c);                  /* the temporary file and read_body: 0 or a status */
+size_t fcgi_spool_body(fcgi_req *c, const char *data, size_t len);
+void fcgi_spool_end(fcgi_req *c);                   /* all of the body came: connect once it is on the disk */
+int fcgi_spool_next(fcgi_req *c);                   /* obuf drained: 1 if a STDIN record was queued at once */
+void fcgi_spool_rewind(fcgi_req *c);                /* a retry: the file is sent again from its start */
+void fcgi_spool_free(fcgi_req *c);                  /* cleanup */
+void fcgi_put_record(fcgi_req *c, int type, const void *data, size_t n);
+
 /* fcgi_recv.c */
 void fcgi_process_input(fcgi_req *c); /* parse ibuf[ioff..ilen) until it is empty or the client is full */
 void fcgi_on_writable(ws_request *r);
@@ -95,6 +122,7 @@ void fcgi_fail(fcgi_req *c, int status, const char *why); /* drop the connection
 void fcgi_done(fcgi_req *c);                               /* END_REQUEST: finish, pool the connection */
 void fcgi_arm_timer(fcgi_req *c);                          /* progress: the send/read timeout restarts */
 int fcgi_retry(fcgi_req *c, const char *why);              /* 1 if another connection attempt started */
+void fcgi_connect(fcgi_req *c);                            /* connect once the spooled body is complete */
 void fcgi_update_watch(fcgi_req *c);
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static void put_record(fcgi_req *c, int type, const void *data, size_t n)
+void fcgi_put_record(fcgi_req *c, int type, const void *data, size_t n)
 {
     fcgi_put_header(c->obuf + c->olen, type, FCGI_REQUEST_ID, (uint16_t)n, 0);
     if (n)
@@ -23,7 +23,7 @@ int fcgi_build_head(fcgi_req *c)
 {
     ws_request *r = c->r;
     char **env = cgi_env_build(fcgi_host, r, c->conf->env, c->conf->n_env, &c->script,
-                               c->has_body ? r->content_length : -1);
+                               c->body_length);
     if (!env)
         return -1;
     size_t pairs = 0;
@@ -47,16 +47,17 @@ int fcgi_build_head(fcgi_req *c)
     size_t n_records = pairs / 65528 + 1;
     size_t head = FCGI_BEGIN_LEN + pairs + (n_records + 2) * FCGI_HEADER_LEN;
     size_t piece = FCGI_HEADER_LEN + FCGI_STDIN_PIECE + FCGI_HEADER_LEN;
-    c->ocap = head > piece ? head : piece;
+    /* A spooled body's STDIN records go after the head, which stays for a retry. */
+    c->ocap = c->spooled ? head + piece : head > piece ? head : piece;
     if (!(c->obuf = fcgi_host->alloc(r, c->ocap)))
         return -1;
     fcgi_put_begin(c->obuf, FCGI_REQUEST_ID, c->keep_conn);
     c->olen = FCGI_BEGIN_LEN;
     for (size_t off = 0; off < pairs; off += 65528)
-        put_record(c, FCGI_PARAMS, pb + off, pairs - off < 65528 ? pairs - off : 65528);
-    put_record(c, FCGI_PARAMS, NULL, 0);
+        fcgi_put_record(c, FCGI_PARAMS, pb + off, pairs - off < 65528 ? pairs - off : 65528);
+    fcgi_put_record(c, FCGI_PARAMS, NULL, 0);
     if (!c->has_body) {
-        put_record(c, FCGI_STDIN, NULL, 0);
+        fcgi_put_record(c, FCGI_STDIN, NULL, 0);
         c->body_done = 1;
     }
     c->head_len = c->olen;
@@ -65,6 +66,7 @@ int fcgi_build_head(fcgi_req *c)
 
 void fcgi_flush(fcgi_req *c)
 {
+again:
     while (c->up.fd >= 0 && c->ooff < c->olen) {
         ssize_t n = send(c->up.fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
         if (n > 0) {
@@ -83,6 +85,11 @@ void fcgi_flush(fcgi_req *c)
     }
     if (c->up.fd < 0 || c->over)
         return;
+    /* A spooled body: the next STDIN record comes from its file. */
+    if (c->spooled && c->ooff == c->olen && c->w && fcgi_spool_next(c))
+        goto again;
+    if (c->up.fd < 0 || c->over)
+        return;
     if (c->ooff == c->olen && c->body_started)
         c->ooff = c->olen = 0;
     fcgi_update_watch(c);
@@ -97,6 +104,8 @@ size_t fcgi_on_body(ws_request *r, const char *data, size_t len)
     fcgi_req *c = r->ctx;
     if (!c || c->over || c->ended)
         return len; /* the answer is out: the rest of the body is not wanted */
+    if (c->spooled)
+        return fcgi_spool_body(c, data, len);
     if (!c->body_started && c->up.fd >= 0 && c->w && c->ooff == c->olen) {
         c->body_started = 1; /* from now on a failure cannot be retried: the body is gone */
         c->olen = c->ooff = 0;
@@ -109,7 +118,7 @@ size_t fcgi_on_body(ws_request *r, const char *data, size_t len)
     c->in_on_body = 1;
     while (done < len && c->body_started && c->up.fd >= 0 && !c->over && c->ooff == c->olen) {
         size_t n = len - done < FCGI_STDIN_PIECE ? len - done : FCGI_STDIN_PIECE;
-        put_record(c, FCGI_STDIN, data + done, n);
+        fcgi_put_record(c, FCGI_STDIN, data + done, n);
         done += n;
         fcgi_flush(c);
     }
@@ -124,12 +133,16 @@ void fcgi_on_body_end(ws_request *r)
     fcgi_req *c = r->ctx;
     if (!c || c->over || c->ended || c->body_done)
         return;
+    if (c->spooled) {
+        fcgi_spool_end(c);
+        return;
+    }
     if (!c->body_started) {
         c->body_started = 1;
         if (c->ooff == c->olen)
             c->olen = c->ooff = 0;
     }
-    put_record(c, FCGI_STDIN, NULL, 0);
+    fcgi_put_record(c, FCGI_STDIN, NULL, 0);
     c->body_done = 1;
     fcgi_flush(c);
 }

@@ -36,6 +36,7 @@ static int fcgi_match(ws_request *r)
     c->r = r;
     c->conf = conf;
     c->up.fd = -1;
+    c->tmp_fd = -1;
     r->ctx = c;
     return WS_TAKE;
 }
@@ -68,6 +69,7 @@ void fcgi_fail(fcgi_req *c, int status, const char *why)
                    c->up.server ? c->up.server->address : "-", why);
     stop_io(c);
     up_failed(&c->up);
+    spool_abandon(&c->sp); /* a body being spooled: nothing more to its file */
     if (!c->over) {
         c->over = 1;
         fcgi_host->error(c->r, status); /* a page, or a closed connection once the head is out */
@@ -214,17 +216,23 @@ int fcgi_retry(fcgi_req *c, const char *why)
     }
     c->ooff = 0;
     c->olen = c->head_len;
+    if (c->spooled)
+        fcgi_spool_rewind(c); /* the whole body is still in its file */
     fcgi_parser_init(&c->parser, FCGI_REQUEST_ID);
     start_connect(c, !reused, 0);
     return 1;
 }
 
+void fcgi_connect(fcgi_req *c)
+{
+    start_connect(c, 1, 0);
+}
+
 static int fcgi_handle(ws_request *r)
 {
     fcgi_req *c = r->ctx;
-    if (r->content_length < 0)
-        return 411; /* FastCGI applications read CONTENT_LENGTH bytes: a chunked body needs a length */
     c->has_body = r->content_length > 0;
+    c->body_length = c->has_body ? r->content_length : -1;
     c->keep_conn = c->conf->upstream->keepalive > 0;
     c->length = -1;
     c->up.host = fcgi_host;
@@ -233,7 +241,14 @@ static int fcgi_handle(ws_request *r)
     c->up.done = connect_done;
     c->up.arg = c;
     fcgi_parser_init(&c->parser, FCGI_REQUEST_ID);
-    if (!(c->hbuf = fcgi_host->alloc(r, CGI_HEADER_MAX)) || fcgi_build_head(c) < 0)
+    if (!(c->hbuf = fcgi_host->alloc(r, CGI_HEADER_MAX)))
+        return 500;
+    /* No length up front (chunked, or HTTP/2 without Content-Length): the
+     * application needs CONTENT_LENGTH first, so the body goes to a file
+     * and the connecting waits for its end (fcgi_spool.c). */
+    if (r->content_length < 0)
+        return fcgi_spool_start(c);
+    if (fcgi_build_head(c) < 0)
         return 500;
     if (c->has_body && fcgi_host->read_body(r) != WS_OK)
         return 500;
@@ -256,6 +271,7 @@ static void fcgi_cleanup(ws_request *r, int how)
             (void)errno;
     }
     up_release(&c->up, 0);
+    fcgi_spool_free(c);
 }
 
 static const char *const fcgi_methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", NULL};

@@ -393,6 +393,9 @@ class ProxyTest(harness.ServerTestCase):
         c.request("GET", "/")
         r = c.getresponse()
         self.assertEqual(r.status, 200)
+        if harness.H2_MODE:
+            self.assertLess(len(r.read()), 100000)  # cut by RST_STREAM before its Content-Length
+            return
         with self.assertRaises(http.client.IncompleteRead):
             r.read()
 
