@@ -1,6 +1,6 @@
 /*
  * mod_fastcgi internals. One file per job:
- *   mod_fastcgi.c   descriptor, match/handle/cleanup, connecting and retrying, timeouts
+ *   mod_fastcgi.c   descriptor, match/handle/cleanup, the exchange's callbacks
  *   fcgi_config.c   the "fastcgi" settings object
  *   fcgi_script.c   which file is the script (index, split_path, extensions)
  *   fcgi_send.c     BEGIN_REQUEST, FCGI_PARAMS (the cgi module's meta-variables), stdin streamed
@@ -8,7 +8,8 @@
  *                   collected in an unnamed temporary file, then sent as STDIN from it
  *   fcgi_recv.c     STDOUT as a CGI header block then the body, STDERR to the log, END_REQUEST
  *   fcgi_record.c   the record codec and parser (pure)
- * The connection itself (balancing, health, pool) is lib/upstream.
+ * The connection and the flow around it (balancing, health, pool, retries,
+ * timeouts, sending obuf, reading) is lib/upstream (up_exchange.h).
  */
 #ifndef WEBSERV_MOD_FASTCGI_H
 #define WEBSERV_MOD_FASTCGI_H
@@ -21,7 +22,7 @@
 #include "cgi_header.h"
 #include "fcgi_record.h"
 #include "spool.h"
-#include "upstream.h"
+#include "up_exchange.h"
 #include "webserv/module.h"
 
 #define FCGI_REQUEST_ID 1        /* one request per connection at a time (no multiplexing) */
@@ -43,25 +44,16 @@ typedef struct fcgi_conf {
 } fcgi_conf;
 
 typedef struct fcgi_req {
+    up_exchange x;     /* connection, retries, timeouts, obuf and its flushing (lib/upstream);
+                          x.obuf: BEGIN + PARAMS (+ empty STDIN) as the head, then STDIN records */
     ws_request *r;
     const fcgi_conf *conf;
     cgi_env_script script;
-    up_conn up;
-    ws_watch *w;       /* on up.fd once connected */
-    ws_timer *timer;
-    int over;          /* the response ended (finish or error): no more response calls */
     int keep_conn;     /* FCGI_KEEP_CONN was asked for */
 
     /* to the application */
-    uint8_t *obuf;     /* records not yet written */
-    size_t olen, ooff, ocap;
-    size_t head_len;   /* obuf[0..head_len): BEGIN + PARAMS (+ empty STDIN), resent on a retry */
     int has_body;
     int64_t body_length; /* CONTENT_LENGTH: the request's, or the spooled body's size; -1 without a body */
-    int body_started;  /* body bytes were consumed: no retry any more */
-    int body_done;     /* the empty STDIN record is queued */
-    int body_paused;   /* on_body consumed less: body_resume once obuf drains */
-    int in_on_body;
 
     /* a body without a length, spooled first (fcgi_spool.c) */
     int spooled;
@@ -78,13 +70,10 @@ typedef struct fcgi_req {
     /* from the application */
     uint8_t ibuf[FCGI_IN_BUF];
     size_t ilen, ioff;
-    fcgi_parser parser;
-    int got_any;       /* any byte came back */
-    int ended;         /* END_REQUEST seen */
+    fcgi_parser parser; /* x.ended: END_REQUEST seen */
     char *hbuf;        /* the header block as it arrives (CGI_HEADER_MAX) */
     size_t hlen;
     int head_done;
-    int out_paused;    /* the client's queue is full: not reading until on_writable */
     int64_t length;    /* the application's Content-Length, -1 if none */
     int64_t sent;
     char eline[FCGI_STDERR_LINE_MAX + 1];
@@ -99,7 +88,6 @@ int fcgi_find_script(ws_request *r, const fcgi_conf *conf, cgi_env_script *out);
 
 /* fcgi_send.c */
 int fcgi_build_head(fcgi_req *c);   /* BEGIN_REQUEST + PARAMS (+ empty STDIN without a body): 0 or -1 */
-void fcgi_flush(fcgi_req *c);       /* write obuf; watch for writability while it does not drain */
 size_t fcgi_on_body(ws_request *r, const char *data, size_t len);
 void fcgi_on_body_end(ws_request *r);
 
@@ -107,7 +95,7 @@ void fcgi_on_body_end(ws_request *r);
 int fcgi_spool_start(fcgi_req *c);                  /* the temporary file and read_body: 0 or a status */
 size_t fcgi_spool_body(fcgi_req *c, const char *data, size_t len);
 void fcgi_spool_end(fcgi_req *c);                   /* all of the body came: connect once it is on the disk */
-int fcgi_spool_next(fcgi_req *c);                   /* obuf drained: 1 if a STDIN record was queued at once */
+int fcgi_spool_next(up_exchange *x);                /* obuf drained: 1 if a STDIN record was queued at once */
 void fcgi_spool_rewind(fcgi_req *c);                /* a retry: the file is sent again from its start */
 void fcgi_spool_free(fcgi_req *c);                  /* cleanup */
 void fcgi_put_record(fcgi_req *c, int type, const void *data, size_t n);
@@ -117,12 +105,8 @@ void fcgi_process_input(fcgi_req *c); /* parse ibuf[ioff..ilen) until it is empt
 void fcgi_on_writable(ws_request *r);
 
 /* mod_fastcgi.c */
-void fcgi_io(ws_request *r, int fd, unsigned events, void *arg);
 void fcgi_fail(fcgi_req *c, int status, const char *why); /* drop the connection; error once */
 void fcgi_done(fcgi_req *c);                               /* END_REQUEST: finish, pool the connection */
-void fcgi_arm_timer(fcgi_req *c);                          /* progress: the send/read timeout restarts */
-int fcgi_retry(fcgi_req *c, const char *why);              /* 1 if another connection attempt started */
 void fcgi_connect(fcgi_req *c);                            /* connect once the spooled body is complete */
-void fcgi_update_watch(fcgi_req *c);
 
 #endif

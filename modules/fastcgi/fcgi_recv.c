@@ -36,7 +36,7 @@ static void body_bytes(fcgi_req *c, const uint8_t *p, size_t n)
     c->sent += (int64_t)n;
     int rc = fcgi_host->write(c->r, p, n);
     if (rc == WS_AGAIN)
-        c->out_paused = 1;
+        c->x.out_paused = 1;
     else if (rc != WS_OK)
         fcgi_fail(c, 500, "the client connection failed");
 }
@@ -84,13 +84,13 @@ static void stdout_bytes(fcgi_req *c, const uint8_t *p, size_t n)
     }
     send_head(c, &h);
     body_bytes(c, (const uint8_t *)c->hbuf + k, c->hlen - (size_t)k);
-    if (!c->over && take < n)
+    if (!c->x.over && take < n)
         body_bytes(c, p + take, n - take);
 }
 
 void fcgi_process_input(fcgi_req *c)
 {
-    while (c->ioff < c->ilen && !c->out_paused && !c->over && !c->ended) {
+    while (c->ioff < c->ilen && !c->x.out_paused && !c->x.over && !c->x.ended) {
         fcgi_event ev;
         c->ioff += fcgi_parse(&c->parser, c->ibuf + c->ioff, c->ilen - c->ioff, &ev);
         switch (ev.kind) {
@@ -109,7 +109,7 @@ void fcgi_process_input(fcgi_req *c)
             else if (!c->head_done)
                 fcgi_fail(c, 502, "the application ended without a header block");
             else
-                c->ended = 1;
+                c->x.ended = 1;
             break;
         case FCGI_EV_ERROR:
             fcgi_fail(c, 502, ev.why);
@@ -119,19 +119,19 @@ void fcgi_process_input(fcgi_req *c)
         }
     }
     /* The END_REQUEST is handled once everything before it reached the client's queue. */
-    if (c->ended && !c->over && !c->out_paused)
+    if (c->x.ended && !c->x.over && !c->x.out_paused)
         fcgi_done(c);
 }
 
 void fcgi_on_writable(ws_request *r)
 {
     fcgi_req *c = r->ctx;
-    if (!c || c->over)
+    if (!c || c->x.over)
         return;
-    c->out_paused = 0;
+    c->x.out_paused = 0;
     fcgi_process_input(c);
-    if (!c->over && !c->out_paused) {
-        fcgi_update_watch(c);
-        fcgi_arm_timer(c);
+    if (!c->x.over && !c->x.out_paused) {
+        upx_update_watch(&c->x);
+        upx_arm_timer(&c->x);
     }
 }

@@ -43,7 +43,7 @@ static void spool_drained(ws_request *r, void *arg)
 {
     (void)r;
     fcgi_req *c = arg;
-    if (c->over)
+    if (c->x.over)
         return;
     c->body_length = c->file_off; /* counted as it was spooled */
     c->file_off = 0;
@@ -124,13 +124,13 @@ static int queue_piece(fcgi_req *c)
         fcgi_fail(c, 500, why);
         return -1;
     }
-    c->ooff = c->olen = c->head_len;
+    c->x.ooff = c->x.olen = c->x.head_len;
     if (c->fgot > 0)
         fcgi_put_record(c, FCGI_STDIN, c->fbuf, (size_t)c->fgot);
     c->file_off = c->fat + c->fgot;
     if (c->file_off == c->body_length) {
         fcgi_put_record(c, FCGI_STDIN, NULL, 0);
-        c->body_done = 1;
+        c->x.body_done = 1;
     }
     return 0;
 }
@@ -140,22 +140,25 @@ static void piece_read(ws_request *r, void *arg)
     (void)r;
     fcgi_req *c = arg;
     c->file_reading = 0;
-    if (c->over)
+    if (c->x.over)
         return;
     if (c->fgen != c->file_gen) {
         /* A retry came meanwhile: the file goes again from its start once
          * the new connection is up (connected() flushes). */
-        if (c->w)
-            fcgi_flush(c);
+        if (c->x.w)
+            upx_flush(&c->x);
         return;
     }
     if (queue_piece(c) == 0)
-        fcgi_flush(c);
+        upx_flush(&c->x);
 }
 
-int fcgi_spool_next(fcgi_req *c)
+int fcgi_spool_next(up_exchange *x)
 {
-    if (c->body_done || c->file_reading || c->over)
+    fcgi_req *c = x->arg;
+    if (!c->spooled)
+        return 0;
+    if (c->x.body_done || c->file_reading || c->x.over)
         return 0;
     c->fat = c->file_off;
     c->fgen = c->file_gen;
@@ -175,7 +178,7 @@ void fcgi_spool_rewind(fcgi_req *c)
 {
     c->file_gen++;
     c->file_off = 0;
-    c->body_done = 0;
+    c->x.body_done = 0;
 }
 
 void fcgi_spool_free(fcgi_req *c)

@@ -1,7 +1,7 @@
 /*
  * mod_proxy internals: an HTTP/1.1 reverse proxy to an upstream group
  * (RFC 9110 §7.6, RFC 9112). One file per job:
- *   mod_proxy.c       descriptor, match/handle/cleanup, connecting, retries, timeouts, I/O
+ *   mod_proxy.c       descriptor, match/handle/cleanup, the exchange's callbacks
  *   proxy_config.c    the "proxy" settings object
  *   proxy_request.c   the request head to the upstream (hop-by-hop fields out, Host,
  *                     X-Forwarded-*, Forwarded) and the body framing
@@ -10,7 +10,8 @@
  *   proxy_trust.c     trusted_proxies: addresses and CIDR ranges
  *   proxy_tunnel.c    Upgrade (WebSocket): the upstream's 101 answered with host->upgrade
  *                     (ABI 1.3), then bytes spliced both ways
- * The connection itself (balancing, health, pool) is lib/upstream.
+ * The connection and the flow around it (balancing, health, pool, retries,
+ * timeouts, sending obuf, reading) is lib/upstream (up_exchange.h).
  */
 #ifndef WEBSERV_MOD_PROXY_H
 #define WEBSERV_MOD_PROXY_H
@@ -20,7 +21,7 @@
 #include <stdint.h>
 
 #include "http_parse.h"
-#include "upstream.h"
+#include "up_exchange.h"
 #include "webserv/module.h"
 
 #define PROXY_IN_BUF 65536      /* bytes read from the upstream at a time */
@@ -53,35 +54,21 @@ typedef struct proxy_conf {
 enum { BODY_NONE = 0, BODY_LENGTH = 1, BODY_CHUNKED = 2, BODY_CLOSE = 3 };
 
 typedef struct proxy_req {
+    up_exchange x;     /* connection, retries, timeouts, obuf and its flushing (lib/upstream) */
     ws_request *r;
     const proxy_conf *conf;
-    up_conn up;
-    ws_watch *w;
-    ws_timer *timer;
-    int over;          /* the response ended (finish or error) */
-    unsigned tries;    /* attempts that count against retries */
 
-    /* to the upstream */
-    char *obuf;
-    size_t olen, ooff, ocap;
-    size_t head_len;   /* obuf[0..head_len): the request head, resent on a retry */
+    /* to the upstream: the head, then the body framed into x.obuf */
     int body_mode;     /* BODY_NONE, BODY_LENGTH, BODY_CHUNKED (what we send) */
-    int body_started;  /* body bytes were consumed: no retry any more */
-    int body_done;
-    int body_paused;
-    int in_on_body;
 
     /* from the upstream */
     char *ibuf;        /* PROXY_IN_BUF; holds the head until it is complete */
     size_t ilen, ioff;
-    int got_any;
     int head_done;
     int resp_mode;     /* BODY_* of the response */
     int64_t resp_left; /* BODY_LENGTH: bytes still to come */
     chunked_decoder dec;
     int upstream_keep; /* the upstream may keep the connection */
-    int ended;         /* the response body is complete */
-    int out_paused;
     const char *public_base; /* "http://host[:port]" the client used, for Location rewriting */
 
     /* Upgrade (proxy_tunnel.c) */
@@ -96,9 +83,8 @@ int proxy_configure(const ws_settings *s, const ws_location_info *loc, const voi
 int proxy_parse_cidr(const char *text, proxy_cidr *out); /* 0 or -1 */
 int proxy_trusted(const proxy_conf *conf, const char *addr);
 
-/* proxy_request.c: the head into obuf (0, or -1 when out of memory). */
+/* proxy_request.c: the head into x.obuf (0, or -1 when out of memory). */
 int proxy_build_head(proxy_req *c);
-void proxy_flush(proxy_req *c);
 size_t proxy_on_body(ws_request *r, const char *data, size_t len);
 void proxy_on_body_end(ws_request *r);
 
@@ -116,10 +102,6 @@ size_t proxy_on_data(ws_request *r, const char *data, size_t len);
 void proxy_on_data_end(ws_request *r);
 
 /* mod_proxy.c */
-void proxy_fail(proxy_req *c, int status, const char *why);
 void proxy_done(proxy_req *c);
-void proxy_arm_timer(proxy_req *c);
-int proxy_retry(proxy_req *c, const char *why);
-void proxy_update_watch(proxy_req *c);
 
 #endif

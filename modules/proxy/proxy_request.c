@@ -170,7 +170,7 @@ static const char *client_host(const ws_request *r)
 
 static const char *upstream_host(const proxy_req *c)
 {
-    const char *a = c->up.server ? c->up.server->address : "localhost";
+    const char *a = c->x.up.server ? c->x.up.server->address : "localhost";
     return strncmp(a, "unix:", 5) == 0 ? "localhost" : a;
 }
 
@@ -244,100 +244,51 @@ int proxy_build_head(proxy_req *c)
     if (b.oom)
         return -1;
     size_t piece = PROXY_BODY_PIECE + 32;
-    c->ocap = (b.n > piece ? b.n : piece) + 16; /* room for the last chunk behind the head */
-    if (!(c->obuf = proxy_host->alloc(r, c->ocap)))
+    c->x.ocap = (b.n > piece ? b.n : piece) + 16; /* room for the last chunk behind the head */
+    if (!(c->x.obuf = proxy_host->alloc(r, c->x.ocap)))
         return -1;
-    memcpy(c->obuf, b.p, b.n);
-    c->olen = c->head_len = b.n;
-    c->ooff = 0;
+    memcpy(c->x.obuf, b.p, b.n);
+    c->x.olen = c->x.head_len = b.n;
+    c->x.ooff = 0;
     if (c->body_mode == BODY_NONE)
-        c->body_done = 1;
+        c->x.body_done = 1;
     return 0;
 }
 
-void proxy_flush(proxy_req *c)
-{
-    while (c->up.fd >= 0 && c->ooff < c->olen) {
-        ssize_t n = send(c->up.fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->ooff += (size_t)n;
-            proxy_arm_timer(c);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (!proxy_retry(c, n < 0 ? strerror(errno) : "closed"))
-            proxy_fail(c, 502, "the upstream closed the connection while the request was sent");
-        return;
-    }
-    if (c->up.fd < 0 || c->over)
-        return;
-    if (c->ooff == c->olen && c->body_started)
-        c->ooff = c->olen = 0;
-    proxy_update_watch(c);
-    if (c->ooff == c->olen && c->body_paused && !c->in_on_body) {
-        c->body_paused = 0;
-        proxy_host->body_resume(c->r);
-    }
-}
-
 /* One piece of body into obuf, framed as a chunk when chunked. */
-static void frame(proxy_req *c, const char *data, size_t n)
+static void frame(up_exchange *x, const char *data, size_t n)
 {
+    proxy_req *c = x->arg;
     if (c->body_mode == BODY_CHUNKED) {
-        int k = snprintf(c->obuf + c->olen, 20, "%zx\r\n", n);
-        c->olen += (size_t)k;
+        int k = snprintf(x->obuf + x->olen, 20, "%zx\r\n", n);
+        x->olen += (size_t)k;
     }
-    memcpy(c->obuf + c->olen, data, n);
-    c->olen += n;
+    memcpy(x->obuf + x->olen, data, n);
+    x->olen += n;
     if (c->body_mode == BODY_CHUNKED) {
-        memcpy(c->obuf + c->olen, "\r\n", 2);
-        c->olen += 2;
+        memcpy(x->obuf + x->olen, "\r\n", 2);
+        x->olen += 2;
     }
 }
 
 size_t proxy_on_body(ws_request *r, const char *data, size_t len)
 {
     proxy_req *c = r->ctx;
-    if (!c || c->over)
+    if (!c || c->x.over)
         return len;
-    if (!c->body_started && c->up.fd >= 0 && c->w && c->ooff == c->olen) {
-        c->body_started = 1; /* the body is gone from now on: no retry */
-        c->olen = c->ooff = 0;
-    }
-    /* As in fastcgi: frame and write while the upstream takes it; the rest
-     * is offered again after body_resume (called from proxy_flush, never from
-     * in here). */
-    size_t done = 0;
-    c->in_on_body = 1;
-    while (done < len && c->body_started && c->up.fd >= 0 && !c->over && c->ooff == c->olen) {
-        size_t n = len - done < PROXY_BODY_PIECE ? len - done : PROXY_BODY_PIECE;
-        frame(c, data + done, n);
-        done += n;
-        proxy_flush(c);
-    }
-    c->in_on_body = 0;
-    if (done < len && !c->over)
-        c->body_paused = 1;
-    return c->over ? len : done;
+    return upx_body(&c->x, data, len, PROXY_BODY_PIECE, frame);
+}
+
+static void last_chunk(up_exchange *x)
+{
+    memcpy(x->obuf + x->olen, "0\r\n\r\n", 5); /* the last chunk, no trailers */
+    x->olen += 5;
 }
 
 void proxy_on_body_end(ws_request *r)
 {
     proxy_req *c = r->ctx;
-    if (!c || c->over || c->body_done)
+    if (!c || c->x.over || c->x.body_done)
         return;
-    c->body_done = 1;
-    if (c->body_mode != BODY_CHUNKED)
-        return;
-    if (!c->body_started) {
-        c->body_started = 1;
-        if (c->ooff == c->olen)
-            c->olen = c->ooff = 0;
-    }
-    memcpy(c->obuf + c->olen, "0\r\n\r\n", 5); /* the last chunk, no trailers */
-    c->olen += 5;
-    proxy_flush(c);
+    upx_body_end(&c->x, c->body_mode == BODY_CHUNKED ? last_chunk : NULL);
 }

@@ -64,11 +64,11 @@ static char *rewrite_url(proxy_req *c, const char *v, size_t n)
 {
     ws_request *r = c->r;
     static const char http[] = "http://";
-    if (n < sizeof http - 1 || strncasecmp(v, http, sizeof http - 1) != 0 || !c->up.server)
+    if (n < sizeof http - 1 || strncasecmp(v, http, sizeof http - 1) != 0 || !c->x.up.server)
         return NULL;
     const char *rest = v + sizeof http - 1;
     size_t rn = n - (sizeof http - 1);
-    const char *names[2] = {c->up.server->address, proxy_host->header(r, "Host")};
+    const char *names[2] = {c->x.up.server->address, proxy_host->header(r, "Host")};
     if (c->conf->host_mode == PROXY_HOST_LITERAL)
         names[1] = c->conf->host_literal;
     for (int i = 0; i < 2; i++) {
@@ -175,7 +175,7 @@ static void send_head(proxy_req *c, const http_head *h, int status)
     c->upstream_keep = h->keep_alive && c->resp_mode != BODY_CLOSE && !c->upgrade;
     c->head_done = 1;
     if (c->resp_mode == BODY_NONE || (c->resp_mode == BODY_LENGTH && c->resp_left == 0))
-        c->ended = 1;
+        c->x.ended = 1;
 }
 
 static void pass(proxy_req *c, const char *p, size_t n)
@@ -184,9 +184,9 @@ static void pass(proxy_req *c, const char *p, size_t n)
         return;
     int rc = proxy_host->write(c->r, p, n);
     if (rc == WS_AGAIN)
-        c->out_paused = 1;
+        c->x.out_paused = 1;
     else if (rc != WS_OK)
-        proxy_fail(c, 500, "the client connection failed");
+        upx_fail(&c->x, 500, "the client connection failed");
 }
 
 /* 0: more input needed; 1: go on. */
@@ -198,21 +198,21 @@ static int head_step(proxy_req *c)
     int rc = http_parse_response_head(c->ibuf, c->ilen, PROXY_HEAD_MAX, &h, &status, &hl);
     if (rc == HTTP_PARSE_AGAIN) {
         if (c->ilen >= PROXY_HEAD_MAX)
-            proxy_fail(c, 502, "the upstream's response head is too large");
+            upx_fail(&c->x, 502, "the upstream's response head is too large");
         return 0;
     }
     if (rc != HTTP_PARSE_OK) {
-        proxy_fail(c, 502, "the upstream's response head is malformed (RFC 9112 §4, §6.3)");
+        upx_fail(&c->x, 502, "the upstream's response head is malformed (RFC 9112 §4, §6.3)");
         return 0;
     }
     if (status < 200) {
         if (status == 101) {
             if (!c->upgrade) {
-                proxy_fail(c, 502, "the upstream switched protocols unasked");
+                upx_fail(&c->x, 502, "the upstream switched protocols unasked");
                 return 0;
             }
             proxy_tunnel_start(c, &h, hl); /* proxy_tunnel.c */
-            return !c->over;
+            return !c->x.over;
         }
         /* An interim answer (100 Continue, 103): dropped, the final one follows. */
         memmove(c->ibuf, c->ibuf + hl, c->ilen - hl);
@@ -226,7 +226,7 @@ static int head_step(proxy_req *c)
 
 void proxy_process_input(proxy_req *c)
 {
-    while (!c->over && !c->out_paused && !c->ended) {
+    while (!c->x.over && !c->x.out_paused && !c->x.ended) {
         if (!c->head_done) {
             if (!c->ilen || !head_step(c))
                 return;
@@ -241,7 +241,7 @@ void proxy_process_input(proxy_req *c)
             c->ioff += n;
             c->resp_left -= (int64_t)n;
             if (c->resp_left == 0)
-                c->ended = 1;
+                c->x.ended = 1;
             pass(c, p, n);
         } else if (c->resp_mode == BODY_CHUNKED) {
             size_t used = 0, dn = 0;
@@ -249,11 +249,11 @@ void proxy_process_input(proxy_req *c)
             int rc = chunked_decode(&c->dec, p, avail, &used, &data, &dn);
             c->ioff += used;
             if (rc == CHUNKED_ERROR) {
-                proxy_fail(c, 502, "the upstream's chunked body is malformed");
+                upx_fail(&c->x, 502, "the upstream's chunked body is malformed");
                 return;
             }
             if (rc == CHUNKED_DONE)
-                c->ended = 1;
+                c->x.ended = 1;
             if (rc == CHUNKED_DATA)
                 pass(c, data, dn);
         } else {
@@ -261,19 +261,19 @@ void proxy_process_input(proxy_req *c)
             pass(c, p, avail);
         }
     }
-    if (c->ended && !c->over && !c->out_paused)
+    if (c->x.ended && !c->x.over && !c->x.out_paused)
         proxy_done(c);
 }
 
 void proxy_on_writable(ws_request *r)
 {
     proxy_req *c = r->ctx;
-    if (!c || c->over)
+    if (!c || c->x.over)
         return;
-    c->out_paused = 0;
+    c->x.out_paused = 0;
     proxy_process_input(c);
-    if (!c->over && !c->out_paused) {
-        proxy_update_watch(c);
-        proxy_arm_timer(c);
+    if (!c->x.over && !c->x.out_paused) {
+        upx_update_watch(&c->x);
+        upx_arm_timer(&c->x);
     }
 }

@@ -49,58 +49,58 @@ void proxy_tunnel_start(proxy_req *c, const http_head *h, size_t head_len)
             break;
         }
     if (!proto || !*proto || !header_rules_list_has(c->upgrade, proto)) {
-        proxy_fail(c, 502, "the upstream's 101 names no protocol the client asked for");
+        upx_fail(&c->x, 502, "the upstream's 101 names no protocol the client asked for");
         return;
     }
     proxy_pass_fields(c, h);
     if (proxy_host->upgrade(r, proto) != WS_OK) {
-        proxy_fail(c, 502, "the client's connection cannot be upgraded");
+        upx_fail(&c->x, 502, "the client's connection cannot be upgraded");
         return;
     }
-    up_succeeded(&c->up);
+    up_succeeded(&c->x.up);
     c->tunnel = 1;
     c->head_done = 1;
     c->resp_mode = BODY_CLOSE; /* upstream bytes until its close, passed as they come */
     c->upstream_keep = 0;      /* a switched connection is never pooled */
-    c->body_started = 1;       /* obuf now holds client bytes only */
-    c->body_done = 1;
+    c->x.body_started = 1;       /* obuf now holds client bytes only */
+    c->x.body_done = 1;
     c->ioff = head_len;        /* what followed the 101 is the new protocol's */
-    if (c->ooff == c->olen)
-        c->ooff = c->olen = 0;
-    proxy_host->log(WS_LOG_DEBUG, r, "proxy: tunnel to %s (%s)", c->up.server ? c->up.server->address : "-", proto);
+    if (c->x.ooff == c->x.olen)
+        c->x.ooff = c->x.olen = 0;
+    proxy_host->log(WS_LOG_DEBUG, r, "proxy: tunnel to %s (%s)", c->x.up.server ? c->x.up.server->address : "-", proto);
 }
 
 size_t proxy_on_data(ws_request *r, const char *data, size_t len)
 {
     proxy_req *c = r->ctx;
-    if (!c || c->over || !c->tunnel)
+    if (!c || c->x.over || !c->tunnel)
         return len;
     size_t done = 0;
-    c->in_on_body = 1;
-    while (done < len && c->up.fd >= 0 && !c->over && c->ooff == c->olen) {
-        c->ooff = c->olen = 0;
-        size_t n = len - done < c->ocap ? len - done : c->ocap;
-        memcpy(c->obuf, data + done, n);
-        c->olen = n;
+    c->x.in_on_body = 1;
+    while (done < len && c->x.up.fd >= 0 && !c->x.over && c->x.ooff == c->x.olen) {
+        c->x.ooff = c->x.olen = 0;
+        size_t n = len - done < c->x.ocap ? len - done : c->x.ocap;
+        memcpy(c->x.obuf, data + done, n);
+        c->x.olen = n;
         done += n;
-        proxy_flush(c); /* what the upstream does not take now waits in obuf (bounded) */
+        upx_flush(&c->x); /* what the upstream does not take now waits in obuf (bounded) */
     }
-    c->in_on_body = 0;
-    if (c->over)
+    c->x.in_on_body = 0;
+    if (c->x.over)
         return len;
     if (done < len)
-        c->body_paused = 1; /* proxy_flush calls body_resume once obuf drained */
-    proxy_arm_timer(c);
+        c->x.body_paused = 1; /* proxy_flush calls body_resume once obuf drained */
+    upx_arm_timer(&c->x);
     return done;
 }
 
 void proxy_on_data_end(ws_request *r)
 {
     proxy_req *c = r->ctx;
-    if (!c || c->over)
+    if (!c || c->x.over)
         return;
     /* The client closed: the upstream connection closes with it (never pooled). */
     c->upstream_keep = 0;
-    c->ended = 1;
+    c->x.ended = 1;
     proxy_done(c);
 }
