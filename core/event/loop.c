@@ -274,6 +274,33 @@ int loop_mod(loop *l, int fd, unsigned events)
     return 0;
 }
 
+loop_io_fn loop_owner(const loop *l, int fd, void **arg)
+{
+    if (fd < 0 || (size_t)fd >= l->fds_cap || l->fds[fd].fn == NULL)
+        return NULL;
+    if (arg)
+        *arg = l->fds[fd].arg;
+    return l->fds[fd].fn;
+}
+
+int loop_rebind(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
+{
+    struct loop_fd *f = registered(l, fd);
+    if (f == NULL || fn == NULL) {
+        if (f)
+            errno = EINVAL;
+        return -1;
+    }
+    events &= LOOP_INTEREST;
+    if (events != f->events && l->ops->set(l->be, fd, f->events, events) < 0)
+        return -1;
+    f->fn = fn;
+    f->arg = arg;
+    f->events = events;
+    f->gen++;
+    return 0;
+}
+
 static int del_fd(loop *l, int fd, int closing)
 {
     struct loop_fd *f = registered(l, fd);

@@ -35,6 +35,14 @@ const char *loop_backend_name(const loop *l);
 int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
 int loop_mod(loop *l, int fd, unsigned events);
 int loop_del(loop *l, int fd); /* call before close(fd) */
+/* The registration of fd as it stands: its callback and arg, or NULL when fd
+ * is not registered. */
+loop_io_fn loop_owner(const loop *l, int fd, void **arg);
+/* Hand fd's registration to another callback (and interest) without leaving
+ * the kernel's set: no system call when the interest is unchanged, where a
+ * loop_del + loop_add costs two. Events already collected for the previous
+ * owner are not delivered (level-triggered: they come again). 0 or -1. */
+int loop_rebind(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
 /* loop_del for an fd closed right after, never duplicated (no dup(), and
  * children get it only across exec with CLOEXEC): the epoll backend leaves
  * the removal to close() and makes no system call. */

@@ -122,6 +122,26 @@ static void worker_watch_tramp(loop *l, int fd, unsigned ev, void *arg)
 }
 
 
+/* Register w's fd. An fd a worker watch holds, watched now for a request,
+ * or the other way round (an idle pooled upstream connection taken by a
+ * request, and given back), changes hands without leaving the kernel's set:
+ * the earlier watch is left without an fd, so its watch_remove only frees
+ * it. Two watches of one kind on one fd stay an error, as before. */
+static int watch_register(req_watch *w, loop_io_fn fn)
+{
+    loop *l = g_server->loop;
+    void *held = NULL;
+    loop_io_fn owner = loop_owner(l, w->fd, &held);
+    if (owner && ((owner == worker_watch_tramp && fn == watch_tramp) ||
+                  (owner == watch_tramp && fn == worker_watch_tramp))) {
+        if (loop_rebind(l, w->fd, loop_events(w->events), fn, w) < 0)
+            return -1;
+        ((req_watch *)held)->fd = -1;
+        return 0;
+    }
+    return loop_add(l, w->fd, loop_events(w->events), fn, w);
+}
+
 static ws_watch *worker_watch_fd(int fd, unsigned events, ws_fd_cb cb, void *arg)
 {
     if (!g_server || fd < 0 || !cb)
@@ -130,7 +150,7 @@ static ws_watch *worker_watch_fd(int fd, unsigned events, ws_fd_cb cb, void *arg
     if (!w)
         return NULL;
     *w = (req_watch){.r = NULL, .fd = fd, .events = events, .cb = cb, .arg = arg};
-    if (loop_add(g_server->loop, fd, loop_events(events), worker_watch_tramp, w) < 0) {
+    if (watch_register(w, worker_watch_tramp) < 0) {
         free(w);
         return NULL;
     }
@@ -145,7 +165,7 @@ ws_watch *req_watch_fd(request *r, int fd, unsigned events, ws_fd_cb cb, void *a
     if (!w)
         return NULL;
     *w = (req_watch){.r = r, .fd = fd, .events = events, .cb = cb, .arg = arg, .next = r->watches};
-    if (loop_add(g_server->loop, fd, loop_events(events), watch_tramp, w) < 0)
+    if (watch_register(w, watch_tramp) < 0)
         return NULL;
     r->watches = w;
     return (ws_watch *)w;

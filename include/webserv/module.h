@@ -326,7 +326,11 @@ struct ws_host {
      * callback gets r == NULL and must not call request functions; it lives
      * until watch_remove, which frees the handle; remove it before closing
      * the fd, and in fini() at the latest. NULL outside a worker (init,
-     * configure) and on a core older than 1.3 (check abi_minor first). */
+     * configure) and on a core older than 1.3 (check abi_minor first).
+     * An fd a worker watch holds may be watched for a request and back: the
+     * registration moves to the new watch (no system call) and the earlier
+     * one is left without an fd (watch_remove only frees it). A core that
+     * cannot refuses (NULL): remove the earlier watch first. */
     ws_watch *(*watch_fd)(ws_request *r, int fd, unsigned events, ws_fd_cb cb, void *arg);
     int (*watch_set)(ws_watch *w, unsigned events); /* 0: paused */
     void (*watch_remove)(ws_watch *w);              /* does not close the fd */

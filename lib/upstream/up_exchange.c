@@ -5,6 +5,7 @@
 #include "up_exchange.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -65,9 +66,11 @@ void upx_fail(up_exchange *x, int status, const char *why)
 
 void upx_done(up_exchange *x, int reusable)
 {
-    stop_io(x);
+    /* Released while the watch still holds the fd: the pool's idle watch
+     * takes it over (stop_io then finds it without an fd). */
     up_succeeded(&x->up);
     up_release(&x->up, reusable);
+    stop_io(x);
     x->over = 1;
     x->host->finish(x->r);
 }
@@ -76,6 +79,18 @@ void upx_cleanup(up_exchange *x)
 {
     stop_io(x);
     up_release(&x->up, 0); /* still in flight: closed, never reused */
+    for (size_t i = 0; i < sizeof x->heap / sizeof x->heap[0]; i++) {
+        free(x->heap[i]);
+        x->heap[i] = NULL;
+    }
+}
+
+void *upx_buffer(up_exchange *x, size_t n)
+{
+    for (size_t i = 0; i < sizeof x->heap / sizeof x->heap[0]; i++)
+        if (!x->heap[i])
+            return x->heap[i] = malloc(n);
+    return NULL;
 }
 
 static void on_timeout(ws_request *r, void *arg)
@@ -214,7 +229,7 @@ static void io_event(ws_request *r, int fd, unsigned events, void *arg)
 
 static void connected(up_exchange *x)
 {
-    x->w = x->host->watch_fd(x->r, x->up.fd, WS_EV_READ, io_event, x);
+    x->w = up_watch(&x->up, io_event, x); /* a pooled connection's registration taken over */
     if (!x->w) {
         upx_fail(x, 500, "out of memory");
         return;

@@ -76,6 +76,7 @@ struct up_exchange {
     int got_any;       /* an answer byte came: no retry any more */
     int out_paused;    /* the client's queue is full: not reading until on_writable */
     int ended;         /* the answer is complete: not reading */
+    void *heap[4];     /* upx_buffer's, freed by upx_cleanup */
 };
 
 /* Set up x for request r and upstream group u (x lives in request memory). */
@@ -108,7 +109,14 @@ int upx_retry(up_exchange *x, const char *why);
 void upx_fail(up_exchange *x, int status, const char *why);
 /* The answer is complete: the connection goes back to the pool when `reusable`. */
 void upx_done(up_exchange *x, int reusable);
-/* The request's cleanup: the connection is closed, never reused. */
+/* The request's cleanup: the connection is closed, never reused; the
+ * buffers of upx_buffer are freed. */
 void upx_cleanup(up_exchange *x);
+
+/* n bytes for the request's big buffers (obuf with a body, what is read from
+ * the upstream), not zeroed: host->alloc zeroes, which touched every page of
+ * 64 KiB buffers for a 1 KiB answer (cache misses, resident memory). Freed by
+ * upx_cleanup; at most 4 a request. NULL when out of memory. */
+void *upx_buffer(up_exchange *x, size_t n);
 
 #endif

@@ -133,8 +133,11 @@ static void close_idle(up_group *g, up_peer *p, unsigned at)
     g->n_idle--;
 }
 
-/* A pooled connection still open and silent; expired or dead ones are closed. */
-static int take_idle(up_group *g, up_peer *p, uint64_t now)
+/* A pooled connection still open and silent; expired or dead ones are
+ * closed. Its watch goes with it (c->idle_w), for up_watch to take over. A
+ * watched connection the server closed was dropped when the loop heard it;
+ * an unwatched one (an older core) is peeked at. */
+static int take_idle(up_conn *c, up_group *g, up_peer *p, uint64_t now)
 {
     while (p->n_idle) {
         idle_conn ic = p->idle[p->n_idle - 1]; /* the newest: least likely closed by the server */
@@ -143,11 +146,11 @@ static int take_idle(up_group *g, up_peer *p, uint64_t now)
             continue;
         }
         char b;
-        ssize_t n = recv(ic.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            unwatch(&p->idle[p->n_idle - 1]);
+        ssize_t n = ic.w ? -1 : recv(ic.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (ic.w || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
             p->n_idle--;
             g->n_idle--;
+            c->idle_w = ic.w;
             return ic.fd;
         }
         close_idle(g, p, p->n_idle - 1); /* closed by the server, or it sent something unasked */
@@ -184,9 +187,20 @@ static void count_failure(up_conn *c)
     }
 }
 
+/* The watches on c->fd go (before it is closed or pooled anew). */
+static void drop_watches(up_conn *c)
+{
+    if (c->idle_w && watch_host)
+        watch_host->watch_remove(c->idle_w);
+    if (c->req_w)
+        c->host->watch_remove(c->req_w);
+    c->idle_w = c->req_w = NULL;
+}
+
 static void drop_fd(up_conn *c)
 {
     stop_waiting(c);
+    drop_watches(c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -246,7 +260,7 @@ int up_connect(up_conn *c, int allow_pooled)
         c->peer->active++;
         c->counted = 1;
         c->reused = 0;
-        c->fd = allow_pooled ? take_idle(g, c->peer, now) : -1;
+        c->fd = allow_pooled ? take_idle(c, g, c->peer, now) : -1;
         if (c->fd >= 0) {
             c->reused = 1;
             return UP_READY;
@@ -294,6 +308,20 @@ static void idle_event(ws_request *r, int fd, unsigned events, void *arg)
         }
 }
 
+ws_watch *up_watch(up_conn *c, ws_fd_cb cb, void *arg)
+{
+    ws_watch *w = c->host->watch_fd(c->r, c->fd, WS_EV_READ, cb, arg);
+    if (c->idle_w) {
+        /* Taken over: the idle watch has no fd left and is freed. A core
+         * that cannot move it refused (the fd is watched): remove, add. */
+        watch_host->watch_remove(c->idle_w);
+        c->idle_w = NULL;
+        if (!w)
+            w = c->host->watch_fd(c->r, c->fd, WS_EV_READ, cb, arg);
+    }
+    return c->req_w = w;
+}
+
 void up_release(up_conn *c, int reusable)
 {
     stop_waiting(c);
@@ -306,13 +334,22 @@ void up_release(up_conn *c, int reusable)
             close_idle(g, p, 0);
         if (g->n_idle < c->u->keepalive && p->n_idle < c->u->keepalive) {
             idle_conn *ic = &p->idle[p->n_idle++];
-            *ic = (idle_conn){c->fd, up_now_ms(), NULL};
+            *ic = (idle_conn){c->fd, up_now_ms(), c->idle_w};
             g->n_idle++;
-            /* ABI 1.3: a watch of the worker (r == NULL) hears the server close it. */
-            if (c->host->abi_minor >= 3) {
+            /* ABI 1.3: a watch of the worker (r == NULL) hears the server
+             * close it. It takes the fd over from the request's watch (no
+             * system call); a core that cannot refuses, then it is removed
+             * first. A connection never watched by the request kept its own. */
+            if (!ic->w && c->host->abi_minor >= 3) {
                 watch_host = c->host;
                 ic->w = c->host->watch_fd(NULL, c->fd, WS_EV_READ, idle_event, NULL);
+                if (!ic->w && c->req_w) {
+                    c->host->watch_remove(c->req_w);
+                    c->req_w = NULL;
+                    ic->w = c->host->watch_fd(NULL, c->fd, WS_EV_READ, idle_event, NULL);
+                }
             }
+            c->idle_w = c->req_w = NULL; /* the request's watch was left without an fd, or removed */
             c->fd = -1;
         }
     }

@@ -46,6 +46,8 @@ struct up_conn {
     ws_watch *w;
     ws_timer *t;
     int counted;     /* counted in the peer's active requests */
+    ws_watch *idle_w; /* a pooled connection's worker watch, until up_watch takes its place */
+    ws_watch *req_w;  /* up_watch's: the request's watch on fd */
 };
 
 enum {
@@ -57,6 +59,13 @@ enum {
 /* Pick a server not tried yet by this request and get a connection to it:
  * pooled if allowed (allow_pooled) and one is idle, else a new one. */
 int up_connect(up_conn *c, int allow_pooled);
+
+/* Watch c->fd for the request (WS_EV_READ to start with). A pooled
+ * connection's registration is taken over from its idle watch (the core moves
+ * a worker watch's fd to a request watch and back without leaving the
+ * kernel's set: no epoll_ctl a request, where removing and adding cost four).
+ * NULL when out of memory. */
+ws_watch *up_watch(up_conn *c, ws_fd_cb cb, void *arg);
 
 /* The request is done with the connection: back into the pool when
  * `reusable` (the exchange ended cleanly on a persistent connection) and

@@ -68,7 +68,7 @@ typedef struct fcgi_req {
     unsigned fgen;     /* file_gen when it started */
 
     /* from the application */
-    uint8_t ibuf[FCGI_IN_BUF];
+    uint8_t *ibuf;     /* FCGI_IN_BUF (upx_buffer) */
     size_t ilen, ioff;
     fcgi_parser parser; /* x.ended: END_REQUEST seen */
     char *hbuf;        /* the header block as it arrives (CGI_HEADER_MAX) */

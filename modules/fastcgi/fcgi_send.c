@@ -48,9 +48,11 @@ int fcgi_build_head(fcgi_req *c)
     size_t n_records = pairs / 65528 + 1;
     size_t head = FCGI_BEGIN_LEN + pairs + (n_records + 2) * FCGI_HEADER_LEN;
     size_t piece = FCGI_HEADER_LEN + FCGI_STDIN_PIECE + FCGI_HEADER_LEN;
-    /* A spooled body's STDIN records go after the head, which stays for a retry. */
-    c->x.ocap = c->spooled ? head + piece : head > piece ? head : piece;
-    if (!(c->x.obuf = fcgi_host->alloc(r, c->x.ocap)))
+    /* Without a body the head is all; a body's STDIN records take turns in
+     * one piece's room (a spooled body's go after the head, which stays for
+     * a retry). */
+    c->x.ocap = !c->has_body ? head : c->spooled ? head + piece : head > piece ? head : piece;
+    if (!(c->x.obuf = c->has_body ? upx_buffer(&c->x, c->x.ocap) : fcgi_host->alloc(r, c->x.ocap)))
         return -1;
     fcgi_put_begin((uint8_t *)c->x.obuf, FCGI_REQUEST_ID, c->keep_conn);
     c->x.olen = FCGI_BEGIN_LEN;

@@ -62,7 +62,7 @@ int fcgi_spool_start(fcgi_req *c)
         fcgi_host->log(WS_LOG_ERROR, r, "fastcgi: cannot create a temporary file for the body: %s", strerror(errno));
         return 500;
     }
-    if (!(c->fbuf = fcgi_host->alloc(r, FCGI_FILE_PIECE)))
+    if (!(c->fbuf = upx_buffer(&c->x, FCGI_FILE_PIECE)))
         return 500;
     c->spooled = 1;
     c->has_body = 1;

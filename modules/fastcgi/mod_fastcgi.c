@@ -60,7 +60,7 @@ static size_t in_buf(up_exchange *x, char **buf)
 {
     fcgi_req *c = x->arg;
     *buf = (char *)c->ibuf; /* fcgi_process_input takes all of it (or keeps it while out_paused) */
-    return sizeof c->ibuf;
+    return FCGI_IN_BUF;
 }
 
 static void input(up_exchange *x, size_t n)
@@ -106,7 +106,7 @@ static int fcgi_handle(ws_request *r)
     /* Every server once for an idempotent request that failed before any answer byte. */
     upx_init(&c->x, fcgi_host, r, "fastcgi", c->conf->upstream, &fcgi_ops, c);
     fcgi_parser_init(&c->parser, FCGI_REQUEST_ID);
-    if (!(c->hbuf = fcgi_host->alloc(r, CGI_HEADER_MAX)))
+    if (!(c->hbuf = upx_buffer(&c->x, CGI_HEADER_MAX)) || !(c->ibuf = upx_buffer(&c->x, FCGI_IN_BUF)))
         return 500;
     /* No length up front (chunked, or HTTP/2 without Content-Length): the
      * application needs CONTENT_LENGTH first, so the body goes to a file

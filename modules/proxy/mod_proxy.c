@@ -115,7 +115,7 @@ static int proxy_handle(ws_request *r)
         c->upgrade = proxy_upgrade_wanted(r); /* WebSocket & co: proxy_tunnel.c */
     const char *host = proxy_host->header(r, "Host");
     char *base = proxy_host->alloc(r, 8 + strlen(host ? host : r->local_addr) + 1);
-    if (!base || !(c->ibuf = proxy_host->alloc(r, PROXY_IN_BUF)))
+    if (!base || !(c->ibuf = upx_buffer(&c->x, PROXY_IN_BUF)))
         return 500;
     sprintf(base, "http://%s", host ? host : r->local_addr);
     c->public_base = base;

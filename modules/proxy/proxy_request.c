@@ -81,16 +81,23 @@ static int named_by_connection(const ws_request *r, const char *name)
     return 0;
 }
 
-/* Not passed on: hop-by-hop fields, the ones rebuilt here, and the framing. */
-static int dropped(const ws_request *r, const char *name)
+/* Not passed on: hop-by-hop fields, the ones rebuilt here, and the framing.
+ * (Compared by length first: this runs for every field of every request.) */
+static int dropped(const ws_request *r, const char *name, int has_connection)
 {
-    static const char *const drop[] = {"Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Upgrade", "Trailer",
-                                       "Host", "Content-Length", "Expect", "Proxy", "X-Forwarded-For",
-                                       "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", NULL};
-    for (const char *const *d = drop; *d; d++)
-        if (strcasecmp(name, *d) == 0)
+#define D(lit) {lit, sizeof lit - 1}
+    static const struct {
+        const char *name;
+        size_t n;
+    } drop[] = {D("Connection"), D("Keep-Alive"), D("TE"), D("Transfer-Encoding"), D("Upgrade"), D("Trailer"),
+                D("Host"), D("Content-Length"), D("Expect"), D("Proxy"), D("X-Forwarded-For"),
+                D("X-Forwarded-Proto"), D("X-Forwarded-Host"), D("Forwarded")};
+#undef D
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (n == drop[i].n && strcasecmp(name, drop[i].name) == 0)
             return 1;
-    return strncasecmp(name, "Proxy-", 6) == 0 || named_by_connection(r, name);
+    return (n >= 6 && strncasecmp(name, "Proxy-", 6) == 0) || (has_connection && named_by_connection(r, name));
 }
 
 /* The incoming values of `name`, joined with ", " (NULL when none). */
@@ -214,6 +221,17 @@ int proxy_build_head(proxy_req *c)
 {
     ws_request *r = c->r;
     sbuf b = {.r = r}, tmp = {.r = r};
+    /* One allocation of about the right size (the memory comes zeroed: a
+     * generous fixed size cost more than the building). */
+    size_t est = strlen(r->target) * 3 + 1024;
+    int has_connection = 0;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        est += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
+        has_connection |= strcasecmp(r->headers[i].name, "Connection") == 0;
+    }
+    if (!(b.p = proxy_host->alloc(r, est)))
+        return -1;
+    b.cap = est;
     puts_(&b, r->method);
     put(&b, " ", 1);
     put_target(&b, c);
@@ -223,7 +241,7 @@ int proxy_build_head(proxy_req *c)
                                                                    : c->conf->host_literal;
     field(&b, "Host", host);
     for (size_t i = 0; i < r->n_headers; i++)
-        if (!dropped(r, r->headers[i].name))
+        if (!dropped(r, r->headers[i].name, has_connection))
             field(&b, r->headers[i].name, r->headers[i].value);
     forwarding(&b, &tmp, c);
     if (c->body_mode == BODY_LENGTH) {
@@ -243,11 +261,17 @@ int proxy_build_head(proxy_req *c)
     put(&b, "\r\n", 2);
     if (b.oom)
         return -1;
-    size_t piece = PROXY_BODY_PIECE + 32;
-    c->x.ocap = (b.n > piece ? b.n : piece) + 16; /* room for the last chunk behind the head */
-    if (!(c->x.obuf = proxy_host->alloc(r, c->x.ocap)))
-        return -1;
-    memcpy(c->x.obuf, b.p, b.n);
+    if (c->body_mode == BODY_NONE && !c->upgrade) {
+        c->x.obuf = b.p; /* the head is all that goes out */
+        c->x.ocap = b.cap;
+    } else {
+        /* One framed piece of body (or of a tunnel's client bytes) at a time. */
+        size_t piece = PROXY_BODY_PIECE + 32;
+        c->x.ocap = (b.n > piece ? b.n : piece) + 16; /* room for the last chunk behind the head */
+        if (!(c->x.obuf = upx_buffer(&c->x, c->x.ocap)))
+            return -1;
+        memcpy(c->x.obuf, b.p, b.n);
+    }
     c->x.olen = c->x.head_len = b.n;
     c->x.ooff = 0;
     if (c->body_mode == BODY_NONE)

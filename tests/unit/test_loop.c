@@ -823,6 +823,46 @@ static void test_nested_run_refused(void **state)
     loop_free(l);
 }
 
+/* loop_rebind: the registration changes hands (callback, arg, interest)
+ * without leaving the set; the new owner gets the next events, the old one
+ * none, and loop_owner tells who holds it. An fd not registered is refused. */
+static void test_rebind(void **state)
+{
+    loop *l = new_loop(state);
+    int p[2];
+    make_pipe(p);
+    struct seen a = {0}, b = {0};
+    assert_int_equal(loop_add(l, p[0], LOOP_READ, record_cb, &a), 0);
+    void *arg = NULL;
+    assert_ptr_equal(loop_owner(l, p[0], &arg), record_cb);
+    assert_ptr_equal(arg, &a);
+    put_byte(p[1]);
+    assert_int_equal(loop_rebind(l, p[0], LOOP_READ, record_cb, &b), 0);
+    assert_ptr_equal(loop_owner(l, p[0], &arg), record_cb);
+    assert_ptr_equal(arg, &b);
+    assert_int_equal(loop_run_once(l, 1000), 1);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(b.calls, 1);
+    assert_true(b.events & LOOP_READ);
+    /* A change of interest on the way: silent now, then the write end. */
+    assert_int_equal(loop_rebind(l, p[0], 0, record_cb, &a), 0);
+    assert_int_equal(loop_run_once(l, 20), 0);
+    assert_int_equal(loop_add(l, p[1], 0, record_cb, &b), 0);
+    assert_int_equal(loop_rebind(l, p[1], LOOP_WRITE, record_cb, &a), 0);
+    assert_int_equal(loop_run_once(l, 1000), 1);
+    assert_int_equal(a.calls, 1);
+    assert_true(a.events & LOOP_WRITE);
+    assert_int_equal(loop_rebind(l, 5000, LOOP_READ, record_cb, &a), -1);
+    assert_null(loop_owner(l, 5000, NULL));
+    assert_int_equal(loop_del(l, p[0]), 0);
+    assert_int_equal(loop_rebind(l, p[0], LOOP_READ, record_cb, &a), -1);
+    assert_null(loop_owner(l, p[0], NULL));
+    assert_int_equal(loop_del(l, p[1]), 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
 #define BOTH(fn) \
     cmocka_unit_test_prestate(fn, &backend_epoll), cmocka_unit_test_prestate(fn, &backend_poll)
 
@@ -838,6 +878,7 @@ int main(void)
         BOTH(test_hangup_writer),
         BOTH(test_errors),
         BOTH(test_del_closing_then_reuse),
+        BOTH(test_rebind),
         BOTH(test_delete_other_in_round),
         BOTH(test_first_fd_runs_first),
         BOTH(test_fd_reuse_in_round),
