@@ -163,10 +163,16 @@ endforeach()
 # one) must reach the upstream whole (proxy: chunked; fastcgi: spooled, with its
 # CONTENT_LENGTH). Left out: hop-by-hop fields HTTP/2 cannot carry, and a test
 # needing a request sent before getresponse() (h2client sends at getresponse).
+# Under ASan, also the RSS bound of the 1 GiB transfers: ASan's quarantine keeps
+# every nghttp2 frame freed on the way resident (it passes with quarantine_size_mb=0).
+set(H2_UPSTREAM_EXCLUDE "test_request_forwarding_and_hop_by_hop,test_weighted_round_robin_and_least_conn")
+if(WEBSERV_SANITIZE)
+  string(APPEND H2_UPSTREAM_EXCLUDE ",test_large_bodies_byte_exact_with_bounded_rss")
+endif()
 foreach(name test_proxy test_fastcgi)
   add_test(NAME integration-h2/${name} COMMAND ${DEBIAN_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/${name}.py)
   set_tests_properties(integration-h2/${name} PROPERTIES TIMEOUT 300 ENVIRONMENT
-    "${WEBSERV_TEST_ENV};WEBSERV_TEST_H2=1;WEBSERV_TEST_H2_EXCLUDE=test_request_forwarding_and_hop_by_hop,test_weighted_round_robin_and_least_conn")
+    "${WEBSERV_TEST_ENV};WEBSERV_TEST_H2=1;WEBSERV_TEST_H2_EXCLUDE=${H2_UPSTREAM_EXCLUDE}")
 endforeach()
 
 # The core integration tests with the server under valgrind memcheck (release
