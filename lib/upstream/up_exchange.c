@@ -39,6 +39,8 @@ void upx_update_watch(up_exchange *x)
     x->host->watch_set(x->w, ev);
 }
 
+static void on_timeout(ws_request *r, void *arg);
+
 static void stop_io(up_exchange *x)
 {
     if (x->w)
@@ -93,24 +95,53 @@ void *upx_buffer(up_exchange *x, size_t n)
     return NULL;
 }
 
+/* The timeout counts time without progress. Progress only notes the time:
+ * restarting a timer for every read and write cost more than the rest of
+ * the exchange's bookkeeping. The timer, when it fires, starts again for
+ * what is left, or the exchange times out. */
+static uint64_t wait_ms(const up_exchange *x)
+{
+    return x->ooff < x->olen ? x->send_ms : x->read_ms;
+}
+
+static void start_timer(up_exchange *x, uint64_t ms)
+{
+    if (x->timer)
+        x->host->timer_stop(x->timer);
+    x->timer = x->host->timer_start(x->r, ms, on_timeout, x);
+    x->timer_due = x->timer ? up_now_ms() + ms : 0;
+}
+
 static void on_timeout(ws_request *r, void *arg)
 {
     (void)r;
     up_exchange *x = arg;
     x->timer = NULL;
+    if (x->over || x->out_paused)
+        return;
+    uint64_t ms = wait_ms(x), idle = up_now_ms() - x->last_ms;
+    if (!ms)
+        return; /* no timeout for this wait; the next progress arms one if due */
+    if (idle < ms) {
+        start_timer(x, ms - idle);
+        return;
+    }
     upx_fail(x, 504, x->ooff < x->olen ? "send timeout" : "read timeout");
 }
 
 void upx_arm_timer(up_exchange *x)
 {
-    if (x->timer)
-        x->host->timer_stop(x->timer);
-    x->timer = NULL;
-    if (x->over || x->out_paused)
-        return; /* waiting for the client is the core's send timeout */
-    uint64_t ms = x->ooff < x->olen ? x->send_ms : x->read_ms;
-    if (ms)
-        x->timer = x->host->timer_start(x->r, ms, on_timeout, x);
+    x->last_ms = up_now_ms();
+    if (x->over || x->out_paused) {
+        /* waiting for the client is the core's send timeout */
+        if (x->timer)
+            x->host->timer_stop(x->timer);
+        x->timer = NULL;
+        return;
+    }
+    uint64_t ms = wait_ms(x);
+    if (ms && (!x->timer || x->timer_due > x->last_ms + ms))
+        start_timer(x, ms); /* none yet, or due later than this wait allows */
 }
 
 /* ---- to the upstream ---- */

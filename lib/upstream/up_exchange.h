@@ -70,6 +70,8 @@ struct up_exchange {
     /* state */
     ws_watch *w;       /* on up.fd once connected */
     ws_timer *timer;
+    uint64_t timer_due; /* when it fires (monotonic ms) */
+    uint64_t last_ms;  /* the last progress: the timeout counts from there */
     unsigned tries;
     int prepared;
     int over;          /* the response ended (finish or error): no more response calls */

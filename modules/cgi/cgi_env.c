@@ -20,6 +20,7 @@ typedef struct env_builder {
     const ws_host *host;
     ws_request *r;
     char **v;
+    size_t *nlen; /* the name's length of each entry: most lookups end on it */
     size_t n, cap;
     int oom;
 } env_builder;
@@ -40,7 +41,7 @@ static char *concat3(const ws_host *host, ws_request *r, const char *a, size_t a
 static long env_find(const env_builder *e, const char *name, size_t nlen)
 {
     for (size_t i = 0; i < e->n; i++)
-        if (strncmp(e->v[i], name, nlen) == 0 && e->v[i][nlen] == '=')
+        if (e->nlen[i] == nlen && memcmp(e->v[i], name, nlen) == 0)
             return (long)i;
     return -1;
 }
@@ -64,15 +65,20 @@ static void env_set(env_builder *e, const char *name, const char *value)
     if (e->n + 1 >= e->cap) {
         size_t cap = e->cap ? 2 * e->cap : 64;
         char **v = e->host->alloc(e->r, cap * sizeof *v);
-        if (!v) {
+        size_t *nl = e->host->alloc(e->r, cap * sizeof *nl);
+        if (!v || !nl) {
             e->oom = 1;
             return;
         }
-        if (e->n)
+        if (e->n) {
             memcpy(v, e->v, e->n * sizeof *v);
+            memcpy(nl, e->nlen, e->n * sizeof *nl);
+        }
         e->v = v;
+        e->nlen = nl;
         e->cap = cap;
     }
+    e->nlen[e->n] = nlen;
     e->v[e->n++] = entry;
 }
 

@@ -211,9 +211,13 @@ static void forwarding(sbuf *b, sbuf *tmp, const proxy_req *c)
     puts_(b, v6 ? "]\";proto=" : ";proto=");
     puts_(b, scheme_of(r));
     puts_(b, ";host=\"");
-    for (const char *h = client_host(r); *h; h++)
-        if (*h != '"' && *h != '\\')
-            put(b, h, 1);
+    for (const char *h = client_host(r); *h;) {
+        size_t run = strcspn(h, "\"\\"); /* what a quoted-string takes as it is */
+        put(b, h, run);
+        h += run;
+        if (*h)
+            h++;
+    }
     puts_(b, "\"\r\n");
 }
 
