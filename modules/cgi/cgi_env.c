@@ -22,6 +22,7 @@ typedef struct env_builder {
     char **v;
     size_t *nlen; /* the name's length of each entry: most lookups end on it */
     size_t n, cap;
+    size_t scan;  /* a set replaces among the first `scan` entries only (see cgi_env_build) */
     int oom;
 } env_builder;
 
@@ -40,7 +41,7 @@ static char *concat3(const ws_host *host, ws_request *r, const char *a, size_t a
 /* Index of NAME in the list, or -1. */
 static long env_find(const env_builder *e, const char *name, size_t nlen)
 {
-    for (size_t i = 0; i < e->n; i++)
+    for (size_t i = 0; i < e->n && i < e->scan; i++)
         if (e->nlen[i] == nlen && memcmp(e->v[i], name, nlen) == 0)
             return (long)i;
     return -1;
@@ -176,11 +177,14 @@ static const char *request_uri(const ws_request *r)
 char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env, size_t n_env,
                      const cgi_env_script *s, int64_t content_length)
 {
-    env_builder e = { .host = host, .r = r };
+    env_builder e = { .host = host, .r = r, .scan = (size_t)-1 };
     const char *path = getenv("PATH");
     env_set(&e, "PATH", path && *path ? path : DEFAULT_PATH);
     for (size_t i = 0; i < n_env; i++)
         env_set(&e, env[2 * i], env[2 * i + 1]);
+    /* Each meta-variable below is set once: it can only replace PATH or a
+     * configured one, so only those are searched. */
+    e.scan = e.n;
 
     /* §4.1, in the RFC's order. AUTH_TYPE and REMOTE_USER (§4.1.1, §4.1.11)
      * name what an access module verified (auth_basic: "Basic"), else empty. */
@@ -238,6 +242,7 @@ char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env,
     env_set(&e, "REQUEST_URI", request_uri(r));
     env_set(&e, "REDIRECT_STATUS", "200");
 
+    e.scan = (size_t)-1; /* HTTP_* may meet a configured name or each other */
     add_headers(&e, r);
     if (e.oom || !e.v)
         return NULL;

@@ -128,6 +128,19 @@ class FastcgiTest(harness.ServerTestCase):
         self.assertNotIn("CONTENT_LENGTH", p)
         self.assertEqual(p["STDIN"], "0 " + hashlib.sha256(b"").hexdigest())
 
+    def test_configured_env_and_the_meta_variables(self):
+        """A configured variable replaces the default PATH; a meta-variable of the same
+        name wins over a configured one, and so does a request's field (HTTP_*)."""
+        a = self.app()
+        self.start_with(a, {"env": {"FROM_CONFIG": "yes", "PATH": "/opt/bin", "SCRIPT_NAME": "/evil",
+                                    "REQUEST_METHOD": "EVIL", "HTTP_X_CUSTOM": "cfg", "HTTP_X_OTHER": "kept"}})
+        r, body = self.request("GET", "/app/echo.php", headers={"X-Custom": "v1"})
+        self.assertEqual(r.status, 200, body)
+        p = self.params(body)
+        self.assertEqual((p["FROM_CONFIG"], p["PATH"]), ("yes", "/opt/bin"))
+        self.assertEqual((p["SCRIPT_NAME"], p["REQUEST_METHOD"]), ("/app/echo.php", "GET"))
+        self.assertEqual((p["HTTP_X_CUSTOM"], p["HTTP_X_OTHER"]), ("v1", "kept"))
+
     def test_folder_index_and_static_neighbours(self):
         a = self.app()
         self.start_with(a, {"index": "echo.php"})
