@@ -18,8 +18,29 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static int open_tmpfile(void)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    /* A file system without O_TMPFILE: create, then unlink at once. */
+    char name[PATH_MAX];
+    if (snprintf(name, sizeof name, "%s/webserv-cgi-XXXXXX", dir) >= (int)sizeof name)
+        return -1;
+    fd = mkostemp(name, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(name);
+    return fd;
+}
 
 /* Spawn with stdin_fd (or a pipe for -1) and start the timeout. 0 or a status. */
 static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
@@ -40,7 +61,7 @@ static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
 static int open_body_file(void *arg)
 {
     (void)arg;
-    int fd = spool_tmpfile("webserv-cgi");
+    int fd = open_tmpfile();
     return fd >= 0 ? fd : errno ? -errno : -EIO;
 }
 
