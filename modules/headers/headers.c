@@ -256,7 +256,8 @@ static int hd_header_filter(ws_request *r)
     for (size_t i = 0; i < c->n_add; i++)
         if (host->add_header(r, c->add[2 * i], c->add[2 * i + 1]) != WS_OK)
             return WS_ERROR;
-    const hd_expiry *e = hd_expiry_for(c, r->path, host->resp_header(r, "Content-Type"));
+    /* Without expiry rules, no Content-Type lookup for nothing. */
+    const hd_expiry *e = c->n_expires ? hd_expiry_for(c, r->path, host->resp_header(r, "Content-Type")) : NULL;
     if (e) {
         char cc[40], date[32];
         snprintf(cc, sizeof cc, "max-age=%lld", e->seconds);
