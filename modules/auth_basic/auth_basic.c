@@ -141,7 +141,7 @@ static void verify_done(ws_request *r, void *arg)
         return;
     }
     if (c->cache_seconds > 0)
-        ab_cache_put(j->key, now_ms() + (uint64_t)(c->cache_seconds * 1000));
+        ab_cache_put(j->key, now_ms() + (uint64_t)(c->cache_seconds * 1000), j->user);
     if (host->set_user(r, j->user, "Basic") != WS_OK) {
         host->phase_done(r, deny(r, c));
         return;
@@ -183,39 +183,43 @@ static int ab_access(ws_request *r)
     if (slot && *slot == c)
         return WS_CONTINUE;
     const char *auth = host->header(r, "Authorization");
-    char buf[AB_MAX_PASS + 1]; /* the decoded "user:password" */
-    const char *user, *pass;
-    if (!auth || ab_parse_authorization(auth, buf, sizeof buf, &user, &pass) < 0 || strlen(user) >= sizeof ((ab_job *)0)->user) {
-        explicit_bzero(buf, sizeof buf);
+    const char *token;
+    size_t token_len;
+    if (!auth || ab_basic_token(auth, &token, &token_len) < 0)
         return deny(r, c);
-    }
     uint64_t now = now_ms();
     const ab_table *users = current_users(r, c, now);
-    uint64_t version = ab_file_version(c->file);
-    if (!users) {
-        explicit_bzero(buf, sizeof buf);
-        return 500;
-    }
-    const char *hash = ab_table_find(users, user);
-    unsigned char key[AB_KEY_LEN];
-    if (hash) {
-        ab_cache_key(version, user, pass, key);
-        /* A pair verified lately: nothing more to do (no copy, no allocation). */
-        if (c->cache_seconds > 0 && ab_cache_hit(key, now)) {
-            int rc = host->set_user(r, user, "Basic");
-            /* The decoded pair is all buf holds past a good parse: wipe just that. */
-            explicit_bzero(buf, (size_t)(pass - buf) + strlen(pass) + 1);
+    unsigned char key[AB_KEY_LEN] = {0};
+    if (users) {
+        ab_cache_key(ab_file_version(c->file), token, token_len, key);
+        /* A credential verified lately: its user, with no decoding, no copy
+         * and no allocation. */
+        const char *cached = c->cache_seconds > 0 ? ab_cache_hit(key, now) : NULL;
+        if (cached) {
             explicit_bzero(key, sizeof key);
-            if (rc != WS_OK)
+            if (host->set_user(r, cached, "Basic") != WS_OK)
                 return 500;
             if (slot)
                 *slot = (void *)c;
             return WS_CONTINUE;
         }
     }
+    char buf[AB_MAX_PASS + 1]; /* the decoded "user:password" */
+    const char *user, *pass;
+    if (ab_parse_authorization(auth, buf, sizeof buf, &user, &pass) < 0 || strlen(user) >= sizeof ((ab_job *)0)->user) {
+        explicit_bzero(buf, sizeof buf);
+        explicit_bzero(key, sizeof key);
+        return deny(r, c);
+    }
+    if (!users) {
+        explicit_bzero(buf, sizeof buf);
+        return 500;
+    }
+    const char *hash = ab_table_find(users, user);
     ab_job *j = host->alloc(r, sizeof *j);
     if (!j) {
         explicit_bzero(buf, sizeof buf);
+        explicit_bzero(key, sizeof key);
         return 500;
     }
     j->known = hash != NULL;
@@ -223,8 +227,7 @@ static int ab_access(ws_request *r)
     j->hash = host->strdup(r, hash ? hash : decoy);
     j->pass = host->strdup(r, pass);
     explicit_bzero(buf, sizeof buf);
-    if (hash)
-        memcpy(j->key, key, sizeof key);
+    memcpy(j->key, key, sizeof key); /* put in the cache only once verified (verify_done) */
     explicit_bzero(key, sizeof key);
     if (!j->hash || !j->pass)
         return 500;

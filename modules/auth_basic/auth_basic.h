@@ -15,6 +15,9 @@
  * 0, or -1 for anything malformed: another scheme, bad base64, no ':', a
  * control character in the user-id. */
 int ab_parse_authorization(const char *value, char *buf, size_t cap, const char **user, const char **pass);
+/* The token68 of a "Basic" credential as it stands in the field (not
+ * decoded, surrounding spaces left out): 0, or -1 for another scheme. */
+int ab_basic_token(const char *value, const char **token, size_t *n);
 
 /* ---- htpasswd.c: the user file ---- */
 
@@ -55,13 +58,19 @@ void ab_files_free(void);
 
 #define AB_MAX_USER 255  /* longest user-id accepted (bytes) */
 #define AB_MAX_PASS 1023 /* longest password a credential can decode to */
+#define AB_MAX_TOKEN 1368 /* longest token68 that can decode into AB_MAX_PASS + 1 bytes */
 #define AB_KEY_LEN 16 /* SipHash-2-4-128 (siphash.h) */
 int ab_cache_init(void); /* a fresh random key; -1 (no caching) when none could be drawn */
 void ab_cache_free(void);
-/* The keyed hash of a pair checked against `version` of a user file (ab_file_version). */
-void ab_cache_key(uint64_t version, const char *user, const char *pass, unsigned char out[AB_KEY_LEN]);
-int ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
-void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms);
+#define AB_CACHE_USER 64 /* user-ids this long or longer are verified every time (not cached) */
+/* The keyed hash of a credential's token68 (ab_basic_token: the encoded
+ * "user:password", so a hit needs no decoding) checked against `version` of
+ * a user file (ab_file_version). */
+void ab_cache_key(uint64_t version, const char *token, size_t n, unsigned char out[AB_KEY_LEN]);
+/* The user-id a verified credential with this key belongs to, or NULL (none, or expired). */
+const char *ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
+/* Remember a verified credential (not when the user-id is AB_CACHE_USER long or more). */
+void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms, const char *user);
 void ab_cache_clear(void);
 
 /* ---- verify.c: one password against one hash (runs on the offload pool) ---- */

@@ -73,16 +73,27 @@ static long b64_decode(const char *in, size_t n, char *out, size_t cap)
     return (long)o;
 }
 
-int ab_parse_authorization(const char *value, char *buf, size_t cap, const char **user, const char **pass)
+int ab_basic_token(const char *value, const char **token, size_t *n)
 {
     if (!value || strncasecmp(value, "Basic", 5) != 0 || value[5] != ' ')
         return -1;
     const char *t = value + 5;
     while (*t == ' ')
         t++;
-    size_t n = strlen(t);
-    while (n && t[n - 1] == ' ')
-        n--;
+    size_t k = strlen(t);
+    while (k && t[k - 1] == ' ')
+        k--;
+    *token = t;
+    *n = k;
+    return 0;
+}
+
+int ab_parse_authorization(const char *value, char *buf, size_t cap, const char **user, const char **pass)
+{
+    const char *t;
+    size_t n;
+    if (ab_basic_token(value, &t, &n) < 0)
+        return -1;
     long len = b64_decode(t, n, buf, cap);
     if (len < 0 || memchr(buf, '\0', (size_t)len))
         return -1;

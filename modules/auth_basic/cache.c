@@ -1,12 +1,15 @@
 /*
- * Verified (user, password) pairs, so a browser's repeated requests do not
- * pay the slow hash each time. Only a keyed hash of the pair is kept
- * (SipHash-2-4-128, siphash.c, under a random key drawn at start, never
- * written anywhere): the cache holds no password, and its entries are useless
- * outside this process. The user file's version (users.c: a new number at
- * every load) is part of the key, so a password changed or removed in the
- * file stops matching at once (any change re-verifies every user once). A fixed table with short
- * probes: an attacker filling it only evicts entries, it cannot grow memory.
+ * Verified credentials, so a browser's repeated requests do not pay the slow
+ * hash each time. Only a keyed hash of the credential is kept (SipHash-2-4-128,
+ * siphash.c, under a random key drawn at start, never written anywhere), with
+ * the user-id it verified: the cache holds no password, and its entries are
+ * useless outside this process. What is hashed is the token68 as it came (the
+ * encoded "user:password"), so a hit needs no base64 decoding and no user
+ * lookup; the same pair spelled another way is simply another entry. The user
+ * file's version (users.c: a new number at every load) is part of the key, so
+ * a password changed or removed in the file stops matching at once (any change
+ * re-verifies every user once). A fixed table with short probes: an attacker
+ * filling it only evicts entries, it cannot grow memory.
  *
  * Why SipHash and not HMAC-SHA-256 (which this was): the key is computed on
  * every request with credentials, and OpenSSL 3's EVP HMAC (a context copy,
@@ -28,6 +31,7 @@
 typedef struct slot {
     unsigned char key[AB_KEY_LEN];
     uint64_t expires_ms; /* 0: empty */
+    char user[AB_CACHE_USER]; /* whom the credential verified (not secret: it is logged) */
 } slot;
 
 static slot table[SLOTS];
@@ -52,30 +56,25 @@ void ab_cache_clear(void)
     memset(table, 0, sizeof table);
 }
 
-void ab_cache_key(uint64_t version, const char *user, const char *pass, unsigned char out[AB_KEY_LEN])
+void ab_cache_key(uint64_t version, const char *token, size_t n, unsigned char out[AB_KEY_LEN])
 {
-    if (!have_secret) {
+    if (!have_secret || n > AB_MAX_TOKEN) {
         RAND_bytes(out, AB_KEY_LEN); /* a key nothing will ever match: no caching, still correct */
         return;
     }
-    /* One message, hashed in whole words: the version, both lengths (so
-     * ("ab", "c") and ("a", "bc") never collide), the user, the password. */
-    size_t nu = strlen(user), np = strlen(pass);
-    if (nu > AB_MAX_USER || np > AB_MAX_PASS) {
-        RAND_bytes(out, AB_KEY_LEN);
-        return;
-    }
-    unsigned char msg[16 + AB_MAX_USER + AB_MAX_PASS];
-    uint64_t head[2] = {version, (uint64_t)nu << 32 | (uint64_t)np};
-    memcpy(msg, head, sizeof head);
-    memcpy(msg + 16, user, nu);
-    memcpy(msg + 16 + nu, pass, np);
-    size_t n = 16 + nu + np;
+    /* One message, hashed in whole words: the file version and the length in
+     * one word (versions count loads: 48 bits never run out; the length is
+     * under 2^16), then the token (the encoded "user:password": a hit
+     * decodes nothing). */
+    unsigned char msg[8 + AB_MAX_TOKEN];
+    uint64_t head = version << 16 | (uint64_t)n;
+    memcpy(msg, &head, sizeof head);
+    memcpy(msg + 8, token, n);
     siphash_state st;
     siphash_init(&st, secret);
-    siphash_update(&st, msg, n);
-    siphash_final(&st, out); /* also wipes st */
-    explicit_bzero(msg, n);  /* it held the password */
+    siphash_update(&st, msg, 8 + n);
+    siphash_final(&st, out);    /* also wipes st */
+    explicit_bzero(msg, 8 + n); /* it held the credential */
 }
 
 static size_t home(const unsigned char key[AB_KEY_LEN])
@@ -83,21 +82,37 @@ static size_t home(const unsigned char key[AB_KEY_LEN])
     return ((size_t)key[0] | (size_t)key[1] << 8) % SLOTS;
 }
 
-int ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms)
+/* Equal keys, in time independent of where they differ (as CRYPTO_memcmp,
+ * inlined: this runs for every probe of every request with credentials). */
+static int same_key(const unsigned char a[AB_KEY_LEN], const unsigned char b[AB_KEY_LEN])
 {
-    size_t h = home(key);
-    int hit = 0;
-    for (size_t i = 0; i < PROBE; i++) {
-        const slot *s = &table[(h + i) % SLOTS];
-        /* Constant time in the key's bytes: how much of a guess matched is not observable. */
-        if (s->expires_ms > now_ms && CRYPTO_memcmp(s->key, key, AB_KEY_LEN) == 0)
-            hit = 1;
-    }
-    return hit;
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
-void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms)
+const char *ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms)
 {
+    size_t h = home(key);
+    const char *user = NULL;
+    for (size_t i = 0; i < PROBE; i++) {
+        const slot *s = &table[(h + i) % SLOTS];
+        /* Every probe, each in constant time in the key's bytes: how much of
+         * a guess matched is not observable. */
+        if (s->expires_ms > now_ms && same_key(s->key, key))
+            user = s->user;
+    }
+    return user;
+}
+
+void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms, const char *user)
+{
+    size_t len = strlen(user);
+    if (len >= AB_CACHE_USER)
+        return;
     size_t h = home(key), victim = h;
     for (size_t i = 0; i < PROBE; i++) {
         size_t k = (h + i) % SLOTS;
@@ -108,5 +123,6 @@ void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms)
         }
     }
     memcpy(table[victim].key, key, AB_KEY_LEN);
+    memcpy(table[victim].user, user, len + 1);
     table[victim].expires_ms = expires_ms;
 }

@@ -5,24 +5,37 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-/* One SipRound (paper §2, "SipRound"). */
-#define SIPROUND(s)                                                                                                    \
+/* One SipRound (paper §2), on the four words held in locals v0..v3 (so the
+ * compiler keeps them in registers across rounds). */
+#define SIPROUND                                                                                                       \
     do {                                                                                                               \
-        s->v0 += s->v1;                                                                                                \
-        s->v1 = ROTL(s->v1, 13);                                                                                       \
-        s->v1 ^= s->v0;                                                                                                \
-        s->v0 = ROTL(s->v0, 32);                                                                                       \
-        s->v2 += s->v3;                                                                                                \
-        s->v3 = ROTL(s->v3, 16);                                                                                       \
-        s->v3 ^= s->v2;                                                                                                \
-        s->v0 += s->v3;                                                                                                \
-        s->v3 = ROTL(s->v3, 21);                                                                                       \
-        s->v3 ^= s->v0;                                                                                                \
-        s->v2 += s->v1;                                                                                                \
-        s->v1 = ROTL(s->v1, 17);                                                                                       \
-        s->v1 ^= s->v2;                                                                                                \
-        s->v2 = ROTL(s->v2, 32);                                                                                       \
+        v0 += v1;                                                                                                      \
+        v1 = ROTL(v1, 13);                                                                                             \
+        v1 ^= v0;                                                                                                      \
+        v0 = ROTL(v0, 32);                                                                                             \
+        v2 += v3;                                                                                                      \
+        v3 = ROTL(v3, 16);                                                                                             \
+        v3 ^= v2;                                                                                                      \
+        v0 += v3;                                                                                                      \
+        v3 = ROTL(v3, 21);                                                                                             \
+        v3 ^= v0;                                                                                                      \
+        v2 += v1;                                                                                                      \
+        v1 = ROTL(v1, 17);                                                                                             \
+        v1 ^= v2;                                                                                                      \
+        v2 = ROTL(v2, 32);                                                                                             \
     } while (0)
+
+/* Compression of one message word: c = 2 rounds. */
+#define COMPRESS(m)                                                                                                    \
+    do {                                                                                                               \
+        v3 ^= (m);                                                                                                     \
+        SIPROUND;                                                                                                      \
+        SIPROUND;                                                                                                      \
+        v0 ^= (m);                                                                                                     \
+    } while (0)
+
+#define LOAD(s) uint64_t v0 = (s)->v0, v1 = (s)->v1, v2 = (s)->v2, v3 = (s)->v3
+#define STORE(s) ((s)->v0 = v0, (s)->v1 = v1, (s)->v2 = v2, (s)->v3 = v3)
 
 static uint64_t load_le64(const unsigned char *p)
 {
@@ -34,15 +47,6 @@ static void store_le64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Compression: c = 2 rounds per message word. */
-static void compress(siphash_state *s, uint64_t m)
-{
-    s->v3 ^= m;
-    SIPROUND(s);
-    SIPROUND(s);
-    s->v0 ^= m;
 }
 
 void siphash_init(siphash_state *s, const unsigned char key[SIPHASH_KEY_LEN])
@@ -62,6 +66,7 @@ void siphash_update(siphash_state *s, const void *data, size_t len)
     const unsigned char *p = data;
     size_t have = s->total & 7;
     s->total += len;
+    LOAD(s);
     if (have) {
         /* Complete the word left unfinished by the previous piece. */
         while (have < 8 && len) {
@@ -69,29 +74,38 @@ void siphash_update(siphash_state *s, const void *data, size_t len)
             len--;
         }
         if (have < 8)
-            return;
-        compress(s, s->tail);
+            return; /* v0..v3 unchanged */
+        COMPRESS(s->tail);
         s->tail = 0;
     }
-    for (; len >= 8; p += 8, len -= 8)
-        compress(s, load_le64(p));
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t m = load_le64(p);
+        COMPRESS(m);
+    }
     for (size_t i = 0; i < len; i++)
         s->tail |= (uint64_t)p[i] << (8 * i);
+    STORE(s);
 }
 
 void siphash_final(siphash_state *s, unsigned char out[SIPHASH_OUT_LEN])
 {
+    LOAD(s);
     /* The last word: the remaining bytes, and the length mod 256 in the top byte. */
-    compress(s, s->tail | (uint64_t)(s->total & 0xff) << 56);
+    uint64_t b = s->tail | (uint64_t)(s->total & 0xff) << 56;
+    COMPRESS(b);
     /* Finalization: d = 4 rounds per output half. */
-    s->v2 ^= 0xee;
-    for (int i = 0; i < 4; i++)
-        SIPROUND(s);
-    store_le64(out, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
-    s->v1 ^= 0xdd;
-    for (int i = 0; i < 4; i++)
-        SIPROUND(s);
-    store_le64(out + 8, s->v0 ^ s->v1 ^ s->v2 ^ s->v3);
+    v2 ^= 0xee;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    store_le64(out, v0 ^ v1 ^ v2 ^ v3);
+    v1 ^= 0xdd;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    store_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
     /* The state held key-derived values: leave none behind. */
     memset(s, 0, sizeof *s);
     __asm__ __volatile__("" : : "r"(s) : "memory");

@@ -1,7 +1,7 @@
 /*
  * mod_auth_basic's credential cache: SipHash-2-4-128 (siphash.c) against the
  * reference vectors and OpenSSL's own SipHash, the cache keys (what they
- * depend on), hits, expiry and eviction (cache.c), and the user file's
+ * depend on), hits with their user, expiry and eviction (cache.c), the user file's
  * version that every key includes (users.c): a changed file gets a new one,
  * so no pair verified against the old file is taken from the cache.
  */
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth_basic/basic_header.c"
 #include "auth_basic/cache.c"
 #include "auth_basic/htpasswd.c"
 #include "auth_basic/siphash.c"
@@ -80,34 +81,57 @@ static void test_siphash_agrees_with_openssl(void **state)
     EVP_MAC_free(mac);
 }
 
+static void test_basic_token(void **state)
+{
+    (void)state;
+    const char *t;
+    size_t n;
+    assert_int_equal(ab_basic_token("Basic YWxpY2U6cHc=", &t, &n), 0);
+    assert_int_equal(n, 12);
+    assert_memory_equal(t, "YWxpY2U6cHc=", 12);
+    assert_int_equal(ab_basic_token("bAsIc    YWxp  ", &t, &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(t, "YWxp", 4);
+    assert_int_equal(ab_basic_token("Basic ", &t, &n), 0);
+    assert_int_equal(n, 0); /* empty: the decoder refuses it later */
+    assert_int_equal(ab_basic_token("Basic", &t, &n), -1);
+    assert_int_equal(ab_basic_token("Basicx YWxp", &t, &n), -1);
+    assert_int_equal(ab_basic_token("Bearer YWxp", &t, &n), -1);
+    assert_int_equal(ab_basic_token(NULL, &t, &n), -1);
+}
+
+/* Keys of tokens (the encoded "user:password"), as ab_access makes them. */
+static void key_of(uint64_t version, const char *token, unsigned char out[AB_KEY_LEN])
+{
+    ab_cache_key(version, token, strlen(token), out);
+}
+
 static void test_cache_keys(void **state)
 {
     (void)state;
     assert_int_equal(ab_cache_init(), 0);
     unsigned char a[AB_KEY_LEN], b[AB_KEY_LEN];
-    ab_cache_key(1, "alice", "wonderland", a);
-    ab_cache_key(1, "alice", "wonderland", b);
-    assert_memory_equal(a, b, AB_KEY_LEN); /* the same pair, the same file version */
-    ab_cache_key(2, "alice", "wonderland", b);
+    key_of(1, "YWxpY2U6d29uZGVybGFuZA==", a); /* alice:wonderland */
+    key_of(1, "YWxpY2U6d29uZGVybGFuZA==", b);
+    assert_memory_equal(a, b, AB_KEY_LEN); /* the same credential, the same file version */
+    key_of(2, "YWxpY2U6d29uZGVybGFuZA==", b);
     assert_memory_not_equal(a, b, AB_KEY_LEN); /* the file changed */
-    ab_cache_key(1, "alice", "Wonderland", b);
+    key_of(1, "YWxpY2U6V29uZGVybGFuZA==", b); /* alice:Wonderland */
     assert_memory_not_equal(a, b, AB_KEY_LEN);
-    ab_cache_key(1, "alicE", "wonderland", b);
+    /* Only the given bytes count, and the length is part of the message. */
+    ab_cache_key(1, "YWxpY2U6d29uZGVybGFuZA==xyz", 24, b);
+    assert_memory_equal(a, b, AB_KEY_LEN);
+    ab_cache_key(1, "YWxpY2U6d29uZGVybGFuZA==\0", 25, b);
     assert_memory_not_equal(a, b, AB_KEY_LEN);
-    ab_cache_key(1, "ab", "c", a);
-    ab_cache_key(1, "a", "bc", b);
-    assert_memory_not_equal(a, b, AB_KEY_LEN); /* the lengths are part of the message */
     /* A new secret (a new process): the old keys mean nothing. */
-    ab_cache_key(1, "alice", "wonderland", a);
     assert_int_equal(ab_cache_init(), 0);
-    ab_cache_key(1, "alice", "wonderland", b);
+    key_of(1, "YWxpY2U6d29uZGVybGFuZA==", b);
     assert_memory_not_equal(a, b, AB_KEY_LEN);
-    /* Past the limits: a random key each time, which nothing matches. */
-    char big[AB_MAX_PASS + 2];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = '\0';
-    ab_cache_key(1, "alice", big, a);
-    ab_cache_key(1, "alice", big, b);
+    /* Past the longest possible credential: a random key each time, which nothing matches. */
+    static char big[AB_MAX_TOKEN + 2];
+    memset(big, 'Q', sizeof big - 1);
+    key_of(1, big, a);
+    key_of(1, big, b);
     assert_memory_not_equal(a, b, AB_KEY_LEN);
     ab_cache_free();
 }
@@ -117,29 +141,38 @@ static void test_cache_hits_expiry_eviction(void **state)
     (void)state;
     assert_int_equal(ab_cache_init(), 0);
     unsigned char k[AB_KEY_LEN], other[AB_KEY_LEN];
-    ab_cache_key(3, "alice", "wonderland", k);
-    ab_cache_key(3, "alice", "wrong", other);
-    assert_false(ab_cache_hit(k, 1000)); /* nothing verified yet */
-    ab_cache_put(k, 2000);
-    assert_true(ab_cache_hit(k, 1000));
-    assert_true(ab_cache_hit(k, 1999));
-    assert_false(ab_cache_hit(k, 2000)); /* expired */
-    assert_false(ab_cache_hit(other, 1000)); /* a wrong password is never a hit */
-    ab_cache_put(k, 5000); /* put again: refreshed in place */
-    assert_true(ab_cache_hit(k, 4000));
+    key_of(3, "YWxpY2U6d29uZGVybGFuZA==", k);
+    key_of(3, "YWxpY2U6d3Jvbmc=", other); /* alice:wrong */
+    assert_null(ab_cache_hit(k, 1000)); /* nothing verified yet */
+    ab_cache_put(k, 2000, "alice");
+    assert_string_equal(ab_cache_hit(k, 1000), "alice");
+    assert_string_equal(ab_cache_hit(k, 1999), "alice");
+    assert_null(ab_cache_hit(k, 2000)); /* expired */
+    assert_null(ab_cache_hit(other, 1000)); /* a wrong password is never a hit */
+    ab_cache_put(k, 5000, "alice"); /* put again: refreshed in place */
+    assert_string_equal(ab_cache_hit(k, 4000), "alice");
     ab_cache_clear();
-    assert_false(ab_cache_hit(k, 1000));
-    /* Far more pairs than slots: the table only evicts, and recent pairs stay findable. */
-    char pass[32];
+    assert_null(ab_cache_hit(k, 1000));
+    /* A user-id too long to keep: verified every time instead. */
+    char longname[AB_CACHE_USER + 1];
+    memset(longname, 'u', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    ab_cache_put(k, 5000, longname);
+    assert_null(ab_cache_hit(k, 1000));
+    longname[AB_CACHE_USER - 1] = '\0'; /* the longest kept */
+    ab_cache_put(k, 5000, longname);
+    assert_string_equal(ab_cache_hit(k, 1000), longname);
+    /* Far more credentials than slots: the table only evicts, and recent ones stay findable. */
+    char tok[32];
     for (int i = 0; i < 20000; i++) {
-        snprintf(pass, sizeof pass, "p%d", i);
+        snprintf(tok, sizeof tok, "Ym9iOnAl%d", i);
         unsigned char x[AB_KEY_LEN];
-        ab_cache_key(3, "bob", pass, x);
-        ab_cache_put(x, 10000 + (uint64_t)i);
+        key_of(3, tok, x);
+        ab_cache_put(x, 10000 + (uint64_t)i, "bob");
     }
     unsigned char last[AB_KEY_LEN];
-    ab_cache_key(3, "bob", "p19999", last);
-    assert_true(ab_cache_hit(last, 100));
+    key_of(3, "Ym9iOnAl19999", last);
+    assert_string_equal(ab_cache_hit(last, 100), "bob");
     ab_cache_free();
 }
 
@@ -184,10 +217,10 @@ static void test_user_file_version(void **state)
     assert_true(v2 != v1);
     unsigned char a[AB_KEY_LEN], b[AB_KEY_LEN];
     assert_int_equal(ab_cache_init(), 0);
-    ab_cache_key(v1, "alice", "pw", a);
-    ab_cache_put(a, UINT64_MAX);
-    ab_cache_key(v2, "alice", "pw", b);
-    assert_false(ab_cache_hit(b, 1));
+    key_of(v1, "YWxpY2U6cHc=", a); /* alice:pw */
+    ab_cache_put(a, UINT64_MAX, "alice");
+    key_of(v2, "YWxpY2U6cHc=", b);
+    assert_null(ab_cache_hit(b, 1));
     /* A file that turns bad keeps the last good copy and its version. */
     write_file(path, "alice:plain-text-is-refused\n");
     assert_true(refresh(f, path) < 0);
@@ -202,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_siphash_agrees_with_openssl),
+        cmocka_unit_test(test_basic_token),
         cmocka_unit_test(test_cache_keys),
         cmocka_unit_test(test_cache_hits_expiry_eviction),
         cmocka_unit_test(test_user_file_version),
