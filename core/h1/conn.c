@@ -258,8 +258,12 @@ void conn_drain(conn *c)
 void conn_tell_request(conn *c, request *r)
 {
     r->tr = &c->tr;
-    r->pub.scheme = tls_transport_is(&c->tr) ? "https" : "http";
-    r->pub.tls = tls_request_info(&c->tr, r->pool); /* NULL over plain HTTP */
+    if (tls_transport_is(&c->tr)) {
+        r->pub.scheme = "https";
+        r->pub.tls = tls_request_info(&c->tr, r->pool);
+    } else {
+        r->pub.scheme = "http"; /* and no TLS facts to look up (pub.tls stays NULL) */
+    }
 }
 
 /* A request on this connection, from a parsed head (HTTP_PARSE_OK) or a
@@ -414,8 +418,10 @@ static step state_head(conn *c)
         if (c->rpos == c->rlen)
             (void)conn_read(c);
     }
-    /* HTTP/2 by ALPN, or the h2c preface on an address that takes it (core/h2). */
-    int h2 = h2_detect(c);
+    /* HTTP/2 by ALPN, or the h2c preface on an address that takes it
+     * (core/h2): both only at the start of a connection (RFC 9113 §3.3,
+     * §3.4), so not looked for again before every later head. */
+    int h2 = c->requests == 0 ? h2_detect(c) : 0;
     if (h2 < 0)
         return c->peer_closed ? STEP_CLOSE : STEP_AGAIN;
     if (h2 > 0)

@@ -13,18 +13,19 @@ int header_rules_status_ok(int status)
 
 /* Fields the core writes itself (framing, hop-by-hop, Date/Server). Runs for
  * every field a module sets (Content-Type of each static response): the
- * length picks the one or two names worth comparing. */
+ * length and the first letter (any case) pick the one name worth comparing. */
 static int core_owned(const char *name)
 {
+    int first = name[0] | 0x20;
     switch (strlen(name)) {
-    case 2: return strcasecmp(name, "TE") == 0;
-    case 4: return strcasecmp(name, "Date") == 0;
-    case 6: return strcasecmp(name, "Server") == 0;
-    case 7: return strcasecmp(name, "Upgrade") == 0 || strcasecmp(name, "Trailer") == 0;
-    case 10: return strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Keep-Alive") == 0;
-    case 14: return strcasecmp(name, "Content-Length") == 0;
-    case 16: return strcasecmp(name, "Proxy-Connection") == 0;
-    case 17: return strcasecmp(name, "Transfer-Encoding") == 0;
+    case 2: return first == 't' && strcasecmp(name, "TE") == 0;
+    case 4: return first == 'd' && strcasecmp(name, "Date") == 0;
+    case 6: return first == 's' && strcasecmp(name, "Server") == 0;
+    case 7: return first == 'u' ? strcasecmp(name, "Upgrade") == 0 : first == 't' && strcasecmp(name, "Trailer") == 0;
+    case 10: return first == 'c' ? strcasecmp(name, "Connection") == 0 : first == 'k' && strcasecmp(name, "Keep-Alive") == 0;
+    case 14: return first == 'c' && strcasecmp(name, "Content-Length") == 0;
+    case 16: return first == 'p' && strcasecmp(name, "Proxy-Connection") == 0;
+    case 17: return first == 't' && strcasecmp(name, "Transfer-Encoding") == 0;
     default: return 0;
     }
 }

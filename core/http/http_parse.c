@@ -31,13 +31,19 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
-/* tchar, RFC 9110 §5.6.2. */
-static int is_tchar(unsigned char c)
-{
-    if (is_alpha(c) || is_digit(c))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+/* tchar, RFC 9110 §5.6.2: a table, since every byte of every method and
+ * field name of every request is looked up here. */
+static const unsigned char tchar_table[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1,
+    ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,
+    ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
+static int is_tchar(unsigned char c) { return tchar_table[c]; }
 
 /* A byte that may appear in a field value: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5). */
 static int is_field_vchar(unsigned char c) { return (c >= 0x21 && c != 0x7f) || is_ows(c); }
@@ -831,10 +837,32 @@ static long resolve_segments(char *p, size_t m)
     return (long)w;
 }
 
+/* A path with no '%', no control byte and no empty or dot-led segment is its
+ * own normal form (percent_decode and resolve_segments would copy it as it
+ * is): most request paths, checked at a few instructions a byte. A segment
+ * merely starting with '.' ("/.well-known") takes the long way, which is
+ * still right. */
+static int already_normal(const char *raw, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+        if (ch == '%' || is_ctl(ch))
+            return 0;
+        if (ch == '/' && i + 1 < n && (raw[i + 1] == '/' || raw[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 long http_normalize_path(const char *raw, size_t n, char *out, size_t outcap)
 {
     if (raw == NULL || out == NULL || n == 0 || outcap < n + 1 || raw[0] != '/')
         return -1;
+    if (already_normal(raw, n)) {
+        memcpy(out, raw, n);
+        out[n] = '\0';
+        return (long)n;
+    }
     long m = percent_decode(raw, n, out);
     if (m < 0)
         return -1;

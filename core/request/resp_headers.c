@@ -28,7 +28,7 @@ static resp_header *slot(request *r)
 
 int resp_header_add(request *r, const char *name, size_t name_len, const char *value, size_t value_len)
 {
-    char *s = arena_alloc(r->pool, name_len + value_len + 2);
+    char *s = arena_alloc_raw(r->pool, name_len + value_len + 2); /* filled below */
     if (!s)
         return -1;
     resp_header *f = slot(r);
@@ -51,11 +51,19 @@ int resp_header_add_ref(request *r, const char *name, const char *value)
     return 0;
 }
 
+/* Is field f named name (n bytes)? The stored length rules out most fields
+ * without a case-insensitive compare (header filters look names up often). */
+static int named(const resp_header *f, const char *name, size_t n)
+{
+    return f->name_len == n && strcasecmp(f->name, name) == 0;
+}
+
 const char *resp_header_get(const request *r, const char *name)
 {
     const resp_headers *h = &r->resp_headers;
+    size_t n = strlen(name);
     for (size_t i = 0; i < h->n; i++)
-        if (strcasecmp(h->v[i].name, name) == 0)
+        if (named(&h->v[i], name, n))
             return h->v[i].value;
     return NULL;
 }
@@ -63,9 +71,9 @@ const char *resp_header_get(const request *r, const char *name)
 /* Remove fields named name from index `from` on, keeping the order of the rest. */
 static size_t remove_from(resp_headers *h, size_t from, const char *name)
 {
-    size_t k = from, gone = 0;
+    size_t k = from, gone = 0, n = strlen(name);
     for (size_t i = from; i < h->n; i++) {
-        if (strcasecmp(h->v[i].name, name) == 0)
+        if (named(&h->v[i], name, n))
             gone++;
         else
             h->v[k++] = h->v[i];
@@ -77,8 +85,9 @@ static size_t remove_from(resp_headers *h, size_t from, const char *name)
 int resp_header_set(request *r, const char *name, const char *value)
 {
     resp_headers *h = &r->resp_headers;
+    size_t n = strlen(name);
     for (size_t i = 0; i < h->n; i++) {
-        if (strcasecmp(h->v[i].name, name) != 0)
+        if (!named(&h->v[i], name, n))
             continue;
         size_t vn = strlen(value);
         char *v = arena_strndup(r->pool, value, vn);
@@ -89,7 +98,7 @@ int resp_header_set(request *r, const char *name, const char *value)
         remove_from(h, i + 1, name);
         return 0;
     }
-    return resp_header_add(r, name, strlen(name), value, strlen(value));
+    return resp_header_add(r, name, n, value, strlen(value));
 }
 
 size_t resp_header_remove(request *r, const char *name)

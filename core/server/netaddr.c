@@ -17,10 +17,17 @@ const char *sockaddr_text(struct arena *a, const struct sockaddr *sa, unsigned *
         const unsigned char *b = (const unsigned char *)&in->sin_addr;
         size_t n = 0;
         for (int i = 0; i < 4; i++) {
-            n += fmt_u64(buf + n, b[i]);
+            unsigned v = b[i];
+            if (v >= 100)
+                buf[n++] = (char)('0' + v / 100);
+            if (v >= 10)
+                buf[n++] = (char)('0' + v / 10 % 10);
+            buf[n++] = (char)('0' + v % 10);
             buf[n++] = i < 3 ? '.' : '\0';
         }
         *port = ntohs(in->sin_port);
+        char *s = arena_alloc_raw(a, n);
+        return s ? memcpy(s, buf, n) : NULL;
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))

@@ -52,6 +52,12 @@ static const path_case cases[] = {
     {RAW("/a/b"), "/a/b"},
     {RAW("/a/b/"), "/a/b/"},
     {RAW("/index.html"), "/index.html"},
+    /* already normal: copied as they are (http_parse.c already_normal) */
+    {RAW("/a./b."), "/a./b."},
+    {RAW("/a/b.c/"), "/a/b.c/"},
+    {RAW("/\xc3\xa9/x~-_"), "/\xc3\xa9/x~-_"},
+    {RAW("/a/b//"), "/a/b/"},
+    {RAW("/a/b/."), "/a/b/"},
     /* repeated slashes */
     {RAW("//"), "/"},
     {RAW("//a///b//"), "/a/b/"},

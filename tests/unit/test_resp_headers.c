@@ -115,6 +115,27 @@ static void test_remove(void **state)
     free_request(r);
 }
 
+/* Names are matched by length first (resp_headers.c named): same-length
+ * names must still be told apart, prefixes never match. */
+static void test_same_length_names(void **state)
+{
+    (void)state;
+    request *r = new_request();
+    resp_header_add_ref(r, "X-A", "1");
+    resp_header_add_ref(r, "X-B", "2");
+    resp_header_add_ref(r, "X-AB", "3");
+    assert_string_equal(resp_header_get(r, "x-b"), "2");
+    assert_string_equal(resp_header_get(r, "X-ab"), "3");
+    assert_null(resp_header_get(r, "X-"));
+    assert_int_equal(resp_header_set(r, "x-b", "two"), 0);
+    const char *want[] = {"X-A", "1", "X-B", "two", "X-AB", "3"};
+    assert_fields(r, want, 3);
+    assert_int_equal(resp_header_remove(r, "X-A"), 1);
+    const char *left[] = {"X-B", "two", "X-AB", "3"};
+    assert_fields(r, left, 2);
+    free_request(r);
+}
+
 static void test_growth_and_clear(void **state)
 {
     (void)state;
@@ -145,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_get_is_case_insensitive_and_first),
         cmocka_unit_test(test_set_replaces_all_in_first_place),
         cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_same_length_names),
         cmocka_unit_test(test_growth_and_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
