@@ -326,6 +326,11 @@ static SSL_CTX *build_ctx(build *b, const server_conf *s)
                                  (b->ktls ? SSL_OP_ENABLE_KTLS : 0) | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Take what the socket holds in one read instead of a read for each
+     * record's header and one for its body: a handshake flight, or a request
+     * that came with the client's Finished, is one system call. The bytes
+     * OpenSSL then holds beyond a record are found by tls_pending. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
         fail(b, t, "ciphers", "\"%s\" names no usable TLS 1.2 cipher", t->ciphers);
         goto bad;

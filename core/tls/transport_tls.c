@@ -199,10 +199,26 @@ static ssize_t tls_sendfile(transport *t, int fd, off_t *off, size_t n)
     return w == 0 ? 0 : TR_ERROR;
 }
 
+/* Decrypted bytes that read() returns at once. With read-ahead OpenSSL may
+ * also hold whole records it has not opened yet, for which the socket gives
+ * no readable event: a one-byte peek opens the next one when it is complete
+ * (a partial one waits for the socket like any other). Never during the
+ * handshake: a peek would drive it, and its bytes are the handshake's own. */
 static size_t tls_pending(transport *t)
 {
     tls_tr *s = t->ctx;
-    return (size_t)SSL_pending(s->ssl);
+    int n = SSL_pending(s->ssl);
+    if (n > 0 || !SSL_has_pending(s->ssl) || !SSL_is_init_finished(s->ssl))
+        return n > 0 ? (size_t)n : 0;
+    unsigned char b;
+    size_t k = 0;
+    ERR_clear_error();
+    if (SSL_peek_ex(s->ssl, &b, 1, &k) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    n = SSL_pending(s->ssl);
+    return n > 0 ? (size_t)n : k;
 }
 
 /* close_notify (RFC 8446 §6.1), once, only on a healthy session. */
