@@ -261,15 +261,7 @@ class CompressTest(harness.ServerTestCase):
 
     def test_http10_is_close_delimited(self):
         self.start(self.config())
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        s.sendall(b"GET /cgi/stream.cgi HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
+        data = self.raw(b"GET /cgi/stream.cgi HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", timeout=10)
         head, _, body = data.partition(b"\r\n\r\n")
         head = head.decode().lower()
         self.assertIn("content-encoding: gzip", head)
@@ -277,15 +269,7 @@ class CompressTest(harness.ServerTestCase):
         self.assertNotIn("transfer-encoding", head)
         self.assertIn(b"line 1999 of a CGI page", gunzip(body))
         # a static file too
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        s.sendall(b"GET /page.html HTTP/1.0\r\nAccept-Encoding: br\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
+        data = self.raw(b"GET /page.html HTTP/1.0\r\nAccept-Encoding: br\r\n\r\n", timeout=10)
         head, _, body = data.partition(b"\r\n\r\n")
         self.assertIn(b"content-encoding: br", head.lower())
         self.assertEqual(decode("br", body), self.body)

@@ -142,15 +142,7 @@ class CompressOffloadTest(harness.ServerTestCase):
         self.check_all("/page.html", self.page)
         self.check_all("/cgi/rows.cgi", ROWS)
         # HTTP/1.0: close-delimited
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-        s.sendall(b"GET /page.html HTTP/1.0\r\nAccept-Encoding: zstd\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
+        data = self.raw(b"GET /page.html HTTP/1.0\r\nAccept-Encoding: zstd\r\n\r\n", timeout=60)
         head, _, body = data.partition(b"\r\n\r\n")
         self.assertIn(b"Content-Encoding: zstd", head)
         self.assertEqual(decode("zstd", body), self.page)
