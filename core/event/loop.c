@@ -402,6 +402,20 @@ static void timer_put(loop *l, loop_timer *t)
     l->free_timers = t;
 }
 
+void loop_release_spare_timers(loop *l, size_t keep)
+{
+    loop_timer **link = &l->free_timers;
+    while (*link != NULL && keep > 0) {
+        link = &(*link)->next_free;
+        keep--;
+    }
+    while (*link != NULL) {
+        loop_timer *t = *link;
+        *link = t->next_free;
+        free(t);
+    }
+}
+
 static int reserve_heap(loop *l)
 {
     if (l->nheap < l->heap_cap)

@@ -10,6 +10,7 @@
 #ifndef WEBSERV_LOOP_H
 #define WEBSERV_LOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOOP_READ 0x1u
@@ -28,6 +29,10 @@ typedef void (*loop_timer_fn)(loop *l, void *arg);
  * "poll"), else epoll. max_fds is a sizing hint. NULL on failure (errno set). */
 loop *loop_new(loop_backend backend, int max_fds);
 void loop_free(loop *l);
+/* Frees recycled timers beyond the first `keep`: after a burst of
+ * connections, each spare timer would pin a heap page that malloc_trim
+ * cannot give back. */
+void loop_release_spare_timers(loop *l, size_t keep);
 const char *loop_backend_name(const loop *l);
 
 /* Watch fd for `events` (LOOP_READ|LOOP_WRITE, may be 0 to keep it registered

@@ -101,23 +101,23 @@ class CompressOffloadTest(harness.ServerTestCase):
         th = threading.Thread(target=compress_big)
         th.start()
         time.sleep(0.5)  # the first pieces are on the pool
-        lat = []
+        lat = []  # latencies of the GETs answered while the compression still ran
         c = self.conn(timeout=60)
-        while th.is_alive() and len(lat) < 40:
+        while th.is_alive() and len(lat) < 100:
             t0 = time.monotonic()
             c.request("GET", "/plain/small.txt")
             r = c.getresponse()
             self.assertEqual(r.read(), self.small)
-            lat.append(time.monotonic() - t0)
-            time.sleep(0.05)
-        overlapped = th.is_alive()  # the last GET came back while the compression still ran
+            if th.is_alive():
+                lat.append(time.monotonic() - t0)
+            time.sleep(0.01)
         th.join(600)
         self.assertEqual(done.get("status"), 200)
         self.assertEqual(done["coding"], "br")
         self.assertEqual(decode("br", done["data"]), big)
-        self.assertTrue(overlapped and len(lat) >= 10,
-                        "plain GETs answered while the compression (%.1f s) ran: %d; "
-                        "serialized behind it?" % (done["secs"], len(lat)))
+        self.assertGreaterEqual(len(lat), 10,
+                                "plain GETs answered while the compression (%.1f s) ran: %d; "
+                                "serialized behind it?" % (done["secs"], len(lat)))
         pieces = len(big) // 65536
         per_piece = done["secs"] / pieces
         med = statistics.median(lat)

@@ -1,7 +1,9 @@
 """A worker gives memory back after a peak (core/server/memory_trim.c): once the
 connections of a burst have closed, the free lists drop what they no longer
 reuse and free heap pages go back to the kernel (malloc_trim), so RSS does not
-stay at the peak for the rest of the worker's life."""
+stay at the peak for the rest of the worker's life. Most of the growth must come
+back: a small chunk left between two freed buffers (a spare timer, say) keeps
+its page resident, and 900 of them kept three quarters of it."""
 import socket
 import time
 
@@ -42,7 +44,7 @@ class MemoryTrimTest(harness.ServerTestCase):
         if not procstat.ASAN:  # ASan's allocator keeps freed memory in quarantine: no RSS to compare
             growth = peak - base
             self.assertGreater(growth, 1024, "the burst did not grow RSS (%d -> %d KiB)" % (base, peak))
-            got = harness.wait_for(lambda: procstat.status_kib(pid, "VmRSS") <= peak - 0.3 * growth, 15)
+            got = harness.wait_for(lambda: procstat.status_kib(pid, "VmRSS") <= peak - 0.6 * growth, 15)
             self.assertTrue(got, "RSS %d KiB after the burst: base %d, peak %d"
                             % (procstat.status_kib(pid, "VmRSS"), base, peak))
         # A steady load afterwards is served as before.
