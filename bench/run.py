@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers as S  # noqa: E402
-from runners import RUNNERS, run_wrk, run_h2load, leg_url  # noqa: E402
+from runners import RUNNERS, TLS_FULL, run_wrk, run_h2load, leg_url  # noqa: E402
 from workloads import WORKLOADS, MEMORY_KINDS, METRIC_UNITS, legs, prepare_docroot  # noqa: E402
 
 HERE, TOP = S.HERE, S.TOP
@@ -230,7 +230,7 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
             col = lambda k: [r[k] for r in runs if r.get(k) is not None]  # noqa: E731
             med, main = main_text(wl, leg, runs, col)
             figures[leg["label"]] = med
-            rate = wl["kind"] in ("wrk", "h2load")
+            rate = wl["kind"] in ("wrk", "h2load", "tls_full")
             rps_t = us_t = "-"
             if rate:
                 rps_t = "%s ±%.0f%%" % (fmt_num(med_spread(col("rps"))[0]), med_spread(col("rps"))[1])
@@ -349,6 +349,14 @@ def main():
     log("== document root in %s" % docroot)
     missing.update(prepare_docroot(docroot, work))
     make_certs(work)
+    if any(w["kind"] == "tls_full" for w in workloads):
+        exe = os.path.join(work, "tls_full")
+        r = subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "tls_full.c"), "-lssl", "-lcrypto"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode == 0:
+            TLS_FULL["exe"] = exe
+        else:
+            missing["tls_full"] = "bench/tls_full.c does not build: " + r.stdout[-200:]
 
     wl_legs = {w["name"]: legs(w, base_label) for w in workloads}
     keys = {leg["server"] for ls in wl_legs.values() for leg in ls}
@@ -406,6 +414,8 @@ def main():
                     why = missing["brotli"]
                 if wl["name"] == "cgi-c-10" and "cgi_c" in missing:
                     why = missing["cgi_c"]
+                if wl["kind"] == "tls_full" and "tls_full" in missing:
+                    why = missing["tls_full"]
                 if s is None:
                     why = why or S.missing_server_reason(leg["server"], missing)
                 why = why or check(s, wl, leg, docroot)
@@ -442,8 +452,8 @@ def main():
                     if not s.alive():
                         log("   %s died; restarting" % s.name)
                         s.start()
-                    if rnd == 0 and wl["kind"] in ("wrk", "h2load"):
-                        (run_wrk if wl["kind"] == "wrk" else run_h2load)(s, wl, leg, 1)  # warm-up
+                    if rnd == 0 and wl["kind"] in ("wrk", "h2load", "tls_full"):
+                        RUNNERS[wl["kind"]](s, wl, leg, 1)  # warm-up
                     try:
                         res = RUNNERS[wl["kind"]](s, wl, leg, a.duration)
                     except (RuntimeError, OSError, subprocess.SubprocessError) as e:

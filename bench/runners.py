@@ -169,6 +169,29 @@ def run_wrk(server, wl, leg, duration):
     return res
 
 
+TLS_FULL = {"exe": None}   # bench/tls_full.c, built by run.py into the run's folder
+
+
+def run_tls_full(server, wl, leg, duration):
+    """Full TLS 1.3 handshakes (bench/tls_full.c: a new session for every connection, one GET
+    with Connection: close each); the figure is the server's CPU per connection."""
+    m = Meter(server, wl)
+    cmd = ["taskset", "-c", client_cpus(wl), TLS_FULL["exe"], str(tls_port(server.port, wl["tls"])),
+           "-c", str(wl["conns"]), "-d", str(duration), "-p", leg["path"]]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=duration + 40)
+    found = re.search(r"^TLSJSON (.*)$", r.stdout, re.M)
+    if not found:
+        raise RuntimeError("tls_full output not understood: " + r.stdout[-300:])
+    w = json.loads(found.group(1))
+    n = max(w["connections"], 1)
+    secs = w["duration_us"] / 1e6
+    res = m.done(n)
+    res.update(rps=w["connections"] / secs, p50_ms=w["p50_us"] / 1000, p99_ms=w["p99_us"] / 1000,
+               errors=w["errors"] + w["resumed"], resumed=w["resumed"], requests=w["connections"])
+    return res
+
+
 def run_h2load(server, wl, leg, duration):
     """h2load (HTTP/2: ALPN h2 over TLS, or h2c with prior knowledge): one thread, conns x
     streams; p50/p99 from its per-request log (--log-file)."""
@@ -421,5 +444,5 @@ def dechunk(data):
 
 
 
-RUNNERS = {"wrk": run_wrk, "h2load": run_h2load, "idle": run_idle, "upload": run_upload,
+RUNNERS = {"wrk": run_wrk, "tls_full": run_tls_full, "h2load": run_h2load, "idle": run_idle, "upload": run_upload,
            "cgi_slow": run_cgi_slow, "download": run_download}

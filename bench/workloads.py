@@ -7,7 +7,8 @@ of two legs is its verdict ("ratio": (label_a, label_b): a / b).
 
 Keys of a workload:
   name, title       --only takes names; the title is printed under the table
-  kind              "wrk" (throughput/latency with wrk), "h2load" (HTTP/2 with h2load), "idle",
+  kind              "wrk" (throughput/latency with wrk), "h2load" (HTTP/2 with h2load), "tls_full"
+                    (full TLS handshakes with bench/tls_full.c), "idle",
                     "upload", "cgi_slow", "download" (one big GET through the server)
   path, conns, headers, tls ("ec"/"rsa"), h2 ("tls"/"h2c"), streams (h2load -m)
   servers           server keys of the default legs (default: webserv, nginx, lighttpd)
@@ -79,11 +80,21 @@ WORKLOADS = [
     _wl(name="cgi-10m-slow", title="CGI 10 MiB output, slow reader (peak RSS MiB)", kind="cgi_slow",
         metric="peak_rss_mb", better="low", target=None, needs="cgi"),
     # HTTPS (issue 15): the same certificate, key type and protocol for webserv and nginx.
-    # New connections are full TLS 1.3 handshakes (wrk keeps no session).
-    _wl(name="tls-new-ec", title="TLS 1.3 new conns/s, ECDSA P-256, 50 conns", path="/1k.bin",
+    # wrk keeps its TLS session across reconnects (SSL_clear), so the tls-new rows are TLS 1.3
+    # ticket resumptions; the tls-full rows are full handshakes (bench/tls_full.c never offers a
+    # session), server CPU per connection.
+    _wl(name="tls-full-ec", title="TLS 1.3 full handshakes (no resumption), ECDSA P-256, 50 conns "
+        "(server µs/conn)", kind="tls_full", path="/1k.bin", conns=50, tls="ec",
+        servers=("webserv", "nginx"), metric="us_per_req", better="low",
+        target=("rel", 1.0, "nginx"), needs="tls"),
+    _wl(name="tls-full-rsa", title="TLS 1.3 full handshakes (no resumption), RSA 2048, 50 conns "
+        "(server µs/conn)", kind="tls_full", path="/1k.bin", conns=50, tls="rsa",
+        servers=("webserv", "nginx"), metric="us_per_req", better="low",
+        target=("rel", 1.0, "nginx"), needs="tls"),
+    _wl(name="tls-new-ec", title="TLS 1.3 new conns/s (wrk resumes its session by ticket), ECDSA P-256, 50 conns", path="/1k.bin",
         conns=50, headers=["Connection: close"], tls="ec", metric="rps", better="high",
         target=("rel", 1.0, "nginx"), needs="tls"),
-    _wl(name="tls-new-rsa", title="TLS 1.3 new conns/s, RSA 2048, 50 conns", path="/1k.bin",
+    _wl(name="tls-new-rsa", title="TLS 1.3 new conns/s (wrk resumes its session by ticket), RSA 2048, 50 conns", path="/1k.bin",
         conns=50, headers=["Connection: close"], tls="rsa", metric="rps", better="high",
         target=("rel", 1.0, "nginx"), needs="tls"),
     _wl(name="tls-1k-ka-50", title="TLS 1 KiB keep-alive, 50 conns", path="/1k.bin", conns=50,
