@@ -112,8 +112,9 @@ set(DEBIAN_PYTHON3 /usr/bin/python3)
 foreach(src ${INTEGRATION_TESTS})
   get_filename_component(name ${src} NAME_WE)
   set(py ${PYTHON3})
-  # test_websocket*.py and test_proxy_ws.py use Debian's python3-websockets.
-  if(name MATCHES "^test_h2|^test_websocket|^test_proxy_ws")
+  # test_websocket*.py and test_proxy_ws.py use Debian's python3-websockets;
+  # test_auth_flight.py python3-h2.
+  if(name MATCHES "^test_h2|^test_websocket|^test_proxy_ws|^test_auth_flight")
     set(py ${DEBIAN_PYTHON3})
   endif()
   add_test(NAME integration/${name} COMMAND ${py} ${src})
@@ -127,7 +128,8 @@ foreach(src ${INTEGRATION_TESTS})
 endforeach()
 # test_auth_basic runs 20 bcrypt hashes of cost 12 at once: alone, so that it
 # neither starves the timing checks of other tests nor is starved by them.
-foreach(t integration/test_auth_basic integration-poll/test_auth_basic)
+foreach(t integration/test_auth_basic integration-poll/test_auth_basic integration/test_auth_flight
+          integration-poll/test_auth_flight)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
   endif()
@@ -195,6 +197,7 @@ if(NOT WEBSERV_SANITIZE)
     "test_phases|test_phases.py"
     "test_filters|test_filters.py|-k|*.test_[a-r]*"
     "test_auth_basic|test_auth_basic.py|-k|*.test_[a-r]*"
+    "test_auth_flight|test_auth_flight.py"
     "test_h2-frames|test_h2.py|-k|TestSemantics"
     "test_h2-streams|test_h2.py|-k|TestNegotiation|-k|TestConcurrency|-k|TestLifecycle"
     "test_h2_floods|test_h2_floods.py"
@@ -204,7 +207,7 @@ if(NOT WEBSERV_SANITIZE)
     string(REPLACE "|" ";" parts "${entry}")
     list(POP_FRONT parts name script)
     set(py ${PYTHON3})
-    if(script MATCHES "^test_h2")
+    if(script MATCHES "^test_h2|^test_auth_flight")
       set(py ${DEBIAN_PYTHON3}) # python3-h2
     endif()
     add_test(NAME leaks/${name} COMMAND ${py} ${CMAKE_SOURCE_DIR}/tests/integration/${script} ${parts})

@@ -12,6 +12,12 @@
  * A verified request carries r->remote_user and auth_type "Basic" (CGI's
  * REMOTE_USER and AUTH_TYPE; the cgi module then drops HTTP_AUTHORIZATION).
  * The user file is re-read when it changes, without a reload (users.c).
+ * Requests with the same credential that miss the cache while its
+ * verification runs wait for that one instead of hashing again (flight.c).
+ *
+ * Counters (metrics module): webserv_auth_basic_verifications_total (hashes
+ * checked) and webserv_auth_basic_shared_total (requests answered from
+ * another request's check).
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +27,10 @@
 
 static const ws_host *host;
 extern const ws_module webserv_module;
+static ws_counter *verifications, *shared;
 
 typedef struct ab_conf {
+    int kind; /* AB_KIND_CONF: a request's slot holds the conf that verified it */
     ab_file *file;
     const char *challenge; /* the WWW-Authenticate value */
     double cache_seconds;
@@ -30,6 +38,10 @@ typedef struct ab_conf {
 
 /* One verification on the pool: everything the work needs is copied in. */
 typedef struct ab_job {
+    int kind;         /* AB_KIND_JOB */
+    const ab_conf *conf;
+    ab_flight flight; /* the requests waiting for this verification (flight.c) */
+    int in_flight;    /* flight registered and not settled yet */
     char user[AB_MAX_USER + 1];
     char *pass;       /* request memory, wiped after */
     char *hash;       /* a copy: the table may be re-read meanwhile */
@@ -54,11 +66,24 @@ static int ab_init(const ws_host *h)
     host = h;
     if (h->abi_minor < 2 || h->size < offsetof(ws_host, cfg_kind) + sizeof h->cfg_kind)
         return -1;
+    if (h->size >= offsetof(ws_host, counter_add) + sizeof h->counter_add && h->counter && h->counter_add) {
+        verifications = h->counter("webserv_auth_basic_verifications_total",
+                                   "Password hashes checked by auth_basic (cache misses)");
+        shared = h->counter("webserv_auth_basic_shared_total",
+                            "auth_basic requests answered from another request's password check");
+    }
     return ab_cache_init();
+}
+
+static void count(ws_counter *c, uint64_t n)
+{
+    if (c)
+        host->counter_add(c, n);
 }
 
 static void ab_fini(void)
 {
+    ab_flights_forget();
     ab_cache_clear();
     ab_files_free();
     ab_cache_free();
@@ -88,6 +113,7 @@ static int ab_configure(const ws_settings *s, const ws_location_info *loc, const
     const char *realm = NULL, *path = NULL;
     if (!c)
         return -1;
+    c->kind = AB_KIND_CONF;
     c->cache_seconds = 60;
     int rr = host->cfg_string(s, "realm", &realm), rp = host->cfg_path(s, "user_file", &path);
     if (rr < 0 || rp < 0 || host->cfg_seconds(s, "cache_seconds", &c->cache_seconds) < 0)
@@ -130,19 +156,19 @@ static void wipe(ab_job *j)
     explicit_bzero(j->pass, strlen(j->pass));
 }
 
-static void verify_done(ws_request *r, void *arg)
+/* A waiter's answer, from its own timer (armed at settle): phase_done from
+ * an event of the request itself, so the core carries on with it. */
+static void wake(ws_request *r, void *arg)
 {
-    ab_job *j = arg;
-    const ab_conf *c = r->conf;
-    wipe(j);
-    if (!j->ok) {
-        host->log(WS_LOG_INFO, r, "user \"%s\": wrong password or unknown user", j->user);
+    ab_waiter *w = arg;
+    const ab_conf *c = w->conf;
+    w->wake = NULL;
+    if (!w->ok) {
+        host->log(WS_LOG_INFO, r, "user \"%s\": wrong password or unknown user", w->user);
         host->phase_done(r, deny(r, c));
         return;
     }
-    if (c->cache_seconds > 0)
-        ab_cache_put(j->key, now_ms() + (uint64_t)(c->cache_seconds * 1000), j->user);
-    if (host->set_user(r, j->user, "Basic") != WS_OK) {
+    if (host->set_user(r, w->user, "Basic") != WS_OK) {
         host->phase_done(r, deny(r, c));
         return;
     }
@@ -150,6 +176,93 @@ static void verify_done(ws_request *r, void *arg)
     if (slot)
         *slot = (void *)c;
     host->phase_done(r, WS_CONTINUE);
+}
+
+/* The verification's result is known: cache it (when right) and answer every
+ * request that waited for it. Once, from its done or, when the leader's
+ * client left, from the leader's log hook. */
+static void settle(ws_request *r, ab_job *j)
+{
+    const ab_conf *c = j->conf;
+    if (j->ok && c->cache_seconds > 0)
+        ab_cache_put(j->key, now_ms() + (uint64_t)(c->cache_seconds * 1000), j->user);
+    if (!j->in_flight)
+        return;
+    j->in_flight = 0;
+    uint64_t n = 0;
+    for (ab_waiter *w = ab_flight_settle(&j->flight), *next; w; w = next) {
+        next = w->next;
+        w->next = w->prev = NULL;
+        w->ok = j->ok;
+        memcpy(w->user, j->user, sizeof w->user);
+        /* A failed timer leaves it to its deferral's deadline (500). */
+        if (!(w->wake = host->timer_start(w->r, 0, wake, w)))
+            host->log(WS_LOG_ERROR, r, "cannot answer a request waiting for the same credential (out of memory)");
+        n++;
+    }
+    count(shared, n);
+}
+
+static void verify_done(ws_request *r, void *arg)
+{
+    ab_job *j = arg;
+    const ab_conf *c = j->conf;
+    wipe(j);
+    settle(r, j);
+    void **slot = host->module_ctx(r, &webserv_module);
+    if (slot)
+        *slot = NULL; /* settled: the log hook has nothing left to do */
+    if (!j->ok) {
+        host->log(WS_LOG_INFO, r, "user \"%s\": wrong password or unknown user", j->user);
+        host->phase_done(r, deny(r, c));
+        return;
+    }
+    if (host->set_user(r, j->user, "Basic") != WS_OK) {
+        host->phase_done(r, deny(r, c));
+        return;
+    }
+    if (slot)
+        *slot = (void *)c;
+    host->phase_done(r, WS_CONTINUE);
+}
+
+/* After the response, or after the client left (then after the work
+ * returned, its done skipped): a leader's result still fills the cache and
+ * answers its waiters; a waiter leaves its flight. */
+static void ab_log(ws_request *r, const ws_log_info *info)
+{
+    (void)info;
+    void **slot = host->module_ctx(r, &webserv_module);
+    if (!slot || !*slot)
+        return;
+    int kind = *(const int *)*slot;
+    if (kind == AB_KIND_WAITER) {
+        ab_flight_leave(*slot);
+    } else if (kind == AB_KIND_JOB) {
+        ab_job *j = *slot;
+        wipe(j);
+        settle(r, j);
+    }
+    *slot = NULL;
+}
+
+/* Wait for the verification of the same credential that runs already.
+ * WS_DEFER, 500, or -1 when its flight is full (then verify alone). */
+static int join(ws_request *r, const ab_conf *c, ab_flight *f, void **slot)
+{
+    if (!slot || f->n_waiters >= AB_FLIGHT_WAITERS)
+        return -1;
+    ab_waiter *w = host->alloc(r, sizeof *w);
+    if (!w)
+        return 500;
+    memset(w, 0, sizeof *w);
+    w->kind = AB_KIND_WAITER;
+    w->r = r;
+    w->conf = c;
+    if (ab_flight_join(f, w) < 0)
+        return -1;
+    *slot = w;
+    return WS_DEFER;
 }
 
 /* The user file, re-read if it changed; NULL when it cannot be used (logged).
@@ -203,6 +316,15 @@ static int ab_access(ws_request *r)
                 *slot = (void *)c;
             return WS_CONTINUE;
         }
+        /* The same credential is being verified right now: wait for that. */
+        ab_flight *f = ab_flight_find(key);
+        if (f) {
+            int rc = join(r, c, f, slot);
+            if (rc != -1) {
+                explicit_bzero(key, sizeof key);
+                return rc;
+            }
+        }
     }
     char buf[AB_MAX_PASS + 1]; /* the decoded "user:password" */
     const char *user, *pass;
@@ -222,6 +344,9 @@ static int ab_access(ws_request *r)
         explicit_bzero(key, sizeof key);
         return 500;
     }
+    j->kind = AB_KIND_JOB;
+    j->conf = c;
+    j->in_flight = 0;
     j->known = hash != NULL;
     strcpy(j->user, user);
     j->hash = host->strdup(r, hash ? hash : decoy);
@@ -235,8 +360,17 @@ static int ab_access(ws_request *r)
         wipe(j);
         return 500;
     }
-    if (slot)
-        *slot = NULL;
+    count(verifications, 1);
+    if (slot) {
+        /* Others with this credential wait for this one; the log hook finds
+         * it through the slot when the client leaves first. Without a slot
+         * (out of memory) it simply is not shared. */
+        *slot = j;
+        if (users && !ab_flight_find(j->key)) {
+            ab_flight_start(&j->flight, j->key);
+            j->in_flight = 1;
+        }
+    }
     return WS_DEFER;
 }
 
@@ -247,4 +381,5 @@ WS_EXPORT const ws_module webserv_module = {
     .fini = ab_fini,
     .configure = ab_configure,
     .access = ab_access,
+    .log_request = ab_log,
 };

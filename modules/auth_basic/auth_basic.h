@@ -73,6 +73,45 @@ const char *ab_cache_hit(const unsigned char key[AB_KEY_LEN], uint64_t now_ms);
 void ab_cache_put(const unsigned char key[AB_KEY_LEN], uint64_t expires_ms, const char *user);
 void ab_cache_clear(void);
 
+/* ---- flight.c: one verification per cache key at a time ---- */
+
+/* What a request's module_ctx slot points to: its first int says which. */
+enum { AB_KIND_CONF = 0x61624301, AB_KIND_JOB, AB_KIND_WAITER };
+
+#define AB_FLIGHT_WAITERS 128 /* requests answered from one verification at most */
+typedef struct ab_waiter ab_waiter;
+typedef struct ab_flight {
+    unsigned char key[AB_KEY_LEN];
+    struct ab_flight *prev, *next;
+    ab_waiter *waiters;
+    size_t n_waiters;
+    int live; /* in the table: its verification has not been settled */
+} ab_flight;
+/* A request answered from another one's verification (in its own memory). */
+struct ab_waiter {
+    int kind;           /* AB_KIND_WAITER (the module_ctx slot says what it holds) */
+    ws_request *r;
+    const void *conf;   /* its location's ab_conf (a timer callback's r->conf is not) */
+    ab_flight *flight;  /* NULL once settled or left */
+    ab_waiter *prev, *next;
+    ws_timer *wake;     /* armed at settle: answers it from its own event */
+    int ok;             /* the verification's result, copied at settle */
+    char user[AB_MAX_USER + 1];
+};
+/* Register f (the leader's memory) under key. */
+void ab_flight_start(ab_flight *f, const unsigned char key[AB_KEY_LEN]);
+/* The unsettled flight of this key, or NULL. */
+ab_flight *ab_flight_find(const unsigned char key[AB_KEY_LEN]);
+/* 0, or -1 when the flight has AB_FLIGHT_WAITERS already. */
+int ab_flight_join(ab_flight *f, ab_waiter *w);
+/* w's request ends before the flight settled. */
+void ab_flight_leave(ab_waiter *w);
+/* Take f out of the table; its waiters (detached, linked by next), or NULL
+ * (also when already settled). */
+ab_waiter *ab_flight_settle(ab_flight *f);
+size_t ab_flights_live(void);
+void ab_flights_forget(void);
+
 /* ---- verify.c: one password against one hash (runs on the offload pool) ---- */
 int ab_verify(const char *pass, const char *hash);
 

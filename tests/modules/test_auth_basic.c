@@ -3,7 +3,10 @@
  * RFC 7617 user-id rules), the htpasswd parser (accepted hashes, errors with
  * line numbers), and the access hook end to end: 401 with the challenge,
  * verification deferred through offload, set_user, and the cache answering a
- * repeated pair at once.
+ * repeated pair at once. Single flight: requests with the same credential
+ * that miss the cache while its verification runs share that one (counted by
+ * the module's own webserv_auth_basic_verifications_total), also when the
+ * first client or a waiting one leaves, and for a wrong password.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,6 +180,241 @@ static void test_config_errors(void **state)
     th_unload(m);
 }
 
+
+/* ---- single flight ---- */
+
+static const char ALICE[] = "Authorization: Basic YWxpY2U6d29uZGVybGFuZA=="; /* alice:wonderland */
+static const char ALICE_WRONG[] = "Authorization: Basic YWxpY2U6d3Jvbmc=";   /* alice:wrong */
+
+/* A fresh user file (its own name) with alice's password; the path in `path`. */
+static void users_file(char path[64], const char *password)
+{
+    strcpy(path, "/tmp/ab-flight-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct crypt_data cd = {0};
+    char salt[64], line[256], tmp[80];
+    assert_non_null(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof salt));
+    int n = snprintf(line, sizeof line, "alice:%s\n", crypt_r(password, salt, &cd));
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(line, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static const void *flight_conf(th_module *m, const char *path)
+{
+    char err[512], json[512];
+    snprintf(json, sizeof json, "{\"realm\": \"Zone\", \"user_file\": \"%s\"}", path);
+    const void *conf = th_configure(m, json, "/", NULL, err, sizeof err);
+    assert_non_null(conf);
+    return conf;
+}
+
+static th_request *ask(th_module *m, const void *conf, const char *authorization)
+{
+    const char *h[] = {authorization, NULL};
+    return th_request_new(m, conf, "GET", "/p", h);
+}
+
+/* The end of a request as the core makes it: log hooks, then the end. */
+static void finish(th_request *t, int how)
+{
+    ws_log_info info = {.size = sizeof info, .how = how};
+    th_log_request(t, &info);
+    if (how == WS_END_ABORTED)
+        th_request_abort(t);
+    else
+        th_request_end(t);
+}
+
+static uint64_t verified(void) { return th_counter_value("webserv_auth_basic_verifications_total"); }
+static uint64_t shared(void) { return th_counter_value("webserv_auth_basic_shared_total"); }
+
+#define N_SAME 8
+
+static void test_same_credential_verified_once(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified(), s0 = shared();
+    th_request *t[N_SAME];
+    for (int i = 0; i < N_SAME; i++) {
+        t[i] = ask(m, conf, ALICE);
+        assert_int_equal(th_access(t[i]), WS_DEFER); /* the cache is cold: nobody is answered at once */
+    }
+    assert_int_equal(verified() - v0, 1); /* one hash for all eight */
+    for (int i = N_SAME - 1; i >= 0; i--) {
+        assert_int_equal(th_phase_wait(t[i], 5000), WS_CONTINUE);
+        assert_string_equal(th_req(t[i])->remote_user, "alice");
+        assert_string_equal(th_req(t[i])->auth_type, "Basic");
+    }
+    assert_int_equal(shared() - s0, N_SAME - 1);
+    for (int i = 0; i < N_SAME; i++)
+        finish(t[i], WS_END_DONE);
+    /* and it was cached: the next one is answered at once */
+    th_request *again = ask(m, conf, ALICE);
+    assert_int_equal(th_access(again), WS_CONTINUE);
+    finish(again, WS_END_DONE);
+    assert_int_equal(verified() - v0, 1);
+    th_unload(m);
+    unlink(path);
+}
+
+static void test_wrong_password_shared_never_cached(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified();
+    th_request *t[N_SAME];
+    for (int i = 0; i < N_SAME; i++) {
+        t[i] = ask(m, conf, ALICE_WRONG);
+        assert_int_equal(th_access(t[i]), WS_DEFER);
+    }
+    /* a right password at the same time is another credential: its own flight */
+    th_request *right = ask(m, conf, ALICE);
+    assert_int_equal(th_access(right), WS_DEFER);
+    assert_int_equal(verified() - v0, 2);
+    for (int i = 0; i < N_SAME; i++) {
+        assert_int_equal(th_phase_wait(t[i], 5000), 401);
+        assert_string_equal(th_header(t[i], "WWW-Authenticate"), "Basic realm=\"Zone\", charset=\"UTF-8\"");
+        assert_null(th_req(t[i])->remote_user);
+    }
+    assert_int_equal(th_phase_wait(right, 5000), WS_CONTINUE);
+    for (int i = 0; i < N_SAME; i++)
+        finish(t[i], WS_END_DONE);
+    finish(right, WS_END_DONE);
+    /* a wrong password is never remembered: the next try is hashed again */
+    th_request *later = ask(m, conf, ALICE_WRONG);
+    assert_int_equal(th_access(later), WS_DEFER);
+    assert_int_equal(th_phase_wait(later, 5000), 401);
+    finish(later, WS_END_DONE);
+    assert_int_equal(verified() - v0, 3);
+    th_unload(m);
+    unlink(path);
+}
+
+static void test_waiter_leaves_while_waiting(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified(), s0 = shared();
+    th_request *lead = ask(m, conf, ALICE), *gone = ask(m, conf, ALICE), *stays = ask(m, conf, ALICE);
+    assert_int_equal(th_access(lead), WS_DEFER);
+    assert_int_equal(th_access(gone), WS_DEFER);
+    assert_int_equal(th_access(stays), WS_DEFER);
+    finish(gone, WS_END_ABORTED); /* its client left: it leaves the flight (ASan: nothing touches it after) */
+    assert_int_equal(th_phase_wait(lead, 5000), WS_CONTINUE);
+    assert_int_equal(th_phase_wait(stays, 5000), WS_CONTINUE);
+    assert_string_equal(th_req(stays)->remote_user, "alice");
+    assert_int_equal(shared() - s0, 1);
+    finish(lead, WS_END_DONE);
+    finish(stays, WS_END_DONE);
+    assert_int_equal(verified() - v0, 1);
+    th_unload(m);
+    unlink(path);
+}
+
+static void test_leader_leaves_result_still_used(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified();
+    th_request *lead = ask(m, conf, ALICE), *w1 = ask(m, conf, ALICE), *w2 = ask(m, conf, ALICE);
+    assert_int_equal(th_access(lead), WS_DEFER);
+    assert_int_equal(th_access(w1), WS_DEFER);
+    assert_int_equal(th_access(w2), WS_DEFER);
+    /* The first client leaves: its work still runs to the end (done skipped);
+     * the log hook after it settles the flight. */
+    finish(lead, WS_END_ABORTED);
+    assert_int_equal(th_phase_wait(w1, 5000), WS_CONTINUE);
+    assert_int_equal(th_phase_wait(w2, 5000), WS_CONTINUE);
+    finish(w1, WS_END_DONE);
+    finish(w2, WS_END_DONE);
+    /* and it filled the cache */
+    th_request *next = ask(m, conf, ALICE);
+    assert_int_equal(th_access(next), WS_CONTINUE);
+    finish(next, WS_END_DONE);
+    /* a leader that leaves with a wrong password: its waiters get 401 */
+    th_request *bad = ask(m, conf, ALICE_WRONG), *bw = ask(m, conf, ALICE_WRONG);
+    assert_int_equal(th_access(bad), WS_DEFER);
+    assert_int_equal(th_access(bw), WS_DEFER);
+    finish(bad, WS_END_ABORTED);
+    assert_int_equal(th_phase_wait(bw, 5000), 401);
+    finish(bw, WS_END_DONE);
+    assert_int_equal(verified() - v0, 2);
+    th_unload(m);
+    unlink(path);
+}
+
+static void test_changed_user_file_starts_a_new_flight(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified();
+    th_request *before = ask(m, conf, ALICE);
+    assert_int_equal(th_access(before), WS_DEFER);
+    /* alice's password changes while that runs; the module looks at the file
+     * once a second at most, so the next request comes after that second */
+    char tmp[64];
+    users_file(tmp, "looking-glass");
+    assert_int_equal(rename(tmp, path), 0);
+    usleep(1100 * 1000);
+    th_request *after = ask(m, conf, ALICE);
+    assert_int_equal(th_access(after), WS_DEFER); /* not joined: its key names the new file */
+    assert_int_equal(verified() - v0, 2);
+    assert_int_equal(th_phase_wait(before, 5000), WS_CONTINUE); /* checked against the file it came under */
+    assert_int_equal(th_phase_wait(after, 5000), 401);
+    finish(before, WS_END_DONE);
+    finish(after, WS_END_DONE);
+    th_unload(m);
+    unlink(path);
+}
+
+static void test_waiters_per_credential_bounded(void **state)
+{
+    (void)state;
+    char path[64];
+    users_file(path, "wonderland");
+    th_module *m = load();
+    const void *conf = flight_conf(m, path);
+    uint64_t v0 = verified();
+    enum { N = AB_FLIGHT_WAITERS + 2 };
+    th_request **t = calloc(N, sizeof *t);
+    assert_non_null(t);
+    for (int i = 0; i < N; i++) {
+        t[i] = ask(m, conf, ALICE);
+        assert_int_equal(th_access(t[i]), WS_DEFER);
+    }
+    /* the leader, AB_FLIGHT_WAITERS waiters, and one beyond that verifying alone */
+    assert_int_equal(verified() - v0, 2);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(th_phase_wait(t[i], 5000), WS_CONTINUE);
+    for (int i = 0; i < N; i++)
+        finish(t[i], WS_END_DONE);
+    free(t);
+    th_unload(m);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +422,12 @@ int main(void)
         cmocka_unit_test(test_htpasswd_parser),
         cmocka_unit_test(test_access_hook),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_same_credential_verified_once),
+        cmocka_unit_test(test_wrong_password_shared_never_cached),
+        cmocka_unit_test(test_waiter_leaves_while_waiting),
+        cmocka_unit_test(test_leader_leaves_result_still_used),
+        cmocka_unit_test(test_changed_user_file_starts_a_new_flight),
+        cmocka_unit_test(test_waiters_per_credential_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

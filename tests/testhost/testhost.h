@@ -157,5 +157,9 @@ int th_filter_wait(th_request *t, int ms);
 /* The log hook with these facts: the response is over, so (as in the core)
  * the request's offloaded works are waited for first, their done skipped. */
 void th_log_request(th_request *t, const ws_log_info *info);
+/* A counter a module made with host->counter (ABI 1.2): its value in this
+ * process (kept across th_unload, as the core keeps it across reloads), 0
+ * for a name never made. */
+uint64_t th_counter_value(const char *name);
 
 #endif

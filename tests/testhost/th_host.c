@@ -287,6 +287,49 @@ ws_timer *th_timer_start(ws_request *r, uint64_t ms, ws_timer_cb cb, void *arg);
 void th_timer_stop(ws_timer *tm);
 int th_watch_child(ws_request *r, pid_t pid, ws_child_cb cb, void *arg);
 
+/* ---- ABI 1.2: counters (read back with th_counter_value) ---- */
+
+struct ws_counter {
+    char name[96];
+    uint64_t value;
+};
+static struct ws_counter counters[64];
+static size_t n_counters;
+
+static ws_counter *th_counter(const char *name, const char *help)
+{
+    (void)help;
+    if (!name || !*name || strlen(name) >= sizeof counters[0].name)
+        return NULL;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':' ||
+              (p > name && *p >= '0' && *p <= '9')))
+            return NULL; /* as the core: a Prometheus metric name */
+    for (size_t i = 0; i < n_counters; i++)
+        if (strcmp(counters[i].name, name) == 0)
+            return &counters[i];
+    if (n_counters == sizeof counters / sizeof *counters)
+        return NULL;
+    ws_counter *c = &counters[n_counters++];
+    strcpy(c->name, name);
+    c->value = 0;
+    return c;
+}
+
+static void th_counter_add(ws_counter *c, uint64_t n)
+{
+    if (c)
+        __atomic_fetch_add(&c->value, n, __ATOMIC_RELAXED);
+}
+
+uint64_t th_counter_value(const char *name)
+{
+    for (size_t i = 0; i < n_counters; i++)
+        if (strcmp(counters[i].name, name) == 0)
+            return __atomic_load_n(&counters[i].value, __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* ---- ABI 1.2: zones (the core's own shm_zone.c), write_ref, error_reason ---- */
 
 static ws_shm *th_shm_zone(const ws_settings *s, const char *name, size_t size)
@@ -455,6 +498,8 @@ static const ws_host host = {
     .cfg_object_list = settings_object_list,
     .cfg_keys = settings_keys,
     .cfg_kind = settings_kind,
+    .counter = th_counter,
+    .counter_add = th_counter_add,
     /* ABI 1.3 */
     .upgrade = th_upgrade,
     .set_server_date = th_set_server_date,
