@@ -158,7 +158,7 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
         getsockname(fd, (struct sockaddr *)&c->local, &llen);
     }
     /* A TLS address: the transport handshakes before the first head (core/tls). */
-    if (l->bind && l->bind->addr.tls && tls_transport_attach(&c->tr, &l->bind, (struct sockaddr *)&c->local, llen) < 0) {
+    if (l->bind && l->bind->addr.tls && tls_transport_attach(&c->tr, &l->bind, (struct sockaddr *)&c->local) < 0) {
         close(fd);
         free(c);
         return;

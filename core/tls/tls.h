@@ -40,8 +40,10 @@ typedef struct tls_facts {
 /* Make t (a plain transport just initialised on an accepted socket) a TLS
  * server transport: the handshake runs through t->ops->handshake. bindp is
  * the listener's bind pointer (it follows reloads; NULL when the address is
- * gone), local the connection's local address. -1 when out of memory. */
-int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local, socklen_t llen);
+ * gone), local the connection's local address, which must outlive the
+ * transport (it is read, not copied: the connection holds it). -1 when out
+ * of memory. */
+int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local);
 int tls_transport_is(const transport *t);
 int tls_transport_ktls(const transport *t); /* kernel TLS sends (sendfile kept) */
 /* The handshake chose "h2" by ALPN (RFC 7301, RFC 9113 §3.2). */

@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -199,7 +200,7 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, c
                    unsigned int inlen, void *arg)
 {
     (void)arg;
-    const tls_route *rt = SSL_get_app_data(ssl);
+    const tls_route *rt = tls_route_of(ssl);
     unsigned protos = rt && rt->bind ? rt->bind->addr.protocols : LISTEN_PROTO_HTTP1;
     /* Static: OpenSSL's selection points into this list. */
     static const unsigned char both[] = "\x02h2\x08http/1.1";
@@ -213,7 +214,9 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, c
 }
 
 /* The server_name extension (RFC 6066 §3) of a ClientHello: the host_name
- * entry, copied into out ("" when absent or malformed: the default server). */
+ * entry, copied into out ("" when absent or malformed: the default server).
+ * The callback runs before OpenSSL parses the extensions, so the name is
+ * read here rather than with SSL_get_servername. */
 static void sni_from_hello(SSL *ssl, char *out, size_t outlen)
 {
     const unsigned char *p;
@@ -234,13 +237,22 @@ static void sni_from_hello(SSL *ssl, char *out, size_t outlen)
 static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
     (void)arg;
-    tls_route *rt = SSL_get_app_data(ssl);
+    tls_route *rt = tls_route_of(ssl);
     if (!rt || !rt->bind) {
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
-    sni_from_hello(ssl, rt->sni, sizeof rt->sni);
-    const server_conf *s = router_server(rt->bind, rt->local, rt->sni, strlen(rt->sni));
+    char name[256];
+    sni_from_hello(ssl, name, sizeof name);
+    /* A second ClientHello (after a HelloRetryRequest, RFC 8446 §4.1.4)
+     * runs this again: its name is the one that counts. */
+    free(rt->sni);
+    rt->sni = NULL;
+    if (name[0] && !(rt->sni = strdup(name))) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    const server_conf *s = router_server(rt->bind, rt->local, name, strlen(name));
     if (!s->tls_ctx || tls_switch_ctx(ssl, s) < 0) {
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;

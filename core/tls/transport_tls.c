@@ -30,15 +30,44 @@
 #include "tls_internal.h"
 #include "transport.h"
 
+/* Per connection, kept small (64 bytes with malloc's header): an idle TLS
+ * connection is mostly OpenSSL's SSL object, and this adds to it. */
 typedef struct tls_tr {
     SSL *ssl;
     tls_route route;
     const bind_conf **bindp; /* the listener's bind: follows reloads */
-    struct sockaddr_storage local;
-    int checked;  /* the first bytes were seen to be TLS */
-    int fatal;    /* a fatal error: no close_notify */
-    int shut;     /* close_notify was sent */
+    unsigned char checked;   /* the first bytes were seen to be TLS */
+    unsigned char fatal;     /* a fatal error: no close_notify */
+    unsigned char shut;      /* close_notify was sent */
 } tls_tr;
+/* 432 bytes before (the SNI name and the local address inline): a regression
+ * here costs every idle TLS connection (integration/test_tls_memory). */
+_Static_assert(sizeof(tls_tr) <= 56, "tls_tr grew: it is kept by every TLS connection");
+
+/* The SSL whose handshake may run now on this thread, and its route
+ * (tls_route_of). A worker's connections share its thread, so this is set
+ * around each SSL call that may drive a handshake, and cleared after. */
+static _Thread_local struct {
+    const SSL *ssl;
+    tls_route *route;
+} current;
+
+tls_route *tls_route_of(const SSL *ssl)
+{
+    return ssl && current.ssl == ssl ? current.route : NULL;
+}
+
+static void enter(tls_tr *s)
+{
+    current.ssl = s->ssl;
+    current.route = &s->route;
+}
+
+static void leave(void)
+{
+    current.ssl = NULL;
+    current.route = NULL;
+}
 
 static const transport_ops tls_ops, tls_ktls_ops;
 
@@ -113,7 +142,9 @@ static int tls_handshake(transport *t)
     }
     s->route.bind = *s->bindp;
     ERR_clear_error();
+    enter(s);
     int rc = SSL_do_handshake(s->ssl);
+    leave();
     if (rc == 1) {
         /* Kernel TLS took over sending: files keep going out with sendfile. */
         if (BIO_get_ktls_send(SSL_get_wbio(s->ssl)))
@@ -135,7 +166,9 @@ static ssize_t tls_read(transport *t, void *buf, size_t n)
     tls_tr *s = t->ctx;
     size_t got = 0;
     ERR_clear_error();
+    enter(s); /* a read before the handshake ends would run it */
     int rc = SSL_read_ex(s->ssl, buf, n, &got);
+    leave();
     if (rc == 1)
         return (ssize_t)got;
     return ssl_fail(t, s, rc);
@@ -145,7 +178,9 @@ static ssize_t write_one(transport *t, tls_tr *s, const void *p, size_t n)
 {
     size_t w = 0;
     ERR_clear_error();
+    enter(s);
     int rc = SSL_write_ex(s->ssl, p, n, &w);
+    leave();
     if (rc == 1)
         return (ssize_t)w;
     ssize_t r = ssl_fail(t, s, rc);
@@ -243,6 +278,7 @@ static void tls_close(transport *t)
     if (s) {
         send_close_notify(s);
         SSL_free(s->ssl);
+        free(s->route.sni);
         free(s);
         t->ctx = NULL;
     }
@@ -274,7 +310,7 @@ static const transport_ops tls_ktls_ops = {
     .close = tls_close,
 };
 
-int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local, socklen_t llen)
+int tls_transport_attach(transport *t, const bind_conf **bindp, const struct sockaddr *local)
 {
     const bind_conf *b = *bindp;
     const server_conf *def = b ? router_server(b, local, NULL, 0) : NULL;
@@ -288,10 +324,8 @@ int tls_transport_attach(transport *t, const bind_conf **bindp, const struct soc
         ERR_clear_error();
         return -1;
     }
-    memcpy(&s->local, local, llen < sizeof s->local ? llen : sizeof s->local);
     s->bindp = bindp;
-    s->route.local = (const struct sockaddr *)&s->local;
-    SSL_set_app_data(s->ssl, &s->route);
+    s->route.local = local;
     SSL_set_accept_state(s->ssl);
     t->ops = &tls_ops;
     t->ctx = s;
@@ -323,7 +357,7 @@ int tls_transport_ktls(const transport *t)
 const char *tls_transport_sni(const transport *t)
 {
     const tls_tr *s = tls_transport_is(t) ? t->ctx : NULL;
-    return s && s->route.sni[0] ? s->route.sni : NULL;
+    return s ? s->route.sni : NULL;
 }
 
 int tls_transport_facts(const transport *t, tls_facts *f, char *subject, size_t subject_len)

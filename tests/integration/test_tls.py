@@ -318,6 +318,30 @@ class TestSni(TlsCase):
         with tlsutil.tls_connect(self.port, "a.test", self.ctx()) as s:
             self.assertIn(b" 200 OK", tlsutil.https_get(s, host="unknown.test"))
 
+    def test_sni_kept_across_a_hello_retry_request(self):
+        """Both servers take only P-256 and the client's first key share is
+        X25519: the server asks for another ClientHello (RFC 8446 §4.1.4), the
+        client hello callback runs twice, and the second hello's name is the
+        one the connection keeps (certificate, server, and 421 for a Host
+        naming the other server)."""
+        self.start_tls([self.tls_server("a.test", tls={"groups": ["P-256"]}),
+                        self.tls_server("b.test", root=self.root_b, tls={"groups": ["P-256"]})])
+        for host, first_line, body in (("b.test", b"HTTP/1.1 200 OK\r\n", b"server b\n"),
+                                       ("a.test", b"HTTP/1.1 421 ", None)):
+            p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port, "-servername", "b.test",
+                                "-tls1_3", "-groups", "X25519:P-256", "-CAfile", self.ca, "-verify_return_error",
+                                "-ign_eof"],
+                               input=("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode(),
+                               capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            # The client's one key share was X25519: P-256 means a retried hello.
+            self.assertRegex(p.stdout, rb"Server Temp Key: (ECDH, )?(prime256v1|P-256)")
+            self.assertRegex(p.stdout, rb"subject=/?CN ?= ?b\.test")
+            reply = p.stdout[p.stdout.index(b"HTTP/1.1 "):]  # s_client prints the session after it
+            self.assertTrue(reply.startswith(first_line), reply[:200])
+            if body:
+                self.assertIn(b"\r\n\r\n" + body, reply)
+
 
 def resumed_count(port, ctx, n, name="a.test"):
     """Make one full handshake, then n connections offering its session; how many resumed."""
