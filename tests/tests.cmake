@@ -113,8 +113,9 @@ foreach(src ${INTEGRATION_TESTS})
   get_filename_component(name ${src} NAME_WE)
   set(py ${PYTHON3})
   # test_websocket*.py and test_proxy_ws.py use Debian's python3-websockets;
-  # test_auth_flight.py python3-h2.
-  if(name MATCHES "^test_h2|^test_websocket|^test_proxy_ws|^test_auth_flight")
+  # test_auth_flight.py python3-h2; test_tls_memory holds HTTP/2 connections
+  # too (python3-h2's hpack).
+  if(name MATCHES "^test_h2|^test_websocket|^test_proxy_ws|^test_auth_flight|^test_tls_memory")
     set(py ${DEBIAN_PYTHON3})
   endif()
   add_test(NAME integration/${name} COMMAND ${py} ${src})
