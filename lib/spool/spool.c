@@ -121,7 +121,7 @@ int spool_open(spool *s, int *slot, int (*open_fn)(void *arg), void *arg, int ta
     spool_op *op = sp_add_op(s->fill);
     if (!op)
         return -ENOMEM;
-    *op = (spool_op){.kind = SPOOL_OPEN, .fd = -1, .fdp = slot, .tag = tag, .open = open_fn, .arg = arg};
+    *op = (spool_op){.kind = SPOOL_OPEN, .fd = -1, .fdp = slot, .tag = tag, .open_fn = open_fn, .arg = arg};
     return 0;
 }
 
@@ -346,7 +346,7 @@ static void sp_run_batch(void *arg)
         int fd = op_fd(op);
         if (op->kind == SPOOL_OPEN) {
             if (!b->err) {
-                fd = op->open(op->arg);
+                fd = op->open_fn(op->arg);
                 if (fd >= 0)
                     *op->fdp = fd;
                 else
@@ -518,7 +518,7 @@ void spool_free(spool *s)
     s->abandoned = 1;
 }
 
-int spool_tmpfile(const char *prefix)
+int spool_tmpfile(void *prefix)
 {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
@@ -528,12 +528,11 @@ int spool_tmpfile(const char *prefix)
         return fd;
     /* A file system without O_TMPFILE: create, then unlink at once. */
     char name[PATH_MAX];
-    if (snprintf(name, sizeof name, "%s/%s-XXXXXX", dir, prefix) >= (int)sizeof name) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
+    if (snprintf(name, sizeof name, "%s/%s-XXXXXX", dir, (const char *)prefix) >= (int)sizeof name)
+        return -ENAMETOOLONG;
     fd = mkostemp(name, O_CLOEXEC);
-    if (fd >= 0)
-        unlink(name);
+    if (fd < 0)
+        return errno ? -errno : -EIO;
+    unlink(name);
     return fd;
 }

@@ -39,7 +39,7 @@ typedef struct spool_op {
     int kind; /* enum spool_kind (spool.c) */
     int fd;
     int *fdp;   /* a slot (spool_open): the fd is *fdp when the op runs; NULL: fd */
-    int (*open)(void *arg); /* SPOOL_OPEN: runs on the pool, returns an fd or -errno */
+    int (*open_fn)(void *arg); /* SPOOL_OPEN: runs on the pool, returns an fd or -errno */
     int direct; /* a write to the spool's direct fd (aligned where it can be) */
     int tag;  /* the module's name for the file (an index), reported with a failure */
     size_t off, len;
@@ -163,11 +163,13 @@ void spool_abandon(spool *s);
  * close what was handed over and free the batches. */
 void spool_free(spool *s);
 
-/* An unnamed temporary file for a body (O_TMPFILE in $TMPDIR or /tmp: nothing
- * is left behind even if the worker is killed; where the file system lacks
- * it, a file created and unlinked at once, named after `prefix`). Read-write,
- * close-on-exec. The fd, or -1 with errno set. */
-int spool_tmpfile(const char *prefix);
+/* An unnamed temporary file for a body, as spool_open's open_fn (so it is
+ * created on the pool, in order before the body's first write): O_TMPFILE in
+ * $TMPDIR or /tmp, so nothing is left behind even if the worker is killed;
+ * where the file system lacks it, a file created and unlinked at once, named
+ * after `prefix` (a const char *, e.g. "webserv-cgi"). Read-write,
+ * close-on-exec. The fd, or -errno. Used by the cgi and fastcgi modules. */
+int spool_tmpfile(void *prefix);
 
 /* A batch is on the pool (the module must not close fds it wrote). */
 static inline int spool_busy(const spool *s) { return s->busy; }

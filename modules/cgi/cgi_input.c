@@ -18,29 +18,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int open_tmpfile(void)
-{
-    const char *dir = getenv("TMPDIR");
-    if (!dir || !*dir)
-        dir = "/tmp";
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    /* A file system without O_TMPFILE: create, then unlink at once. */
-    char name[PATH_MAX];
-    if (snprintf(name, sizeof name, "%s/webserv-cgi-XXXXXX", dir) >= (int)sizeof name)
-        return -1;
-    fd = mkostemp(name, O_CLOEXEC);
-    if (fd >= 0)
-        unlink(name);
-    return fd;
-}
 
 /* Spawn with stdin_fd (or a pipe for -1) and start the timeout. 0 or a status. */
 static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
@@ -55,15 +35,6 @@ static int start_script(cgi_req *c, int stdin_fd, int64_t content_length)
 }
 
 /* ---- the chunked body's temporary file (lib/spool events) ---- */
-
-/* On the pool (spool_open): the unnamed file for the body, created in order
- * before its first write (issue 21: no open() on the event loop). */
-static int open_body_file(void *arg)
-{
-    (void)arg;
-    int fd = open_tmpfile();
-    return fd >= 0 ? fd : errno ? -errno : -EIO;
-}
 
 static void body_file_failed(ws_request *r, void *arg, int err, int tag)
 {
@@ -100,9 +71,10 @@ int cgi_input_start(cgi_req *c)
         c->chunked = 1;
         static const spool_events ev = {body_file_failed, body_file_drained};
         spool_init(&c->sp, cgi_host, r, &ev, c);
-        /* The file is created on the pool with the first batch; tmp_fd is
-         * read here only once the spool is idle (drained). */
-        if (spool_open(&c->sp, &c->tmp_fd, open_body_file, NULL, 0) < 0)
+        /* The file is created on the pool with the first batch (issue 21:
+         * no open() on the event loop); tmp_fd is read here only once the
+         * spool is idle (drained). */
+        if (spool_open(&c->sp, &c->tmp_fd, spool_tmpfile, (void *)"webserv-cgi", 0) < 0)
             return 500;
         return cgi_host->read_body(r) == WS_OK ? 0 : 500;
     }

@@ -8,10 +8,11 @@
  * connected, the params carry the learnt CONTENT_LENGTH, and the file is sent
  * as STDIN records.
  *
- * The disk stays off the event loop: the writes go through lib/spool (the
- * core's thread pool, the body paused while the disk is behind), and each
- * piece sent is read by a pread on the pool too (host->offload). A body over
- * client_max_body_size is refused by the core (413) as it arrives.
+ * The disk stays off the event loop: the file is created and written through
+ * lib/spool (the core's thread pool, the body paused while the disk is
+ * behind), and each piece sent is read by a pread on the pool too
+ * (host->offload). A body over client_max_body_size is refused by the core
+ * (413) as it arrives.
  *
  * The body stays in the file until the request ends, so a connection that
  * fails before any answer byte can be retried with the whole body (the file
@@ -34,7 +35,9 @@ static void spool_failed(ws_request *r, void *arg, int err, int tag)
     (void)tag;
     fcgi_req *c = arg;
     char why[160];
-    snprintf(why, sizeof why, "writing the body to a temporary file: %s", strerror(-err));
+    snprintf(why, sizeof why, "%s: %s",
+             c->sp.err_open ? "cannot create a temporary file for the body" : "writing the body to a temporary file",
+             strerror(-err));
     fcgi_fail(c, err == -ENOSPC ? 507 : 500, why);
 }
 
@@ -57,17 +60,17 @@ static void spool_drained(ws_request *r, void *arg)
 int fcgi_spool_start(fcgi_req *c)
 {
     ws_request *r = c->r;
-    c->tmp_fd = spool_tmpfile("webserv-fastcgi");
-    if (c->tmp_fd < 0) {
-        fcgi_host->log(WS_LOG_ERROR, r, "fastcgi: cannot create a temporary file for the body: %s", strerror(errno));
-        return 500;
-    }
     if (!(c->fbuf = upx_buffer(&c->x, FCGI_FILE_PIECE)))
         return 500;
     c->spooled = 1;
     c->has_body = 1;
     static const spool_events ev = {spool_failed, spool_drained};
     spool_init(&c->sp, fcgi_host, r, &ev, c);
+    /* The file is created on the pool, in order before the first write
+     * (issue 21: no open() on the event loop, as the cgi module does);
+     * tmp_fd is read only once the spool is idle (drained). */
+    if (spool_open(&c->sp, &c->tmp_fd, spool_tmpfile, (void *)"webserv-fastcgi", 0) < 0)
+        return 500;
     return fcgi_host->read_body(r) == WS_OK ? 0 : 500;
 }
 
@@ -75,7 +78,7 @@ size_t fcgi_spool_body(fcgi_req *c, const char *data, size_t len)
 {
     if (!spool_room(&c->sp))
         return spool_pause(&c->sp); /* the disk is behind: the client waits */
-    int rc = spool_write(&c->sp, c->tmp_fd, data, len, 0);
+    int rc = spool_write_slot(&c->sp, &c->tmp_fd, data, len, 0);
     if (rc < 0) {
         char why[160];
         snprintf(why, sizeof why, "writing the body to a temporary file: %s", strerror(-rc));

@@ -29,10 +29,44 @@ import time
 import unittest
 
 import harness
+import procstat
 import proctree
 
 PY = "/usr/bin/python3"
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fcgi_app.py")
+# Counts the unnamed files (O_TMPFILE) the server creates, by thread: a line
+# "loop" when the worker's main thread (its event loop, tid == pid) created
+# one, "pool" for any other thread (the core's thread pool).
+TMPFILE_SHIM = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void note(int flags)
+{
+    const char *log = getenv("TMPFILE_LOG");
+    if ((flags & O_TMPFILE) != O_TMPFILE || !log)
+        return;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        syscall(SYS_write, fd, syscall(SYS_gettid) == getpid() ? "loop\n" : "pool\n", 5);
+        syscall(SYS_close, fd);
+    }
+}
+static int open_at(int dir, const char *path, int flags, va_list ap)
+{
+    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    note(flags);
+    return (int)syscall(SYS_openat, dir, path, flags, mode);
+}
+#define OPEN(name) int name(const char *path, int flags, ...) \
+    { va_list ap; va_start(ap, flags); int fd = open_at(AT_FDCWD, path, flags, ap); va_end(ap); return fd; }
+#define OPENAT(name) int name(int dir, const char *path, int flags, ...) \
+    { va_list ap; va_start(ap, flags); int fd = open_at(dir, path, flags, ap); va_end(ap); return fd; }
+OPEN(open) OPEN(open64) OPENAT(openat) OPENAT(openat64)
+"""
 PHP_FPM = shutil.which("php-fpm8.2", path="/usr/sbin:/usr/bin") or shutil.which("php-fpm", path="/usr/sbin:/usr/bin")
 
 
@@ -244,6 +278,65 @@ class FastcgiTest(harness.ServerTestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(a.stats()["connections"], 1)
 
+    def tmpfile_shim_env(self):
+        """LD_PRELOAD of TMPFILE_SHIM; its log is self.tmpfile_log."""
+        shim = os.path.join(self.tmp, "tmpfile_shim.so")
+        with open(shim[:-3] + ".c", "w") as f:
+            f.write(TMPFILE_SHIM)
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, shim[:-3] + ".c"], check=True)
+        self.tmpfile_log = os.path.join(self.tmp, "tmpfiles.log")
+        env = {"LD_PRELOAD": shim, "TMPFILE_LOG": self.tmpfile_log}
+        if procstat.ASAN:
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+        return env
+
+    def tmpfiles_created(self):
+        try:
+            with open(self.tmpfile_log) as f:
+                lines = f.read().split()
+        except FileNotFoundError:
+            return {"loop": 0, "pool": 0}
+        return {"loop": lines.count("loop"), "pool": lines.count("pool")}
+
+    def test_body_file_created_on_the_pool(self):
+        """Issue 21: no file is created on the event loop; the body's file is made by
+        lib/spool on the core's thread pool, in order before its first write."""
+        a = self.app()
+        self.spool_dir = os.path.join(self.tmp, "spool")
+        os.makedirs(self.spool_dir)
+        env = self.tmpfile_shim_env()
+        env["TMPDIR"] = self.spool_dir
+        self.start(self.config([{"address": a.addr}]), env=env)
+        for size in (5, 600000):  # within lib/spool's first batch, and over it
+            data = os.urandom(size)
+            c = self.conn(timeout=30)
+            c.request("POST", "/app/echo.php", body=iter([data[:size // 2], data[size // 2:]]), encode_chunked=True)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            self.assertEqual(r.status, 200, body)
+            self.assertEqual(self.params(body)["STDIN"], "%d %s" % (size, hashlib.sha256(data).hexdigest()))
+        # the shim saw both files (it does intercept the server's opens), both made off the loop
+        self.assertEqual(self.tmpfiles_created(), {"loop": 0, "pool": 2})
+
+    def test_body_file_that_cannot_be_created_is_500(self):
+        """TMPDIR is no folder: the pool's open fails, the answer is 500 and the
+        application never hears of the request."""
+        a = self.app()
+        env = self.tmpfile_shim_env()
+        env["TMPDIR"] = os.path.join(self.tmp, "no-such-folder")
+        self.start(self.config([{"address": a.addr}]), env=env)
+        r = self.raw_one(b"POST /app/echo.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        self.assertEqual(r.status, 500)
+        self.assertEqual(a.stats()["requests"], 0)
+        self.assertIn("cannot create a temporary file for the body", self.server.stderr())
+        self.assertEqual(self.tmpfiles_created()["loop"], 0)
+        self.assertGreaterEqual(self.tmpfiles_created()["pool"], 1)
+        r, _ = self.request("GET", "/app/status.php?200")  # the worker goes on
+        self.assertEqual(r.status, 200)
+
     def test_chunked_body_over_the_limit_is_413(self):
         a = self.app()
         self.start_spooling(a, max_body="1M")
@@ -262,8 +355,9 @@ class FastcgiTest(harness.ServerTestCase):
         a = self.app()
         self.start_spooling(a)
         s = socket.create_connection(("127.0.0.1", self.port))
+        # more than lib/spool's batch (256 KiB): the file is created on the pool with the first batch
         s.sendall(b"POST /app/echo.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                  b"10000\r\n" + b"z" * 0x10000 + b"\r\n")
+                  (b"10000\r\n" + b"z" * 0x10000 + b"\r\n") * 5)
         self.assertTrue(harness.wait_for(lambda: self.spool_files_open() == 1, 5), "the body's file never opened")
         s.close()
         self.assertTrue(harness.wait_for(lambda: self.spool_files_open() == 0, 5), "the body's file stayed open")

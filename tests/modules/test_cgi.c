@@ -25,7 +25,6 @@
 #include <cmocka.h>
 
 #include "testhost.h"
-#include "spool.c"
 
 #include "cgi/cgi_config.c"
 #include "cgi/cgi_env.c"
@@ -33,7 +32,8 @@
 #include <sys/syscall.h>
 /* open() of an unnamed file (O_TMPFILE) counted per thread: issue 21 wants
  * the chunked body's file created on the pool, never on the event loop
- * (this test's main thread). */
+ * (this test's main thread). The opener is lib/spool's spool_tmpfile, run
+ * by spool_open; cgi_input.c is counted too. */
 static pid_t main_tid;
 static int tmpfile_opens_on_loop, tmpfile_opens_on_pool;
 static int counted_open(const char *path, int flags, ...)
@@ -54,6 +54,7 @@ static int counted_open(const char *path, int flags, ...)
     return open(path, flags, mode);
 }
 #define open(...) counted_open(__VA_ARGS__)
+#include "spool.c"
 #include "cgi/cgi_input.c"
 #undef open
 #include "cgi/cgi_output.c"
