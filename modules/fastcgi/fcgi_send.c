@@ -20,44 +20,60 @@ void fcgi_put_record(fcgi_req *c, int type, const void *data, size_t n)
     c->x.olen += FCGI_HEADER_LEN + n;
 }
 
+/* The params stream (§3.4) cut into PARAMS records of at most 65528 bytes
+ * (a record holds 65535; a pair may run across records), at obuf's end. */
+static void put_params_split(fcgi_req *c, const cgi_pair *p, size_t n, size_t pairs)
+{
+    uint8_t *pb = fcgi_host->alloc(c->r, pairs);
+    size_t at = 0;
+    if (!pb)
+        return;
+    for (size_t i = 0; i < n; i++)
+        at += fcgi_put_pair(pb + at, p[i].name, p[i].nlen, p[i].value, p[i].vlen);
+    for (size_t off = 0; off < pairs; off += 65528)
+        fcgi_put_record(c, FCGI_PARAMS, pb + off, pairs - off < 65528 ? pairs - off : 65528);
+}
+
 int fcgi_build_head(fcgi_req *c)
 {
     ws_request *r = c->r;
-    char **env = cgi_env_build(fcgi_host, r, c->conf->env, c->conf->n_env, &c->script,
-                               c->body_length);
-    if (!env)
+    size_t n;
+    cgi_pair *p = cgi_env_pairs(fcgi_host, r, c->conf->env, c->conf->n_env, &c->script, c->body_length, &n);
+    if (!p)
         return -1;
     size_t pairs = 0;
-    for (char **e = env; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        size_t nl = (size_t)(eq - *e), sz = fcgi_pair_size(nl, strlen(eq + 1));
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = fcgi_pair_size(p[i].nlen, p[i].vlen);
         if (!sz)
             return -1;
         pairs += sz;
     }
-    uint8_t *pb = fcgi_host->alloc(r, pairs ? pairs : 1);
-    if (!pb)
-        return -1;
-    size_t at = 0;
-    for (char **e = env; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        at += fcgi_put_pair(pb + at, *e, (size_t)(eq - *e), eq + 1, strlen(eq + 1));
-    }
-    /* Records hold at most 65535 bytes; the params are one stream (§3.4), so
-     * a pair may run across records. */
     size_t n_records = pairs / 65528 + 1;
     size_t head = FCGI_BEGIN_LEN + pairs + (n_records + 2) * FCGI_HEADER_LEN;
     size_t piece = FCGI_HEADER_LEN + FCGI_STDIN_PIECE + FCGI_HEADER_LEN;
     /* Without a body the head is all; a body's STDIN records take turns in
      * one piece's room (a spooled body's go after the head, which stays for
-     * a retry). */
+     * a retry). BEGIN_REQUEST, the params and (without a body) the empty
+     * STDIN go out in one send: the application wakes once. */
     c->x.ocap = !c->has_body ? head : c->spooled ? head + piece : head > piece ? head : piece;
     if (!(c->x.obuf = c->has_body ? upx_buffer(&c->x, c->x.ocap) : fcgi_host->alloc(r, c->x.ocap)))
         return -1;
     fcgi_put_begin((uint8_t *)c->x.obuf, FCGI_REQUEST_ID, c->keep_conn);
     c->x.olen = FCGI_BEGIN_LEN;
-    for (size_t off = 0; off < pairs; off += 65528)
-        fcgi_put_record(c, FCGI_PARAMS, pb + off, pairs - off < 65528 ? pairs - off : 65528);
+    if (pairs && pairs <= 65528) {
+        /* The usual case: one record, the pairs encoded in place. */
+        uint8_t *rec = (uint8_t *)c->x.obuf + c->x.olen;
+        size_t at = FCGI_HEADER_LEN;
+        for (size_t i = 0; i < n; i++)
+            at += fcgi_put_pair(rec + at, p[i].name, p[i].nlen, p[i].value, p[i].vlen);
+        fcgi_put_header(rec, FCGI_PARAMS, FCGI_REQUEST_ID, (uint16_t)pairs, 0);
+        c->x.olen += FCGI_HEADER_LEN + pairs;
+    } else if (pairs) {
+        size_t before = c->x.olen;
+        put_params_split(c, p, n, pairs);
+        if (c->x.olen == before)
+            return -1;
+    }
     fcgi_put_record(c, FCGI_PARAMS, NULL, 0);
     if (!c->has_body) {
         fcgi_put_record(c, FCGI_STDIN, NULL, 0);

@@ -154,6 +154,7 @@ def serve(s, name, stats):
                 return
             keep = content[2] & 1
             params_b, body = b"", b""
+            records = []  # the lengths of this request's non-empty PARAMS records
             while True:
                 rec = read_record(s)
                 if rec is None:
@@ -161,6 +162,8 @@ def serve(s, name, stats):
                 typ, _, content = rec
                 if typ == PARAMS:
                     params_b += content
+                    if content:
+                        records.append(len(content))
                 elif typ == STDIN:
                     if not content:
                         break
@@ -169,6 +172,8 @@ def serve(s, name, stats):
                     stats.bump("aborts")
                     return
             params = parse_pairs(params_b)
+            with stats.lock:
+                stats.data["params_records"] = records
             stats.bump("requests")
             script = params.get("SCRIPT_NAME", "")
             if script.endswith("slow.php"):

@@ -17,12 +17,14 @@ user on a Unix socket in a temp folder: a page, POST data, PATH_INFO, the
 folder's index.php, header() and http_response_code(), a chunked POST read by PHP. Skipped with the reason
 when php-fpm is not installed.
 """
+import ctypes
 import hashlib
 import http.client
 import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import threading
 import time
@@ -160,7 +162,24 @@ class FastcgiTest(harness.ServerTestCase):
         self.assertEqual(p["FROM_CONFIG"], "yes")
         self.assertNotIn("HTTP_PROXY", p)  # httpoxy
         self.assertNotIn("CONTENT_LENGTH", p)
+        self.assertEqual(len(a.stats()["params_records"]), 1)  # all pairs in one record, then the empty one
         self.assertEqual(p["STDIN"], "0 " + hashlib.sha256(b"").hexdigest())
+
+    def test_params_longer_than_a_record(self):
+        """FCGI_PARAMS is a stream (FastCGI §3.4): past a record's 65,535 bytes the pairs go on
+        in the next record, a pair cut across two; every variable arrives whole."""
+        a = self.app()
+        big = "".join(chr(ord("a") + i % 26) for i in range(100000))
+        self.start_with(a, {"env": {"FROM_CONFIG": "yes", "BIG_ONE": big}})
+        r, body = self.request("GET", "/app/echo.php?q=1", headers={"X-After": "tail"})
+        self.assertEqual(r.status, 200, body[:200])
+        p = self.params(body)
+        self.assertEqual(p["BIG_ONE"], big)
+        self.assertEqual((p["QUERY_STRING"], p["HTTP_X_AFTER"], p["FROM_CONFIG"]), ("q=1", "tail", "yes"))
+        self.assertEqual(p["SCRIPT_FILENAME"], os.path.join(self.root, "app/echo.php"))
+        records = a.stats()["params_records"]
+        self.assertEqual(len(records), 2, records)
+        self.assertGreater(sum(records), 100000)
 
     def test_configured_env_and_the_meta_variables(self):
         """A configured variable replaces the default PATH; a meta-variable of the same
