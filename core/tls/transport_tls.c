@@ -15,8 +15,11 @@
  * buffer and they are encrypted here like any other bytes.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,6 +42,7 @@ typedef struct tls_tr {
     unsigned char checked;   /* the first bytes were seen to be TLS */
     unsigned char fatal;     /* a fatal error: no close_notify */
     unsigned char shut;      /* close_notify was sent */
+    unsigned char corked;    /* TCP_CORK holds what the handshake's last step wrote (see cork) */
 } tls_tr;
 /* 432 bytes before (the SNI name and the local address inline): a regression
  * here costs every idle TLS connection (integration/test_tls_memory). */
@@ -131,6 +135,45 @@ static int check_first_bytes(transport *t)
     return -1;
 }
 
+/* The server's last handshake flight (TLS 1.3: the session tickets it sends
+ * once the client's Finished is in; TLS 1.2: its Finished) would go out in a
+ * TCP segment of its own, and the first response right after it in another,
+ * though the client's request usually came with its Finished (RFC 8446 §2).
+ * Each segment costs the sender the whole way through the loopback or the
+ * network stack, so from the moment the client's Finished arrives (info_cb)
+ * the socket is corked (TCP_CORK, tcp(7)), and the cork comes off as soon as nothing more is to be written at
+ * once: when a read must wait for the client (tls_read, or a handshake step
+ * that waits, as in TLS 1.2 where the client waits for our Finished) or a
+ * write has nothing behind it (tls_writev). Closing the socket sends what is
+ * held. */
+static void cork(int fd, tls_tr *s, int on)
+{
+    if (s->corked == on)
+        return;
+    s->corked = on;
+    int saved = errno; /* the caller may still read the failed call's errno */
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    errno = saved;
+}
+
+/* OpenSSL's state callback, at each step of the handshake, also in the
+ * middle of one SSL_do_handshake call (a client that answers at once is read
+ * in the same call that wrote our flight). It runs as the state machine
+ * enters a state: entering "read the client's Finished" means the client's
+ * answer to our flight is in, so our flight is long out and only the last
+ * steps remain (TLS 1.3: our tickets; TLS 1.2 full handshake: our Finished). */
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_ACCEPT_LOOP) || SSL_get_state(ssl) != TLS_ST_SR_FINISHED)
+        return;
+    tls_route *rt = tls_route_of(ssl);
+    if (!rt)
+        return;
+    tls_tr *s = (tls_tr *)((char *)rt - offsetof(tls_tr, route));
+    cork(SSL_get_fd(ssl), s, 1);
+}
+
 static int tls_handshake(transport *t)
 {
     tls_tr *s = t->ctx;
@@ -145,6 +188,8 @@ static int tls_handshake(transport *t)
     enter(s);
     int rc = SSL_do_handshake(s->ssl);
     leave();
+    if (rc != 1 && s->corked && SSL_get_error(s->ssl, rc) == SSL_ERROR_WANT_READ)
+        cork(t->fd, s, 0);
     if (rc == 1) {
         /* Kernel TLS took over sending: files keep going out with sendfile. */
         if (BIO_get_ktls_send(SSL_get_wbio(s->ssl)))
@@ -171,7 +216,10 @@ static ssize_t tls_read(transport *t, void *buf, size_t n)
     leave();
     if (rc == 1)
         return (ssize_t)got;
-    return ssl_fail(t, s, rc);
+    ssize_t r = ssl_fail(t, s, rc);
+    if (r == TR_AGAIN && s->corked)
+        cork(t->fd, s, 0); /* waiting for the client: what we hold goes now */
+    return r;
 }
 
 static ssize_t write_one(transport *t, tls_tr *s, const void *p, size_t n)
@@ -189,9 +237,19 @@ static ssize_t write_one(transport *t, tls_tr *s, const void *p, size_t n)
 
 /* One record per call where the pieces are small (a head and its body):
  * they are gathered into one buffer of a record's size. */
+static ssize_t tls_writev_records(transport *t, const struct iovec *iov, int n);
+
 static ssize_t tls_writev(transport *t, const struct iovec *iov, int n, int more)
 {
-    (void)more;
+    tls_tr *s = t->ctx;
+    ssize_t w = tls_writev_records(t, iov, n);
+    if (!more && s->corked)
+        cork(t->fd, s, 0); /* the tickets and this response leave together */
+    return w;
+}
+
+static ssize_t tls_writev_records(transport *t, const struct iovec *iov, int n)
+{
     tls_tr *s = t->ctx;
     char buf[16384];
     if (n > 1 && iov[0].iov_len < sizeof buf) {
@@ -223,6 +281,8 @@ static ssize_t tls_sendfile(transport *t, int fd, off_t *off, size_t n)
     tls_tr *s = t->ctx;
     ERR_clear_error();
     ossl_ssize_t w = SSL_sendfile(s->ssl, fd, *off, n, 0);
+    if (s->corked)
+        cork(t->fd, s, 0);
     if (w > 0) {
         *off += w;
         return w;
@@ -326,6 +386,7 @@ int tls_transport_attach(transport *t, const bind_conf **bindp, const struct soc
     }
     s->bindp = bindp;
     s->route.local = local;
+    SSL_set_info_callback(s->ssl, info_cb);
     SSL_set_accept_state(s->ssl);
     t->ops = &tls_ops;
     t->ctx = s;

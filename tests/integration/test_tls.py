@@ -486,6 +486,120 @@ class TestReload(TlsCase):
         self.assertTrue(wait_for(new_cert, timeout=10))
 
 
+class MemoryClient:
+    """A TLS client over memory BIOs on a plain socket: the test decides when its bytes leave
+    (its Finished and its request in one segment, or its Finished alone)."""
+
+    def __init__(self, port, ctx, name="a.test"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname=name)
+
+    def close(self):
+        self.sock.close()
+
+    def send(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def feed(self):
+        """One recv into the TLS object; False at the end."""
+        b = self.sock.recv(65536)
+        if not b:
+            self.inc.write_eof()
+            return False
+        self.inc.write(b)
+        return True
+
+    def handshake_unsent(self):
+        """The handshake up to the client's last flight, which is left unsent (TLS 1.3; a TLS 1.2
+        client waits for the server's Finished after its own). Returns how long each wait for
+        the server's bytes took, in seconds."""
+        waits = []
+        while True:
+            try:
+                self.obj.do_handshake()
+                return waits
+            except ssl.SSLWantReadError:
+                self.send()
+                waits.append(self.wait_for_bytes())
+
+    def read_all(self):
+        out = []
+        while True:
+            try:
+                b = self.obj.read(65536)
+                if not b:
+                    break
+                out.append(b)
+            except ssl.SSLWantReadError:
+                if not self.feed():
+                    break
+            except ssl.SSLZeroReturnError:
+                break
+        return b"".join(out)
+
+    def data_segments_in(self):
+        """tcpi_data_segs_in (struct tcp_info, Linux 4.6): segments that carried data to us."""
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        return int.from_bytes(info[152:156], "little")
+
+    def wait_for_bytes(self):
+        """Seconds until the server's next bytes arrive."""
+        t = time.monotonic()
+        self.feed()
+        return time.monotonic() - t
+
+
+class TestSegments(TlsCase):
+    def test_tickets_leave_with_the_first_response(self):
+        # The server's TLS 1.3 session tickets and its first response share a segment when the
+        # request came with the client's Finished: flight, tickets + response, close_notify.
+        # Written one by one they were 4 segments, each a trip through the stack for both ends.
+        self.start_tls()
+        ctx = self.ctx()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        for _ in range(3):
+            c = MemoryClient(self.port, ctx)
+            try:
+                c.handshake_unsent()
+                c.obj.write(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                c.send()  # the Finished and the request in one segment
+                data = c.read_all()
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:100])
+                self.assertTrue(data.endswith(b"hello over tls\n"))
+                self.assertEqual(c.data_segments_in(), 3)
+            finally:
+                c.close()
+
+    def test_nothing_is_held_while_the_server_waits(self):
+        # What the handshake's last step wrote (TLS 1.3 tickets, TLS 1.2 the server's Finished,
+        # which the client waits for) goes at once when no request is there to join it, not after
+        # the kernel's 200 ms cork limit. The fastest of 5 tries, so a busy machine cannot fail it.
+        self.start_tls()
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = self.ctx()
+            ctx.minimum_version = ctx.maximum_version = version
+            waits = []
+            for _ in range(5):
+                c = MemoryClient(self.port, ctx)
+                try:
+                    flights = c.handshake_unsent()
+                    if version == ssl.TLSVersion.TLSv1_2:
+                        waits.append(flights[-1])  # for the server's Finished, after ours
+                    else:
+                        c.send()  # our Finished, no request: the tickets come alone
+                        waits.append(c.wait_for_bytes())
+                    c.obj.write(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                    c.send()
+                    data = c.read_all()
+                    self.assertTrue(data.endswith(b"hello over tls\n"), (version, data[-300:]))
+                finally:
+                    c.close()
+            self.assertLess(min(waits), 0.15, (version, waits))
+
+
 class TestManyHandshakes(TlsCase):
     def test_1000_simultaneous_handshakes(self):
         n = 1000
