@@ -189,10 +189,12 @@ static ssize_t flush_mem(outq *q, transport *t)
 
 /* A transport without sendfile (TLS): the range goes through a buffer. A
  * write that cannot take it all leaves the offset at the first unsent byte,
- * so the retry re-reads the same bytes (transport.h). */
+ * so the retry re-reads the same bytes (transport.h). 64 KiB: TLS writes it
+ * as four records of the largest size (2^14 bytes, RFC 8446 §5.1) in one
+ * call, so one pread serves four records instead of one. */
 static ssize_t send_file_buffered(transport *t, int fd, off_t *off, size_t n)
 {
-    char buf[16384];
+    char buf[65536];
     ssize_t k;
     do
         k = pread(fd, buf, n < sizeof buf ? n : sizeof buf, *off);

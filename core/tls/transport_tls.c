@@ -261,16 +261,20 @@ static ssize_t tls_writev_records(transport *t, const struct iovec *iov, int n)
         }
         return write_one(t, s, buf, len);
     }
+    /* A record at a time (SSL_MODE_ENABLE_PARTIAL_WRITE): a piece larger than
+     * a record goes on until it is all out or the socket is full. */
     ssize_t total = 0;
     for (int i = 0; i < n; i++) {
-        if (!iov[i].iov_len)
-            continue;
-        ssize_t w = write_one(t, s, iov[i].iov_base, iov[i].iov_len);
-        if (w < 0)
-            return total > 0 ? total : w;
-        total += w;
-        if ((size_t)w < iov[i].iov_len)
-            break;
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left > 0) {
+            ssize_t w = write_one(t, s, p, left);
+            if (w < 0)
+                return total > 0 ? total : w;
+            total += w;
+            p += w;
+            left -= (size_t)w;
+        }
     }
     return total;
 }

@@ -10,6 +10,7 @@ when nothing unread is left). Counted per request over a fixed number of
 requests, so the test fails whenever one of those calls comes back. The
 local address still comes right: SERVER_ADDR for a CGI script, through a
 specific and through a wildcard listener (where getsockname stays)."""
+import http.client
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import time
 import unittest
 
 import harness
+import tlsutil
 
 REQUESTS = 200
 TRACED = "accept4,getsockname,setsockopt,epoll_ctl,shutdown,close,read,recvfrom,sendmsg,writev"
@@ -163,6 +165,68 @@ class ConnSyscallsTest(harness.ServerTestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(body.decode().strip(), "127.0.0.1 %d" % self.port)  # the address reached, not 0.0.0.0
         self.assertGreaterEqual(self.count(self.settled_lines(trace)[before:], r"getsockname\("), 1)
+
+
+class TlsFileReadsTest(harness.ServerTestCase):
+    """Over TLS without kernel TLS a file goes through a buffer: read in 64 KiB pieces, each
+    written as four 16 KiB records (the largest, RFC 8446 §5.1) in one call, one pread for four
+    records (it was one per record)."""
+    modules = ["static"]
+    stop_traced = ConnSyscallsTest.stop_traced
+    children = ConnSyscallsTest.children
+    settled_lines = ConnSyscallsTest.settled_lines
+
+    def tearDown(self):
+        if self.servers:
+            self.stop_traced()
+        super().tearDown()
+
+    def test_file_read_in_pieces_of_four_records(self):
+        size = 8 * 1024 * 1024
+        body = os.urandom(size)
+        self.write("8m.bin", body)
+        certs = os.path.join(self.tmp, "certs")
+        os.makedirs(certs)
+        tlsutil.make_ca(certs)
+        crt, key = tlsutil.make_cert(certs, "a.test")
+        trace = os.path.join(self.tmp, "trace.txt")
+        wrapper = os.path.join(self.tmp, "traced-webserv")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec %s -f -qq -e trace=pread64 -o %s -- %s \"$@\"\n"
+                    % (shutil.which("strace"), trace, os.path.abspath(harness.BIN)))
+        os.chmod(wrapper, 0o755)
+        cfg = self.base_config(locations=[{"path": "/", "static": {}}])
+        srv = cfg["servers"][0]
+        srv["listen"] = [{"address": "127.0.0.1:%d" % self.port, "tls": True}]
+        srv["server_names"] = ["a.test"]
+        srv["tls"] = {"certificate": crt, "key": key}
+        env = None
+        if "asan" in harness.BIN.lower():
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            env = {"ASAN_OPTIONS": (opts + ":" if opts else "") + "detect_leaks=0:quarantine_size_mb=0"}
+        saved = harness.BIN
+        harness.BIN = wrapper
+        try:
+            self.start(cfg, env=env)
+        finally:
+            harness.BIN = saved
+        before = len(self.settled_lines(trace))
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=120,
+                                        context=tlsutil.client_context(verify=False))
+        try:
+            c.request("GET", "/8m.bin")
+            r = c.getresponse()
+            got = r.read()
+        finally:
+            c.close()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(got == body, "the body differs")
+        reads = sum(1 for ln in self.settled_lines(trace)[before:] if re.search(r"pread64\(", ln))
+        # 128 pieces of 64 KiB; a retry after a full socket reads its piece again. Reading a
+        # record at a time was 512.
+        print("pread64 calls for 8 MiB over TLS: %d" % reads)
+        self.assertGreaterEqual(reads, size // 65536)
+        self.assertLessEqual(reads, size // 16384 // 2, reads)
 
 
 if __name__ == "__main__":
