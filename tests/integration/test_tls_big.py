@@ -1,6 +1,6 @@
 """1 GiB up and down over HTTPS (issue 15): a PUT streamed to the upload module
 and the same file served back by static, both byte-exact, with the server's
-RSS bounded (the file goes through a 16 KiB buffer and OpenSSL, or through
+RSS bounded (the file goes through a 64 KiB buffer and OpenSSL, or through
 kernel TLS when the kernel has it). Sizes shrink under ASan and valgrind."""
 import hashlib
 import http.client
