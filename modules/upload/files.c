@@ -60,18 +60,15 @@ static int add_file(ws_request *r, up_ctx *c, const char *folder, const char *na
     return 0;
 }
 
-int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name)
+int up_file_adopt(ws_request *r, up_ctx *c, const char *folder, const char *name, int fd, const char *tmp)
 {
     up_file *f;
     int status = add_file(r, c, folder, name, &f);
     if (status)
         return status;
-    int fd = tf_create(folder, f->tmp, f->tmp_cap);
-    if (fd < 0) {
-        f->tmp[0] = '\0';
-        up_host->log(WS_LOG_ERROR, r, "upload: cannot create a temporary file in %s: %s", folder, strerror(-fd));
-        return up_status_of(fd);
-    }
+    if (strlen(tmp) >= f->tmp_cap)
+        return 414; /* never: tf_create made it in a buffer of the same size */
+    strcpy(f->tmp, tmp);
     c->fd = fd;
     c->n_files++;
     return 0;
@@ -114,6 +111,10 @@ int up_file_queue_open(ws_request *r, up_ctx *c, const char *folder, const char 
 
 void up_discard_temps(up_ctx *c, int pool_done)
 {
+    if (pool_done && c->start_fd >= 0) { /* a raw upload's start whose done never ran */
+        tf_discard(c->start_fd, c->start_tmp);
+        c->start_fd = -1;
+    }
     spool_abandon(&c->sp); /* nothing more to the disk; files handed over get closed */
     if (c->fd >= 0) {
         spool_close(&c->sp, c->fd); /* not before the pool stopped writing to it */

@@ -8,31 +8,6 @@
 
 #include "upload.h"
 
-static char *keep(ws_request *r, char *malloced)
-{
-    char *s = malloced ? up_host->strdup(r, malloced) : NULL;
-    free(malloced);
-    return s;
-}
-
-static char *join(ws_request *r, const char *a, const char *b, size_t blen)
-{
-    size_t alen = strlen(a);
-    char *s = up_host->alloc(r, alen + blen + 2);
-    if (!s)
-        return NULL;
-    memcpy(s, a, alen);
-    size_t n = alen;
-    if (blen > 0) {
-        if (n == 0 || s[n - 1] != '/')
-            s[n++] = '/';
-        memcpy(s + n, b, blen);
-        n += blen;
-    }
-    s[n] = '\0';
-    return s;
-}
-
 static int inside(const char *base, const char *p)
 {
     size_t n = strlen(base);
@@ -56,7 +31,7 @@ static const char *relative(const ws_request *r, const up_conf *conf)
     return path;
 }
 
-int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t)
+int up_resolve_begin(ws_request *r, const up_conf *conf, int as_folder, up_target *t)
 {
     memset(t, 0, sizeof *t);
     const char *rel = relative(r, conf);
@@ -72,25 +47,55 @@ int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t)
             cut--;
     }
     t->name = up_host->strdup(r, rel + cut);
-    if (!t->name)
-        return UP_FAILED;
+    t->rel = rel;
+    t->cut = cut;
+    t->base = conf->base;
+    /* Room for what up_resolve_fs finds: it may run on a pool thread,
+     * where request memory cannot be allocated. */
+    t->base_real = up_host->alloc(r, PATH_MAX);
+    t->folder = up_host->alloc(r, PATH_MAX);
+    t->path = up_host->alloc(r, PATH_MAX);
+    return t->name && t->base_real && t->folder && t->path ? UP_RESOLVED : UP_FAILED;
+}
 
+/* a + "/" + b[0..blen) into out (PATH_MAX bytes); -1 when too long. */
+static int join_into(char *out, const char *a, const char *b, size_t blen)
+{
+    size_t alen = strlen(a);
+    if (alen + blen + 2 > PATH_MAX)
+        return -1;
+    memmove(out, a, alen);
+    size_t n = alen;
+    if (blen > 0) {
+        if (n == 0 || out[n - 1] != '/')
+            out[n++] = '/';
+        memcpy(out + n, b, blen);
+        n += blen;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int up_resolve_fs(up_target *t)
+{
     errno = 0;
-    t->base_real = keep(r, realpath(conf->base, NULL));
-    if (!t->base_real)
+    if (!realpath(t->base, t->base_real))
         return errno == ENOENT || errno == ENOTDIR ? UP_NO_FOLDER : UP_FAILED;
-    char *folder = join(r, t->base_real, rel, cut);
-    if (!folder)
+    if (join_into(t->path, t->base_real, t->rel, t->cut) < 0)
         return UP_FAILED;
     errno = 0;
-    t->folder = keep(r, realpath(folder, NULL));
-    if (!t->folder)
+    if (!realpath(t->path, t->folder))
         return errno == ENOENT || errno == ENOTDIR ? UP_NO_FOLDER : UP_FAILED;
     if (!inside(t->base_real, t->folder))
         return UP_OUTSIDE;
     struct stat st;
     if (stat(t->folder, &st) < 0 || !S_ISDIR(st.st_mode))
         return UP_NO_FOLDER;
-    t->path = join(r, t->folder, t->name, strlen(t->name));
-    return t->path ? UP_RESOLVED : UP_FAILED;
+    return join_into(t->path, t->folder, t->name, strlen(t->name)) < 0 ? UP_FAILED : UP_RESOLVED;
+}
+
+int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t)
+{
+    int rc = up_resolve_begin(r, conf, as_folder, t);
+    return rc == UP_RESOLVED ? up_resolve_fs(t) : rc;
 }

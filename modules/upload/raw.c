@@ -1,5 +1,6 @@
 /* PUT and POST of a raw body to /loc/name: one temporary file, then rename. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -8,35 +9,114 @@
 #include "tempfile.h"
 #include "upload.h"
 
-static void raw_finish(ws_request *r, up_ctx *c, int may_offload);
+static void raw_finish(ws_request *r, up_ctx *c);
 
-int up_raw_start(ws_request *r, up_ctx *c)
+/* The start of a raw upload on the pool (issue 21: no realpath, lstat or
+ * open on the event loop): resolve the target, refuse a folder (and, for
+ * POST, a name taken), create the temporary file. It touches only c
+ * (request memory, its buffers allocated on the loop before); start_done
+ * answers or reads the body on the loop. The statuses are the ones the
+ * loop gave when it did this itself. */
+static void start_work(void *arg)
 {
+    up_ctx *c = arg;
     up_target *t = &c->t;
-    if (t->name[0] == '\0' || t->slash)
-        return 409; /* a folder is no file */
-    if (!upload_plain_name(t->name, strlen(t->name)))
-        return 400;
+    c->start_status = 0;
+    c->start_errno = 0;
+    int rc = c->maybe_form ? up_resolve_fs(&c->probe) : UP_FAILED;
+    if (rc == UP_RESOLVED) {
+        c->t = c->probe; /* a folder: a form upload (upload.c) */
+        c->kind = UP_FORM;
+        return;
+    }
+    if (c->maybe_form != 2) /* 2: the path ends with '/', a folder or nothing */
+        rc = up_resolve_fs(t);
+    switch (rc) {
+    case UP_RESOLVED: break;
+    case UP_NO_FOLDER: c->start_status = 409; return; /* as WebDAV: the parent must exist */
+    case UP_OUTSIDE: c->start_status = 403; return;
+    default: c->start_status = 500; return;
+    }
+    if (t->name[0] == '\0' || t->slash) {
+        c->start_status = 409; /* a folder is no file */
+        return;
+    }
+    if (!upload_plain_name(t->name, strlen(t->name))) {
+        c->start_status = 400;
+        return;
+    }
     struct stat st;
     if (lstat(t->path, &st) == 0) {
-        if (S_ISDIR(st.st_mode) || c->kind == UP_RAW_POST)
-            return 409;
+        if (S_ISDIR(st.st_mode) || c->kind == UP_RAW_POST) {
+            c->start_status = 409;
+            return;
+        }
     } else if (errno != ENOENT) {
-        return up_status_of(-errno);
+        c->start_status = up_status_of(-errno);
+        return;
     }
-    int status = up_file_open(r, c, t->folder, t->name);
-    if (status)
-        return status;
-    if (r->content_length == 0) {
-        raw_finish(r, c, 0); /* an empty file: nothing for the disk to wait on */
-        return 0;
+    int fd = tf_create(t->folder, c->start_tmp, PATH_MAX);
+    if (fd < 0) {
+        c->start_tmp[0] = '\0';
+        c->start_errno = fd;
+        c->start_status = up_status_of(fd);
+        return;
+    }
+    c->start_fd = fd;
+}
+
+static void start_done(ws_request *r, void *arg)
+{
+    up_ctx *c = arg;
+    if (c->kind == UP_FORM) {
+        int status = up_form_begin(r, c);
+        if (status)
+            up_fail(r, c, status);
+        return;
+    }
+    if (c->start_errno)
+        up_host->log(WS_LOG_ERROR, r, "upload: cannot create a temporary file in %s: %s", c->t.folder,
+                     strerror(-c->start_errno));
+    int status = c->start_status;
+    if (!status) {
+        int fd = c->start_fd;
+        c->start_fd = -1;
+        status = up_file_adopt(r, c, c->t.folder, c->t.name, fd, c->start_tmp);
+        if (status)
+            tf_discard(fd, c->start_tmp);
+        c->start_tmp[0] = '\0';
+    }
+    if (status) {
+        up_fail(r, c, status);
+        return;
     }
     /* A big body (or one of unknown length) goes around the page cache: it
      * is fsync'ed at the end anyway, and this way its bytes reach the disk
      * while they arrive, with no copy into the page cache (lib/spool). */
     if (r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH)
         spool_direct(&c->sp, c->fd);
-    return up_host->read_body(r) == WS_OK ? 0 : 500;
+    /* An empty body comes to on_body_end at once: its file is synced and
+     * placed on the pool like any other (raw_finish). */
+    if (up_host->read_body(r) != WS_OK)
+        up_fail(r, c, 500);
+}
+
+int up_raw_start(ws_request *r, up_ctx *c, const up_conf *conf)
+{
+    c->start_fd = -1;
+    if (up_resolve_begin(r, conf, 0, &c->t) != UP_RESOLVED)
+        return 500;
+    if (c->maybe_form && up_resolve_begin(r, conf, 1, &c->probe) != UP_RESOLVED)
+        return 500;
+    c->start_tmp = up_host->alloc(r, PATH_MAX);
+    if (!c->start_tmp)
+        return 500;
+    c->start_tmp[0] = '\0';
+    if (up_has_offload && up_host->offload(r, start_work, start_done, c) == WS_OK)
+        return 0;
+    start_work(c); /* no thread to run it on: here rather than fail */
+    start_done(r, c);
+    return 0;
 }
 
 /* Each piece of the body goes to the spool (lib/spool): the pool writes it
@@ -135,13 +215,13 @@ static void finish_done(ws_request *r, void *arg)
         up_host->error(r, 500);
 }
 
-static void raw_finish(ws_request *r, up_ctx *c, int may_offload)
+static void raw_finish(ws_request *r, up_ctx *c)
 {
     if (c->over)
         return;
     c->end_fd = c->fd; /* from now on the work owns the fd */
     c->fd = -1;
-    if (may_offload && up_has_offload && up_host->offload(r, finish_work, finish_done, c) == WS_OK)
+    if (up_has_offload && up_host->offload(r, finish_work, finish_done, c) == WS_OK)
         return;
     finish_work(c); /* no thread to run it on: do it here rather than fail */
     finish_done(r, c);
@@ -157,5 +237,5 @@ void up_raw_end(ws_request *r, up_ctx *c)
 
 void up_raw_drained(ws_request *r, up_ctx *c)
 {
-    raw_finish(r, c, 1);
+    raw_finish(r, c);
 }

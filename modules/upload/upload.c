@@ -91,28 +91,29 @@ static int up_handle(ws_request *r)
     if (!c)
         return 500;
     c->fd = -1;
+    c->start_fd = -1;
     up_spool_init(r, c);
     r->ctx = c;
     const char *path = r->request_path ? r->request_path : r->path;
-    const char *type = up_host->header(r, "Content-Type");
     size_t plen = strlen(path);
     /* A POST to a folder, with or without the trailing slash (SPEC §5: an
      * HTML form's action="/upload" must work), is a form upload; a path
-     * without the slash is a folder when it resolves to one. */
+     * without the slash is a folder when it resolves to one. The pool
+     * finds out, with the rest of an upload's start (raw.c): no realpath,
+     * lstat or open on the event loop (issue 21). */
     int post = strcmp(r->method, "POST") == 0;
     int slash = plen > 0 && path[plen - 1] == '/';
-    int to_folder = post && (slash || up_resolve(r, conf, 1, &c->t) == UP_RESOLVED);
-    c->kind = to_folder ? UP_FORM : strcmp(r->method, "PUT") == 0 ? UP_RAW_PUT : UP_RAW_POST;
+    c->kind = post ? UP_RAW_POST : UP_RAW_PUT;
+    c->maybe_form = post ? 1 + slash : 0; /* 2: a form upload or an error */
+    return up_raw_start(r, c, conf);
+}
 
-    switch (up_resolve(r, conf, to_folder, &c->t)) {
-    case UP_RESOLVED: break;
-    case UP_NO_FOLDER: return 409; /* as WebDAV: the parent must exist */
-    case UP_OUTSIDE: return 403;
-    default: return 500;
-    }
-    if (to_folder && !mp_is_form_data(type))
+int up_form_begin(ws_request *r, up_ctx *c)
+{
+    const char *type = up_host->header(r, "Content-Type");
+    if (!mp_is_form_data(type))
         return up_respond_unsupported_type(r) < 0 ? 500 : 0; /* 415, RFC 9110 §15.5.16 */
-    return to_folder ? up_form_start(r, c, type) : up_raw_start(r, c);
+    return up_form_start(r, c, type);
 }
 
 static size_t up_on_body(ws_request *r, const char *data, size_t len)

@@ -23,6 +23,10 @@ typedef struct up_target {
     const char *name;/* the last path component (trailing '/' dropped); "" for the upload folder or as_folder */
     char *path;      /* folder + "/" + name, or folder when name is "" */
     int slash;       /* the request path ends with '/' */
+    /* What up_resolve_fs works from (set by up_resolve_begin): */
+    const char *base;/* the configured upload folder */
+    const char *rel; /* the request path below the location */
+    size_t cut;      /* where rel's last component starts (its length when as_folder) */
 } up_target;
 
 enum { UP_RESOLVED = 0, UP_NO_FOLDER = 1, UP_OUTSIDE = 2, UP_FAILED = 3 };
@@ -31,6 +35,12 @@ enum { UP_RESOLVED = 0, UP_NO_FOLDER = 1, UP_OUTSIDE = 2, UP_FAILED = 3 };
  * a folder (multipart POST), else its last component names an entry of the
  * folder before it. Returns one of the UP_ values above. */
 int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t);
+/* The same in two steps, so that the disk calls (realpath, stat) can run
+ * on the pool: up_resolve_begin on the loop (names, and PATH_MAX buffers in
+ * request memory for the results; UP_RESOLVED or UP_FAILED), then
+ * up_resolve_fs anywhere (no host call, no allocation). */
+int up_resolve_begin(ws_request *r, const up_conf *conf, int as_folder, up_target *t);
+int up_resolve_fs(up_target *t);
 
 /* One file of an upload: a temporary file until placed under its name. */
 typedef struct up_file {
@@ -66,11 +76,20 @@ typedef struct up_ctx {
     int end_errno;     /* its fsync/close failure (-errno), or 0 */
     int end_status;    /* HTTP status of a failure, or 0 */
     int end_existed;   /* the target existed before (204, not 201) */
+    /* The start of a raw upload, run by an offloaded work too (raw.c):
+     * resolve the target, look at it, create the temporary file. */
+    char *start_tmp;   /* PATH_MAX: the temporary file's future name, until c->files has it */
+    int start_fd;      /* the created temporary file, until the done takes it; else -1 */
+    int start_status;  /* HTTP status of a refusal or failure, or 0 */
+    int start_errno;   /* tf_create's failure (-errno), for the log line */
+    int maybe_form;    /* a POST: 1 a form upload if the path is a folder (found on the pool), 2 (ends with '/') a form upload or an error */
+    up_target probe;   /* that path taken as a folder */
 } up_ctx;
 
-/* Add a file with a fresh temporary file in folder; its fd goes to c->fd.
- * Returns 0 or an HTTP status. */
-int up_file_open(ws_request *r, up_ctx *c, const char *folder, const char *name);
+/* Add a file whose temporary file (fd, future name tmp) was created in
+ * folder already (raw.c, on the pool); fd goes to c->fd, from then on the
+ * request's. Returns 0 or an HTTP status. */
+int up_file_adopt(ws_request *r, up_ctx *c, const char *folder, const char *name, int fd, const char *tmp);
 /* The same for a multipart part, without touching the disk here: the
  * temporary file is created on the pool, in order with the part's writes
  * (lib/spool's spool_open), and a name already taken in the folder fails
@@ -92,12 +111,18 @@ void up_spool_init(ws_request *r, up_ctx *c);
  * webserv_upload_bytes_total (nothing where the core has no counters). */
 void up_count_stored(const up_ctx *c);
 
-int up_raw_start(ws_request *r, up_ctx *c);
+/* A raw PUT or POST: the target is resolved, looked at and its temporary
+ * file created on the pool; the body is read once that came back. Returns
+ * 0 (answered later) or an HTTP status. */
+int up_raw_start(ws_request *r, up_ctx *c, const up_conf *conf);
 size_t up_raw_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_raw_end(ws_request *r, up_ctx *c);
 void up_raw_drained(ws_request *r, up_ctx *c); /* every body byte is on the disk */
 
 int up_form_start(ws_request *r, up_ctx *c, const char *content_type);
+/* A form upload to the resolved folder c->t: 415 unless multipart/form-data,
+ * else up_form_start. 0 or an HTTP status. */
+int up_form_begin(ws_request *r, up_ctx *c);
 size_t up_form_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_form_end(ws_request *r, up_ctx *c);
 void up_form_drained(ws_request *r, up_ctx *c);

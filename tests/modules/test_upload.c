@@ -25,42 +25,67 @@
 
 #include "upload/tempfile.c"
 
-/* Where the module creates files and looks for taken names: counted per
- * thread (issue 21: a part's temporary file and its lstat run on the pool,
+/* Where the module creates files, looks for taken names, resolves paths
+ * and places files: counted per thread (issue 21: these run on the pool,
  * never on the event loop, which is this test's main thread). */
 static pid_t main_tid;
 static int creates_on_loop, creates_on_pool, lstats_on_loop, lstats_on_pool;
+static int realpaths_on_loop, realpaths_on_pool, places_on_loop, places_on_pool;
 static int on_loop(void)
 {
     return (pid_t)syscall(SYS_gettid) == main_tid;
 }
+static void count(int *loop_n, int *pool_n)
+{
+    __atomic_add_fetch(on_loop() ? loop_n : pool_n, 1, __ATOMIC_SEQ_CST);
+}
 static int counted_tf_create(const char *dir, char *path, size_t cap)
 {
-    if (on_loop())
-        __atomic_add_fetch(&creates_on_loop, 1, __ATOMIC_SEQ_CST);
-    else
-        __atomic_add_fetch(&creates_on_pool, 1, __ATOMIC_SEQ_CST);
+    count(&creates_on_loop, &creates_on_pool);
     return tf_create(dir, path, cap);
 }
 static int counted_lstat(const char *path, struct stat *st)
 {
-    if (on_loop())
-        __atomic_add_fetch(&lstats_on_loop, 1, __ATOMIC_SEQ_CST);
-    else
-        __atomic_add_fetch(&lstats_on_pool, 1, __ATOMIC_SEQ_CST);
+    count(&lstats_on_loop, &lstats_on_pool);
     return lstat(path, st);
+}
+static char *counted_realpath(const char *path, char *resolved)
+{
+    count(&realpaths_on_loop, &realpaths_on_pool);
+    return realpath(path, resolved);
+}
+static int counted_tf_replace(const char *tmp, const char *final)
+{
+    count(&places_on_loop, &places_on_pool);
+    return tf_replace(tmp, final);
+}
+static int counted_tf_place_new(const char *tmp, const char *final)
+{
+    count(&places_on_loop, &places_on_pool);
+    return tf_place_new(tmp, final);
+}
+static void reset_counts(void)
+{
+    creates_on_loop = creates_on_pool = lstats_on_loop = lstats_on_pool = 0;
+    realpaths_on_loop = realpaths_on_pool = places_on_loop = places_on_pool = 0;
 }
 #define tf_create counted_tf_create
 #define lstat counted_lstat
+#define realpath counted_realpath
+#define tf_replace counted_tf_replace
+#define tf_place_new counted_tf_place_new
 #include "upload/files.c"
 #include "upload/form.c"
+#include "upload/paths.c"
+#include "upload/raw.c"
 #undef tf_create
 #undef lstat
+#undef realpath
+#undef tf_replace
+#undef tf_place_new
 #include "upload/delete.c"
 #include "upload/filename.c"
 #include "upload/multipart.c"
-#include "upload/paths.c"
-#include "upload/raw.c"
 #include "upload/respond.c"
 #include "upload/upload.c"
 
@@ -217,11 +242,23 @@ static int unnamed_open(void)
     return n;
 }
 
+static void wait_started(th_request *t)
+{
+    th_response *res = th_response_of(t);
+    for (int spins = 0; !res->read_body_called && !res->error_status && !res->finished; spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+}
+
+/* A request dispatched; a raw upload's start runs on the pool (issue 21):
+ * the loop runs until it came back (the body is read, or the answer given). */
 static th_request *start(const char *method, const char *target, const char *const *headers)
 {
     th_request *t = th_request_new(mod, conf, method, target, headers);
     assert_non_null(t);
     assert_int_equal(th_dispatch(t), WS_TAKE);
+    wait_started(t);
     return t;
 }
 
@@ -1021,6 +1058,54 @@ static void test_form_abort(void **state)
     assert_int_equal(entries("up"), 1);
 }
 
+/* Issue 21: a raw PUT or POST resolves its target (realpath), looks at it
+ * (lstat), creates its temporary file and places it on the pool only, an
+ * empty body too; the answers stay what they were. */
+static void test_raw_start_on_the_pool(void **state)
+{
+    (void)state;
+    reset_counts();
+    assert_int_equal(raw("PUT", "/up/r1.txt", "one"), 201);
+    assert_int_equal(raw("PUT", "/up/r1.txt", "two"), 204);
+    assert_int_equal(raw("PUT", "/up/sub/empty", ""), 201);
+    assert_int_equal(raw("PUT", "/up/sub/empty", ""), 204);
+    assert_int_equal(raw("POST", "/up/r2.txt", "new"), 201);
+    assert_int_equal(raw("POST", "/up/r2.txt", "taken"), 409);
+    assert_int_equal(raw("PUT", "/up/sub", "a folder"), 409);
+    assert_int_equal(raw("PUT", "/up/missing/x", "x"), 409);
+    assert_content("up/r1.txt", "two");
+    assert_content("up/sub/empty", "");
+    assert_content("up/r2.txt", "new");
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    assert_int_equal(creates_on_loop, 0);
+    assert_int_equal(lstats_on_loop, 0);
+    assert_int_equal(realpaths_on_loop, 0);
+    assert_int_equal(places_on_loop, 0);
+    assert_int_equal(creates_on_pool, 5);  /* the five that got as far as a file */
+    assert_int_equal(places_on_pool, 5);   /* each placed there (the empty ones too) */
+    assert_true(realpaths_on_pool >= 2 * 8); /* upload folder and target folder, each request */
+    assert_true(lstats_on_pool >= 7);
+
+    /* A form upload finds its folder there too, with or without the '/'. */
+    part parts[] = {{"a", "f1.txt", "f"}};
+    assert_int_equal(post_form_status("/up/sub", parts, 1), 201);
+    part parts2[] = {{"a", "f2.txt", "f"}};
+    assert_int_equal(post_form_status("/up/sub/", parts2, 1), 201);
+    assert_content("up/sub/f2.txt", "f");
+    assert_int_equal(realpaths_on_loop + lstats_on_loop + creates_on_loop + places_on_loop, 0);
+
+    /* The client leaves while the start is on the pool: nothing is left,
+     * no fd stays open. */
+    const char *h[] = {"Content-Length: 10", NULL};
+    th_request *t = th_request_new(mod, conf, "PUT", "/up/left.txt", h);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    th_request_abort(t);
+    assert_false(exists("up/left.txt"));
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+}
+
 /* Issue 21: a multipart upload creates its parts' temporary files, and
  * looks whether their names are taken, on the pool only; the answers stay
  * what they were: 201, 409 for a taken name (nothing left), 403 for a
@@ -1028,7 +1113,7 @@ static void test_form_abort(void **state)
 static void test_form_files_created_on_the_pool(void **state)
 {
     (void)state;
-    creates_on_loop = creates_on_pool = lstats_on_loop = lstats_on_pool = 0;
+    reset_counts();
     part parts[] = {{"a", "p1.txt", "one"}, {"b", "p2.txt", "two"}, {"c", "p3.txt", "three"}};
     assert_int_equal(post_form_status("/up/", parts, 3), 201);
     assert_content("up/p3.txt", "three");
@@ -1133,6 +1218,7 @@ static void test_dir_option(void **state)
     const char *h[] = {"Content-Length: 3", NULL};
     th_request *t = th_request_new(mod, c2, "PUT", "/files/d.txt", h);
     th_dispatch(t);
+    wait_started(t);
     th_feed_body(t, "abc", 3);
     th_end_body(t);
     assert_int_equal(status_of(t), 201);
@@ -1193,6 +1279,7 @@ int main(void)
         T(test_post_raw),
         T(test_post_raw_conflict_at_commit),
         T(test_raw_refusals),
+        T(test_raw_start_on_the_pool),
         T(test_abort_leaves_nothing),
         T(test_large_body_streams),
         T(test_body_backpressure),
