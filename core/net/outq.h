@@ -31,10 +31,16 @@ int outq_append_file_shared(outq *q, int fd, off_t off, uint64_t len, void (*rel
 /* Prepend n bytes (the response head, written after some body was queued). */
 int outq_prepend(outq *q, const void *p, size_t n);
 static inline int outq_empty(const outq *q) { return q->head == NULL; }
-/* Send as much as the transport takes. Returns bytes sent (>= 0; when the
- * queue is not empty after it, the transport said TR_AGAIN and its `want`
- * says what to wait for), or -1 on a fatal error (peer gone, or a file that
- * shrank while being sent). */
+/* Bytes of files one outq_flush sends at most (a turn of the loop); the
+ * rest waits for the next writable event, which on a socket with room comes
+ * at once (issue 21: lighttpd's shape, cheaper for the receiver). */
+#define OUTQ_FILE_BURST ((size_t)256 * 1024)
+
+/* Send as much as the transport takes, and of files OUTQ_FILE_BURST bytes
+ * at most. Returns bytes sent (>= 0; when the queue is not empty after it,
+ * the transport's `want` says what to wait for: what TR_AGAIN asked, or
+ * LOOP_WRITE after a burst), or -1 on a fatal error (peer gone, or a file
+ * that shrank while being sent). */
 ssize_t outq_flush(outq *q, struct transport *t);
 /* Drop everything (closing files). */
 void outq_clear(outq *q);

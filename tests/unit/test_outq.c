@@ -214,6 +214,48 @@ static void test_shrunk_file(void **state)
     }
 }
 
+/* Issue 21: one flush sends at most OUTQ_FILE_BURST bytes of files, though
+ * the transport would take more (a socket with a large buffer), and says it
+ * wants LOOP_WRITE for the rest; the memory before the file is not counted;
+ * the next flushes send the rest in order. */
+static void test_file_burst_per_flush(void **state)
+{
+    (void)state;
+    static fake f;
+    memset(&f, 0, sizeof f);
+    size_t len = sizeof f.out - 100;
+    f.per_call = len; /* takes everything it is given */
+    transport t = {.ops = &ops_with_sendfile, .fd = -1, .ready = 1, .ctx = &f};
+    outq q = {0};
+    char *body = malloc(len);
+    assert_non_null(body);
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)(i * 31 + i / 4093);
+    int fd = temp_file(body, len);
+    assert_int_equal(outq_append(&q, "HEAD\r\n", 6), 0);
+    assert_int_equal(outq_append_file(&q, fd, 0, len), 0);
+    assert_int_equal(outq_append(&q, "END", 3), 0);
+
+    assert_int_equal(outq_flush(&q, &t), 6 + OUTQ_FILE_BURST);
+    assert_false(outq_empty(&q));
+    assert_int_equal(t.want, LOOP_WRITE);
+    assert_int_equal(q.file_bytes, len - OUTQ_FILE_BURST);
+    int flushes = 1;
+    while (!outq_empty(&q)) {
+        t.want = 0;
+        ssize_t w = outq_flush(&q, &t);
+        assert_true(w > 0 && (size_t)w <= OUTQ_FILE_BURST + 3);
+        if (!outq_empty(&q))
+            assert_int_equal(t.want, LOOP_WRITE);
+        assert_true(++flushes < 100);
+    }
+    assert_int_equal(flushes, (int)((len + OUTQ_FILE_BURST - 1) / OUTQ_FILE_BURST));
+    assert_int_equal(f.n, 6 + len + 3);
+    assert_memory_equal(f.out + 6, body, len);
+    assert_memory_equal(f.out + 6 + len, "END", 3);
+    free(body);
+}
+
 /* The plain transport on a pipe: bytes through writev, AGAIN when full. */
 static void test_plain_on_pipe(void **state)
 {
@@ -250,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_error_is_fatal),
         cmocka_unit_test(test_shrunk_file),
         cmocka_unit_test(test_plain_on_pipe),
+        cmocka_unit_test(test_file_burst_per_flush),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     outq_release_spares();
