@@ -413,4 +413,5 @@ const ws_host ws_core_host = {
     /* ABI 1.3 */
     .upgrade = host_upgrade,
     .set_server_date = host_set_server_date,
+    .filter_next_ref = phase_host_filter_next_ref,
 };

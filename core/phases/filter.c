@@ -167,14 +167,21 @@ static int send_head_once(request *r, filt_state *f)
     return r->carrier->send_head(r);
 }
 
-/* The end of the chain: the carrier, within the length the head promised. */
-static int sink(request *r, filt_state *f, const void *data, size_t len, int last)
+/* The end of the chain: the carrier, within the length the head promised.
+ * With release set (filter_next_ref) the bytes are queued as they are and
+ * release(arg) comes once they are sent or dropped; it is called exactly
+ * once whatever happens here. */
+static int sink(request *r, filt_state *f, const void *data, size_t len, int last, carrier_release_fn release,
+                void *arg)
 {
-    if (f->got_last)
-        return len ? WS_ERROR : WS_OK; /* nothing after the end */
+    int rc = WS_ERROR;
+    if (f->got_last) {
+        rc = len ? WS_ERROR : WS_OK; /* nothing after the end */
+        goto out;
+    }
     if ((len || last) && send_head_once(r, f) < 0) {
         f->failed = 1;
-        return WS_ERROR;
+        goto out;
     }
     if (len && f->skip > 0) {
         size_t sk = (uint64_t)f->skip < len ? (size_t)f->skip : len;
@@ -195,15 +202,23 @@ static int sink(request *r, filt_state *f, const void *data, size_t len, int las
         }
         if (f->left >= 0)
             f->left -= (int64_t)pass;
-        if (pass && r->carrier->send_mem(r, data, pass) < 0) {
-            f->failed = 1;
-            return WS_ERROR;
+        if (pass) {
+            int e = release ? r->carrier->send_ref(r, data, pass, release, arg) : r->carrier->send_mem(r, data, pass);
+            release = NULL; /* the carrier has it now (released by it even when it failed) */
+            if (e < 0) {
+                f->failed = 1;
+                return WS_ERROR;
+            }
         }
         r->body_bytes_sent += pass;
     }
     if (last)
         f->got_last = 1;
-    return r->carrier->queued(r) >= RESP_HIGH_WATER ? WS_AGAIN : WS_OK;
+    rc = r->carrier->queued(r) >= RESP_HIGH_WATER ? WS_AGAIN : WS_OK;
+out:
+    if (release)
+        release(arg);
+    return rc;
 }
 
 /* A piece for the filter whose work runs: kept (copied) for after its done. */
@@ -231,7 +246,7 @@ static int hold(filt_state *f, const void *data, size_t len, int last)
 static int call_filter(request *r, filt_state *f, size_t i, const void *data, size_t len, int last)
 {
     if (i >= f->n)
-        return sink(r, f, data, len, last);
+        return sink(r, f, data, len, last, NULL, NULL);
     if (f->busy && (size_t)f->busy_pos == i)
         return hold(f, data, len, last);
     const location_handler *h = f->chain[i];
@@ -271,6 +286,26 @@ int phase_host_filter_next(ws_request *p, const void *data, size_t len, int last
     if (!f || f->pos < 0 || f->failed || (len && !data))
         return WS_ERROR; /* only from inside body_filter, on a live chain */
     return call_filter(r, f, (size_t)f->pos + 1, data, len, last);
+}
+
+int phase_host_filter_next_ref(ws_request *p, const void *data, size_t len, int last, void (*release)(void *),
+                               void *arg)
+{
+    if (!release)
+        return phase_host_filter_next(p, data, len, last);
+    request *r = R(p);
+    filt_state *f = r->filt;
+    if (!f || f->pos < 0 || f->failed || (len && !data)) {
+        release(arg);
+        return WS_ERROR;
+    }
+    size_t next = (size_t)f->pos + 1;
+    if (next >= f->n)
+        return sink(r, f, data, len, last, release, arg);
+    /* Another filter takes it (and copies what it keeps): released after it. */
+    int rc = call_filter(r, f, next, data, len, last);
+    release(arg);
+    return rc;
 }
 
 /* The chain failed: a 500 while the head is not out, else the response is cut. */

@@ -48,6 +48,8 @@ const char *phase_host_resp_header(const ws_request *p, const char *name);
 int phase_host_remove_header(ws_request *p, const char *name);
 int phase_host_set_header(ws_request *p, const char *name, const char *value);
 int phase_host_filter_next(ws_request *p, const void *data, size_t len, int last);
+int phase_host_filter_next_ref(ws_request *p, const void *data, size_t len, int last, void (*release)(void *),
+                               void *arg);
 int phase_host_offload(ws_request *p, void (*work)(void *arg), void (*done)(ws_request *r, void *arg), void *arg);
 
 /* The continuation after a phase, in core/request/request.c. */

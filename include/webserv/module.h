@@ -481,6 +481,16 @@ struct ws_host {
      * must be valid field values (no control characters), Server at most
      * 256 bytes and Date at most 64, else WS_ERROR. */
     int (*set_server_date)(ws_request *r, const char *server, const char *date);
+
+    /* ---- ABI 1.3: body filter output without a copy (check host->size) ----
+     * filter_next for memory the filter owns (a codec's output buffer): the
+     * carrier queues it as it is instead of copying it (write_ref for
+     * filters). release(arg) is called exactly once: when the bytes were sent
+     * or dropped (the request ended), at once when refused (WS_ERROR), and
+     * right after the next filter returned when another filter follows (a
+     * filter copies what it keeps). The memory must stay unchanged until
+     * then. Same rules and returns as filter_next; release NULL = filter_next. */
+    int (*filter_next_ref)(ws_request *r, const void *data, size_t len, int last, ws_release_cb release, void *arg);
 };
 
 /* The descriptor a module exports as `webserv_module`. */

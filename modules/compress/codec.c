@@ -32,7 +32,7 @@ struct codec {
     } u;
     size_t mem, mem_peak; /* brotli: bytes its encoder holds (br_alloc) */
     size_t fill;
-    unsigned char buf[CODEC_OUT];
+    unsigned char *buf; /* CODEC_OUT bytes; replaced when a taker keeps it */
 };
 
 /* Brotli's allocations, counted (codec_mem_peak). */
@@ -126,6 +126,25 @@ static codec *take_idle(coding kind, int level)
     return NULL;
 }
 
+/* Output buffers given to a taker come back through codec_buf_release
+ * (the carrier sent them); a few are kept for the next ones. */
+#define SPARE_BUFS 4
+static void *spare_buf[SPARE_BUFS];
+static size_t n_spare_buf;
+
+static unsigned char *buf_get(void)
+{
+    return n_spare_buf ? spare_buf[--n_spare_buf] : malloc(CODEC_OUT);
+}
+
+void codec_buf_release(void *buf)
+{
+    if (buf && n_spare_buf < SPARE_BUFS)
+        spare_buf[n_spare_buf++] = buf;
+    else
+        free(buf);
+}
+
 /* Brotli's window (log2 bytes). Its encoder state grows with the window and,
  * from quality 7, jumps once the window passes 64 KiB (other hashers): peak
  * encoder memory measured on a 4 MiB HTML stream fed in 64 KiB pieces
@@ -159,11 +178,14 @@ codec *codec_new(coding kind, int level, int64_t size_hint)
         if (reused)
             return reused;
     }
-    codec *c = malloc(sizeof *c);
+    codec *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    memset(c, 0, offsetof(codec, buf));
     c->kind = kind;
+    if (!(c->buf = buf_get())) {
+        free(c);
+        return NULL;
+    }
     switch (kind) {
     case CODING_GZIP:
         /* windowBits + 16: a gzip wrapper (RFC 1952), not zlib's. */
@@ -216,6 +238,7 @@ void codec_free(codec *c)
     case CODING_ZSTD: ZSTD_freeCCtx(c->u.zs); break;
     default: break;
     }
+    codec_buf_release(c->buf);
     free(c);
 }
 
@@ -226,18 +249,36 @@ void codec_idle_clear(void)
         c->finished = 0;
         codec_free(c);
     }
+    while (n_spare_buf > 0)
+        free(spare_buf[--n_spare_buf]);
 }
 
 uint64_t codec_in_bytes(const codec *c) { return c->in; }
 uint64_t codec_out_bytes(const codec *c) { return c->out; }
 uint64_t codec_mem_peak(const codec *c) { return c->mem_peak; }
 
-/* Hand the buffer to the sink; remember a WS_AGAIN. */
-static int emit(codec *c, codec_sink sink, void *arg, int *again)
+/* Where the output goes (codec_write's sink, and a taker or NULL). */
+typedef struct out_to {
+    codec_sink sink;
+    codec_take take;
+    void *arg;
+} out_to;
+
+/* Hand the buffer to the taker (a fresh one goes on) or the sink; remember
+ * a WS_AGAIN. */
+static int emit(codec *c, const out_to *o, int *again)
 {
     if (c->fill == 0)
         return 0;
-    int rc = sink(arg, c->buf, c->fill);
+    int rc;
+    unsigned char *fresh = o->take && c->fill >= CODEC_TAKE_MIN ? buf_get() : NULL;
+    if (fresh) {
+        unsigned char *full = c->buf;
+        c->buf = fresh;
+        rc = o->take(o->arg, full, c->fill);
+    } else {
+        rc = o->sink(o->arg, c->buf, c->fill);
+    }
     c->out += c->fill;
     c->fill = 0;
     if (rc == WS_AGAIN)
@@ -245,7 +286,7 @@ static int emit(codec *c, codec_sink sink, void *arg, int *again)
     return rc == WS_ERROR ? -1 : 0;
 }
 
-static int run_gzip(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
+static int run_gzip(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
 {
     z_stream *z = &c->u.z;
     z->next_in = (Bytef *)(uintptr_t)in;
@@ -264,20 +305,20 @@ static int run_gzip(codec *c, const void *in, size_t len, int how, codec_sink si
         c->fill = CODEC_OUT - z->avail_out;
         if (rc == Z_STREAM_ERROR)
             return -1;
-        if (c->fill == CODEC_OUT && emit(c, sink, arg, again) < 0)
+        if (c->fill == CODEC_OUT && emit(c, o, again) < 0)
             return -1;
         if (rc == Z_STREAM_END)
-            return emit(c, sink, arg, again);
+            return emit(c, o, again);
         if (z->avail_in == 0 && !left) {
             if (how == CODEC_MORE)
                 return 0; /* all taken; the output waits in buf for more */
             if (how == CODEC_FLUSH && room)
-                return emit(c, sink, arg, again);
+                return emit(c, o, again);
         }
     }
 }
 
-static int run_br(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
+static int run_br(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
 {
     BrotliEncoderState *s = c->u.br;
     const uint8_t *next_in = in;
@@ -291,18 +332,18 @@ static int run_br(codec *c, const void *in, size_t len, int how, codec_sink sink
         if (!BrotliEncoderCompressStream(s, op, &avail_in, &next_in, &avail_out, &next_out, NULL))
             return -1;
         c->fill = CODEC_OUT - avail_out;
-        if (c->fill == CODEC_OUT && emit(c, sink, arg, again) < 0)
+        if (c->fill == CODEC_OUT && emit(c, o, again) < 0)
             return -1;
         if (avail_in == 0 && !BrotliEncoderHasMoreOutput(s)) {
             if (how == CODEC_MORE)
                 return 0;
             if (how == CODEC_FLUSH || BrotliEncoderIsFinished(s))
-                return emit(c, sink, arg, again);
+                return emit(c, o, again);
         }
     }
 }
 
-static int run_zstd(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg, int *again)
+static int run_zstd(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
 {
     ZSTD_inBuffer ib = {in, len, 0};
     ZSTD_EndDirective op = how == CODEC_END ? ZSTD_e_end : how == CODEC_FLUSH ? ZSTD_e_flush : ZSTD_e_continue;
@@ -312,19 +353,25 @@ static int run_zstd(codec *c, const void *in, size_t len, int how, codec_sink si
         if (ZSTD_isError(rem))
             return -1;
         c->fill = ob.pos;
-        if (c->fill == CODEC_OUT && emit(c, sink, arg, again) < 0)
+        if (c->fill == CODEC_OUT && emit(c, o, again) < 0)
             return -1;
         if (ib.pos == ib.size) {
             if (how == CODEC_MORE && c->fill < CODEC_OUT)
                 return 0;
             if (how != CODEC_MORE && rem == 0) /* flushed (e_flush) or the frame ended (e_end) */
-                return emit(c, sink, arg, again);
+                return emit(c, o, again);
         }
     }
 }
 
 int codec_write(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg)
 {
+    return codec_write_take(c, in, len, how, sink, NULL, arg);
+}
+
+int codec_write_take(codec *c, const void *in, size_t len, int how, codec_sink sink, codec_take take, void *arg)
+{
+    const out_to o = {sink, take, arg};
     int again = 0, rc;
     static const unsigned char none[1];
     if (c->finished)
@@ -337,9 +384,9 @@ int codec_write(codec *c, const void *in, size_t len, int how, codec_sink sink, 
     }
     c->in += len;
     switch (c->kind) {
-    case CODING_GZIP: rc = run_gzip(c, in, len, how, sink, arg, &again); break;
-    case CODING_BR: rc = run_br(c, in, len, how, sink, arg, &again); break;
-    case CODING_ZSTD: rc = run_zstd(c, in, len, how, sink, arg, &again); break;
+    case CODING_GZIP: rc = run_gzip(c, in, len, how, &o, &again); break;
+    case CODING_BR: rc = run_br(c, in, len, how, &o, &again); break;
+    case CODING_ZSTD: rc = run_zstd(c, in, len, how, &o, &again); break;
     default: rc = -1;
     }
     if (rc < 0)

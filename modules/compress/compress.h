@@ -70,8 +70,19 @@ enum { CODEC_MORE = 0, CODEC_END = 1, CODEC_FLUSH = 2 };
  * Returns WS_OK, WS_AGAIN (some sink call said so; everything was taken) or
  * WS_ERROR. Memory stays the codec's window and this buffer, whatever len. */
 int codec_write(codec *c, const void *in, size_t len, int how, codec_sink sink, void *arg);
+/* Where a full output buffer may go without a copy: take(arg, buf, len)
+ * owns buf from then on (WS_OK, WS_AGAIN or WS_ERROR, as a sink) and gives
+ * it back with codec_buf_release once done with it; the codec goes on in a
+ * fresh buffer. Only output of at least CODEC_TAKE_MIN bytes is taken (less
+ * goes to sink, copied): a buffer held for a few bytes would let a trickling
+ * body's queue pin 32 KiB per piece. On the event loop only (the buffers are
+ * recycled per process without a lock); codec_write never takes. */
+typedef int (*codec_take)(void *arg, void *buf, size_t len);
+int codec_write_take(codec *c, const void *in, size_t len, int how, codec_sink sink, codec_take take, void *arg);
+void codec_buf_release(void *buf);
+#define CODEC_TAKE_MIN (8 * 1024)
 void codec_free(codec *c); /* a finished gzip/zstd encoder is kept for reuse (a few per process) */
-/* Free the encoders kept for reuse (module unload). */
+/* Free the encoders and output buffers kept for reuse (module unload). */
 void codec_idle_clear(void);
 /* Bytes in and out so far. */
 uint64_t codec_in_bytes(const codec *c);

@@ -255,6 +255,101 @@ static void roundtrip(coding k, int level, const unsigned char *data, size_t n, 
     free(s.data);
 }
 
+/* ---- codec_write_take: full buffers handed over instead of copied ---- */
+
+typedef struct take_log {
+    sink_buf out;          /* every byte, in order */
+    void *held[64];        /* buffers not given back yet (the carrier still sends them) */
+    unsigned char *copy[64];
+    size_t held_len[64];
+    size_t n_held;
+    int takes, sinks;
+} take_log;
+
+static int take_sink(void *arg, const void *data, size_t len)
+{
+    take_log *t = arg;
+    assert_true(len < CODEC_TAKE_MIN || len == 0); /* small output: copied */
+    t->sinks++;
+    return collect(&t->out, data, len);
+}
+
+/* Keeps every other buffer until the end: the codec must not write into a
+ * buffer it gave away. */
+static int take_keep(void *arg, void *buf, size_t len)
+{
+    take_log *t = arg;
+    assert_true(len >= CODEC_TAKE_MIN && len <= CODEC_OUT);
+    t->takes++;
+    collect(&t->out, buf, len);
+    if (t->takes % 2 || t->n_held == 64) {
+        codec_buf_release(buf);
+        return WS_OK;
+    }
+    for (size_t i = 0; i < t->n_held; i++)
+        assert_ptr_not_equal(t->held[i], buf);
+    t->copy[t->n_held] = malloc(len);
+    assert_non_null(t->copy[t->n_held]);
+    memcpy(t->copy[t->n_held], buf, len);
+    t->held_len[t->n_held] = len;
+    t->held[t->n_held++] = buf;
+    return WS_OK;
+}
+
+/* The same input through codec_write and codec_write_take gives the same
+ * bytes; full buffers are taken (no copy), short flushed output is copied. */
+static void test_codecs_take(void **state)
+{
+    (void)state;
+    const size_t n = 1 << 20;
+    unsigned char *text = page_text(n, 11);
+    const coding kinds[] = {CODING_GZIP, CODING_BR, CODING_ZSTD};
+    const int levels[] = {1, 4, 3};
+    for (size_t k = 0; k < 3; k++) {
+        sink_buf ref = {0};
+        take_log t = {0};
+        for (int pass = 0; pass < 2; pass++) {
+            codec *c = codec_new(kinds[k], levels[k], -1);
+            assert_non_null(c);
+            for (size_t off = 0, i = 0; off < n; i++) {
+                /* 64 KiB pieces, and now and then two short flushed ones
+                 * (the second's output is short). */
+                int flush = i % 5 >= 3;
+                size_t piece = flush ? 100 : 64 * 1024;
+                if (piece > n - off)
+                    piece = n - off;
+                int how = flush ? CODEC_FLUSH : CODEC_MORE;
+                int rc = pass ? codec_write_take(c, text + off, piece, how, take_sink, take_keep, &t)
+                              : codec_write(c, text + off, piece, how, collect, &ref);
+                assert_int_not_equal(rc, WS_ERROR);
+                off += piece;
+            }
+            assert_int_not_equal(pass ? codec_write_take(c, NULL, 0, CODEC_END, take_sink, take_keep, &t)
+                                      : codec_write(c, NULL, 0, CODEC_END, collect, &ref),
+                                 WS_ERROR);
+            codec_free(c);
+        }
+        assert_true(t.takes > 0);
+        assert_true(t.sinks > 0); /* the flushes of short pieces */
+        assert_int_equal(t.out.len, ref.len);
+        assert_memory_equal(t.out.data, ref.data, ref.len);
+        for (size_t i = 0; i < t.n_held; i++) {
+            assert_memory_equal(t.held[i], t.copy[i], t.held_len[i]); /* untouched while held */
+            codec_buf_release(t.held[i]);
+            free(t.copy[i]);
+        }
+        size_t got;
+        unsigned char *back = decode(kinds[k], t.out.data, t.out.len, n, &got);
+        assert_int_equal(got, n);
+        assert_memory_equal(back, text, n);
+        free(back);
+        free(ref.data);
+        free(t.out.data);
+    }
+    codec_idle_clear();
+    free(text);
+}
+
 static void test_codecs_roundtrip(void **state)
 {
     (void)state;
@@ -997,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_codecs_bounded_memory),
         cmocka_unit_test(test_brotli_memory),
         cmocka_unit_test(test_codecs_flush),
+        cmocka_unit_test(test_codecs_take),
         cmocka_unit_test(test_header_decisions),
         cmocka_unit_test(test_coded_etag_304),
         cmocka_unit_test(test_settings),

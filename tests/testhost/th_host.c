@@ -503,6 +503,7 @@ static const ws_host host = {
     /* ABI 1.3 */
     .upgrade = th_upgrade,
     .set_server_date = th_set_server_date,
+    .filter_next_ref = th_phase_filter_next_ref,
 };
 
 const ws_host *th_host(void) { return &host; }

@@ -149,6 +149,7 @@ int th_phase_set_user(ws_request *r, const char *user, const char *auth_type);
 void **th_phase_module_ctx(ws_request *r, const ws_module *self);
 int th_phase_offload(ws_request *r, void (*work)(void *), void (*done)(ws_request *, void *), void *arg);
 int th_phase_filter_next(ws_request *r, const void *data, size_t len, int last);
+int th_phase_filter_next_ref(ws_request *r, const void *data, size_t len, int last, void (*release)(void *), void *arg);
 
 /* th_host.c */
 void *th_alloc(ws_request *r, size_t n);

@@ -220,6 +220,15 @@ int th_phase_filter_next(ws_request *r, const void *data, size_t len, int last)
     return t->output_full ? WS_AGAIN : WS_OK;
 }
 
+/* The test host copies what reaches the end of the chain: released at once. */
+int th_phase_filter_next_ref(ws_request *r, const void *data, size_t len, int last, void (*release)(void *), void *arg)
+{
+    int rc = th_phase_filter_next(r, data, len, last);
+    if (release)
+        release(arg);
+    return rc;
+}
+
 /* ---- offload ---- */
 
 typedef struct th_job {

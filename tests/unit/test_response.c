@@ -529,7 +529,15 @@ typedef struct filt_conf {
     int upper;       /* upper-case the bytes */
     int tag;         /* append "!" at the end; length made unknown */
     int fail_at;     /* WS_ERROR on this call (1 = the first), 0 = never */
+    int ref;         /* pass the output on with filter_next_ref (a malloc'd copy) */
 } filt_conf;
+
+static int ref_releases;
+static void ref_release(void *arg)
+{
+    free(arg);
+    ref_releases++;
+}
 
 static int hf_calls, bf_calls;
 static char saw_length[32];
@@ -557,7 +565,15 @@ static int t_body_filter(ws_request *p, const void *data, size_t len, int last)
     for (size_t i = 0; i < len; i++)
         buf[i] = c->upper && ((const char *)data)[i] >= 'a' && ((const char *)data)[i] <= 'z'
                      ? (char)(((const char *)data)[i] - 32) : ((const char *)data)[i];
-    int rc = ws_core_host.filter_next(p, buf, len, last && !c->tag);
+    int rc;
+    if (c->ref) {
+        char *own = malloc(len ? len : 1);
+        assert_non_null(own);
+        memcpy(own, buf, len);
+        rc = ws_core_host.filter_next_ref(p, own, len, last && !c->tag, ref_release, own);
+    } else {
+        rc = ws_core_host.filter_next(p, buf, len, last && !c->tag);
+    }
     if (rc == WS_ERROR || !last || !c->tag)
         return rc;
     return ws_core_host.filter_next(p, "!", 1, 1);
@@ -828,9 +844,9 @@ static const transport_ops capture_ops = {.name = "capture", .writev = cap_write
 static server srv;
 static conn cn;
 
-static request *h1_req(const char *method, int minor, int keep_alive)
+/* r on the HTTP/1 carrier of a connection held in memory. */
+static void h1_attach(request *r, int keep_alive)
 {
-    request *r = new_req(method, minor, NULL, 0);
     if (!srv.loop)
         srv.loop = loop_new(LOOP_BACKEND_AUTO, 16);
     assert_non_null(srv.loop);
@@ -842,6 +858,12 @@ static request *h1_req(const char *method, int minor, int keep_alive)
     r->carrier_ctx = &cn;
     r->head.keep_alive = keep_alive;
     wire_len = 0;
+}
+
+static request *h1_req(const char *method, int minor, int keep_alive)
+{
+    request *r = new_req(method, minor, NULL, 0);
+    h1_attach(r, keep_alive);
     return r;
 }
 
@@ -1026,6 +1048,74 @@ static void test_h1_continue_and_errors(void **state)
     free_req(r);
 }
 
+/* filter_next_ref: the filter's memory is queued as it is and given back
+ * once sent (or dropped), exactly once; cut by a Range like any output;
+ * released right after the next filter when one follows. */
+static void test_filter_next_ref_queued_without_copy(void **state)
+{
+    (void)state;
+    filt_conf c[2] = {{.ref = 1}, {.upper = 1}};
+    request *r = filtered_req("GET", 1, c);
+    h1_attach(r, 1);
+    ref_releases = 0;
+    assert_int_equal(resp_write(r, "hello", 5), WS_OK);
+    assert_int_equal(resp_write(r, " world", 6), WS_OK);
+    assert_int_equal(ref_releases, 0); /* in the queue as they are */
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_int_equal(ref_releases, 1); /* the empty last piece: nothing to queue */
+    const char *w = wire_text();
+    assert_int_equal(ref_releases, 3); /* sent: given back */
+    assert_string_equal(body_of(w), "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    free_req(r);
+
+    /* A Range cut from the output. */
+    r = filtered_req("GET", 1, c);
+    h1_attach(r, 1);
+    hdrs[0].name = "Range";
+    hdrs[0].value = "bytes=1-3";
+    r->pub.n_headers = 1;
+    set_validators(r, "\"v1\"", 1000);
+    r->length = 6;
+    ref_releases = 0;
+    resp_write(r, "ab", 2);
+    resp_write(r, "cdef", 4);
+    resp_finish(r);
+    w = wire_text();
+    assert_non_null(strstr(w, "HTTP/1.1 206 "));
+    assert_string_equal(body_of(w), "bcd");
+    assert_int_equal(ref_releases, 3);
+    free_req(r);
+
+    /* Another filter after it: released once that filter returned. */
+    r = filtered_req("GET", 2, c);
+    h1_attach(r, 1);
+    ref_releases = 0;
+    assert_int_equal(resp_write(r, "abc", 3), WS_OK);
+    assert_int_equal(ref_releases, 1);
+    resp_finish(r);
+    assert_string_equal(body_of(wire_text()), "3\r\nABC\r\n0\r\n\r\n");
+    assert_int_equal(ref_releases, 2);
+    free_req(r);
+
+    /* Dropped (the client went away before it was sent): released once. */
+    r = filtered_req("GET", 1, c);
+    h1_attach(r, 1);
+    ref_releases = 0;
+    resp_write(r, "lost", 4);
+    assert_int_equal(ref_releases, 0);
+    outq_clear(&cn.out);
+    assert_int_equal(ref_releases, 1);
+    free_req(r);
+
+    /* Outside a body filter: refused, and released at once. */
+    r = filtered_req("GET", 1, c);
+    ref_releases = 0;
+    char *own = malloc(1);
+    assert_int_equal(ws_core_host.filter_next_ref(&r->pub, own, 1, 0, ref_release, own), WS_ERROR);
+    assert_int_equal(ref_releases, 1);
+    free_req(r);
+}
+
 static void test_h1_backpressure(void **state)
 {
     (void)state;
@@ -1075,6 +1165,7 @@ int main(void)
         cmocka_unit_test(test_h1_many_and_long_fields),
         cmocka_unit_test(test_h1_continue_and_errors),
         cmocka_unit_test(test_h1_backpressure),
+        cmocka_unit_test(test_filter_next_ref_queued_without_copy),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     if (srv.loop)
