@@ -25,7 +25,9 @@
 #include "cfgtest.h"
 #include "conn.h"
 #include "mime.h"
+#include "filter.h"
 #include "modules.h"
+#include "offload.h"
 #include "outq.h"
 #include "request.h"
 #include "response.h"
@@ -530,7 +532,11 @@ typedef struct filt_conf {
     int tag;         /* append "!" at the end; length made unknown */
     int fail_at;     /* WS_ERROR on this call (1 = the first), 0 = never */
     int ref;         /* pass the output on with filter_next_ref (a malloc'd copy) */
+    int async;       /* upper-case each piece on the core's pool (host->offload, WS_DEFER) */
+    int fail_in_done;/* async: host->error(500) from this work's done (1 = the first) */
 } filt_conf;
+
+static int async_body_filter(ws_request *p, const void *data, size_t len, int last);
 
 static int ref_releases;
 static void ref_release(void *arg)
@@ -556,6 +562,8 @@ static int t_header_filter(ws_request *p)
 static int t_body_filter(ws_request *p, const void *data, size_t len, int last)
 {
     const filt_conf *c = p->conf;
+    if (c->async)
+        return async_body_filter(p, data, len, last);
     if (c->fail_at && ++bf_calls >= c->fail_at)
         return WS_ERROR;
     if (!c->fail_at)
@@ -1116,6 +1124,189 @@ static void test_filter_next_ref_queued_without_copy(void **state)
     free_req(r);
 }
 
+/* ---- asynchronous body filters (host->offload from body_filter) ---- */
+
+/* One piece on the pool; the work waits at the gate (a pipe) while the
+ * test holds it, so the test acts while the work surely runs. */
+typedef struct async_job {
+    char in[64], out[64];
+    size_t n;
+    int last;
+} async_job;
+
+static async_job ajob;
+static int gate[2] = {-1, -1};
+static int a_works, a_dones, a_logs, a_gate_failed;
+
+static void a_work(void *arg)
+{
+    async_job *j = arg;
+    char c;
+    if (read(gate[0], &c, 1) != 1) /* (no cmocka assert off the test's thread) */
+        __atomic_store_n(&a_gate_failed, 1, __ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < j->n; i++)
+        j->out[i] = j->in[i] >= 'a' && j->in[i] <= 'z' ? (char)(j->in[i] - 32) : j->in[i];
+    __atomic_add_fetch(&a_works, 1, __ATOMIC_SEQ_CST);
+}
+
+static void a_done(ws_request *p, void *arg)
+{
+    async_job *j = arg;
+    const filt_conf *c = p->conf;
+    if (c->fail_in_done && ++a_dones == c->fail_in_done) {
+        ws_core_host.error(p, 500);
+        return;
+    }
+    if (!c->fail_in_done)
+        a_dones++;
+    ws_core_host.filter_next(p, j->out, j->n, j->last);
+}
+
+static int async_body_filter(ws_request *p, const void *data, size_t len, int last)
+{
+    assert_true(len <= sizeof ajob.in);
+    memcpy(ajob.in, data, len);
+    ajob.n = len;
+    ajob.last = last;
+    if (ws_core_host.offload(p, a_work, a_done, &ajob) != WS_OK)
+        return WS_ERROR;
+    return WS_DEFER;
+}
+
+static void a_log_request(ws_request *p, const ws_log_info *info)
+{
+    (void)p;
+    (void)info;
+    a_logs++;
+}
+
+static arena *test_pools[256];
+
+/* A loopback request with one asynchronous filter; the works need the
+ * server's loop (their done comes through it). */
+static request *async_req(const filt_conf *c)
+{
+    if (!srv.loop)
+        srv.loop = loop_new(LOOP_BACKEND_AUTO, 16);
+    assert_non_null(srv.loop);
+    srv.free_pools = test_pools;
+    g_server = &srv;
+    if (gate[0] < 0)
+        assert_int_equal(pipe(gate), 0);
+    a_works = a_dones = a_logs = 0;
+    return filtered_req("GET", 1, c);
+}
+
+static void open_gate(int works)
+{
+    for (int i = 0; i < works; i++)
+        assert_int_equal(write(gate[1], "g", 1), 1);
+}
+
+/* Turn the loop until every work's done ran (bounded: 30 s). */
+static void run_works(void)
+{
+    for (int i = 0; i < 3000 && offload_outstanding() > 0; i++)
+        loop_run_once(srv.loop, 10);
+    assert_int_equal(offload_outstanding(), 0);
+    assert_false(a_gate_failed);
+}
+
+/* While the work runs the core feeds nothing: the handler's writes wait in
+ * order (WS_AGAIN), its finish waits; after done the chain goes on. */
+static void test_async_filter_holds_the_chain(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.async = 1}};
+    request *r = async_req(c);
+    r->length = 6;
+    assert_int_equal(resp_write(r, "abc", 3), WS_AGAIN); /* the filter's work runs */
+    assert_true(r->want_writable);
+    assert_int_equal(resp_write(r, "de", 2), WS_AGAIN); /* queued behind it, in order */
+    assert_int_equal(resp_write(r, "f", 1), WS_AGAIN);
+    assert_int_equal(resp_finish(r), WS_OK);
+    assert_true(filter_pending(r));
+    assert_int_equal(lb.heads, 0); /* nothing went out yet */
+    assert_int_equal(lb.body_len, 0);
+    assert_int_equal(lb.finished, 0);
+    assert_int_equal(a_dones, 0);
+    open_gate(4); /* abc, de, f, then the last (empty) piece */
+    run_works();
+    assert_int_equal(a_works, 4);
+    assert_int_equal(a_dones, 4);
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.status, 200);
+    assert_int_equal(lb.body_len, 6);
+    assert_memory_equal(lb.body, "ABCDEF", 6);
+    assert_int_equal(lb.finished, 1);
+    assert_false(filter_pending(r));
+    assert_false(r->broken);
+    free_req(r);
+}
+
+/* host->error from done: a 500 page while nothing went out, else the cut. */
+static void test_async_filter_fails_in_done(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.async = 1, .fail_in_done = 1}};
+    request *r = async_req(c);
+    assert_int_equal(resp_write(r, "abc", 3), WS_AGAIN);
+    assert_int_equal(resp_finish(r), WS_OK);
+    open_gate(1);
+    run_works();
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.status, 500);
+    assert_non_null(strstr(lb.body, "500"));
+    assert_int_equal(lb.aborted, 0);
+    assert_true(r->finished);
+    free_req(r);
+
+    c[0].fail_in_done = 2;
+    r = async_req(c);
+    assert_int_equal(resp_write(r, "abc", 3), WS_AGAIN);
+    assert_int_equal(resp_write(r, "def", 3), WS_AGAIN);
+    assert_int_equal(resp_finish(r), WS_OK);
+    open_gate(2);
+    run_works();
+    assert_int_equal(lb.heads, 1);
+    assert_int_equal(lb.status, 200);
+    assert_memory_equal(lb.body, "ABC", 3);
+    assert_int_equal(lb.body_len, 3);
+    assert_int_equal(lb.aborted, 1); /* after the head: cut */
+    assert_true(r->broken);
+    assert_int_equal(lb.finished, 0);
+    free_req(r);
+}
+
+/* The request ends (client gone) while the work runs: done is skipped, the
+ * request is freed after the work, and the log hooks run then. */
+static void test_async_filter_request_ends_meanwhile(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.async = 1}};
+    request *r = async_req(c);
+    fmods[0].d.log_request = a_log_request;
+    floc.hooks[HOOK_LOG] = fhandlers;
+    floc.n_hooks[HOOK_LOG] = 1;
+    live.refs++; /* the request's reference, given back when it is freed */
+    assert_int_equal(resp_write(r, "abc", 3), WS_AGAIN);
+    req_end(r, WS_END_ABORTED);
+    assert_int_equal(a_logs, 0); /* not while the work may use the module's state */
+    assert_int_equal(live.refs, 2);
+    open_gate(1);
+    run_works(); /* frees r */
+    assert_int_equal(a_works, 1);
+    assert_int_equal(a_dones, 0);
+    assert_int_equal(a_logs, 1);
+    assert_int_equal(live.refs, 1);
+    assert_int_equal(lb.body_len, 0);
+    assert_int_equal(lb.heads, 0);
+    floc.n_hooks[HOOK_LOG] = 0;
+    fmods[0].d.log_request = NULL;
+    while (srv.n_free_pools)
+        arena_free(test_pools[--srv.n_free_pools]);
+}
+
 static void test_h1_backpressure(void **state)
 {
     (void)state;
@@ -1166,8 +1357,16 @@ int main(void)
         cmocka_unit_test(test_h1_continue_and_errors),
         cmocka_unit_test(test_h1_backpressure),
         cmocka_unit_test(test_filter_next_ref_queued_without_copy),
+        cmocka_unit_test(test_async_filter_holds_the_chain),
+        cmocka_unit_test(test_async_filter_fails_in_done),
+        cmocka_unit_test(test_async_filter_request_ends_meanwhile),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
+    offload_stop();
+    if (gate[0] >= 0) {
+        close(gate[0]);
+        close(gate[1]);
+    }
     if (srv.loop)
         loop_free(srv.loop);
     return rc;
