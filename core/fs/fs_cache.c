@@ -34,6 +34,9 @@
 #define MAX_DEPTH 64  /* folders above a cached path */
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
 #define MAX_WATCHES (MAX_ENTRIES + MAX_LISTED) /* kept across flushes up to this many */
+/* Entries in the table at most: MAX_ENTRIES is checked before a path's
+ * folders are looked up, which may add up to MAX_DEPTH more on the way. */
+#define MAX_LIVE (MAX_ENTRIES + MAX_DEPTH + 1)
 
 /* A folder's watch: its own attributes, and names appearing or vanishing in
  * it. Not IN_MODIFY: writes to files in a watched folder (a log, an upload)
@@ -50,6 +53,7 @@ struct fs_file {
     unsigned refs;   /* fs_cache_open references not yet released */
     int detached;    /* emptied out of the table while referenced */
     int entries_watched; /* a folder whose every entry has a watch (fs_cache_dir_version) */
+    size_t slot;     /* its place in C.slots */
     size_t len;
     char path[];
 };
@@ -58,6 +62,11 @@ static struct {
     loop *l;
     int ifd; /* -1: the cache is off */
     fs_file **slots;
+    /* The entries of the table, densely: emptying it walks these, not all
+     * N_SLOTS slots (a flush per file created in a busy /tmp made that walk
+     * of 8,192 slots the cache's main cost under callgrind). */
+    fs_file **live;
+    size_t live_cap; /* grown as entries come, up to MAX_LIVE */
     size_t n_entries, n_open;
     uint64_t hits, misses, flushes;
     int max_wd; /* the highest watch descriptor of this instance: they only grow */
@@ -84,9 +93,19 @@ static fs_file *find(const char *p, size_t len, uint64_t h)
 
 static void insert(const char *p, size_t len, uint64_t h, int err, const struct stat *st)
 {
+    if (C.n_entries == C.live_cap) {
+        size_t cap = C.live_cap ? 2 * C.live_cap : 64;
+        if (cap > MAX_LIVE)
+            cap = MAX_LIVE;
+        fs_file **live = cap > C.live_cap ? realloc(C.live, cap * sizeof *live) : NULL;
+        if (!live)
+            return; /* not cached: the next request asks the kernel again */
+        C.live = live;
+        C.live_cap = cap;
+    }
     fs_file *e = malloc(sizeof *e + len + 1);
     if (!e)
-        return; /* not cached: the next request asks the kernel again */
+        return;
     memset(e, 0, sizeof *e);
     e->hash = h;
     e->err = err;
@@ -100,7 +119,8 @@ static void insert(const char *p, size_t len, uint64_t h, int err, const struct 
     while (C.slots[i])
         i = (i + 1) & (N_SLOTS - 1);
     C.slots[i] = e;
-    C.n_entries++;
+    e->slot = i;
+    C.live[C.n_entries++] = e;
 }
 
 static void entry_free(fs_file *e)
@@ -168,11 +188,10 @@ int fs_cache_start(loop *l)
 
 static void empty_table(void)
 {
-    for (size_t i = 0; i < N_SLOTS; i++) {
-        fs_file *e = C.slots[i];
-        if (!e)
-            continue;
-        C.slots[i] = NULL;
+    for (size_t i = 0; i < C.n_entries; i++) {
+        fs_file *e = C.live[i];
+        C.live[i] = NULL;
+        C.slots[e->slot] = NULL;
         if (e->refs)
             e->detached = 1; /* a response still sends from its fd */
         else
@@ -221,7 +240,10 @@ void fs_cache_stop(void)
     empty_table();
     close_watches();
     free(C.slots);
+    free(C.live);
     C.slots = NULL;
+    C.live = NULL;
+    C.live_cap = 0;
     C.l = NULL;
 }
 

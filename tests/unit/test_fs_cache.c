@@ -353,6 +353,46 @@ static void off_by_environment(void **state)
     assert_int_equal(fs_cache_start(L), 0); /* for teardown */
 }
 
+/* A flush empties every entry however many there are (the table keeps a
+ * dense list of them that grows as they come, so emptying walks the entries,
+ * not all the slots), keeps a referenced file open until its release, and
+ * every answer after it is the kernel's again. */
+static void a_flush_empties_every_entry(void **state)
+{
+    (void)state;
+    enum { N = 300 }; /* past the list's first sizes */
+    char name[32];
+    struct stat st;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        put(name, "x");
+    }
+    settle();
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), 0);
+    }
+    assert_true(counters().entries >= N + 1); /* and the folders above */
+    fs_file *ref;
+    int fd = fs_cache_open(at("f007"), NULL, &st, &ref);
+    assert_true(fd >= 0);
+    fs_cache_flush();
+    assert_int_equal(counters().entries, 0);
+    char c;
+    assert_int_equal(pread(fd, &c, 1, 0), 1); /* still open: held */
+    assert_int_equal(c, 'x');
+    fs_file_release(ref);
+    /* changed meanwhile: the cache answers as the kernel does */
+    put("f001", "longer");
+    assert_int_equal(unlink(at("f002")), 0);
+    assert_same_as_kernel(at("f001"));
+    assert_same_as_kernel(at("f002"));
+    uint64_t hits = counters().hits;
+    assert_same_as_kernel(at("f003"));
+    assert_same_as_kernel(at("f003"));
+    assert_true(counters().hits > hits); /* cached again */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(chmod_and_folder_rename_are_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(writes_to_other_files_keep_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_keeps_the_watches, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_empties_every_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(paths_through_a_symlink_are_not_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(same_answers_as_stat, setup, teardown),
         cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
