@@ -132,7 +132,11 @@ static void hpack_scan(h2_session *h, const uint8_t *p, size_t n)
             break;
         }
         case REP_INT: /* the rest of an index or size (§5.1) */
-            if (++h->rep_int_bytes > 5)
+            /* The counter saturates: a run of 256 continuation bytes must not
+               wrap it back to "short" (fuzz_h2 found the wrap below). */
+            if (h->rep_int_bytes < 6)
+                h->rep_int_bytes++;
+            if (h->rep_int_bytes > 5)
                 h->shadow_bad = 1; /* larger than nghttp2 takes */
             if (!(b & 0x80))
                 h->rep_state = h->rep_strings ? REP_LEN : REP_START;
@@ -145,7 +149,9 @@ static void hpack_scan(h2_session *h, const uint8_t *p, size_t n)
             i++;
             break;
         case REP_LEN_INT:
-            if (++h->rep_int_bytes > 3) {
+            if (h->rep_int_bytes < 4)
+                h->rep_int_bytes++;
+            if (h->rep_int_bytes > 3) {
                 h->shadow_bad = 1; /* longer than nghttp2 takes */
                 h->rep_len = 0;
             } else {
