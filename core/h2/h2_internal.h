@@ -19,6 +19,12 @@
 #define H2_HPACK_TABLE 4096         /* SETTINGS_HEADER_TABLE_SIZE, and our encoder's table */
 #define H2_OUT_LOW_WATER (64 * 1024) /* a stream's queued output below this: on_writable */
 #define H2_WBUF 32768               /* frames gathered before one write */
+/* Over TLS a DATA frame carries at most one record's plaintext (2^14 bytes,
+ * RFC 8446 §5.1) less its 9-byte header, and one of at least H2_DIRECT bytes
+ * goes to the transport from nghttp2's own buffer instead of being gathered
+ * (h2_session.c flush): one copy less per response byte, one record a frame. */
+#define H2_TLS_DATA (16384 - 9)
+#define H2_DIRECT 4096
 
 /* One piece of a stream's response body, in order. */
 typedef struct h2_seg {

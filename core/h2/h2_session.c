@@ -254,6 +254,18 @@ static int write_out(h2_session *h, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* What the transport did not take waits in wbuf: a frame behind it waits too. */
+static int keep_behind(h2_session *h, const uint8_t *p, size_t n)
+{
+    uint8_t *b = realloc(h->wbuf, h->wlen + n);
+    if (!b)
+        return -1;
+    memcpy(b + h->wlen, p, n);
+    h->wbuf = b;
+    h->wlen += n;
+    return 0;
+}
+
 /* 0: all written or the rest waits; -1: the connection failed. */
 static int flush(h2_session *h)
 {
@@ -278,6 +290,10 @@ static int flush(h2_session *h)
         h->wlen = h->woff = 0;
     }
     h->want_write = 0;
+    /* Over TLS, DATA frames are record-sized (data_length): a large one is
+     * written where nghttp2 built it (the pointer holds until the next
+     * mem_send), after the small frames gathered before it. */
+    int direct = tls_transport_is(&h->c->tr);
     for (;;) {
         if (h->fatal)
             return 0; /* the session is unusable: only the GOAWAY above goes out */
@@ -289,21 +305,13 @@ static int flush(h2_session *h)
                 return -1;
             if (k == 0)
                 break;
-            if (n + (size_t)k > sizeof gather) {
-                if (write_out(h, gather, n) < 0)
+            if ((direct && (size_t)k >= H2_DIRECT) || n + (size_t)k > sizeof gather) {
+                if (n && write_out(h, gather, n) < 0)
                     return -1;
-                if (h->wbuf) {
-                    /* Keep this frame behind the rest. */
-                    uint8_t *b = realloc(h->wbuf, h->wlen + (size_t)k);
-                    if (!b)
-                        return -1;
-                    memcpy(b + h->wlen, data, (size_t)k);
-                    h->wbuf = b;
-                    h->wlen += (size_t)k;
-                    return 0;
-                }
                 n = 0;
-                if ((size_t)k > sizeof gather) { /* a head larger than the buffer: straight out */
+                if (h->wbuf)
+                    return keep_behind(h, data, (size_t)k);
+                if (direct || (size_t)k > sizeof gather) { /* straight out */
                     if (write_out(h, data, (size_t)k) < 0)
                         return -1;
                     if (h->wbuf)
@@ -679,6 +687,16 @@ int h2_detect(const conn *c)
     return avail < H2_PREFACE_LEN ? -1 : 1;
 }
 
+/* nghttp2_data_source_read_length_callback, over TLS: a DATA frame and its
+ * header fill one TLS record at most (nghttp2 still applies the windows and
+ * the client's SETTINGS_MAX_FRAME_SIZE). */
+static ssize_t data_length_tls(nghttp2_session *ng, uint8_t type, int32_t id, int32_t conn_window,
+                               int32_t stream_window, uint32_t max_frame, void *ud)
+{
+    (void)ng, (void)type, (void)id, (void)conn_window, (void)stream_window, (void)ud;
+    return max_frame < H2_TLS_DATA ? (ssize_t)max_frame : H2_TLS_DATA;
+}
+
 int h2_ng_new(h2_session *h, int rebuild)
 {
     nghttp2_session_callbacks *cb;
@@ -692,6 +710,8 @@ int h2_ng_new(h2_session *h, int rebuild)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    if (tls_transport_is(&h->c->tr))
+        nghttp2_session_callbacks_set_data_source_read_length_callback(cb, data_length_tls);
     nghttp2_option *opt;
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -111,6 +112,32 @@ class TestNegotiation(H2Case):
         p = subprocess.run(["curl", "-sSk", "--http1.1", "-w", "%{http_version}", "-o", "/dev/null", url],
                            capture_output=True, timeout=30)
         self.assertEqual(p.stdout, b"1.1")
+
+    def data_frame_sizes(self, tls):
+        """DATA payload sizes of big.bin on one stream, with windows wide open."""
+        r = RawH2(self.port, tls=tls, settings=struct.pack(">HI", 4, 2**31 - 1))  # SETTINGS_INITIAL_WINDOW_SIZE
+        self.addCleanup(r.close)
+        r.send(h2client.frame(h2client.WINDOW_UPDATE, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)))
+        r.headers(1, [(":method", "GET"), (":scheme", "https" if tls else "http"), (":authority", "localhost"),
+                      (":path", "/big.bin")])
+        r.read_frames(lambda f: f[2] == 1 and f[0] in (h2client.DATA, h2client.HEADERS) and f[1] & h2client.END_STREAM,
+                      60)
+        self.assertEqual(r.data.get(1), self.big)
+        return [len(f[3]) for f in r.frames if f[0] == h2client.DATA and f[2] == 1]
+
+    def test_tls_data_frames_fill_one_record(self):
+        """Over TLS a DATA frame with its 9-byte header is one TLS record's
+        plaintext at most (2^14 bytes, RFC 8446 §5.1): 16,375-byte payloads,
+        each written from nghttp2's buffer as one record."""
+        self.start(harness.tls_config(self.config(listen=["127.0.0.1:%d" % self.port])))
+        sizes = self.data_frame_sizes(True)
+        self.assertEqual(max(sizes), 16384 - 9)
+        self.assertGreater(sizes.count(16384 - 9), len(self.big) // 16384 - 4)
+
+    def test_h2c_data_frames_keep_the_default_size(self):
+        """Cleartext h2 has no records: nghttp2's 16,384-byte DATA frames."""
+        self.start(self.config())
+        self.assertEqual(max(self.data_frame_sizes(False)), 16384)
 
     def test_h2load(self):
         self.start(self.config())
