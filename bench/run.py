@@ -211,6 +211,18 @@ def main_text(wl, leg, runs, col):
     return med, text
 
 
+def tail_verdict(wl, p99s):
+    """Issue 21: p99 latency within wl["p99_target"] times the best peer's (median over rounds).
+    Returns (ratio text, target text), or empty texts for rows without that target."""
+    limit = wl.get("p99_target")
+    ws = p99s.get("webserv")
+    peers = [v for k, v in p99s.items() if not k.startswith("webserv") and v]
+    if not limit or ws is None or not peers:
+        return "", ""
+    r = ws / min(peers)
+    return "p99 %.2fx best peer" % r, "p99 <= %.2fx %s" % (limit, "PASS" if r <= limit else "FAIL")
+
+
 def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
     lines = []
     hdr = ("workload", "server", "main figure (median ±spread)", "req/s", "µs/req", "p50 ms",
@@ -218,6 +230,7 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
     rows = []
     for wl in workloads:
         figures = {}
+        p99s = {}
         wrows = []
         for leg in wl_legs[wl["name"]]:
             key = (wl["name"], leg["label"])
@@ -237,6 +250,7 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
                 us_t = "%s ±%.0f%%" % (fmt_num(med_spread(col("us_per_req"))[0]), med_spread(col("us_per_req"))[1])
             p50 = med_spread(col("p50_ms"))[0] if rate else None
             p99 = med_spread(col("p99_ms"))[0] if rate else (med_spread(col("get_p99_ms"))[0])
+            p99s[leg["label"]] = p99
             noise = col("noise_pct")
             wrows.append([wl["name"], leg["label"], main, rps_t, us_t, fmt_ms(p50), fmt_ms(p99),
                           str(sum(col("errors"))), fmt_num(med_spread(col("peak_rss_mb"))[0]),
@@ -245,6 +259,9 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
         wire = {leg["label"]: leg["wire_bytes"] for leg in wl_legs[wl["name"]] if leg.get("wire_bytes")}
         if wire.get("webserv") and wire.get("nginx") and not wl.get("ratio"):
             ratio = "%s; body bytes %.2fx nginx" % (ratio, wire["webserv"] / wire["nginx"])
+        p99_ratio, p99_target = tail_verdict(wl, p99s)
+        if p99_ratio:
+            ratio, target = "%s; %s" % (ratio, p99_ratio), "%s; %s" % (target, p99_target)
         for r in wrows:
             if r[1] == label and not r[2].startswith("n/a"):
                 r[10], r[11] = ratio, target
