@@ -147,26 +147,35 @@ def client_cpus(wl):
 
 
 # ---------------------------------------------------------------- runners
-def run_wrk(server, wl, leg, duration):
+def run_json_client(server, wl, duration, cmd, name, tag, count, figures):
+    """Runs the client cmd (called name in errors), which ends by printing one line
+    "<tag>JSON {...}" (bench/report.lua for wrk, bench/tls_full.c), under the Meter; count is
+    the key of the JSON's unit of work (a request, a connection) and figures(w, secs, n) gives
+    the row's own figures from the JSON w."""
     m = Meter(server, wl)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=duration + 40)
+    found = re.search(r"^%sJSON (.*)$" % tag, r.stdout, re.M)
+    if not found:
+        raise RuntimeError("%s output not understood: %s" % (name, r.stdout[-300:]))
+    w = json.loads(found.group(1))
+    n = max(w[count], 1)
+    secs = w["duration_us"] / 1e6
+    res = m.done(n)
+    res.update(figures(w, secs, n))
+    return res
+
+
+def run_wrk(server, wl, leg, duration):
     cmd = ["taskset", "-c", client_cpus(wl), "wrk", "-t1", "-c", str(wl["conns"]), "-d", "%ds" % duration,
            "--timeout", "10s", "-s", os.path.join(HERE, "report.lua")]
     for h in leg["headers"]:
         cmd += ["-H", h]
     cmd.append(leg_url(server, wl, leg))
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=duration + 40)
-    found = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
-    if not found:
-        raise RuntimeError("wrk output not understood: " + r.stdout[-300:])
-    w = json.loads(found.group(1))
-    n = max(w["requests"], 1)
-    secs = w["duration_us"] / 1e6
-    res = m.done(n)
-    res.update(rps=w["requests"] / secs, gbps=w["bytes"] / secs / 1e9, p50_ms=w["p50_us"] / 1000,
-               p99_ms=w["p99_us"] / 1000, errors=sum(w[k] for k in w if k.startswith("err_")),
-               requests=w["requests"], bytes_per_resp=w["bytes"] / n)
-    return res
+    return run_json_client(server, wl, duration, cmd, "wrk", "WRK", "requests", lambda w, secs, n: dict(
+        rps=w["requests"] / secs, gbps=w["bytes"] / secs / 1e9, p50_ms=w["p50_us"] / 1000,
+        p99_ms=w["p99_us"] / 1000, errors=sum(w[k] for k in w if k.startswith("err_")),
+        requests=w["requests"], bytes_per_resp=w["bytes"] / n))
 
 
 TLS_FULL = {"exe": None}   # bench/tls_full.c, built by run.py into the run's folder
@@ -175,21 +184,11 @@ TLS_FULL = {"exe": None}   # bench/tls_full.c, built by run.py into the run's fo
 def run_tls_full(server, wl, leg, duration):
     """Full TLS 1.3 handshakes (bench/tls_full.c: a new session for every connection, one GET
     with Connection: close each); the figure is the server's CPU per connection."""
-    m = Meter(server, wl)
     cmd = ["taskset", "-c", client_cpus(wl), TLS_FULL["exe"], str(tls_port(server.port, wl["tls"])),
            "-c", str(wl["conns"]), "-d", str(duration), "-p", leg["path"]]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=duration + 40)
-    found = re.search(r"^TLSJSON (.*)$", r.stdout, re.M)
-    if not found:
-        raise RuntimeError("tls_full output not understood: " + r.stdout[-300:])
-    w = json.loads(found.group(1))
-    n = max(w["connections"], 1)
-    secs = w["duration_us"] / 1e6
-    res = m.done(n)
-    res.update(rps=w["connections"] / secs, p50_ms=w["p50_us"] / 1000, p99_ms=w["p99_us"] / 1000,
-               errors=w["errors"] + w["resumed"], resumed=w["resumed"], requests=w["connections"])
-    return res
+    return run_json_client(server, wl, duration, cmd, "tls_full", "TLS", "connections", lambda w, secs, n: dict(
+        rps=w["connections"] / secs, p50_ms=w["p50_us"] / 1000, p99_ms=w["p99_us"] / 1000,
+        errors=w["errors"] + w["resumed"], resumed=w["resumed"], requests=w["connections"]))
 
 
 def run_h2load(server, wl, leg, duration):
