@@ -223,10 +223,23 @@ def tail_verdict(wl, p99s):
     return "p99 %.2fx best peer" % r, "p99 <= %.2fx %s" % (limit, "PASS" if r <= limit else "FAIL")
 
 
+def client_text(col):
+    """The client's CPU per request, then (the client's share of its core / the core's busy
+    share), medians of the rounds: near 100 % the client, not the server, bounds the row."""
+    us = col("client_us_per_req")
+    if not us:
+        return "-"
+    share, busy = col("client_share_pct"), col("client_busy_pct")
+    text = fmt_num(med_spread(us)[0])
+    if share:
+        text += " (%.0f%%" % med_spread(share)[0] + ("/%.0f%%)" % med_spread(busy)[0] if busy else ")")
+    return text
+
+
 def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
     lines = []
-    hdr = ("workload", "server", "main figure (median ±spread)", "req/s", "µs/req", "p50 ms",
-           "p99 ms", "errors", "RSS MiB", "noise", "vs best peer / ratio", "target")
+    hdr = ("workload", "server", "main figure (median ±spread)", "req/s", "µs/req", "client µs/req (own/core)",
+           "p50 ms", "p99 ms", "errors", "RSS MiB", "noise", "vs best peer / ratio", "target")
     rows = []
     for wl in workloads:
         figures = {}
@@ -235,7 +248,7 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
         for leg in wl_legs[wl["name"]]:
             key = (wl["name"], leg["label"])
             if key in skipped:
-                wrows.append([wl["name"], leg["label"], "n/a: " + skipped[key]] + [""] * 9)
+                wrows.append([wl["name"], leg["label"], "n/a: " + skipped[key]] + [""] * 10)
                 continue
             runs = results.get(key, [])
             if not runs:
@@ -244,15 +257,16 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
             med, main = main_text(wl, leg, runs, col)
             figures[leg["label"]] = med
             rate = wl["kind"] in ("wrk", "h2load", "tls_full")
-            rps_t = us_t = "-"
+            rps_t = us_t = client_t = "-"
             if rate:
+                client_t = client_text(col)
                 rps_t = "%s ±%.0f%%" % (fmt_num(med_spread(col("rps"))[0]), med_spread(col("rps"))[1])
                 us_t = "%s ±%.0f%%" % (fmt_num(med_spread(col("us_per_req"))[0]), med_spread(col("us_per_req"))[1])
             p50 = med_spread(col("p50_ms"))[0] if rate else None
             p99 = med_spread(col("p99_ms"))[0] if rate else (med_spread(col("get_p99_ms"))[0])
             p99s[leg["label"]] = p99
             noise = col("noise_pct")
-            wrows.append([wl["name"], leg["label"], main, rps_t, us_t, fmt_ms(p50), fmt_ms(p99),
+            wrows.append([wl["name"], leg["label"], main, rps_t, us_t, client_t, fmt_ms(p50), fmt_ms(p99),
                           str(sum(col("errors"))), fmt_num(med_spread(col("peak_rss_mb"))[0]),
                           "%.0f%%" % max(noise) if noise else "-", "", ""])
         label, ratio, target = verdict(wl, figures)
@@ -264,7 +278,7 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
             ratio, target = "%s; %s" % (ratio, p99_ratio), "%s; %s" % (target, p99_target)
         for r in wrows:
             if r[1] == label and not r[2].startswith("n/a"):
-                r[10], r[11] = ratio, target
+                r[11], r[12] = ratio, target
         rows += wrows
     if not rows:
         return "no results"
@@ -281,6 +295,9 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
     lines.append("")
     lines.append("%d round(s), %.0f s in all. Server on CPU %s, clients and upstreams on CPU %s (the -w2 "
                  "rows: every process unpinned); µs/req = server (utime+stime+cutime+cstime) / requests; "
+                 "client µs/req = the load generator's (wrk, h2load, tls_full) user+system CPU / requests, "
+                 "(own/core) = its share of its CPU's time and how busy that CPU was in all (near 100%%: "
+                 "the client bounds the row);\n"
                  "RSS = peak VmHWM during the run\n(idle rows: RSS while holding; upload, slow CGI, "
                  "download: (+growth over the RSS before)); upload-1g's p99 column is the probe GET's p99; "
                  "noise = the most user time other processes took on CPU %s in any round, in %% "

@@ -3,6 +3,7 @@ kind (used by bench/run.py). Each runner returns a dict of figures for one leg o
 import json
 import os
 import re
+import resource
 import select
 import socket
 import subprocess
@@ -92,6 +93,16 @@ def cpu_user(cpu):
     return 0, 0
 
 
+def cpu_busy(cpu):
+    """(busy, total) ticks of one CPU from /proc/stat; busy = all but idle and iowait."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v[:8]) - v[3] - v[4], sum(v[:8])
+    return 0, 0
+
+
 def others_pct(before, after, server_user_ticks):
     """The noise: user time that other processes took on the server's CPU during a
     run, as a share of it. User time only, so the kernel's own work for the
@@ -146,13 +157,42 @@ def client_cpus(wl):
     return BOTH_CPUS if wl.get("unpinned") else CLIENT_CPU
 
 
+class ClientMeter:
+    """The client's own CPU over one run (issue 21: is the client the bottleneck?): the
+    user+system time of the load generator, from the rusage of the children this process
+    reaped (the client is the only child reaped during a run: taskset execs it, the servers
+    and helpers are reaped only when they stop); its share of the run's wall time (the
+    process's start and exit included, so a saturated client shows a little under 100 %);
+    and how busy the client's core was in all, from /proc/stat (None on unpinned rows,
+    where the client has no core of its own)."""
+
+    def __init__(self, wl):
+        self.pinned = not wl.get("unpinned")
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu0 = r.ru_utime + r.ru_stime
+        self.busy0 = cpu_busy(CLIENT_CPU) if self.pinned else None
+        self.t0 = time.monotonic()
+
+    def done(self, requests):
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = r.ru_utime + r.ru_stime - self.cpu0
+        wall = time.monotonic() - self.t0
+        out = dict(client_us_per_req=cpu * 1e6 / max(requests, 1),
+                   client_share_pct=cpu / wall * 100 if wall > 0 else None, client_busy_pct=None)
+        if self.pinned:
+            b1 = cpu_busy(CLIENT_CPU)
+            total = b1[1] - self.busy0[1]
+            out["client_busy_pct"] = (b1[0] - self.busy0[0]) / total * 100 if total > 0 else None
+        return out
+
+
 # ---------------------------------------------------------------- runners
 def run_json_client(server, wl, duration, cmd, name, tag, count, figures):
     """Runs the client cmd (called name in errors), which ends by printing one line
     "<tag>JSON {...}" (bench/report.lua for wrk, bench/tls_full.c), under the Meter; count is
     the key of the JSON's unit of work (a request, a connection) and figures(w, secs, n) gives
     the row's own figures from the JSON w."""
-    m = Meter(server, wl)
+    m, cm = Meter(server, wl), ClientMeter(wl)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=duration + 40)
     found = re.search(r"^%sJSON (.*)$" % tag, r.stdout, re.M)
@@ -162,6 +202,7 @@ def run_json_client(server, wl, duration, cmd, name, tag, count, figures):
     n = max(w[count], 1)
     secs = w["duration_us"] / 1e6
     res = m.done(n)
+    res.update(cm.done(n))
     res.update(figures(w, secs, n))
     return res
 
@@ -194,7 +235,7 @@ def run_tls_full(server, wl, leg, duration):
 def run_h2load(server, wl, leg, duration):
     """h2load (HTTP/2: ALPN h2 over TLS, or h2c with prior knowledge): one thread, conns x
     streams; p50/p99 from its per-request log (--log-file)."""
-    m = Meter(server, wl)
+    m, cm = Meter(server, wl), ClientMeter(wl)
     with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as lf:
         cmd = ["taskset", "-c", client_cpus(wl), "h2load", "-t1", "-c", str(wl["conns"]),
                "-m", str(wl["streams"]), "-D", str(duration), "--log-file", lf.name]
@@ -224,6 +265,7 @@ def run_h2load(server, wl, leg, duration):
     if codes:
         bad += int(codes.group(3)) + int(codes.group(4))
     res = m.done(done)
+    res.update(cm.done(done))
     res.update(rps=done / secs if secs else 0, p50_ms=pct(0.5), p99_ms=pct(0.99), errors=bad,
                requests=done, gbps=(int(traffic.group(1)) / secs / 1e9) if traffic and secs else None)
     return res
