@@ -10,6 +10,23 @@ import sys
 import time
 
 
+def chunks_end(buf, pos):
+    """Walk chunks (RFC 9112 §7.1) from pos: (where the walk stopped, whether the
+    last chunk and the empty trailer section were all there)."""
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return pos, False
+        size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
+        if size == 0:
+            if len(buf) < eol + 4:
+                return pos, False
+            return eol + 4, True
+        if len(buf) < eol + 2 + size + 2:
+            return pos, False
+        pos = eol + 2 + size + 2
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("port", type=int)
@@ -28,7 +45,7 @@ def main():
     for _ in range(min(a.c, a.n)):
         s = socket.create_connection(("127.0.0.1", a.port))
         s.setblocking(False)
-        conns[s.fileno()] = [s, bytearray(), -1]
+        conns[s.fileno()] = [s, bytearray(), -1, -1]
         ep.register(s.fileno(), select.EPOLLIN)
         s.send(req)
         sent += 1
@@ -56,14 +73,22 @@ def main():
                     end = buf.find(b"\r\n\r\n")
                     if end < 0:
                         break
-                    length = 0
+                    length, chunked = 0, False
                     for line in bytes(buf[:end]).split(b"\r\n")[1:]:
                         k, _, v = line.partition(b":")
                         if k.strip().lower() == b"content-length":
                             length = int(v)
+                        elif k.strip().lower() == b"transfer-encoding" and b"chunked" in v.lower():
+                            chunked = True
                     if not buf.startswith(b"HTTP/1.1 200"):
                         errors += 1
                     st[2] = end + 4 + length
+                    st[3] = end + 4 if chunked else -1
+                if st[3] >= 0:  # chunked: walk the chunks seen so far (no trailers expected)
+                    st[3], last = chunks_end(buf, st[3])
+                    if not last:
+                        break
+                    st[2], st[3] = st[3], -1
                 if len(buf) < st[2]:
                     break
                 del buf[:st[2]]
