@@ -90,7 +90,7 @@ foreach(src ${MODULE_TESTS})
   elseif(name STREQUAL "test_compress")
     # the encoders, and the decoders the tests check them with
     pkg_check_modules(BROTLIDEC REQUIRED IMPORTED_TARGET libbrotlidec)
-    target_link_libraries(mod_${name} PRIVATE PkgConfig::ZLIB PkgConfig::BROTLIENC PkgConfig::BROTLIDEC PkgConfig::ZSTD)
+    target_link_libraries(mod_${name} PRIVATE PkgConfig::ZLIB PkgConfig::LIBDEFLATE PkgConfig::BROTLIENC PkgConfig::BROTLIDEC PkgConfig::ZSTD)
   endif()
   add_test(NAME modules/${name} COMMAND mod_${name})
   set_tests_properties(modules/${name} PROPERTIES ENVIRONMENT "WEBSERV_SRC=${CMAKE_SOURCE_DIR};WEBSERV_BUILD=${CMAKE_BINARY_DIR}")

@@ -4,6 +4,10 @@
  * (RFC 8878). Pieces in, pieces out: each encoder keeps its window and one
  * CODEC_OUT buffer, whatever the body's size, and hands the buffer to the
  * sink each time it fills, and at the end.
+ *
+ * One exception, for speed: gzip at levels 1-2 on a body whose length is
+ * known and at most WHOLE_MAX is gathered and coded in one call by
+ * libdeflate (see "whole bodies" below).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include <brotli/encode.h>
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -33,6 +38,16 @@ struct codec {
     size_t mem, mem_peak; /* brotli: bytes its encoder holds (br_alloc) */
     size_t fill;
     unsigned char *buf; /* CODEC_OUT bytes; replaced when a taker keeps it */
+    /* gzip: zlib's stream is made when first needed (a whole body never needs it) */
+    int z_ready;
+    int level;
+    /* gzip, whole bodies: the body gathered here until its end */
+    int whole;
+    int64_t whole_len; /* the length the body announced */
+    unsigned char *win, *wout;
+    size_t win_len, win_cap, wout_cap;
+    struct libdeflate_compressor *ldc;
+    int ldc_level;
 };
 
 /* Brotli's allocations, counted (codec_mem_peak). */
@@ -94,6 +109,69 @@ const char *coding_etag_suffix(coding c)
     }
 }
 
+/*
+ * Whole bodies. libdeflate codes a buffer in one call, about twice as fast
+ * as zlib at the same level, and at levels 1-2 smaller: the bench's 100 KiB
+ * page at level 1 19,799 bytes in 188 µs vs zlib's 21,471 in 412, and every
+ * other sample tried (docs, C source, JSON, word salad) 3-8 % smaller at
+ * levels 1 and 2. From level 3 zlib's output is sometimes the smaller one
+ * (level 3 on word salad: 14,669 vs 14,162), so levels 3-9 stay on zlib.
+ * It has no streaming, so it only takes a body of known length up to
+ * WHOLE_MAX, gathered as it comes (memory: the body, its bound and
+ * libdeflate's state, 0.2 MiB at level 1 and 0.65 at level 2, instead of
+ * zlib's 0.27 MiB, which is then never made). When such a body must
+ * be flushed before its end (a short piece: a handler that trickles), or
+ * brings more than it announced, what was gathered goes to a zlib stream and
+ * the rest follows there: nothing went out yet, so the client sees one
+ * ordinary gzip stream either way.
+ */
+#define WHOLE_MAX (256 * 1024)
+#define WHOLE_LEVEL_MAX 2
+#define WHOLE_KEEP (128 * 1024) /* buffers up to this size stay with an idle encoder */
+
+static int whole_fits(int level, int64_t size_hint)
+{
+    return level >= 1 && level <= WHOLE_LEVEL_MAX && size_hint > 0 && size_hint <= WHOLE_MAX;
+}
+
+static int z_start(codec *c)
+{
+    if (c->z_ready)
+        return 0;
+    /* windowBits + 16: a gzip wrapper (RFC 1952), not zlib's. */
+    if (deflateInit2(&c->u.z, c->level, Z_DEFLATED, GZIP_WBITS + 16, GZIP_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    c->z_ready = 1;
+    return 0;
+}
+
+static void whole_drop_buffers(codec *c, size_t keep)
+{
+    if (c->win_cap > keep) {
+        free(c->win);
+        c->win = NULL;
+        c->win_cap = 0;
+    }
+    if (c->wout_cap > keep) {
+        free(c->wout);
+        c->wout = NULL;
+        c->wout_cap = 0;
+    }
+    c->win_len = 0;
+}
+
+static int grow(unsigned char **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    unsigned char *n = realloc(*p, need);
+    if (!n)
+        return -1;
+    *p = n;
+    *cap = need;
+    return 0;
+}
+
 /* Idle encoders kept per worker for the next response (the body filter runs
  * on the worker's loop thread only): making a zlib stream or a zstd context
  * costs more than coding a small page (its tables are allocated and touched
@@ -103,14 +181,15 @@ const char *coding_etag_suffix(coding c)
 static codec *idle[IDLE_MAX];
 static size_t n_idle;
 
-static codec *take_idle(coding kind, int level)
+static codec *take_idle(coding kind, int level, int64_t size_hint)
 {
     for (size_t i = n_idle; i-- > 0;) {
         codec *c = idle[i];
         if (c->kind != kind)
             continue;
         idle[i] = idle[--n_idle];
-        int ok = kind == CODING_GZIP ? deflateReset(&c->u.z) == Z_OK && deflateParams(&c->u.z, level, Z_DEFAULT_STRATEGY) == Z_OK
+        int ok = kind == CODING_GZIP ? !c->z_ready || (deflateReset(&c->u.z) == Z_OK &&
+                                                       deflateParams(&c->u.z, level, Z_DEFAULT_STRATEGY) == Z_OK)
                                      : !ZSTD_isError(ZSTD_CCtx_reset(c->u.zs, ZSTD_reset_session_and_parameters)) &&
                                            !ZSTD_isError(ZSTD_CCtx_setParameter(c->u.zs, ZSTD_c_compressionLevel, level));
         if (!ok) {
@@ -121,6 +200,10 @@ static codec *take_idle(coding kind, int level)
         c->finished = 0;
         c->in = c->out = 0;
         c->fill = 0;
+        c->level = level;
+        c->whole = kind == CODING_GZIP && whole_fits(level, size_hint);
+        c->whole_len = size_hint;
+        c->win_len = 0;
         return c;
     }
     return NULL;
@@ -174,7 +257,7 @@ static uint32_t br_lgwin(int quality, int64_t size_hint)
 codec *codec_new(coding kind, int level, int64_t size_hint)
 {
     if (kind == CODING_GZIP || kind == CODING_ZSTD) {
-        codec *reused = take_idle(kind, level);
+        codec *reused = take_idle(kind, level, size_hint);
         if (reused)
             return reused;
     }
@@ -188,8 +271,10 @@ codec *codec_new(coding kind, int level, int64_t size_hint)
     }
     switch (kind) {
     case CODING_GZIP:
-        /* windowBits + 16: a gzip wrapper (RFC 1952), not zlib's. */
-        if (deflateInit2(&c->u.z, level, Z_DEFLATED, GZIP_WBITS + 16, GZIP_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+        c->level = level;
+        c->whole = whole_fits(level, size_hint);
+        c->whole_len = size_hint;
+        if (!c->whole && z_start(c) < 0)
             goto fail;
         return c;
     case CODING_BR:
@@ -229,11 +314,17 @@ void codec_free(codec *c)
     /* A finished stream is clean: keep it for the next response. One cut
      * short (an aborted response) is let go, as is one past the limit. */
     if (c->finished && (c->kind == CODING_GZIP || c->kind == CODING_ZSTD) && n_idle < IDLE_MAX) {
+        whole_drop_buffers(c, WHOLE_KEEP);
         idle[n_idle++] = c;
         return;
     }
     switch (c->kind) {
-    case CODING_GZIP: deflateEnd(&c->u.z); break;
+    case CODING_GZIP:
+        if (c->z_ready)
+            deflateEnd(&c->u.z);
+        whole_drop_buffers(c, 0);
+        libdeflate_free_compressor(c->ldc);
+        break;
     case CODING_BR: if (c->u.br) BrotliEncoderDestroyInstance(c->u.br); break;
     case CODING_ZSTD: ZSTD_freeCCtx(c->u.zs); break;
     default: break;
@@ -286,7 +377,7 @@ static int emit(codec *c, const out_to *o, int *again)
     return rc == WS_ERROR ? -1 : 0;
 }
 
-static int run_gzip(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
+static int gzip_stream(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
 {
     z_stream *z = &c->u.z;
     z->next_in = (Bytef *)(uintptr_t)in;
@@ -316,6 +407,64 @@ static int run_gzip(codec *c, const void *in, size_t len, int how, const out_to 
                 return emit(c, o, again);
         }
     }
+}
+
+/* The gathered body goes to a zlib stream: from now on this encoder streams. */
+static int whole_to_stream(codec *c, const out_to *o, int *again)
+{
+    c->whole = 0;
+    if (z_start(c) < 0)
+        return -1;
+    int rc = c->win_len ? gzip_stream(c, c->win, c->win_len, CODEC_MORE, o, again) : 0;
+    c->win_len = 0;
+    return rc;
+}
+
+/* The whole body in one call; its output goes on in CODEC_OUT pieces. */
+static int whole_code(codec *c, const out_to *o, int *again)
+{
+    if (!c->ldc || c->ldc_level != c->level) {
+        libdeflate_free_compressor(c->ldc);
+        c->ldc = libdeflate_alloc_compressor(c->level);
+        c->ldc_level = c->level;
+    }
+    size_t bound = c->ldc ? libdeflate_gzip_compress_bound(c->ldc, c->win_len) : 0;
+    size_t n = 0;
+    if (c->ldc && grow(&c->wout, &c->wout_cap, bound) == 0)
+        n = libdeflate_gzip_compress(c->ldc, c->win, c->win_len, c->wout, c->wout_cap);
+    if (n == 0) /* out of memory: zlib codes it */
+        return whole_to_stream(c, o, again) < 0 ? -1 : gzip_stream(c, "", 0, CODEC_END, o, again);
+    c->win_len = 0;
+    for (size_t off = 0; off < n;) {
+        size_t k = CODEC_OUT - c->fill < n - off ? CODEC_OUT - c->fill : n - off;
+        memcpy(c->buf + c->fill, c->wout + off, k);
+        c->fill += k;
+        off += k;
+        if ((c->fill == CODEC_OUT || off == n) && emit(c, o, again) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int run_gzip(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)
+{
+    if (c->whole) {
+        /* A flush before the end, or more than announced: stream instead. */
+        if (how == CODEC_FLUSH || len > (uint64_t)c->whole_len - c->win_len) {
+            if (whole_to_stream(c, o, again) < 0)
+                return -1;
+        } else {
+            if (len && grow(&c->win, &c->win_cap, (size_t)c->whole_len) < 0)
+                return whole_to_stream(c, o, again) < 0 ? -1 : gzip_stream(c, in, len, how, o, again);
+            if (len)
+                memcpy(c->win + c->win_len, in, len);
+            c->win_len += len;
+            return how == CODEC_END ? whole_code(c, o, again) : 0;
+        }
+    }
+    if (!c->z_ready && z_start(c) < 0) /* a reused encoder that gathered last time */
+        return -1;
+    return gzip_stream(c, in, len, how, o, again);
 }
 
 static int run_br(codec *c, const void *in, size_t len, int how, const out_to *o, int *again)

@@ -531,6 +531,187 @@ static void test_codecs_flush(void **state)
     }
 }
 
+/* ---- gzip of whole bodies (libdeflate, levels 1-4, known length) ---- */
+
+/* A body through a gzip encoder that knows its length: 64 KiB pieces, then
+ * the end, through codec_write or (take) codec_write_take. */
+static void gzip_known(int level, int64_t hint, const unsigned char *data, size_t n, int take, sink_buf *out)
+{
+    codec *c = codec_new(CODING_GZIP, level, hint);
+    assert_non_null(c);
+    take_log t = {0};
+    for (size_t off = 0; off < n;) {
+        size_t piece = n - off < 64 * 1024 ? n - off : 64 * 1024;
+        int rc = take ? codec_write_take(c, data + off, piece, CODEC_MORE, take_sink, take_keep, &t)
+                      : codec_write(c, data + off, piece, CODEC_MORE, collect, out);
+        assert_int_equal(rc, WS_OK);
+        off += piece;
+    }
+    assert_int_equal(take ? codec_write_take(c, NULL, 0, CODEC_END, take_sink, take_keep, &t)
+                          : codec_write(c, NULL, 0, CODEC_END, collect, out),
+                     WS_OK);
+    codec_free(c);
+    if (take) {
+        for (size_t i = 0; i < t.n_held; i++) {
+            assert_memory_equal(t.held[i], t.copy[i], t.held_len[i]);
+            codec_buf_release(t.held[i]);
+            free(t.copy[i]);
+        }
+        collect(out, t.out.data, t.out.len);
+        free(t.out.data);
+    }
+}
+
+static void assert_gzip_of(const sink_buf *s, const unsigned char *data, size_t n)
+{
+    size_t got;
+    unsigned char *back = decode(CODING_GZIP, s->data, s->len, n, &got);
+    assert_int_equal(got, n);
+    assert_memory_equal(back, data, n);
+    free(back);
+}
+
+/* Levels 1-2 on a body of known length up to 256 KiB: libdeflate's bytes
+ * (the one-shot coding of the whole body), smaller than zlib's at the same
+ * level, whether the output is copied or taken; from level 3, and for a
+ * longer body, zlib's bytes as before. */
+static void test_gzip_whole_body(void **state)
+{
+    (void)state;
+    const size_t n = 100 * 1024;
+    unsigned char *text = page_text(n, 5);
+    /* something less repetitive than page_text: this very test's source */
+    char path[4096];
+    const char *src = getenv("WEBSERV_SRC");
+    snprintf(path, sizeof path, "%s/tests/modules/test_compress.c", src ? src : ".");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *code = malloc(n);
+    assert_non_null(code);
+    size_t n_code = fread(code, 1, n, f);
+    fclose(f);
+    assert_true(n_code > 20000);
+    const unsigned char *bodies[] = {text, code};
+    const size_t lens[] = {n, n_code};
+    for (int b = 0; b < 2; b++) {
+        for (int level = 1; level <= 6; level++) {
+            sink_buf known = {0}, taken = {0}, stream = {0};
+            gzip_known(level, (int64_t)lens[b], bodies[b], lens[b], 0, &known);
+            gzip_known(level, (int64_t)lens[b], bodies[b], lens[b], 1, &taken);
+            gzip_known(level, -1, bodies[b], lens[b], 0, &stream);
+            assert_gzip_of(&known, bodies[b], lens[b]);
+            assert_int_equal(taken.len, known.len);
+            assert_memory_equal(taken.data, known.data, known.len);
+            if (level <= 2) {
+                struct libdeflate_compressor *ld = libdeflate_alloc_compressor(level);
+                assert_non_null(ld);
+                unsigned char *one = malloc(libdeflate_gzip_compress_bound(ld, lens[b]));
+                assert_non_null(one);
+                size_t m = libdeflate_gzip_compress(ld, bodies[b], lens[b], one, libdeflate_gzip_compress_bound(ld, lens[b]));
+                assert_int_equal(known.len, m);
+                assert_memory_equal(known.data, one, m);
+                assert_true(known.len < stream.len);
+                free(one);
+                libdeflate_free_compressor(ld);
+            } else {
+                assert_int_equal(known.len, stream.len);
+                assert_memory_equal(known.data, stream.data, stream.len);
+            }
+            free(known.data);
+            free(taken.data);
+            free(stream.data);
+        }
+    }
+    /* Longer than 256 KiB: zlib's stream, as with an unknown length. */
+    const size_t big = 300 * 1024;
+    unsigned char *more = page_text(big, 6);
+    sink_buf known = {0}, stream = {0};
+    gzip_known(1, (int64_t)big, more, big, 0, &known);
+    gzip_known(1, -1, more, big, 0, &stream);
+    assert_int_equal(known.len, stream.len);
+    assert_memory_equal(known.data, stream.data, stream.len);
+    free(known.data);
+    free(stream.data);
+    free(more);
+    free(code);
+    free(text);
+    codec_idle_clear();
+}
+
+/* A gathered body that must be flushed before its end (a short piece), or
+ * that brings more or less than it announced: still one good gzip stream,
+ * and a flush still makes everything so far decodable at once. Encoders go
+ * back and forth between gathering and streaming when reused. */
+static void test_gzip_whole_falls_back(void **state)
+{
+    (void)state;
+    static stream_dec d;
+    const size_t n = 100 * 1024;
+    unsigned char *text = page_text(n, 8);
+    /* 64 KiB gathered, then a short flushed piece: both out at once */
+    codec *c = codec_new(CODING_GZIP, 1, (int64_t)n);
+    sink_buf s = {0};
+    assert_int_equal(codec_write(c, text, 64 * 1024, CODEC_MORE, collect, &s), WS_OK);
+    assert_int_equal(s.len, 0); /* gathered */
+    assert_int_equal(codec_write(c, text + 64 * 1024, 100, CODEC_FLUSH, collect, &s), WS_OK);
+    dec_init(&d, CODING_GZIP);
+    dec_feed(&d, s.data, s.len);
+    assert_int_equal(d.len, 64 * 1024 + 100);
+    assert_memory_equal(d.out, text, d.len);
+    size_t fed = s.len;
+    assert_int_equal(codec_write(c, text + 64 * 1024 + 100, n - 64 * 1024 - 100, CODEC_MORE, collect, &s), WS_OK);
+    assert_int_equal(codec_write(c, NULL, 0, CODEC_END, collect, &s), WS_OK);
+    dec_feed(&d, s.data + fed, s.len - fed);
+    assert_int_equal(d.len, n);
+    dec_end(&d);
+    codec_free(c);
+    assert_gzip_of(&s, text, n);
+    free(s.data);
+
+    /* more than announced: the gathered part and the rest through zlib */
+    memset(&s, 0, sizeof s);
+    c = codec_new(CODING_GZIP, 2, 1000);
+    assert_int_equal(codec_write(c, text, 600, CODEC_MORE, collect, &s), WS_OK);
+    assert_int_equal(codec_write(c, text + 600, 4000, CODEC_MORE, collect, &s), WS_OK);
+    assert_int_equal(codec_write(c, NULL, 0, CODEC_END, collect, &s), WS_OK);
+    codec_free(c);
+    assert_gzip_of(&s, text, 4600);
+    free(s.data);
+
+    /* less than announced: what came, coded at the end */
+    memset(&s, 0, sizeof s);
+    c = codec_new(CODING_GZIP, 3, 5000);
+    assert_int_equal(codec_write(c, text, 1000, CODEC_MORE, collect, &s), WS_OK);
+    assert_int_equal(codec_write(c, NULL, 0, CODEC_END, collect, &s), WS_OK);
+    codec_free(c);
+    assert_gzip_of(&s, text, 1000);
+    free(s.data);
+
+    /* reuse: the idle encoders that gathered now stream (zlib made on
+     * demand), then gather again at another level */
+    for (int round = 0; round < 3; round++) {
+        int64_t hint = round == 1 ? -1 : (int64_t)n;
+        int level = round == 2 ? 2 : 1;
+        codec *cs[IDLE_MAX + 1];
+        sink_buf out[IDLE_MAX + 1];
+        memset(out, 0, sizeof out);
+        for (int i = 0; i <= IDLE_MAX; i++) {
+            cs[i] = codec_new(CODING_GZIP, level, hint);
+            assert_non_null(cs[i]);
+            assert_int_equal(codec_write(cs[i], text, n, CODEC_MORE, collect, &out[i]), WS_OK);
+        }
+        for (int i = 0; i <= IDLE_MAX; i++) {
+            assert_int_equal(codec_write(cs[i], NULL, 0, CODEC_END, collect, &out[i]), WS_OK);
+            codec_free(cs[i]);
+            assert_gzip_of(&out[i], text, n);
+            assert_int_equal(out[i].len, out[0].len);
+            free(out[i].data);
+        }
+    }
+    codec_idle_clear();
+    free(text);
+}
+
 /* Brotli's encoder state per response (codec_mem_peak counts what libbrotli
  * allocated): the window follows the quality and the body's length. Bounds
  * with room over what 1.0.9 takes (q4: 3.4 MiB, q6: 4.8, q9: 2.5, q11: 9.3
@@ -1093,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_brotli_memory),
         cmocka_unit_test(test_codecs_flush),
         cmocka_unit_test(test_codecs_take),
+        cmocka_unit_test(test_gzip_whole_body),
+        cmocka_unit_test(test_gzip_whole_falls_back),
         cmocka_unit_test(test_header_decisions),
         cmocka_unit_test(test_coded_etag_304),
         cmocka_unit_test(test_settings),
