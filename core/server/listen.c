@@ -66,29 +66,11 @@ static int take_adopted(const char *text)
  * accept() returns, which saves a setsockopt per connection (issue 21:
  * `Connection: close` costs; conn.c sets it per connection elsewhere).
  * Responses go out as whole writes (head and body in one sendmsg, MSG_MORE
- * before a file), so Nagle would only delay a last small segment.
- *
- * TCP_NOTSENT_LOWAT (tcp(7)): a write stops taking bytes once
- * LISTEN_NOTSENT_LOWAT (listen.h) of them wait unsent (beyond what the
- * peer's window lets out), and the
- * socket reads as writable again when fewer than half of that wait. Without
- * it a big file fills the send buffer, which autotuning grows to 4 MiB: that
- * much kernel memory per slow reader, and the queue leaves the socket when
- * the peer's ACKs open its window, in the softirq of whoever sent the ACK.
- * On loopback that is the client's CPU: with wrk -c8 on a 10 MiB file (issue
- * 21), 95 % of the data segments were sent from wrk's CPU, for webserv and
- * lighttpd alike, and wrk's core bounded the row; with the cap the server's
- * own sendfile sends them (87 %). The server's system calls per response do
- * not grow (one sendfile per OUTQ_FILE_BURST, net/outq.h, and the cap is as
- * big), and a response that fits under it (100 KiB) is one write as before. */
+ * before a file), so Nagle would only delay a last small segment. */
 static void tune_listener(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-#ifdef TCP_NOTSENT_LOWAT
-    int lowat = LISTEN_NOTSENT_LOWAT;
-    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
-#endif
 }
 
 int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)

@@ -5,10 +5,6 @@
 
 #include "config.h"
 
-/* Unsent bytes a connection's socket holds at most (TCP_NOTSENT_LOWAT, set on
- * the listener and inherited by every accepted socket; why: listen.c). */
-#define LISTEN_NOTSENT_LOWAT (256 * 1024)
-
 /* A non-blocking, close-on-exec listening socket bound to a, or -1 with err set.
  * A socket handed over with listen_adopt for the same address is returned
  * instead of a new one (a worker takes the master's sockets this way). */
