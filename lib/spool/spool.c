@@ -89,7 +89,8 @@ static int sp_append(spool *s, spool_batch *b, int fd, int *fdp, const void *dat
     return 0;
 }
 
-int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
+/* A write queued for fd, or (slot non-NULL) for the file the slot will hold. */
+static int sp_write(spool *s, int fd, int *slot, const void *data, size_t len, int tag)
 {
     if (s->err)
         return s->err;
@@ -97,18 +98,17 @@ int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
         return -ECANCELED;
     if (len == 0)
         return 0;
-    return sp_append(s, s->fill, fd, NULL, data, len, tag);
+    return sp_append(s, s->fill, fd, slot, data, len, tag);
+}
+
+int spool_write(spool *s, int fd, const void *data, size_t len, int tag)
+{
+    return sp_write(s, fd, NULL, data, len, tag);
 }
 
 int spool_write_slot(spool *s, int *slot, const void *data, size_t len, int tag)
 {
-    if (s->err)
-        return s->err;
-    if (s->abandoned)
-        return -ECANCELED;
-    if (len == 0)
-        return 0;
-    return sp_append(s, s->fill, -1, slot, data, len, tag);
+    return sp_write(s, -1, slot, data, len, tag);
 }
 
 int spool_open(spool *s, int *slot, int (*open_fn)(void *arg), void *arg, int tag)
@@ -195,35 +195,32 @@ int spool_sync_close(spool *s, int fd, int tag)
     return spool_sync_close_with(s, fd, tag, NULL, NULL);
 }
 
+/* The sync-close of fd, or (slot non-NULL) of the file the slot holds then.
+ * On a failure to queue it, the file is closed as spool_close(_slot) does. */
+static int sp_sync_close(spool *s, int fd, int *slot, int tag, int (*before_close)(int fd, void *arg), void *arg)
+{
+    int err = s->err ? s->err : s->abandoned ? -ECANCELED : 0;
+    spool_op *op = err ? NULL : sp_add_op(s->fill);
+    if (!op) {
+        if (slot)
+            spool_close_slot(s, slot);
+        else
+            spool_close(s, fd);
+        return err ? err : -ENOMEM;
+    }
+    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .fdp = slot, .tag = tag, .before_close = before_close,
+                     .arg = arg};
+    return 0;
+}
+
 int spool_sync_close_with(spool *s, int fd, int tag, int (*before_close)(int fd, void *arg), void *arg)
 {
-    if (s->err || s->abandoned) {
-        spool_close(s, fd);
-        return s->err ? s->err : -ECANCELED;
-    }
-    spool_op *op = sp_add_op(s->fill);
-    if (!op) {
-        spool_close(s, fd);
-        return -ENOMEM;
-    }
-    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = fd, .tag = tag, .before_close = before_close, .arg = arg};
-    return 0;
+    return sp_sync_close(s, fd, NULL, tag, before_close, arg);
 }
 
 int spool_sync_close_slot(spool *s, int *slot, int tag, int (*before_close)(int fd, void *arg), void *arg)
 {
-    if (s->err || s->abandoned) {
-        spool_close_slot(s, slot);
-        return s->err ? s->err : -ECANCELED;
-    }
-    spool_op *op = sp_add_op(s->fill);
-    if (!op) {
-        spool_close_slot(s, slot);
-        return -ENOMEM;
-    }
-    *op = (spool_op){.kind = SPOOL_SYNC_CLOSE, .fd = -1, .fdp = slot, .tag = tag, .before_close = before_close,
-                     .arg = arg};
-    return 0;
+    return sp_sync_close(s, -1, slot, tag, before_close, arg);
 }
 
 void spool_close_slot(spool *s, int *slot)
