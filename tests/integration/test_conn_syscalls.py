@@ -13,14 +13,11 @@ specific and through a wildcard listener (where getsockname stays)."""
 import http.client
 import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import time
 import unittest
 
 import harness
+import straced
 import tlsutil
 
 REQUESTS = 200
@@ -33,56 +30,17 @@ class ConnSyscallsTest(harness.ServerTestCase):
 
     def start_traced(self, listen):
         """Start the server under strace; returns the trace file's path."""
-        strace = shutil.which("strace")
-        self.assertIsNotNone(strace, "strace is missing (scripts/install-deps.sh installs it)")
-        trace = os.path.join(self.tmp, "trace.txt")
-        wrapper = os.path.join(self.tmp, "traced-webserv")
-        with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\nexec %s -f -qq -e trace=%s -o %s -- %s \"$@\"\n"
-                    % (strace, TRACED, trace, os.path.abspath(harness.BIN)))
-        os.chmod(wrapper, 0o755)
         self.write("1k.bin", b"k" * 1024)
         self.write("cgi-bin/addr.py", CGI_ADDR)
-        env = None
-        if "asan" in harness.BIN.lower():
-            # LeakSanitizer cannot run under ptrace; the other checks still do.
-            opts = os.environ.get("ASAN_OPTIONS", "")
-            env = {"ASAN_OPTIONS": (opts + ":" if opts else "") + "detect_leaks=0"}
-        saved = harness.BIN
-        harness.BIN = wrapper
-        try:
-            self.start(env=env, listen=[listen], locations=[
-                {"path": "/", "static": {}},
-                {"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}},
-            ])
-        finally:
-            harness.BIN = saved
-        return trace
+        return straced.start(self, TRACED, listen=[listen], locations=[
+            {"path": "/", "static": {}},
+            {"path": "/cgi-bin", "cgi": {"interpreters": {".py": "/usr/bin/python3"}}},
+        ])
 
     def tearDown(self):
         if self.servers:
-            self.stop_traced()
+            straced.stop(self.server)
         super().tearDown()
-
-    def stop_traced(self):
-        """SIGTERM to webserv itself (strace would detach and leave it
-        running), then strace ends with it."""
-        proc = self.server.proc
-        if proc.poll() is not None:
-            return
-        for pid in self.children(proc.pid):
-            os.kill(pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-    def children(self, pid):
-        found = []
-        for t in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
-                found += [int(x) for x in f.read().split()]
-        return found
 
     def close_requests(self, n):
         for _ in range(n):
@@ -96,21 +54,6 @@ class ConnSyscallsTest(harness.ServerTestCase):
                     data += more
                 self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
                 self.assertTrue(data.endswith(b"k" * 1024))
-
-    def settled_lines(self, trace):
-        """The trace's lines once strace stopped writing."""
-        last = None
-        for _ in range(50):
-            with open(trace) as f:
-                lines = f.read().splitlines()
-            if lines == last:
-                return lines
-            last = lines
-            time.sleep(0.1)
-        return last
-
-    def count(self, lines, pattern):
-        return sum(1 for ln in lines if re.search(pattern, ln))
 
     def connection_dels(self, lines):
         """EPOLL_CTL_DEL of connection sockets: an fd number belongs to a
@@ -135,10 +78,10 @@ class ConnSyscallsTest(harness.ServerTestCase):
     def test_close_request_syscalls(self):
         trace = self.start_traced("127.0.0.1:%d" % self.port)
         self.close_requests(20)  # warm: caches filled, buffers allocated
-        before = len(self.settled_lines(trace))
+        before = len(straced.lines(trace))
         self.close_requests(REQUESTS)
-        lines = self.settled_lines(trace)[before:]
-        per = {name: self.count(lines, r"^\d+\s+%s\(" % name) / REQUESTS
+        lines = straced.lines(trace)[before:]
+        per = {name: straced.count(lines, r"^\d+\s+%s\(" % name) / REQUESTS
                for name in ("accept4", "getsockname", "setsockopt", "epoll_ctl", "shutdown", "close", "sendmsg")}
         dels = self.connection_dels(lines)
         print("per Connection: close request: %s; EPOLL_CTL_DEL %d in %d requests"
@@ -160,11 +103,11 @@ class ConnSyscallsTest(harness.ServerTestCase):
 
     def test_local_address_wildcard_listener(self):
         trace = self.start_traced("0.0.0.0:%d" % self.port)
-        before = len(self.settled_lines(trace))
+        before = len(straced.lines(trace))
         r, body = self.request("GET", "/cgi-bin/addr.py")
         self.assertEqual(r.status, 200)
         self.assertEqual(body.decode().strip(), "127.0.0.1 %d" % self.port)  # the address reached, not 0.0.0.0
-        self.assertGreaterEqual(self.count(self.settled_lines(trace)[before:], r"getsockname\("), 1)
+        self.assertGreaterEqual(straced.count(straced.lines(trace)[before:], r"getsockname\("), 1)
 
 
 class TlsFileReadsTest(harness.ServerTestCase):
@@ -172,13 +115,10 @@ class TlsFileReadsTest(harness.ServerTestCase):
     written as four 16 KiB records (the largest, RFC 8446 §5.1) in one call, one pread for four
     records (it was one per record)."""
     modules = ["static"]
-    stop_traced = ConnSyscallsTest.stop_traced
-    children = ConnSyscallsTest.children
-    settled_lines = ConnSyscallsTest.settled_lines
 
     def tearDown(self):
         if self.servers:
-            self.stop_traced()
+            straced.stop(self.server)
         super().tearDown()
 
     def test_file_read_in_pieces_of_four_records(self):
@@ -189,28 +129,13 @@ class TlsFileReadsTest(harness.ServerTestCase):
         os.makedirs(certs)
         tlsutil.make_ca(certs)
         crt, key = tlsutil.make_cert(certs, "a.test")
-        trace = os.path.join(self.tmp, "trace.txt")
-        wrapper = os.path.join(self.tmp, "traced-webserv")
-        with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\nexec %s -f -qq -e trace=pread64 -o %s -- %s \"$@\"\n"
-                    % (shutil.which("strace"), trace, os.path.abspath(harness.BIN)))
-        os.chmod(wrapper, 0o755)
         cfg = self.base_config(locations=[{"path": "/", "static": {}}])
         srv = cfg["servers"][0]
         srv["listen"] = [{"address": "127.0.0.1:%d" % self.port, "tls": True}]
         srv["server_names"] = ["a.test"]
         srv["tls"] = {"certificate": crt, "key": key}
-        env = None
-        if "asan" in harness.BIN.lower():
-            opts = os.environ.get("ASAN_OPTIONS", "")
-            env = {"ASAN_OPTIONS": (opts + ":" if opts else "") + "detect_leaks=0:quarantine_size_mb=0"}
-        saved = harness.BIN
-        harness.BIN = wrapper
-        try:
-            self.start(cfg, env=env)
-        finally:
-            harness.BIN = saved
-        before = len(self.settled_lines(trace))
+        trace = straced.start(self, "pread64", cfg, asan_options="detect_leaks=0:quarantine_size_mb=0")
+        before = len(straced.lines(trace))
         c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=120,
                                         context=tlsutil.client_context(verify=False))
         try:
@@ -221,7 +146,7 @@ class TlsFileReadsTest(harness.ServerTestCase):
             c.close()
         self.assertEqual(r.status, 200)
         self.assertTrue(got == body, "the body differs")
-        reads = sum(1 for ln in self.settled_lines(trace)[before:] if re.search(r"pread64\(", ln))
+        reads = straced.count(straced.lines(trace)[before:], r"pread64\(")
         # 128 pieces of 64 KiB; a retry after a full socket reads its piece again. Reading a
         # record at a time was 512.
         print("pread64 calls for 8 MiB over TLS: %d" % reads)

@@ -6,14 +6,10 @@ the dead one. A request on a pooled connection costs no epoll_ctl: the
 idle watch's registration is handed to the request's watch and back
 (loop_rebind), and no peek: the idle watch already heard any close."""
 import http.client
-import os
-import re
-import shutil
-import signal
-import subprocess
 import time
 
 import harness
+import straced
 from test_proxy import Upstream, ok
 
 
@@ -56,24 +52,11 @@ class ProxyPoolTest(harness.ServerTestCase):
         self.assertNotIn("trying again", self.server.stderr())
 
     def test_pooled_requests_make_no_epoll_ctl(self):
-        strace = shutil.which("strace")
-        self.assertIsNotNone(strace, "strace is missing (scripts/install-deps.sh installs it)")
         u = Upstream(lambda req, sock: ok(b"k" * 1024))
         self.addCleanup(u.stop)
-        trace = os.path.join(self.tmp, "trace.txt")
-        traced = os.path.join(self.tmp, "traced-webserv")
-        with open(traced, "w") as f:
-            f.write("#!/bin/sh\nexec %s -f -qq -e trace=epoll_ctl,recvfrom -o %s -- %s \"$@\"\n"
-                    % (strace, trace, os.path.abspath(harness.BIN)))
-        os.chmod(traced, 0o755)
         cfg = self.base_config(locations=[{"path": "/", "proxy": {"upstream": "app"}}])
         cfg["upstreams"] = {"app": {"servers": [{"address": u.addr}], "keepalive": 8}}
-        env = {"ASAN_OPTIONS": "detect_leaks=0"} if "asan" in harness.BIN.lower() else None  # no LSan under ptrace
-        saved, harness.BIN = harness.BIN, traced
-        try:
-            self.start(cfg, env=env)
-        finally:
-            harness.BIN = saved
+        trace = straced.start(self, "epoll_ctl,recvfrom", cfg)
         self.traced = True
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         self.addCleanup(c.close)
@@ -84,41 +67,19 @@ class ProxyPoolTest(harness.ServerTestCase):
                 r = c.getresponse()
                 self.assertEqual((r.status, len(r.read())), (200, 1024))
 
-        def lines():
-            last = None
-            while True:  # once strace stopped writing
-                with open(trace) as f:
-                    now = f.read().splitlines()
-                if now == last:
-                    return now
-                last = now
-                time.sleep(0.1)
         get(10)  # warm: the pool holds the connection
-        before = len(lines())
+        before = len(straced.lines(trace))
         get(100)
-        new = lines()[before:]
+        new = straced.lines(trace)[before:]
         self.assertEqual(u.connections, 1)
         self.assertEqual([ln for ln in new if "epoll_ctl(" in ln], [])
         self.assertEqual([ln for ln in new if "MSG_PEEK" in ln], [])
-        self.assertEqual(sum(1 for ln in new if re.search(r"recvfrom\(.*= 10\d\d$", ln)), 100)  # one read an answer
+        self.assertEqual(straced.count(new, r"recvfrom\(.*= 10\d\d$"), 100)  # one read an answer
 
     def tearDown(self):
         if getattr(self, "traced", False):
-            self.stop_traced()
+            straced.stop(self.server)
         super().tearDown()
-
-    def stop_traced(self):
-        """SIGTERM to webserv itself (strace, signalled, would detach and leave it running)."""
-        proc = self.server.proc
-        if proc.poll() is None:
-            for t in os.listdir("/proc/%d/task" % proc.pid):
-                with open("/proc/%d/task/%s/children" % (proc.pid, t)) as f:
-                    for pid in f.read().split():
-                        os.kill(int(pid), signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 if __name__ == "__main__":

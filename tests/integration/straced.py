@@ -1,0 +1,68 @@
+"""The server under strace, for tests that count its system calls (test_conn_syscalls,
+test_proxy_pool). strace starts webserv as its own child, so no ptrace permission beyond
+one's own children is needed; the trace goes to a file that the test reads."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import harness
+import proctree
+
+
+def start(test, calls, config=None, asan_options="detect_leaks=0", **start_kw):
+    """test.start(config, **start_kw) with webserv under `strace -f -e trace=calls`;
+    returns the trace file's path. Under ASan, asan_options go after the environment's
+    own (LeakSanitizer cannot run under ptrace; the other checks still do)."""
+    strace = shutil.which("strace")
+    test.assertIsNotNone(strace, "strace is missing (scripts/install-deps.sh installs it)")
+    trace = os.path.join(test.tmp, "trace.txt")
+    wrapper = os.path.join(test.tmp, "traced-webserv")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec %s -f -qq -e trace=%s -o %s -- %s \"$@\"\n"
+                % (strace, calls, trace, os.path.abspath(harness.BIN)))
+    os.chmod(wrapper, 0o755)
+    if "asan" in harness.BIN.lower():
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        start_kw["env"] = dict(start_kw.get("env") or {},
+                               ASAN_OPTIONS=(opts + ":" if opts else "") + asan_options)
+    saved, harness.BIN = harness.BIN, wrapper
+    try:
+        test.start(config, **start_kw)
+    finally:
+        harness.BIN = saved
+    return trace
+
+
+def lines(trace):
+    """The trace's lines once strace stopped writing (the same twice 0.1 s apart; at most 5 s)."""
+    last = None
+    for _ in range(50):
+        with open(trace) as f:
+            now = f.read().splitlines()
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.1)
+    return last
+
+
+def count(lines, pattern):
+    """How many of the lines pattern finds."""
+    return sum(1 for ln in lines if re.search(pattern, ln))
+
+
+def stop(server):
+    """SIGTERM to webserv itself (strace, signalled, would detach and leave it running);
+    strace then ends with it. Call it in tearDown before the harness stops the server."""
+    proc = server.proc
+    if proc.poll() is not None:
+        return
+    for pid, _ in proctree.children(proc.pid):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
