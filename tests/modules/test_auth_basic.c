@@ -186,6 +186,15 @@ static void test_config_errors(void **state)
 static const char ALICE[] = "Authorization: Basic YWxpY2U6d29uZGVybGFuZA=="; /* alice:wonderland */
 static const char ALICE_WRONG[] = "Authorization: Basic YWxpY2U6d3Jvbmc=";   /* alice:wrong */
 
+/* Each single-flight test: a fresh user file with alice:wonderland, the module
+ * loaded and configured for it, and the counters as they were before the test. */
+typedef struct {
+    char path[64];
+    th_module *m;
+    const void *conf;
+    uint64_t v0, s0; /* verified() and shared() before the test */
+} flight;
+
 /* A fresh user file (its own name) with alice's password; the path in `path`. */
 static void users_file(char path[64], const char *password)
 {
@@ -214,10 +223,10 @@ static const void *flight_conf(th_module *m, const char *path)
     return conf;
 }
 
-static th_request *ask(th_module *m, const void *conf, const char *authorization)
+static th_request *ask(const flight *f, const char *authorization)
 {
     const char *h[] = {authorization, NULL};
-    return th_request_new(m, conf, "GET", "/p", h);
+    return th_request_new(f->m, f->conf, "GET", "/p", h);
 }
 
 /* The end of a request as the core makes it: log hooks, then the end. */
@@ -234,56 +243,66 @@ static void finish(th_request *t, int how)
 static uint64_t verified(void) { return th_counter_value("webserv_auth_basic_verifications_total"); }
 static uint64_t shared(void) { return th_counter_value("webserv_auth_basic_shared_total"); }
 
+static int flight_setup(void **state)
+{
+    flight *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    users_file(f->path, "wonderland");
+    f->m = load();
+    f->conf = flight_conf(f->m, f->path);
+    f->v0 = verified();
+    f->s0 = shared();
+    *state = f;
+    return 0;
+}
+
+static int flight_teardown(void **state)
+{
+    flight *f = *state;
+    th_unload(f->m);
+    unlink(f->path);
+    free(f);
+    return 0;
+}
+
 #define N_SAME 8
 
 static void test_same_credential_verified_once(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified(), s0 = shared();
+    flight *f = *state;
     th_request *t[N_SAME];
     for (int i = 0; i < N_SAME; i++) {
-        t[i] = ask(m, conf, ALICE);
+        t[i] = ask(f, ALICE);
         assert_int_equal(th_access(t[i]), WS_DEFER); /* the cache is cold: nobody is answered at once */
     }
-    assert_int_equal(verified() - v0, 1); /* one hash for all eight */
+    assert_int_equal(verified() - f->v0, 1); /* one hash for all eight */
     for (int i = N_SAME - 1; i >= 0; i--) {
         assert_int_equal(th_phase_wait(t[i], 5000), WS_CONTINUE);
         assert_string_equal(th_req(t[i])->remote_user, "alice");
         assert_string_equal(th_req(t[i])->auth_type, "Basic");
     }
-    assert_int_equal(shared() - s0, N_SAME - 1);
+    assert_int_equal(shared() - f->s0, N_SAME - 1);
     for (int i = 0; i < N_SAME; i++)
         finish(t[i], WS_END_DONE);
     /* and it was cached: the next one is answered at once */
-    th_request *again = ask(m, conf, ALICE);
+    th_request *again = ask(f, ALICE);
     assert_int_equal(th_access(again), WS_CONTINUE);
     finish(again, WS_END_DONE);
-    assert_int_equal(verified() - v0, 1);
-    th_unload(m);
-    unlink(path);
+    assert_int_equal(verified() - f->v0, 1);
 }
 
 static void test_wrong_password_shared_never_cached(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified();
+    flight *f = *state;
     th_request *t[N_SAME];
     for (int i = 0; i < N_SAME; i++) {
-        t[i] = ask(m, conf, ALICE_WRONG);
+        t[i] = ask(f, ALICE_WRONG);
         assert_int_equal(th_access(t[i]), WS_DEFER);
     }
     /* a right password at the same time is another credential: its own flight */
-    th_request *right = ask(m, conf, ALICE);
+    th_request *right = ask(f, ALICE);
     assert_int_equal(th_access(right), WS_DEFER);
-    assert_int_equal(verified() - v0, 2);
+    assert_int_equal(verified() - f->v0, 2);
     for (int i = 0; i < N_SAME; i++) {
         assert_int_equal(th_phase_wait(t[i], 5000), 401);
         assert_string_equal(th_header(t[i], "WWW-Authenticate"), "Basic realm=\"Zone\", charset=\"UTF-8\"");
@@ -294,24 +313,17 @@ static void test_wrong_password_shared_never_cached(void **state)
         finish(t[i], WS_END_DONE);
     finish(right, WS_END_DONE);
     /* a wrong password is never remembered: the next try is hashed again */
-    th_request *later = ask(m, conf, ALICE_WRONG);
+    th_request *later = ask(f, ALICE_WRONG);
     assert_int_equal(th_access(later), WS_DEFER);
     assert_int_equal(th_phase_wait(later, 5000), 401);
     finish(later, WS_END_DONE);
-    assert_int_equal(verified() - v0, 3);
-    th_unload(m);
-    unlink(path);
+    assert_int_equal(verified() - f->v0, 3);
 }
 
 static void test_waiter_leaves_while_waiting(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified(), s0 = shared();
-    th_request *lead = ask(m, conf, ALICE), *gone = ask(m, conf, ALICE), *stays = ask(m, conf, ALICE);
+    flight *f = *state;
+    th_request *lead = ask(f, ALICE), *gone = ask(f, ALICE), *stays = ask(f, ALICE);
     assert_int_equal(th_access(lead), WS_DEFER);
     assert_int_equal(th_access(gone), WS_DEFER);
     assert_int_equal(th_access(stays), WS_DEFER);
@@ -319,23 +331,16 @@ static void test_waiter_leaves_while_waiting(void **state)
     assert_int_equal(th_phase_wait(lead, 5000), WS_CONTINUE);
     assert_int_equal(th_phase_wait(stays, 5000), WS_CONTINUE);
     assert_string_equal(th_req(stays)->remote_user, "alice");
-    assert_int_equal(shared() - s0, 1);
+    assert_int_equal(shared() - f->s0, 1);
     finish(lead, WS_END_DONE);
     finish(stays, WS_END_DONE);
-    assert_int_equal(verified() - v0, 1);
-    th_unload(m);
-    unlink(path);
+    assert_int_equal(verified() - f->v0, 1);
 }
 
 static void test_leader_leaves_result_still_used(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified();
-    th_request *lead = ask(m, conf, ALICE), *w1 = ask(m, conf, ALICE), *w2 = ask(m, conf, ALICE);
+    flight *f = *state;
+    th_request *lead = ask(f, ALICE), *w1 = ask(f, ALICE), *w2 = ask(f, ALICE);
     assert_int_equal(th_access(lead), WS_DEFER);
     assert_int_equal(th_access(w1), WS_DEFER);
     assert_int_equal(th_access(w2), WS_DEFER);
@@ -347,72 +352,56 @@ static void test_leader_leaves_result_still_used(void **state)
     finish(w1, WS_END_DONE);
     finish(w2, WS_END_DONE);
     /* and it filled the cache */
-    th_request *next = ask(m, conf, ALICE);
+    th_request *next = ask(f, ALICE);
     assert_int_equal(th_access(next), WS_CONTINUE);
     finish(next, WS_END_DONE);
     /* a leader that leaves with a wrong password: its waiters get 401 */
-    th_request *bad = ask(m, conf, ALICE_WRONG), *bw = ask(m, conf, ALICE_WRONG);
+    th_request *bad = ask(f, ALICE_WRONG), *bw = ask(f, ALICE_WRONG);
     assert_int_equal(th_access(bad), WS_DEFER);
     assert_int_equal(th_access(bw), WS_DEFER);
     finish(bad, WS_END_ABORTED);
     assert_int_equal(th_phase_wait(bw, 5000), 401);
     finish(bw, WS_END_DONE);
-    assert_int_equal(verified() - v0, 2);
-    th_unload(m);
-    unlink(path);
+    assert_int_equal(verified() - f->v0, 2);
 }
 
 static void test_changed_user_file_starts_a_new_flight(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified();
-    th_request *before = ask(m, conf, ALICE);
+    flight *f = *state;
+    th_request *before = ask(f, ALICE);
     assert_int_equal(th_access(before), WS_DEFER);
     /* alice's password changes while that runs; the module looks at the file
      * once a second at most, so the next request comes after that second */
     char tmp[64];
     users_file(tmp, "looking-glass");
-    assert_int_equal(rename(tmp, path), 0);
+    assert_int_equal(rename(tmp, f->path), 0);
     usleep(1100 * 1000);
-    th_request *after = ask(m, conf, ALICE);
+    th_request *after = ask(f, ALICE);
     assert_int_equal(th_access(after), WS_DEFER); /* not joined: its key names the new file */
-    assert_int_equal(verified() - v0, 2);
+    assert_int_equal(verified() - f->v0, 2);
     assert_int_equal(th_phase_wait(before, 5000), WS_CONTINUE); /* checked against the file it came under */
     assert_int_equal(th_phase_wait(after, 5000), 401);
     finish(before, WS_END_DONE);
     finish(after, WS_END_DONE);
-    th_unload(m);
-    unlink(path);
 }
 
 static void test_waiters_per_credential_bounded(void **state)
 {
-    (void)state;
-    char path[64];
-    users_file(path, "wonderland");
-    th_module *m = load();
-    const void *conf = flight_conf(m, path);
-    uint64_t v0 = verified();
+    flight *f = *state;
     enum { N = AB_FLIGHT_WAITERS + 2 };
     th_request **t = calloc(N, sizeof *t);
     assert_non_null(t);
     for (int i = 0; i < N; i++) {
-        t[i] = ask(m, conf, ALICE);
+        t[i] = ask(f, ALICE);
         assert_int_equal(th_access(t[i]), WS_DEFER);
     }
     /* the leader, AB_FLIGHT_WAITERS waiters, and one beyond that verifying alone */
-    assert_int_equal(verified() - v0, 2);
+    assert_int_equal(verified() - f->v0, 2);
     for (int i = 0; i < N; i++)
         assert_int_equal(th_phase_wait(t[i], 5000), WS_CONTINUE);
     for (int i = 0; i < N; i++)
         finish(t[i], WS_END_DONE);
     free(t);
-    th_unload(m);
-    unlink(path);
 }
 
 int main(void)
@@ -422,12 +411,12 @@ int main(void)
         cmocka_unit_test(test_htpasswd_parser),
         cmocka_unit_test(test_access_hook),
         cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_same_credential_verified_once),
-        cmocka_unit_test(test_wrong_password_shared_never_cached),
-        cmocka_unit_test(test_waiter_leaves_while_waiting),
-        cmocka_unit_test(test_leader_leaves_result_still_used),
-        cmocka_unit_test(test_changed_user_file_starts_a_new_flight),
-        cmocka_unit_test(test_waiters_per_credential_bounded),
+        cmocka_unit_test_setup_teardown(test_same_credential_verified_once, flight_setup, flight_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_password_shared_never_cached, flight_setup, flight_teardown),
+        cmocka_unit_test_setup_teardown(test_waiter_leaves_while_waiting, flight_setup, flight_teardown),
+        cmocka_unit_test_setup_teardown(test_leader_leaves_result_still_used, flight_setup, flight_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_user_file_starts_a_new_flight, flight_setup, flight_teardown),
+        cmocka_unit_test_setup_teardown(test_waiters_per_credential_bounded, flight_setup, flight_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
