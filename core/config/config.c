@@ -302,7 +302,11 @@ static int cfg_top(cfg_ctx *x, json_t *root)
     return cfg_servers(x, top);
 }
 
-ws_config *config_load(const char *path, char *err, size_t errlen)
+/* The frame of every load: a fresh config in its own arena, the file read with
+ * its names and environment settled, then body() on the JSON tree. On failure
+ * the config is freed and NULL returned, err saying why (something general
+ * when nothing more precise was said). */
+static ws_config *load_with(const char *path, char *err, size_t errlen, int (*body)(cfg_ctx *x, json_t *root))
 {
     char fallback[8];
     if (!err || !errlen)
@@ -316,11 +320,8 @@ ws_config *config_load(const char *path, char *err, size_t errlen)
     }
     x.c->arena = x.a;
     json_t *root = read_json(&x, path);
-    int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 ? cfg_top(&x, root) : -1;
+    int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 ? body(&x, root) : -1;
     json_decref(root);
-    /* Certificates are read last, once every key is known to be well formed. */
-    if (rc == 0 && tls_config_build(x.c, path, err, errlen) < 0)
-        rc = -1;
     if (rc < 0) {
         if (!err[0])
             cfg_fail(&x, NULL, "invalid configuration");
@@ -330,33 +331,28 @@ ws_config *config_load(const char *path, char *err, size_t errlen)
     return x.c;
 }
 
+static int load_all(cfg_ctx *x, json_t *root)
+{
+    if (cfg_top(x, root) < 0)
+        return -1;
+    /* Certificates are read last, once every key is known to be well formed. */
+    return tls_config_build(x->c, x->file, x->err, x->errlen) < 0 ? -1 : 0;
+}
+
+ws_config *config_load(const char *path, char *err, size_t errlen)
+{
+    return load_with(path, err, errlen, load_all);
+}
+
+static int load_modules_only(cfg_ctx *x, json_t *root)
+{
+    ws_settings *top = settings_new(x->a, root, "", x->file, x->c->dir, x->err, x->errlen);
+    return top ? cfg_modules(x, top) : -1;
+}
+
 ws_config *config_load_modules(const char *path, char *err, size_t errlen)
 {
-    char fallback[8];
-    if (!err || !errlen)
-        err = fallback, errlen = sizeof fallback;
-    err[0] = '\0';
-    cfg_ctx x = {.file = path, .err = err, .errlen = errlen};
-    if (!(x.a = arena_new(16384)) || !(x.c = arena_alloc(x.a, sizeof *x.c))) {
-        arena_free(x.a);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    x.c->arena = x.a;
-    json_t *root = read_json(&x, path);
-    ws_settings *top = NULL;
-    int rc = root && cfg_file_names(&x, path) == 0 && cfg_expand_env(&x, root) == 0 &&
-                     (top = settings_new(x.a, root, "", x.file, x.c->dir, x.err, x.errlen))
-                 ? cfg_modules(&x, top)
-                 : -1;
-    json_decref(root);
-    if (rc < 0) {
-        if (!err[0])
-            cfg_fail(&x, NULL, "invalid configuration");
-        config_free(x.c);
-        return NULL;
-    }
-    return x.c;
+    return load_with(path, err, errlen, load_modules_only);
 }
 
 void config_free(ws_config *c)
