@@ -12,60 +12,45 @@
 
 #include "loop.h"
 
-static int again(void)
+/* A call that failed (never with EINTR: the callers call again) on the
+ * transport contract: TR_AGAIN, waiting for `want`, or TR_ERROR. */
+static ssize_t failed(transport *t, int want)
 {
-    return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        t->want = want;
+        return TR_AGAIN;
+    }
+    return TR_ERROR;
 }
 
 static ssize_t plain_read(transport *t, void *buf, size_t n)
 {
-    for (;;) {
-        ssize_t k = read(t->fd, buf, n);
-        if (k >= 0)
-            return k;
-        if (errno == EINTR)
-            continue;
-        if (again()) {
-            t->want = LOOP_READ;
-            return TR_AGAIN;
-        }
-        return TR_ERROR;
-    }
+    ssize_t k;
+    do {
+        k = read(t->fd, buf, n);
+    } while (k < 0 && errno == EINTR);
+    return k >= 0 ? k : failed(t, LOOP_READ);
 }
 
 static ssize_t plain_writev(transport *t, const struct iovec *iov, int n, int more)
 {
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-    for (;;) {
-        ssize_t k = sendmsg(t->fd, &msg, more ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
+    ssize_t k;
+    do {
+        k = sendmsg(t->fd, &msg, more ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
         if (k < 0 && errno == ENOTSOCK)
             k = writev(t->fd, iov, n); /* not a socket (a pipe in tests): same bytes, no flags */
-        if (k >= 0)
-            return k;
-        if (errno == EINTR)
-            continue;
-        if (again()) {
-            t->want = LOOP_WRITE;
-            return TR_AGAIN;
-        }
-        return TR_ERROR;
-    }
+    } while (k < 0 && errno == EINTR);
+    return k >= 0 ? k : failed(t, LOOP_WRITE);
 }
 
 static ssize_t plain_sendfile(transport *t, int fd, off_t *off, size_t n)
 {
-    for (;;) {
-        ssize_t k = sendfile(t->fd, fd, off, n);
-        if (k >= 0)
-            return k;
-        if (errno == EINTR)
-            continue;
-        if (again()) {
-            t->want = LOOP_WRITE;
-            return TR_AGAIN;
-        }
-        return TR_ERROR;
-    }
+    ssize_t k;
+    do {
+        k = sendfile(t->fd, fd, off, n);
+    } while (k < 0 && errno == EINTR);
+    return k >= 0 ? k : failed(t, LOOP_WRITE);
 }
 
 static void plain_shutdown(transport *t)
