@@ -1,7 +1,8 @@
 /*
  * Helpers for tests that need a config file: a private temp folder, files
  * written into it, and config_load on a JSON text where "@MODS@" stands for
- * the folder of the test modules ($WEBSERV_BUILD/tests/modules).
+ * the folder of the test modules ($WEBSERV_BUILD/tests/modules); and the two
+ * checks the config tests make (expect_err, must_load).
  */
 #ifndef CFGTEST_H
 #define CFGTEST_H
@@ -103,6 +104,29 @@ static ws_config *cfgtest_load(const char *json)
     ws_config *c = config_load(cfgtest_file, cfgtest_err, sizeof cfgtest_err);
     cfgtest_record(text, c ? NULL : cfgtest_err);
     free(text);
+    return c;
+}
+
+/* For cmocka tests (cmocka.h comes before this header): the load must fail
+ * with "<file>: <want>…" (want is a prefix of the rest), in one line. */
+static inline void expect_err(const char *json, const char *want)
+{
+    ws_config *c = cfgtest_load(json);
+    config_free(c);
+    assert_null(c);
+    char full[1200];
+    snprintf(full, sizeof full, "%s: %s", cfgtest_file, want);
+    if (strncmp(cfgtest_err, full, strlen(full)) != 0)
+        fail_msg("got:  %s\nwant: %s", cfgtest_err, full);
+    assert_null(strchr(cfgtest_err, '\n'));
+}
+
+/* The load must succeed; the caller frees the config. */
+static inline ws_config *must_load(const char *json)
+{
+    ws_config *c = cfgtest_load(json);
+    if (!c)
+        fail_msg("load failed: %s", cfgtest_err);
     return c;
 }
 

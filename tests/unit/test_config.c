@@ -11,27 +11,6 @@
 #include "cfgtest.h"
 #include "modules.h"
 
-/* The load must fail with "<file>: <want>…" (want is a prefix of the rest). */
-static void expect_err(const char *json, const char *want)
-{
-    ws_config *c = cfgtest_load(json);
-    config_free(c);
-    assert_null(c);
-    char full[1200];
-    snprintf(full, sizeof full, "%s: %s", cfgtest_file, want);
-    if (strncmp(cfgtest_err, full, strlen(full)) != 0)
-        fail_msg("got:  %s\nwant: %s", cfgtest_err, full);
-    assert_null(strchr(cfgtest_err, '\n'));
-}
-
-static ws_config *must_load(const char *json)
-{
-    ws_config *c = cfgtest_load(json);
-    if (!c)
-        fail_msg("load failed: %s", cfgtest_err);
-    return c;
-}
-
 #define MIN_REST "\"servers\": [{\"listen\": \"8080\"}]}"
 #define MINIMAL "{" MIN_REST
 

@@ -12,32 +12,12 @@
 
 #include "cfgtest.h"
 
-static void expect_err(const char *json, const char *want)
-{
-    ws_config *c = cfgtest_load(json);
-    config_free(c);
-    assert_null(c);
-    char full[1200];
-    snprintf(full, sizeof full, "%s: %s", cfgtest_file, want);
-    if (strncmp(cfgtest_err, full, strlen(full)) != 0)
-        fail_msg("got:  %s\nwant: %s", cfgtest_err, full);
-    assert_null(strchr(cfgtest_err, '\n'));
-}
-
 /* The error must contain `part` too (a file name after the JSON path). */
 static void expect_err_with(const char *json, const char *want, const char *part)
 {
     expect_err(json, want);
     if (!strstr(cfgtest_err, part))
         fail_msg("got: %s\nwanted it to name: %s", cfgtest_err, part);
-}
-
-static ws_config *must_load(const char *json)
-{
-    ws_config *c = cfgtest_load(json);
-    if (!c)
-        fail_msg("load failed: %s", cfgtest_err);
-    return c;
 }
 
 static void sh(const char *fmt, ...)

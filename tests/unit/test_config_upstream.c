@@ -10,17 +10,6 @@
 
 #include "cfgtest.h"
 
-static void expect_err(const char *json, const char *want)
-{
-    ws_config *c = cfgtest_load(json);
-    config_free(c);
-    assert_null(c);
-    char full[1200];
-    snprintf(full, sizeof full, "%s: %s", cfgtest_file, want);
-    if (strncmp(cfgtest_err, full, strlen(full)) != 0)
-        fail_msg("got:  %s\nwant: %s", cfgtest_err, full);
-}
-
 #define REST "\"servers\": [{\"listen\": \"8080\"}]}"
 
 static void test_values_and_defaults(void **state)
