@@ -8,13 +8,13 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
 
+import democonf
 import harness
 
 # Static answers while a big folder is listed: bound per answer.
@@ -262,20 +262,7 @@ class DemoConfigTest(harness.ServerTestCase):
     """conf/server.json as shipped, on a free port and a copy of www/."""
 
     def test_uploads_listing(self):
-        www = os.path.join(self.tmp, "demo-www")
-        shutil.copytree(os.path.join(harness.SRC, "www"), www)
-        with open(os.path.join(harness.SRC, "conf/server.json")) as f:
-            cfg = json.load(f)
-        cfg["modules_dir"] = harness.MODULES
-        cfg["access_log"] = "off"
-        s = cfg["servers"][0]
-        s["listen"] = ["127.0.0.1:%d" % self.port]
-        s.pop("tls", None)  # the demo's HTTPS certificate is made by make run, not here
-        s["root"] = www
-        s["error_pages"] = {"404": os.path.join(www, "errors/404.html")}
-        for loc in s["locations"]:  # the config is copied away from conf/: its user file by absolute path
-            if "auth_basic" in loc:
-                loc["auth_basic"]["user_file"] = os.path.join(harness.SRC, "conf", loc["auth_basic"]["user_file"])
+        cfg = democonf.config(self)
         self.start(config=cfg)
         r, body = self.request("GET", "/uploads/")
         self.assertEqual(r.status, 200)

@@ -1,9 +1,11 @@
 """mod_headers: set/add/remove on 2xx/3xx (and every status with always),
 expires by extension and by type, CORS on responses and preflights answered
 with 204, and config errors with their JSON paths."""
+import base64
 import email.utils
 import time
 
+import democonf
 import harness
 from test_access import check_config
 
@@ -123,21 +125,7 @@ class DemoPhasesTest(harness.ServerTestCase):
     """conf/server.json as shipped: its password-protected folder, CORS header and rewrites."""
 
     def test_demo(self):
-        import base64, json, os, shutil
-        www = os.path.join(self.tmp, "demo-www")
-        shutil.copytree(os.path.join(harness.SRC, "www"), www)
-        with open(os.path.join(harness.SRC, "conf/server.json")) as f:
-            cfg = json.load(f)
-        cfg["modules_dir"] = harness.MODULES
-        cfg["access_log"] = "off"
-        s = cfg["servers"][0]
-        s["listen"] = ["127.0.0.1:%d" % self.port]
-        s.pop("tls", None)
-        s["root"] = www
-        s["error_pages"] = {"404": os.path.join(www, "errors/404.html")}
-        for loc in s["locations"]:
-            if "auth_basic" in loc:
-                loc["auth_basic"]["user_file"] = os.path.join(harness.SRC, "conf", loc["auth_basic"]["user_file"])
+        cfg = democonf.config(self)
         self.start(config=cfg)
         self.assertEqual(self.request("GET", "/members/")[0].status, 401)
         demo = {"Authorization": "Basic " + base64.b64encode(b"demo:demo").decode()}
