@@ -86,6 +86,12 @@ void up_succeeded(up_conn *c);
 /* Close every pooled connection and free the state (the module's fini). */
 void up_shutdown(void);
 
+/* A location's required "upstream" key: the top-level group it names, in
+ * *out. 1 when found; 0 when missing or unknown (reported: configure goes on
+ * to the other keys); -1 when this server has no upstreams at all (a core
+ * older than ABI 1.2: reported, nothing more to read). */
+int up_conf_upstream(const ws_host *h, const ws_settings *s, const ws_upstream **out);
+
 /* Monotonic milliseconds. */
 uint64_t up_now_ms(void);
 

@@ -26,18 +26,9 @@ int fcgi_configure(const ws_settings *s, const ws_location_info *loc, const void
     fcgi_conf *c = h->cfg_alloc(s, sizeof *c);
     if (!c)
         return -1;
-    int ok = 1;
-    if (h->size < offsetof(ws_host, cfg_upstream) + sizeof h->cfg_upstream || !h->cfg_upstream) {
-        h->cfg_error(s, NULL, "this server has no upstreams (ABI 1.2 cfg_upstream)");
+    int ok = up_conf_upstream(h, s, &c->upstream);
+    if (ok < 0)
         return -1;
-    }
-    int rc = h->cfg_upstream(s, "upstream", &c->upstream);
-    if (rc == 0) {
-        h->cfg_error(s, "upstream", "required: the name of a top-level upstream");
-        ok = 0;
-    } else if (rc < 0) {
-        ok = 0;
-    }
     c->index = "index.php";
     if (h->cfg_string(s, "index", &c->index) < 0)
         ok = 0;
@@ -50,7 +41,7 @@ int fcgi_configure(const ws_settings *s, const ws_location_info *loc, const void
         ok = 0;
     c->extensions = default_extensions;
     c->n_extensions = 1;
-    rc = h->cfg_string_list(s, "extensions", &c->extensions, &c->n_extensions);
+    int rc = h->cfg_string_list(s, "extensions", &c->extensions, &c->n_extensions);
     if (rc < 0)
         ok = 0;
     for (size_t i = 0; rc > 0 && i < c->n_extensions; i++)

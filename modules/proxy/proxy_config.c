@@ -24,21 +24,12 @@ static int timeout_key(const ws_settings *t, const char *key, uint64_t *ms)
 int proxy_configure(const ws_settings *s, const ws_location_info *loc, const void **out)
 {
     const ws_host *h = proxy_host;
-    if (h->size < offsetof(ws_host, cfg_upstream) + sizeof h->cfg_upstream || !h->cfg_upstream) {
-        h->cfg_error(s, NULL, "this server has no upstreams (ABI 1.2 cfg_upstream)");
-        return -1;
-    }
     proxy_conf *c = h->cfg_alloc(s, sizeof *c);
     if (!c)
         return -1;
-    int ok = 1;
-    int rc = h->cfg_upstream(s, "upstream", &c->upstream);
-    if (rc == 0) {
-        h->cfg_error(s, "upstream", "required: the name of a top-level upstream");
-        ok = 0;
-    } else if (rc < 0) {
-        ok = 0;
-    }
+    int ok = up_conf_upstream(h, s, &c->upstream);
+    if (ok < 0)
+        return -1;
     c->location = loc->path;
     if (h->cfg_bool(s, "pass_server_date", &c->pass_server_date) < 0)
         return -1;
@@ -99,7 +90,7 @@ int proxy_configure(const ws_settings *s, const ws_location_info *loc, const voi
     /* "timeouts": {connect, send, read} over the group's, for this location. */
     const ws_settings *ts = NULL;
     int has_object = h->size >= offsetof(ws_host, cfg_object) + sizeof h->cfg_object && h->cfg_object;
-    rc = has_object ? h->cfg_object(s, "timeouts", &ts) : 0;
+    int rc = has_object ? h->cfg_object(s, "timeouts", &ts) : 0;
     if (rc < 0)
         ok = 0;
     if (rc > 0 && (timeout_key(ts, "connect", &c->connect_ms) < 0 || timeout_key(ts, "send", &c->send_ms) < 0 ||
