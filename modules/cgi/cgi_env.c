@@ -325,3 +325,11 @@ char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env,
     v[n] = NULL;
     return v;
 }
+
+int cgi_script_in_location(const ws_request *r, size_t n)
+{
+    size_t loclen = r->location ? strlen(r->location) : 0;
+    while (loclen > 0 && r->location[loclen - 1] == '/')
+        loclen--;
+    return n >= loclen;
+}

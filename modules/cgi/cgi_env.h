@@ -39,4 +39,8 @@ cgi_pair *cgi_env_pairs(const ws_host *host, ws_request *r, const char *const *e
 char **cgi_env_build(const ws_host *host, ws_request *r, const char *const *env, size_t n_env,
                      const cgi_env_script *s, int64_t content_length);
 
+/* Whether a SCRIPT_NAME of the path's first n bytes lies inside the request's
+ * location, not above it (a location "/app/" takes no script "/app"). */
+int cgi_script_in_location(const ws_request *r, size_t n);
+
 #endif

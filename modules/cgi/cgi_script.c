@@ -59,11 +59,7 @@ int cgi_find_script(ws_request *r, const cgi_conf *conf, cgi_script *out)
     size_t n = script_prefix(r, buf, rootlen);
     if (n == 0)
         return 0;
-    /* The script must lie inside this location, not above it. */
-    size_t loclen = r->location ? strlen(r->location) : 0;
-    while (loclen > 0 && r->location[loclen - 1] == '/')
-        loclen--;
-    if (n < loclen)
+    if (!cgi_script_in_location(r, n))
         return 0;
 
     buf[rootlen + n] = '\0';

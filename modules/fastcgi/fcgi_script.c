@@ -68,12 +68,7 @@ int fcgi_find_script(ws_request *r, const fcgi_conf *conf, cgi_env_script *out)
             if (path[i] == '/' && is_script_name(conf, path, i) && regular(r->root, path, i))
                 n = i;
     }
-    if (n == 0)
-        return 0;
-    size_t loclen = r->location ? strlen(r->location) : 0;
-    while (loclen > 0 && r->location[loclen - 1] == '/')
-        loclen--;
-    if (n < loclen)
+    if (n == 0 || !cgi_script_in_location(r, n))
         return 0;
     size_t rl = strlen(r->root);
     char *file = fcgi_host->alloc(r, rl + n + 1);
