@@ -13,9 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guardpage.h"
 #include "http_parse.h"
 
 #define GUARD_CAP (64 * 1024)
@@ -24,21 +23,11 @@ static char *guard_end;
 static int group_setup(void **state)
 {
     (void)state;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t size = (GUARD_CAP + page - 1) / page * page;
-    char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(base != MAP_FAILED);
-    assert_int_equal(mprotect(base + size, page, PROT_NONE), 0);
-    guard_end = base + size;
+    guard_end = guard_region(GUARD_CAP);
     return 0;
 }
 
-static const char *guard_put(const char *src, size_t n)
-{
-    assert_true(n <= GUARD_CAP);
-    memmove(guard_end - n, src, n);
-    return guard_end - n;
-}
+static const char *guard_put(const char *src, size_t n) { return guard_copy(guard_end, GUARD_CAP, src, n); }
 
 typedef struct chunk_case {
     const char *name;

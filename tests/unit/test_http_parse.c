@@ -15,9 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guardpage.h"
 #include "http_parse.h"
 
 /* ---- guard page ---- */
@@ -25,28 +24,13 @@
 #define GUARD_CAP (256 * 1024)
 static char *guard_end; /* first byte of the PROT_NONE page */
 
-static void guard_init(void)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t size = (GUARD_CAP + page - 1) / page * page;
-    char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(base != MAP_FAILED);
-    assert_int_equal(mprotect(base + size, page, PROT_NONE), 0);
-    guard_end = base + size;
-}
-
 /* Copies src[0..n) so that it ends exactly at the guard page. */
-static const char *guard_put(const char *src, size_t n)
-{
-    assert_true(n <= GUARD_CAP);
-    memmove(guard_end - n, src, n);
-    return guard_end - n;
-}
+static const char *guard_put(const char *src, size_t n) { return guard_copy(guard_end, GUARD_CAP, src, n); }
 
 static int group_setup(void **state)
 {
     (void)state;
-    guard_init();
+    guard_end = guard_region(GUARD_CAP);
     return 0;
 }
 

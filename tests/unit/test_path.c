@@ -11,29 +11,18 @@
 #include <cmocka.h>
 
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guardpage.h"
 #include "http_parse.h"
 
 #define GUARD_CAP 16384
 static char *in_end, *out_end; /* each the first byte of a PROT_NONE page */
 
-static char *guarded_region(void)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t size = (GUARD_CAP + page - 1) / page * page;
-    char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(base != MAP_FAILED);
-    assert_int_equal(mprotect(base + size, page, PROT_NONE), 0);
-    return base + size;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    in_end = guarded_region();
-    out_end = guarded_region();
+    in_end = guard_region(GUARD_CAP);
+    out_end = guard_region(GUARD_CAP);
     return 0;
 }
 
