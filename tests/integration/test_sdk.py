@@ -21,7 +21,9 @@ def run(argv, cwd, env, shell=False):
     return p.stdout
 
 
-class SdkTest(harness.ServerTestCase):
+class SdkCase(harness.ServerTestCase):
+    """A test with the SDK installed into a temporary prefix (cmake --install of the
+    build under test), its pkg-config and CMake folders in self.env; no tests of its own."""
 
     def setUp(self):
         super().setUp()
@@ -41,8 +43,31 @@ class SdkTest(harness.ServerTestCase):
         shutil.copytree(os.path.join(EXAMPLES, name), d)
         return d
 
+    def make_example(self, name, dest, tests_run):
+        """A copy of example `name` built with its Makefile (pkg-config) after `make check`
+        ran its test-host tests (tests_run of them); returns the folder."""
+        d = self.copy_example(name, dest)
+        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], d, self.env)
+        self.assertIn("%d test(s) run" % tests_run, out)
+        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], d, self.env)
+        return d
+
+    def cmake_example(self, name, dest, ctest=False):
+        """A copy of example `name` built with CMake (find_package(webserv)), its ctest
+        run and passed when asked; returns the build folder."""
+        src = self.copy_example(name, dest)
+        b = os.path.join(src, "build")
+        run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
+        run(["cmake", "--build", b], src, self.env)
+        if ctest:
+            self.assertIn("100% tests passed", run(["ctest", "--output-on-failure"], b, self.env))
+        return b
+
     def pkg(self, *args):
         return run(["pkg-config", *args], self.tmp, self.env).strip()
+
+
+class SdkTest(SdkCase):
 
     def test_installed_files(self):
         inc = os.path.join(self.prefix, "include", "webserv")
@@ -79,18 +104,13 @@ class SdkTest(harness.ServerTestCase):
         # CMake: find_package(webserv) + webserv_add_module, and hello's ctest.
         built = {}
         for name in ("hello", "status"):
-            src = self.copy_example(name, name + "-cmake")
-            b = os.path.join(src, "build")
-            run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
-            run(["cmake", "--build", b], src, self.env)
+            b = self.cmake_example(name, name + "-cmake", ctest=name == "hello")
             so = os.path.join(b, "mod_%s.so" % name)
             self.assertTrue(os.path.isfile(so), os.listdir(b))
-            nm = run(["nm", "-D", "--defined-only", so], src, self.env)
+            nm = run(["nm", "-D", "--defined-only", so], b, self.env)
             exported = [ln.split()[-1] for ln in nm.splitlines() if ln.split()[1:2] and ln.split()[1] in "TDBR"]
             self.assertEqual(exported, ["webserv_module"], "hidden visibility: only the descriptor is exported")
             built[name] = so
-        out = run(["ctest", "--output-on-failure"], os.path.join(self.tmp, "hello-cmake", "build"), self.env)
-        self.assertIn("100% tests passed", out)
 
         # 1. The installed server: bare names from its own module folder
         #    (hello was `make install`ed there), status by path.
@@ -160,16 +180,8 @@ class SdkTest(harness.ServerTestCase):
 
     def test_kv_example_out_of_tree(self):
         """examples/modules/kv: make check and ctest against the installed test host, then serve."""
-        kv_pc = self.copy_example("kv", "kv-pc")
-        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], kv_pc, self.env)
-        self.assertIn("5 test(s) run", out)
-        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], kv_pc, self.env)
-        src = self.copy_example("kv", "kv-cmake")
-        b = os.path.join(src, "build")
-        run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
-        run(["cmake", "--build", b], src, self.env)
-        out = run(["ctest", "--output-on-failure"], b, self.env)
-        self.assertIn("100% tests passed", out)
+        kv_pc = self.make_example("kv", "kv-pc", 5)
+        b = self.cmake_example("kv", "kv-cmake", ctest=True)
         for so in (os.path.join(kv_pc, "mod_kv.so"), os.path.join(b, "mod_kv.so")):
             cfg = {"modules": [so], "workers": 2,
                    "servers": [{"listen": "127.0.0.1:%d" % self.port, "locations": [
@@ -184,16 +196,8 @@ class SdkTest(harness.ServerTestCase):
     def test_websocket_echo_example_out_of_tree(self):
         """examples/modules/websocket-echo (ABI 1.3, libcrypto): make check and CMake against the
         installed SDK, then the built module answers a WebSocket handshake in a real server."""
-        pc = self.copy_example("websocket-echo", "wse-pc")
-        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], pc, self.env)
-        self.assertIn("6 test(s) run", out)
-        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], pc, self.env)
-        src = self.copy_example("websocket-echo", "wse-cmake")
-        b = os.path.join(src, "build")
-        run(["cmake", "-S", src, "-B", b, "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"], src, self.env)
-        run(["cmake", "--build", b], src, self.env)
-        out = run(["ctest", "--output-on-failure"], b, self.env)
-        self.assertIn("100% tests passed", out)
+        pc = self.make_example("websocket-echo", "wse-pc", 6)
+        b = self.cmake_example("websocket-echo", "wse-cmake", ctest=True)
         for so in (os.path.join(pc, "mod_websocket_echo.so"), os.path.join(b, "mod_websocket_echo.so")):
             cfg = {"modules": [so], "servers": [{"listen": "127.0.0.1:%d" % self.port, "locations": [
                 {"path": "/ws", "websocket_echo": {}}]}]}

@@ -3,25 +3,14 @@ built out of tree against an installed SDK with its Makefile (pkg-config),
 its test-host test run, then loaded beside static into a real server: the
 filter changes what static and the core's error pages answer."""
 import os
-import shutil
-import subprocess
 
 import harness
-from test_sdk import BUILD, EXAMPLES, run
+from test_sdk import SdkCase
 
 
-class SdkFilterTest(harness.ServerTestCase):
+class SdkFilterTest(SdkCase):
     def test_filter_example_builds_tests_and_serves(self):
-        prefix = os.path.join(self.tmp, "prefix")
-        run(["cmake", "--install", BUILD, "--prefix", prefix], self.tmp, dict(os.environ))
-        pcdir = [d for d, _, files in os.walk(prefix) if "webserv.pc" in files][0]
-        env = dict(os.environ, PKG_CONFIG_PATH=pcdir)
-        env.pop("MAKEFLAGS", None)
-        src = os.path.join(self.tmp, "secheaders")
-        shutil.copytree(os.path.join(EXAMPLES, "secheaders"), src)
-        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
-        self.assertIn("3 test(s) run", out)
-        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
+        src = self.make_example("secheaders", "secheaders", 3)
         self.write("index.html", "<p>hi</p>\n")
         cfg = self.base_config(locations=[{"path": "/", "static": {},
                                            "secheaders": {"csp": "default-src 'self'"}}])
@@ -38,16 +27,7 @@ class SdkFilterTest(harness.ServerTestCase):
         """examples/modules/subst (docs/modules.md "Tutorial: a body filter"): built
         out of tree, its test-host test run, then substituting in what static sends,
         small and big (read in 64 KiB pieces, matches straddling them)."""
-        prefix = os.path.join(self.tmp, "prefix")
-        run(["cmake", "--install", BUILD, "--prefix", prefix], self.tmp, dict(os.environ))
-        pcdir = [d for d, _, files in os.walk(prefix) if "webserv.pc" in files][0]
-        env = dict(os.environ, PKG_CONFIG_PATH=pcdir)
-        env.pop("MAKEFLAGS", None)
-        src = os.path.join(self.tmp, "subst")
-        shutil.copytree(os.path.join(EXAMPLES, "subst"), src)
-        out = run(["make", "check", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
-        self.assertIn("5 test(s) run", out)
-        run(["make", "CFLAGS=-O2 -Wall -Wextra -Werror"], src, env)
+        src = self.make_example("subst", "subst", 5)
         self.write("page.txt", "see http://old.example/a and http://old.example/b\n")
         big = b"".join(b"line %06d http://old.example/\n" % i for i in range(40000))
         self.write("big.txt", big)
