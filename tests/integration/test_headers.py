@@ -117,10 +117,6 @@ class HeadersTest(harness.ServerTestCase):
             self.assertIn("servers[0].locations[0]." + where, err, hd)
 
 
-if __name__ == "__main__":
-    harness.main()
-
-
 class DemoPhasesTest(harness.ServerTestCase):
     """conf/server.json as shipped: its password-protected folder, CORS header and rewrites."""
 
@@ -137,3 +133,7 @@ class DemoPhasesTest(harness.ServerTestCase):
         self.assertEqual(r.getheader("Access-Control-Allow-Origin"), "*")
         r, _ = self.request("GET", "/documents/notes.md")
         self.assertEqual((r.status, r.getheader("Location")), (301, "/docs/notes.md"))
+
+
+if __name__ == "__main__":
+    harness.main()
