@@ -203,6 +203,7 @@ if(NOT WEBSERV_SANITIZE)
     "test_h2-streams|test_h2.py|-k|TestNegotiation|-k|TestConcurrency|-k|TestLifecycle"
     "test_h2_floods|test_h2_floods.py"
     "test_compress_offload|test_compress_offload.py|-k|*.test_client_leaves*"
+    "test_upload-delete|test_upload.py|-k|*.test_client_leaves_mid_delete|-k|*.test_delete"
     "test_h2_idle|test_h2_idle.py|-k|TestWake")
   foreach(entry ${WEBSERV_LEAK_TESTS})
     string(REPLACE "|" ";" parts "${entry}")

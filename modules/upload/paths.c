@@ -93,9 +93,3 @@ int up_resolve_fs(up_target *t)
         return UP_NO_FOLDER;
     return join_into(t->path, t->folder, t->name, strlen(t->name)) < 0 ? UP_FAILED : UP_RESOLVED;
 }
-
-int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t)
-{
-    int rc = up_resolve_begin(r, conf, as_folder, t);
-    return rc == UP_RESOLVED ? up_resolve_fs(t) : rc;
-}

@@ -33,12 +33,11 @@ enum { UP_RESOLVED = 0, UP_NO_FOLDER = 1, UP_OUTSIDE = 2, UP_FAILED = 3 };
 
 /* Map r->request_path to the file system. as_folder: the whole path names
  * a folder (multipart POST), else its last component names an entry of the
- * folder before it. Returns one of the UP_ values above. */
-int up_resolve(ws_request *r, const up_conf *conf, int as_folder, up_target *t);
-/* The same in two steps, so that the disk calls (realpath, stat) can run
- * on the pool: up_resolve_begin on the loop (names, and PATH_MAX buffers in
- * request memory for the results; UP_RESOLVED or UP_FAILED), then
- * up_resolve_fs anywhere (no host call, no allocation). */
+ * folder before it. In two steps, so that the disk calls (realpath, stat)
+ * run on the pool: up_resolve_begin on the loop (names, and PATH_MAX
+ * buffers in request memory for the results; UP_RESOLVED or UP_FAILED),
+ * then up_resolve_fs anywhere (no host call, no allocation), which returns
+ * one of the UP_ values above. */
 int up_resolve_begin(ws_request *r, const up_conf *conf, int as_folder, up_target *t);
 int up_resolve_fs(up_target *t);
 
@@ -127,6 +126,8 @@ size_t up_form_body(ws_request *r, up_ctx *c, const char *data, size_t len);
 void up_form_end(ws_request *r, up_ctx *c);
 void up_form_drained(ws_request *r, up_ctx *c);
 
+/* DELETE: the target is resolved and removed on the pool (delete.c).
+ * Returns 0 (answered later) or an HTTP status. */
 int up_delete(ws_request *r, const up_conf *conf);
 
 #endif

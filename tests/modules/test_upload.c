@@ -31,6 +31,11 @@
 static pid_t main_tid;
 static int creates_on_loop, creates_on_pool, lstats_on_loop, lstats_on_pool;
 static int realpaths_on_loop, realpaths_on_pool, places_on_loop, places_on_pool;
+static int stats_on_loop, stats_on_pool, unlinks_on_loop, unlinks_on_pool, rmdirs_on_loop, rmdirs_on_pool;
+/* A gate for the pool (a pipe, -1 when open): an unlink or rmdir there
+ * first says it arrived (gate_reached) and waits for a byte, so that a test
+ * can act while a DELETE surely runs on the pool. */
+static int gate_in = -1, gate_reached;
 static int on_loop(void)
 {
     return (pid_t)syscall(SYS_gettid) == main_tid;
@@ -54,6 +59,32 @@ static char *counted_realpath(const char *path, char *resolved)
     count(&realpaths_on_loop, &realpaths_on_pool);
     return realpath(path, resolved);
 }
+static int counted_stat(const char *path, struct stat *st)
+{
+    count(&stats_on_loop, &stats_on_pool);
+    return stat(path, st);
+}
+static void pass_gate(void)
+{
+    if (gate_in < 0 || on_loop())
+        return;
+    __atomic_store_n(&gate_reached, 1, __ATOMIC_SEQ_CST);
+    char b;
+    while (read(gate_in, &b, 1) < 0 && errno == EINTR)
+        ;
+}
+static int counted_unlink(const char *path)
+{
+    count(&unlinks_on_loop, &unlinks_on_pool);
+    pass_gate();
+    return unlink(path);
+}
+static int counted_rmdir(const char *path)
+{
+    count(&rmdirs_on_loop, &rmdirs_on_pool);
+    pass_gate();
+    return rmdir(path);
+}
 static int counted_tf_replace(const char *tmp, const char *final)
 {
     count(&places_on_loop, &places_on_pool);
@@ -68,22 +99,29 @@ static void reset_counts(void)
 {
     creates_on_loop = creates_on_pool = lstats_on_loop = lstats_on_pool = 0;
     realpaths_on_loop = realpaths_on_pool = places_on_loop = places_on_pool = 0;
+    stats_on_loop = stats_on_pool = unlinks_on_loop = unlinks_on_pool = rmdirs_on_loop = rmdirs_on_pool = 0;
 }
 #define tf_create counted_tf_create
 #define lstat counted_lstat
 #define realpath counted_realpath
 #define tf_replace counted_tf_replace
 #define tf_place_new counted_tf_place_new
+#define stat(path, st) counted_stat(path, st) /* the call, not struct stat */
+#define unlink counted_unlink
+#define rmdir counted_rmdir
 #include "upload/files.c"
 #include "upload/form.c"
 #include "upload/paths.c"
 #include "upload/raw.c"
+#include "upload/delete.c"
 #undef tf_create
 #undef lstat
 #undef realpath
 #undef tf_replace
 #undef tf_place_new
-#include "upload/delete.c"
+#undef stat
+#undef unlink
+#undef rmdir
 #include "upload/filename.c"
 #include "upload/multipart.c"
 #include "upload/respond.c"
@@ -1190,6 +1228,92 @@ static void test_delete(void **state)
     assert_true(exists("up/f"));
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Issue 21: a DELETE resolves its target (realpath, stat), looks at it
+ * (lstat) and removes it (unlink, rmdir) on the pool only; the answers are
+ * the ones test_delete knows, with the same fields. */
+static void test_delete_on_the_pool(void **state)
+{
+    (void)state;
+    reset_counts();
+    put_file("up/gone.txt", "x");
+    put_file("up/sub/inner", "x");
+    th_request *t = start("DELETE", "/up/gone.txt", NULL);
+    assert_int_equal(th_response_of(t)->status, 204);
+    assert_true(th_response_of(t)->finished);
+    assert_int_equal(th_response_of(t)->body_len, 0);
+    assert_null(th_header(t, "Content-Type"));
+    end(t);
+    assert_false(exists("up/gone.txt"));
+    assert_int_equal(simple("DELETE", "/up/gone.txt"), 404);
+    assert_int_equal(simple("DELETE", "/up/nodir/x"), 404);
+    assert_int_equal(simple("DELETE", "/up/sub"), 409);
+    assert_int_equal(simple("DELETE", "/up/sub/"), 409);
+    assert_true(exists("up/sub/inner"));
+    unlink(at("up/sub/inner"));
+    assert_int_equal(simple("DELETE", "/up/sub/"), 204);
+    assert_int_equal(simple("DELETE", "/up/"), 403);
+    put_file("up/f", "x");
+    assert_int_equal(simple("DELETE", "/up/f/"), 404);
+    assert_true(exists("up/f"));
+    assert_int_equal(realpaths_on_loop + stats_on_loop + lstats_on_loop + unlinks_on_loop + rmdirs_on_loop, 0);
+    assert_int_equal(unlinks_on_pool, 1); /* gone.txt */
+    assert_int_equal(rmdirs_on_pool, 3);  /* sub twice while not empty, then once empty */
+    assert_true(realpaths_on_pool >= 2 * 6); /* upload folder and target folder of the six that resolved */
+    assert_true(lstats_on_pool >= 6);
+}
+
+/* The client leaves while its DELETE is on the pool (stopped at the gate
+ * in unlink): no answer is given, the request ends only after the work
+ * returned (ASan and valgrind see any use after free), and no descriptor
+ * stays open. */
+static void test_delete_client_leaves(void **state)
+{
+    (void)state;
+    put_file("up/mid.txt", "x");
+    int fds = open_fds();
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    gate_in = gate[0];
+    gate_reached = 0;
+    th_request *t = th_request_new(mod, conf, "DELETE", "/up/mid.txt", NULL);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    th_response *res = th_response_of(t);
+    for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
+        assert_true(ms < 30000); /* generous: the pool is one thread away */
+        usleep(1000);
+    }
+    assert_false(res->finished); /* the work waits at the gate */
+    assert_int_equal(res->error_status, 0);
+    assert_int_equal(write(gate[1], "x", 1), 1);
+    th_request_abort(t); /* waits for the work, skips its done */
+    gate_in = -1;
+    close(gate[0]);
+    close(gate[1]);
+    assert_false(res->finished);
+    assert_int_equal(res->error_status, 0);
+    assert_int_equal(res->status, 0);
+    assert_int_equal(res->cleanups, 1);
+    assert_false(exists("up/mid.txt")); /* the work went through */
+    assert_int_equal(open_fds(), fds);
+    /* The module serves the next one. */
+    put_file("up/next.txt", "x");
+    assert_int_equal(simple("DELETE", "/up/next.txt"), 204);
+    assert_int_equal(open_fds(), fds);
+}
+
 /* ---- confinement and configuration ---- */
 
 static void test_symlink_escape(void **state)
@@ -1229,6 +1353,7 @@ static void test_dir_option(void **state)
 
     t = th_request_new(mod, c2, "DELETE", "/files/d.txt", NULL);
     th_dispatch(t);
+    wait_started(t);
     assert_int_equal(status_of(t), 204);
     end(t);
     assert_false(exists("store/d.txt"));
@@ -1302,6 +1427,8 @@ int main(void)
         T(test_form_files_created_on_the_pool),
         T(test_form_create_fails_on_the_pool),
         T(test_delete),
+        T(test_delete_on_the_pool),
+        T(test_delete_client_leaves),
         T(test_symlink_escape),
         T(test_dir_option),
         T(test_configure_errors_and_match),
