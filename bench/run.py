@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers as S  # noqa: E402
-from runners import RUNNERS, TLS_FULL, run_wrk, run_h2load, leg_url  # noqa: E402
+from runners import RUNNERS, TLS_FULL, DISK_LEGS, disk_write_speed, run_wrk, run_h2load, leg_url  # noqa: E402
 from workloads import WORKLOADS, MEMORY_KINDS, METRIC_UNITS, legs, prepare_docroot  # noqa: E402
 
 HERE, TOP = S.HERE, S.TOP
@@ -208,7 +208,15 @@ def main_text(wl, leg, runs, col):
         text += ", GET worst %s ms" % fmt_ms(max(col("get_max_ms")))
     if col("mbps"):
         text += ", %s MB/s" % fmt_num(med_spread(col("mbps"))[0])
+    if col("cpu_s") and wl["kind"] == "upload":
+        text += ", %s CPU s" % fmt_num(med_spread(col("cpu_s"))[0])
     return med, text
+
+
+def disk_text(runs):
+    """A disk leg of the upload row: the file system's own write speed (runners.disk_write_speed)."""
+    med, spread = med_spread([r["mbps"] for r in runs])
+    return "%s MB/s ±%.1f%% (the file system alone)" % (fmt_num(med), spread)
 
 
 def tail_verdict(wl, p99s):
@@ -254,6 +262,10 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
             if not runs:
                 continue
             col = lambda k: [r[k] for r in runs if r.get(k) is not None]  # noqa: E731
+            if leg.get("disk"):
+                wrows.append([wl["name"], leg["label"], disk_text(runs)] + ["-"] * 4 +
+                             [str(sum(col("errors")))] + ["-"] * 2 + ["", ""])
+                continue
             med, main = main_text(wl, leg, runs, col)
             figures[leg["label"]] = med
             rate = wl["kind"] in ("wrk", "h2load", "tls_full")
@@ -299,7 +311,10 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
                  "(own/core) = its share of its CPU's time and how busy that CPU was in all (near 100%%: "
                  "the client bounds the row);\n"
                  "RSS = peak VmHWM during the run\n(idle rows: RSS while holding; upload, slow CGI, "
-                 "download: (+growth over the RSS before)); upload-1g's p99 column is the probe GET's p99; "
+                 "download: (+growth over the RSS before)); upload-1g's p99 column is the probe GET's p99, "
+                 "its CPU s the server's for the whole 1 GiB, its disk rows the file system's own speed "
+                 "(1 GiB of zeros in 1 MiB writes + fsync, by the bench, in the folder the servers write "
+                 "to, the same round); "
                  "noise = the most user time other processes took on CPU %s in any round, in %% "
                  "(high noise: distrust the figures)."
                  % (rounds_done, elapsed, S.SERVER_CPU, S.CLIENT_CPU, S.SERVER_CPU))
@@ -398,6 +413,9 @@ def main():
     keys = {k for k in keys if base_of(k) in wanted_servers}
     for w in workloads:  # legs of servers left out with --servers are dropped
         wl_legs[w["name"]] = [leg for leg in wl_legs[w["name"]] if leg["server"] in keys]
+        if w["kind"] == "upload":  # the file system's own speed beside the servers' (issue 21)
+            wl_legs[w["name"]] += [dict(server="disk", label=label, disk=True, direct=direct)
+                                   for label, direct in DISK_LEGS]
 
     servers = {}
     if keys & {"webserv", "webserv+metrics", "webserv-w2"}:
@@ -442,6 +460,8 @@ def main():
             s.start()
         for wl in workloads:
             for leg in wl_legs[wl["name"]]:
+                if leg.get("disk"):
+                    continue  # the bench's own writes (runners.disk_write_speed), no server
                 s = servers.get(leg["server"])
                 why = next((helper_why[h] for h in wl.get("helpers", ()) if h in helper_why), None)
                 if wl.get("needs") == "compress" and "br" in (leg.get("accept") or "") and "brotli" in missing:
@@ -480,6 +500,20 @@ def main():
                 order = ls[rnd % len(ls):] + ls[:rnd % len(ls)] if ls else []
                 for leg in order:
                     key = (wl["name"], leg["label"])
+                    if leg.get("disk"):
+                        if key in skipped or stop["now"]:
+                            continue
+                        try:
+                            res = disk_write_speed(os.path.join(docroot, "uploads"), leg["direct"])
+                        except OSError as e:
+                            skipped[key] = "the file system refused: %s" % e
+                            log("   %s %s: n/a (%s)" % (wl["name"], leg["label"], e))
+                            continue
+                        results.setdefault(key, []).append(res)
+                        log("   round %d %-13s %-16s mbps=%s  secs=%s" % (rnd + 1, wl["name"], leg["label"],
+                                                                          fmt_num(res["mbps"]), fmt_num(res["secs"])))
+                        time.sleep(0.3)
+                        continue
                     s = servers.get(leg["server"])
                     if key in skipped or stop["now"] or s is None:
                         continue

@@ -1,6 +1,7 @@
 """How the benchmark measures: server CPU and memory from /proc, and one runner per workload
 kind (used by bench/run.py). Each runner returns a dict of figures for one leg of one round."""
 import json
+import mmap
 import os
 import re
 import resource
@@ -401,6 +402,37 @@ def run_upload(server, wl, leg, duration):
                get_p99_ms=lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
                get_count=len(lat), errors=res["errors"] + probe.errors)
     return res
+
+
+# The file system's own durable write speed, beside the upload row (issue 21): what a server
+# that keeps the fsync can reach at best on this machine, measured in the same run.
+DISK_LEGS = (("disk: O_DIRECT 1 MiB + fsync", True), ("disk: buffered 1 MiB + fsync", False))
+
+
+def disk_write_speed(folder, direct):
+    """1 GiB (UPLOAD_BYTES) written to a new file in `folder` (where the servers store the
+    upload) in 1 MiB writes, then fsync'ed and closed; timed from the open to the end of the
+    close; the file is removed after. direct: around the page cache (O_DIRECT, from a
+    page-aligned buffer, as webserv's spool writes), else through it. The bytes are zeros, as
+    the upload's body is. Returns dict(mbps=..., secs=...); OSError when the file system
+    refuses (e.g. no O_DIRECT)."""
+    piece = 1 << 20
+    buf = mmap.mmap(-1, piece)  # page-aligned, zero-filled
+    path = os.path.join(folder, ".disk-speed.bin")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | (os.O_DIRECT if direct else 0)
+    start = time.monotonic()
+    fd = os.open(path, flags, 0o600)
+    try:
+        for _ in range(UPLOAD_BYTES // piece):
+            if os.write(fd, buf) != piece:
+                raise OSError("short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        secs = time.monotonic() - start
+        os.unlink(path)
+        buf.close()
+    return dict(mbps=UPLOAD_BYTES / secs / 1e6, secs=secs, errors=0)
 
 
 def run_download(server, wl, leg, duration):
