@@ -14,10 +14,10 @@ int header_rules_status_ok(int status)
 /* Fields the core writes itself (framing, hop-by-hop, Date/Server). Runs for
  * every field a module sets (Content-Type of each static response): the
  * length and the first letter (any case) pick the one name worth comparing. */
-static int core_owned(const char *name)
+static int core_owned(const char *name, size_t len)
 {
     int first = name[0] | 0x20;
-    switch (strlen(name)) {
+    switch (len) {
     case 2: return first == 't' && strcasecmp(name, "TE") == 0;
     case 4: return first == 'd' && strcasecmp(name, "Date") == 0;
     case 6: return first == 's' && strcasecmp(name, "Server") == 0;
@@ -30,14 +30,38 @@ static int core_owned(const char *name)
     }
 }
 
+/* Field value bytes (RFC 9110 §5.5): 1 for a CTL other than HTAB (refused,
+ * no header injection), 2 for the NUL that ends the C string, 0 otherwise. */
+#define C8(v) v, v, v, v, v, v, v, v
+static const unsigned char value_stop[256] = {
+    2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, /* 0x00-0x0f: HTAB allowed */
+    C8(1), C8(1),                                   /* 0x10-0x1f */
+    C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), /* 0x20-0x77 */
+    0, 0, 0, 0, 0, 0, 0, 1,                         /* 0x78-0x7f: DEL */
+};
+#undef C8
+
+int header_rules_field_len(const char *name, const char *value, size_t *name_len, size_t *value_len)
+{
+    if (!name || !value)
+        return 0;
+    size_t n = http_token_prefix(name);
+    if (n == 0 || name[n] != '\0' || core_owned(name, n))
+        return 0;
+    const unsigned char *p = (const unsigned char *)value;
+    while (!value_stop[*p])
+        p++;
+    if (value_stop[*p] != 2)
+        return 0;
+    *name_len = n;
+    *value_len = (size_t)(p - (const unsigned char *)value);
+    return 1;
+}
+
 int header_rules_field_ok(const char *name, const char *value)
 {
-    if (!name || !value || !http_is_token(name, strlen(name)) || core_owned(name))
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return 0;
-    return 1;
+    size_t n, v;
+    return header_rules_field_len(name, value, &n, &v);
 }
 
 static int is_blank(char ch)

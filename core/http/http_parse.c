@@ -61,6 +61,14 @@ int http_is_token(const char *s, size_t n)
     return 1;
 }
 
+size_t http_token_prefix(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (tchar_table[*p]) /* NUL is not a tchar: the loop stops at the end */
+        p++;
+    return (size_t)(p - (const unsigned char *)s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Slice helpers                                                            */
 /* ------------------------------------------------------------------------ */
@@ -842,13 +850,26 @@ static long resolve_segments(char *p, size_t m)
  * is): most request paths, checked at a few instructions a byte. A segment
  * merely starting with '.' ("/.well-known") takes the long way, which is
  * still right. */
+/* Bytes already_normal must look at: CTLs, '%' and '/' (a table: every
+ * request path goes through here). */
+#define C8(v) v, v, v, v, v, v, v, v
+static const unsigned char path_special[256] = {
+    C8(1), C8(1), C8(1), C8(1),                      /* 0x00-0x1f: CTL */
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,  /* 0x20-0x2f: '%' and '/' */
+    C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), /* 0x30-0x77 */
+    0, 0, 0, 0, 0, 0, 0, 1,                          /* 0x78-0x7f: DEL */
+};
+#undef C8
+
 static int already_normal(const char *raw, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)raw[i];
-        if (ch == '%' || is_ctl(ch))
-            return 0;
-        if (ch == '/' && i + 1 < n && (raw[i + 1] == '/' || raw[i + 1] == '.'))
+        if (!path_special[ch])
+            continue;
+        if (ch != '/')
+            return 0; /* '%' or a CTL */
+        if (i + 1 < n && (raw[i + 1] == '/' || raw[i + 1] == '.'))
             return 0;
     }
     return 1;

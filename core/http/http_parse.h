@@ -98,6 +98,9 @@ long http_normalize_path(const char *raw, size_t n, char *out, size_t outcap);
 
 /* True when s is a token (RFC 9110 §5.6.2): non-empty, tchar only. */
 int http_is_token(const char *s, size_t n);
+/* How many bytes of the C string s are tchar from its start (so s is a
+ * token when that is > 0 and s[that] is its NUL): one pass, no strlen. */
+size_t http_token_prefix(const char *s);
 
 /* ---- chunked transfer coding (RFC 9112 §7.1) ---- */
 

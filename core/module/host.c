@@ -80,9 +80,10 @@ static int host_set_status(ws_request *r, int status)
 
 static int host_add_header(ws_request *r, const char *name, const char *value)
 {
-    if (R(r)->head_sent || !header_rules_field_ok(name, value))
+    size_t n, vn;
+    if (R(r)->head_sent || !header_rules_field_len(name, value, &n, &vn))
         return WS_ERROR;
-    return resp_header_add(R(r), name, strlen(name), value, strlen(value)) == 0 ? WS_OK : WS_ERROR;
+    return resp_header_add(R(r), name, n, value, vn) == 0 ? WS_OK : WS_ERROR;
 }
 
 static int host_set_length(ws_request *r, int64_t len)

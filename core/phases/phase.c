@@ -259,24 +259,44 @@ int phase_host_rewrite_uri(ws_request *p, const char *uri)
     return WS_OK;
 }
 
-/* Values that end up in CGI's environment and the access log: printable only. */
-static int printable(const char *s)
+/* Values that end up in CGI's environment and the access log: printable
+ * only. 1 for a CTL (refused), 2 for the NUL that ends the string, 0 for
+ * the rest: one table look-up per byte. */
+#define C8(v) v, v, v, v, v, v, v, v
+static const unsigned char user_stop[256] = {
+    2, 1, 1, 1, 1, 1, 1, 1, C8(1), C8(1), C8(1),
+    C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), C8(0), /* 0x20-0x77 */
+    0, 0, 0, 0, 0, 0, 0, 1,
+};
+#undef C8
+
+/* The length of s, or -1 when it holds a CTL. */
+static long printable_len(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned char stop;
+    while (!(stop = user_stop[*p]))
+        p++;
+    return stop == 2 ? (long)(p - (const unsigned char *)s) : -1;
 }
 
 int phase_host_set_user(ws_request *p, const char *user, const char *auth_type)
 {
     request *r = R(p);
-    if (!user || !printable(user) || (auth_type && !printable(auth_type)))
+    long un = user ? printable_len(user) : -1, tn = auth_type ? printable_len(auth_type) : 0;
+    if (un < 0 || tn < 0)
         return WS_ERROR;
-    char *u = arena_strdup(r->pool, user);
-    char *t = auth_type ? arena_strdup(r->pool, auth_type) : NULL;
-    if (!u || (auth_type && !t))
+    /* Both copies in one piece of the pool (an access module calls this on
+     * every request it allows). */
+    char *u = arena_alloc_raw(r->pool, (size_t)un + (size_t)tn + 2);
+    if (!u)
         return WS_ERROR;
+    memcpy(u, user, (size_t)un + 1);
+    char *t = NULL;
+    if (auth_type) {
+        t = u + un + 1;
+        memcpy(t, auth_type, (size_t)tn + 1);
+    }
     p->remote_user = u;
     p->auth_type = t;
     return WS_OK;
@@ -293,6 +313,14 @@ void **phase_host_module_ctx(ws_request *p, const ws_module *self)
     request *r = R(p);
     if (!self)
         return NULL;
+    for (size_t i = 0; i < REQ_INLINE_SLOTS; i++) {
+        if (r->slot_in[i].self == self)
+            return &r->slot_in[i].ctx;
+        if (!r->slot_in[i].self) {
+            r->slot_in[i].self = self;
+            return &r->slot_in[i].ctx;
+        }
+    }
     for (mod_slot *s = r->slots; s; s = s->next)
         if (s->self == self)
             return &s->ctx;
@@ -300,8 +328,8 @@ void **phase_host_module_ctx(ws_request *p, const ws_module *self)
     if (!s)
         return NULL;
     s->self = self;
+    s->ctx = NULL;
     s->next = r->slots;
     r->slots = s;
     return &s->ctx;
 }
-

@@ -56,7 +56,8 @@ int phase_host_remove_header(ws_request *p, const char *name)
 int phase_host_set_header(ws_request *p, const char *name, const char *value)
 {
     request *r = (request *)(void *)p;
-    if (r->head_sent || !header_rules_field_ok(name, value))
+    size_t n, vn;
+    if (r->head_sent || !header_rules_field_len(name, value, &n, &vn))
         return WS_ERROR;
-    return resp_header_set(r, name, value) == 0 ? WS_OK : WS_ERROR;
+    return resp_header_set_n(r, name, n, value, vn) == 0 ? WS_OK : WS_ERROR;
 }

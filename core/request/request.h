@@ -80,6 +80,8 @@ typedef struct req_timer {
     struct req_timer *next;
 } req_timer;
 
+#define REQ_INLINE_SLOTS 4
+
 typedef struct request {
     ws_request pub;                 /* must stay first: modules get &pub */
     const carrier_ops *carrier;     /* how the response leaves and the body comes in */
@@ -148,10 +150,16 @@ typedef struct request {
     int dir_redirect;               /* route_map_path asked for the trailing-slash 301 */
     int filters_ran;                /* header filters ran for this response */
     int prepared;                   /* conditionals and validators applied to this response */
+    int cond_scanned;               /* cond_fields found range/if_range (the late Range reads them) */
+    const char *range, *if_range;   /* the request's Range and If-Range, once cond_scanned */
     struct filt_state *filt;        /* the body filter chain, NULL when no filter wants the body (phases/filter.c) */
     size_t keep_headers;            /* resp_error keeps the first keep_headers response fields */
     struct loaded_module *calling;  /* the phase module being called (log prefix) */
-    struct mod_slot *slots;         /* module_ctx slots */
+    struct {                        /* module_ctx slots of the first REQ_INLINE_SLOTS modules asking: */
+        const void *self;           /* no allocation (an access module asks on every request) */
+        void *ctx;
+    } slot_in[REQ_INLINE_SLOTS];
+    struct mod_slot *slots;         /* module_ctx slots past those */
     unsigned offloads;              /* offloaded works not returned yet */
     int orphan;                     /* ended while works ran: freed after the last one */
     int orphan_how;                 /* the enum ws_end it ended with */

@@ -82,14 +82,12 @@ static size_t remove_from(resp_headers *h, size_t from, const char *name)
     return gone;
 }
 
-int resp_header_set(request *r, const char *name, const char *value)
+int resp_header_set_n(request *r, const char *name, size_t n, const char *value, size_t vn)
 {
     resp_headers *h = &r->resp_headers;
-    size_t n = strlen(name);
     for (size_t i = 0; i < h->n; i++) {
         if (!named(&h->v[i], name, n))
             continue;
-        size_t vn = strlen(value);
         char *v = arena_strndup(r->pool, value, vn);
         if (!v)
             return -1;
@@ -98,7 +96,12 @@ int resp_header_set(request *r, const char *name, const char *value)
         remove_from(h, i + 1, name);
         return 0;
     }
-    return resp_header_add(r, name, n, value, strlen(value));
+    return resp_header_add(r, name, n, value, vn);
+}
+
+int resp_header_set(request *r, const char *name, const char *value)
+{
+    return resp_header_set_n(r, name, strlen(name), value, strlen(value));
 }
 
 size_t resp_header_remove(request *r, const char *name)

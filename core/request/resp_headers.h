@@ -43,6 +43,8 @@ const char *resp_header_get(const struct request *r, const char *name);
 /* Replace every field of this name by one (copied) value, in the first's
  * place; added at the end when there was none. 0 or -1. */
 int resp_header_set(struct request *r, const char *name, const char *value);
+/* The same with the lengths known (strlen of each). */
+int resp_header_set_n(struct request *r, const char *name, size_t name_len, const char *value, size_t value_len);
 /* Remove every field of this name; returns how many there were. */
 size_t resp_header_remove(struct request *r, const char *name);
 /* Forget every field (a new response replaces the old one). */

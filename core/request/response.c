@@ -118,12 +118,16 @@ static void apply_range(request *r, const cond_request *rq, const cond_validator
  * matches: a changed body is not the one the client holds part of). */
 static void apply_range_late(request *r)
 {
-    const char *range = req_header(r, "Range");
-    if (!range || r->status != 200 || r->length < 0 || strcmp(r->pub.method, "GET") != 0)
+    if (r->status != 200 || r->length < 0 || strcmp(r->pub.method, "GET") != 0)
+        return;
+    /* The request's fields were looked at once already (cond_fields) for most 200s. */
+    const char *range = r->cond_scanned ? r->range : req_header(r, "Range");
+    if (!range)
         return;
     if (r->has_validators && !resp_header_get(r, "Accept-Ranges"))
         return;
-    cond_request rq = {.is_get_or_head = 1, .range = range, .if_range = req_header(r, "If-Range")};
+    cond_request rq = {.is_get_or_head = 1, .range = range,
+                      .if_range = r->cond_scanned ? r->if_range : req_header(r, "If-Range")};
     cond_validators v = {resp_header_get(r, "ETag"), resp_header_get(r, "Last-Modified") ? r->last_modified : 0};
     apply_range(r, &rq, &v);
     if (r->status == 416 && r->has_validators) {
@@ -137,7 +141,7 @@ static void apply_range_late(request *r)
 /* The precondition and range fields of the request (the first of each
  * name, as req_header), in one pass over its fields instead of one per name:
  * this runs for every 200. True when any is present. */
-static int cond_fields(const request *r, cond_request *rq)
+static int cond_fields(request *r, cond_request *rq)
 {
     int any = 0;
     for (size_t i = 0; i < r->pub.n_headers; i++) {
@@ -164,6 +168,9 @@ static int cond_fields(const request *r, cond_request *rq)
             any = 1;
         }
     }
+    r->range = rq->range;
+    r->if_range = rq->if_range;
+    r->cond_scanned = 1;
     return any;
 }
 

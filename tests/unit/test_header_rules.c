@@ -89,6 +89,43 @@ static void test_list_has(void **state)
     assert_false(header_rules_list_has("websocketx", "websocket"));
 }
 
+/* header_rules_field_len: the same verdict as field_ok for every byte value
+ * in the name and in the value (the name by the tchar table, the value by a
+ * table of its own), and the lengths it measured. */
+static void test_field_len_every_byte(void **state)
+{
+    (void)state;
+    static const char tchars[] = "!#$%&'*+-.^_`|~";
+    for (int b = 1; b < 256; b++) {
+        char name[8] = "X-Ab", value[8] = "v1 2";
+        name[2] = (char)b;
+        value[2] = (char)b;
+        size_t nl = 99, vl = 99;
+        int token = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                    (b < 128 && strchr(tchars, b));
+        int ok = header_rules_field_len(name, "v", &nl, &vl);
+        assert_int_equal(ok, token);
+        assert_int_equal(header_rules_field_ok(name, "v"), token);
+        if (ok) {
+            assert_int_equal(nl, 4);
+            assert_int_equal(vl, 1);
+        }
+        int printable = b == '\t' || (b >= 0x20 && b != 0x7f);
+        nl = vl = 99;
+        ok = header_rules_field_len("X-V", value, &nl, &vl);
+        assert_int_equal(ok, printable);
+        assert_int_equal(header_rules_field_ok("X-V", value), printable);
+        if (ok) {
+            assert_int_equal(nl, 3);
+            assert_int_equal(vl, 4);
+        }
+    }
+    size_t nl, vl;
+    assert_true(header_rules_field_len("X", "", &nl, &vl));
+    assert_int_equal(vl, 0);
+    assert_false(header_rules_field_len("", "v", &nl, &vl)); /* an empty name is no token */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_core_fields_refused_in_any_case),
         cmocka_unit_test(test_other_fields_pass),
         cmocka_unit_test(test_list_has),
+        cmocka_unit_test(test_field_len_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,12 +189,41 @@ static void test_deep(void **state)
     assert_int_equal(http_normalize_path(in, n + 3, out, sizeof out), -1);
 }
 
+/* Every byte value in the middle of a path, as the fast path (a table,
+ * already_normal) and the slow path (percent-decoding) see it: CTLs are
+ * refused whether or not the path has a '%' elsewhere, '%' alone is a bad
+ * escape, any other byte is kept as it is, in both. */
+static void test_every_byte(void **state)
+{
+    (void)state;
+    for (int b = 0; b < 256; b++) {
+        char in[8], out[16];
+        memcpy(in, "/a?b", 4);
+        in[2] = (char)b;
+        long plain = http_normalize_path(in, 4, out, sizeof out);
+        memcpy(in, "/%41?b", 6); /* the same path with an escape: the slow path */
+        in[4] = (char)b;
+        long slow = http_normalize_path(in, 6, out, sizeof out);
+        if (b < 0x20 || b == 0x7f || b == '%') {
+            assert_int_equal(plain, -1);
+            assert_int_equal(slow, -1);
+        } else if (b == '/' || b == '.') {
+            assert_true(plain > 0 && slow > 0);
+        } else {
+            assert_int_equal(plain, 4);
+            assert_int_equal(slow, 4);
+            assert_int_equal((unsigned char)out[2], b);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_small_output),
         cmocka_unit_test(test_deep),
+        cmocka_unit_test(test_every_byte),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

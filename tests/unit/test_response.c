@@ -29,6 +29,7 @@
 #include "modules.h"
 #include "offload.h"
 #include "outq.h"
+#include "phase.h"
 #include "request.h"
 #include "response.h"
 #include "router.h"
@@ -698,6 +699,80 @@ static void test_filter_range_cut_from_the_output(void **state)
     free_req(r);
 }
 
+/* The late Range (after the filters) takes Range and If-Range from the one
+ * pass over the request's fields made for the conditionals: an If-Range that
+ * does not match gives the whole body, one that matches the 206. */
+static void test_filter_range_late_if_range(void **state)
+{
+    (void)state;
+    filt_conf c[1] = {{.upper = 1}};
+    for (int match = 0; match <= 1; match++) {
+        request *r = filtered_req("GET", 1, c);
+        hdrs[0].name = "if-range"; /* any case */
+        hdrs[0].value = match ? "\"v1\"" : "\"v0\"";
+        hdrs[1].name = "RANGE";
+        hdrs[1].value = "bytes=2-3";
+        r->pub.n_headers = 2;
+        set_validators(r, "\"v1\"", 1000);
+        r->length = 6;
+        resp_write(r, "abcdef", 6);
+        resp_finish(r);
+        assert_int_equal(lb.status, match ? 206 : 200);
+        assert_int_equal(lb.body_len, match ? 2 : 6);
+        assert_memory_equal(lb.body, match ? "CD" : "ABCDEF", lb.body_len);
+        free_req(r);
+    }
+}
+
+/* host->module_ctx: one slot per module (the first four inside the request,
+ * more in its pool), each NULL at first, the same slot on every call. */
+static void test_module_ctx_slots(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    ws_module mods[7];
+    void **slots[7];
+    for (int i = 0; i < 7; i++) {
+        slots[i] = phase_host_module_ctx(&r->pub, &mods[i]);
+        assert_non_null(slots[i]);
+        assert_null(*slots[i]);
+        *slots[i] = &mods[i];
+        for (int k = 0; k < i; k++)
+            assert_ptr_not_equal(slots[k], slots[i]);
+    }
+    for (int i = 6; i >= 0; i--) {
+        assert_ptr_equal(phase_host_module_ctx(&r->pub, &mods[i]), slots[i]);
+        assert_ptr_equal(*slots[i], &mods[i]);
+    }
+    assert_null(phase_host_module_ctx(&r->pub, NULL));
+    free_req(r);
+}
+
+/* host->set_user: copies (one piece of the pool), printable values only. */
+static void test_set_user(void **state)
+{
+    (void)state;
+    request *r = new_req("GET", 1, NULL, 0);
+    char user[] = "alice \xc3\xa9", type[] = "Basic";
+    assert_int_equal(phase_host_set_user(&r->pub, user, type), WS_OK);
+    user[0] = 'X';
+    type[0] = 'X';
+    assert_string_equal(r->pub.remote_user, "alice \xc3\xa9");
+    assert_string_equal(r->pub.auth_type, "Basic");
+    assert_int_equal(phase_host_set_user(&r->pub, "bob", NULL), WS_OK);
+    assert_string_equal(r->pub.remote_user, "bob");
+    assert_null(r->pub.auth_type);
+    assert_int_equal(phase_host_set_user(&r->pub, "", "Basic"), WS_OK);
+    assert_string_equal(r->pub.remote_user, "");
+    /* A CTL anywhere in either (CGI's environment, the access log): refused, nothing changed. */
+    assert_int_equal(phase_host_set_user(&r->pub, "ev\nil", "Basic"), WS_ERROR);
+    assert_int_equal(phase_host_set_user(&r->pub, "evil\x7f", "Basic"), WS_ERROR);
+    assert_int_equal(phase_host_set_user(&r->pub, "carol", "Ba\tsic"), WS_ERROR);
+    assert_int_equal(phase_host_set_user(&r->pub, NULL, "Basic"), WS_ERROR);
+    assert_string_equal(r->pub.remote_user, "");
+    free_req(r);
+}
+
 static int releases;
 static void count_release(void *arg)
 {
@@ -1345,6 +1420,9 @@ int main(void)
         cmocka_unit_test(test_filter_head_and_304_get_no_body_filter),
         cmocka_unit_test(test_conditional_fields_found_in_one_pass),
         cmocka_unit_test(test_filter_range_cut_from_the_output),
+        cmocka_unit_test(test_filter_range_late_if_range),
+        cmocka_unit_test(test_module_ctx_slots),
+        cmocka_unit_test(test_set_user),
         cmocka_unit_test(test_filter_write_ref_released_once),
         cmocka_unit_test(test_filter_file_read_as_output_drains),
         cmocka_unit_test(test_filter_range_stops_reading),
