@@ -54,6 +54,24 @@ typedef struct ab_job {
  * that "no such user" takes as long as "wrong password". */
 static const char decoy[] = "$2y$12$C6UzMDM.H6dfI/f/IKxGhu5cV5GbIY3iAQl7R9Wk3GWv5KxYsb/Zu";
 
+/* How many requests' slots hold a job or a waiter (ab_log has work only for
+ * those): while none does, the log hook returns at once instead of looking
+ * up the request's slot after every response. */
+static size_t busy_slots;
+
+static int busy(const void *v)
+{
+    return v && *(const int *)v != AB_KIND_CONF;
+}
+
+/* Every change of a slot's value goes through here (busy_slots stays true). */
+static void slot_put(void **slot, void *v)
+{
+    busy_slots -= (size_t)busy(*slot);
+    busy_slots += (size_t)busy(v);
+    *slot = v;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -163,6 +181,9 @@ static void wake(ws_request *r, void *arg)
     ab_waiter *w = arg;
     const ab_conf *c = w->conf;
     w->wake = NULL;
+    void **slot = host->module_ctx(r, &webserv_module);
+    if (slot)
+        slot_put(slot, NULL); /* settled: the log hook has nothing left to do */
     if (!w->ok) {
         host->log(WS_LOG_INFO, r, "user \"%s\": wrong password or unknown user", w->user);
         host->phase_done(r, deny(r, c));
@@ -172,9 +193,8 @@ static void wake(ws_request *r, void *arg)
         host->phase_done(r, deny(r, c));
         return;
     }
-    void **slot = host->module_ctx(r, &webserv_module);
     if (slot)
-        *slot = (void *)c;
+        slot_put(slot, (void *)c);
     host->phase_done(r, WS_CONTINUE);
 }
 
@@ -211,7 +231,7 @@ static void verify_done(ws_request *r, void *arg)
     settle(r, j);
     void **slot = host->module_ctx(r, &webserv_module);
     if (slot)
-        *slot = NULL; /* settled: the log hook has nothing left to do */
+        slot_put(slot, NULL); /* settled: the log hook has nothing left to do */
     if (!j->ok) {
         host->log(WS_LOG_INFO, r, "user \"%s\": wrong password or unknown user", j->user);
         host->phase_done(r, deny(r, c));
@@ -222,7 +242,7 @@ static void verify_done(ws_request *r, void *arg)
         return;
     }
     if (slot)
-        *slot = (void *)c;
+        slot_put(slot, (void *)c);
     host->phase_done(r, WS_CONTINUE);
 }
 
@@ -232,6 +252,8 @@ static void verify_done(ws_request *r, void *arg)
 static void ab_log(ws_request *r, const ws_log_info *info)
 {
     (void)info;
+    if (!busy_slots)
+        return; /* no request holds a job or a waiter: neither does this one */
     void **slot = host->module_ctx(r, &webserv_module);
     if (!slot || !*slot)
         return;
@@ -243,7 +265,7 @@ static void ab_log(ws_request *r, const ws_log_info *info)
         wipe(j);
         settle(r, j);
     }
-    *slot = NULL;
+    slot_put(slot, NULL);
 }
 
 /* Wait for the verification of the same credential that runs already.
@@ -261,7 +283,7 @@ static int join(ws_request *r, const ab_conf *c, ab_flight *f, void **slot)
     w->conf = c;
     if (ab_flight_join(f, w) < 0)
         return -1;
-    *slot = w;
+    slot_put(slot, w);
     return WS_DEFER;
 }
 
@@ -309,11 +331,11 @@ static int ab_access(ws_request *r)
          * and no allocation. */
         const char *cached = c->cache_seconds > 0 ? ab_cache_hit(key, now) : NULL;
         if (cached) {
-            explicit_bzero(key, sizeof key);
+            /* key is not wiped here: the cache holds the same bytes. */
             if (host->set_user(r, cached, "Basic") != WS_OK)
                 return 500;
             if (slot)
-                *slot = (void *)c;
+                slot_put(slot, (void *)c);
             return WS_CONTINUE;
         }
         /* The same credential is being verified right now: wait for that. */
@@ -365,7 +387,7 @@ static int ab_access(ws_request *r)
         /* Others with this credential wait for this one; the log hook finds
          * it through the slot when the client leaves first. Without a slot
          * (out of memory) it simply is not shared. */
-        *slot = j;
+        slot_put(slot, j);
         if (users && !ab_flight_find(j->key)) {
             ab_flight_start(&j->flight, j->key);
             j->in_flight = 1;

@@ -6,7 +6,6 @@
  * disagree. Every malformation is the same answer (401), never 400 or 500.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "auth_basic.h"
 
@@ -75,7 +74,10 @@ static long b64_decode(const char *in, size_t n, char *out, size_t cap)
 
 int ab_basic_token(const char *value, const char **token, size_t *n)
 {
-    if (!value || strncasecmp(value, "Basic", 5) != 0 || value[5] != ' ')
+    /* "Basic" in any case (| 0x20 folds exactly the letters' case), then a
+     * space; stops at the first difference, so a short value is never read past. */
+    if (!value || (value[0] | 0x20) != 'b' || (value[1] | 0x20) != 'a' || (value[2] | 0x20) != 's' ||
+        (value[3] | 0x20) != 'i' || (value[4] | 0x20) != 'c' || value[5] != ' ')
         return -1;
     const char *t = value + 5;
     while (*t == ' ')

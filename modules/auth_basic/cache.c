@@ -62,19 +62,11 @@ void ab_cache_key(uint64_t version, const char *token, size_t n, unsigned char o
         RAND_bytes(out, AB_KEY_LEN); /* a key nothing will ever match: no caching, still correct */
         return;
     }
-    /* One message, hashed in whole words: the file version and the length in
-     * one word (versions count loads: 48 bits never run out; the length is
-     * under 2^16), then the token (the encoded "user:password": a hit
-     * decodes nothing). */
-    unsigned char msg[8 + AB_MAX_TOKEN];
-    uint64_t head = version << 16 | (uint64_t)n;
-    memcpy(msg, &head, sizeof head);
-    memcpy(msg + 8, token, n);
-    siphash_state st;
-    siphash_init(&st, secret);
-    siphash_update(&st, msg, 8 + n);
-    siphash_final(&st, out);    /* also wipes st */
-    explicit_bzero(msg, 8 + n); /* it held the credential */
+    /* One message: the file version and the length in one word (versions
+     * count loads: 48 bits never run out; the length is under 2^16), then
+     * the token as it stands in the request (the encoded "user:password": a
+     * hit decodes nothing), hashed where it is: no copy of the credential. */
+    siphash_word_then(secret, version << 16 | (uint64_t)n, token, n, out);
 }
 
 static size_t home(const unsigned char key[AB_KEY_LEN])

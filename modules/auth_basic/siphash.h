@@ -26,4 +26,11 @@ void siphash_update(siphash_state *s, const void *data, size_t len);
 /* The 16-byte tag; the state is wiped. */
 void siphash_final(siphash_state *s, unsigned char out[SIPHASH_OUT_LEN]);
 
+/* The tag of one message made of a word (its 8 bytes little-endian) and then
+ * len bytes of data, in one call: the same tag as init, update with both
+ * pieces and final, without copying the message anywhere (nothing to wipe
+ * but registers) and with the state in registers throughout. */
+void siphash_word_then(const unsigned char key[SIPHASH_KEY_LEN], uint64_t word, const void *data, size_t len,
+                       unsigned char out[SIPHASH_OUT_LEN]);
+
 #endif

@@ -81,6 +81,28 @@ static void test_siphash_agrees_with_openssl(void **state)
     EVP_MAC_free(mac);
 }
 
+/* The one-call form the cache uses (a word, then the token where it stands):
+ * the same tag as the streaming form over the word's 8 bytes and the data,
+ * for every length around the word boundaries. */
+static void test_siphash_word_then(void **state)
+{
+    (void)state;
+    unsigned char key[16], msg[8 + 64], ours[16], theirs[16];
+    srand(11);
+    for (size_t n = 0; n <= 64; n++) {
+        for (size_t i = 0; i < sizeof key; i++)
+            key[i] = (unsigned char)rand();
+        uint64_t word = (uint64_t)rand() << 32 ^ (uint64_t)rand();
+        for (int i = 0; i < 8; i++)
+            msg[i] = (unsigned char)(word >> (8 * i)); /* little-endian, as the hash reads it */
+        for (size_t i = 0; i < n; i++)
+            msg[8 + i] = (unsigned char)rand();
+        siphash_word_then(key, word, msg + 8, n, ours);
+        sip(key, msg, 8 + n, (8 + n) / 2, theirs);
+        assert_memory_equal(ours, theirs, 16);
+    }
+}
+
 static void test_basic_token(void **state)
 {
     (void)state;
@@ -98,6 +120,15 @@ static void test_basic_token(void **state)
     assert_int_equal(ab_basic_token("Basicx YWxp", &t, &n), -1);
     assert_int_equal(ab_basic_token("Bearer YWxp", &t, &n), -1);
     assert_int_equal(ab_basic_token(NULL, &t, &n), -1);
+    /* The scheme in any case, compared letter by letter; never read past a short value. */
+    assert_int_equal(ab_basic_token("BASIC YWxp", &t, &n), 0);
+    assert_int_equal(ab_basic_token("basic YWxp", &t, &n), 0);
+    assert_int_equal(ab_basic_token("Bas", &t, &n), -1);
+    assert_int_equal(ab_basic_token("", &t, &n), -1);
+    assert_int_equal(ab_basic_token("Basi\x03 YWxp", &t, &n), -1); /* 'c' | 0x20 is 'c', 0x03 | 0x20 is not */
+    assert_int_equal(ab_basic_token("Basic\tYWxp", &t, &n), -1);
+    assert_int_equal(ab_basic_token("BAsic YWxp", &t, &n), 0);
+    assert_int_equal(ab_basic_token("B@sic YWxp", &t, &n), -1); /* '@' | 0x20 is '`', not 'a' */
 }
 
 /* Keys of tokens (the encoded "user:password"), as ab_access makes them. */
@@ -234,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_siphash_vectors),
+        cmocka_unit_test(test_siphash_word_then),
         cmocka_unit_test(test_siphash_agrees_with_openssl),
         cmocka_unit_test(test_basic_token),
         cmocka_unit_test(test_cache_keys),
