@@ -27,7 +27,7 @@ packages="$packages dpkg-dev lintian"
 packages="$packages prometheus"
 # tests/integration/test_conn_syscalls.py counts a connection's system calls with strace.
 packages="$packages strace"
-# mod_compress: zlib, libdeflate (gzip levels 1-4 of whole bodies), libbrotli
+# mod_compress: zlib, libdeflate (gzip levels 1-2 of whole bodies), libbrotli
 # and libzstd to build it; the brotli and zstd command-line tools decode its
 # output in tests/integration/test_compress.py.
 packages="$packages zlib1g-dev libdeflate-dev libbrotli-dev brotli libzstd-dev zstd"
