@@ -10,7 +10,9 @@
 
 static int path_safe(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("/-._~!$&'()*+,;=:@", c);
+    /* c != 0: strchr finds the terminating NUL, which would let a NUL byte through raw. */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("/-._~!$&'()*+,;=:@", c));
 }
 
 int rw_check_refs(const char *to, int n_groups, int *bad)

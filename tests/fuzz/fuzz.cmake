@@ -24,3 +24,8 @@ foreach(t fuzz_server fuzz_h2)
     add_dependencies(${t} fuzzmod_echo fuzzmod_delay ${WEBSERV_MODULE_TARGETS})
   endif()
 endforeach()
+
+# fuzz_rewrite compiles its patterns with PCRE2, as mod_rewrite does.
+if(TARGET fuzz_rewrite)
+  target_link_libraries(fuzz_rewrite PRIVATE PkgConfig::PCRE2)
+endif()

@@ -29,6 +29,11 @@ static void test_expand(void **state)
     assert_true(rw_expand("$$1 $3.", subject, ov, 4, out, sizeof out) >= 0);
     assert_string_equal(out, "$1 .");               /* $$ is a dollar; a group that did not match is empty */
     assert_int_equal(rw_expand("$0$0$0$0$0$0", subject, ov, 4, out, 20), -1); /* does not fit */
+    /* A NUL byte in a capture is encoded like any unsafe byte (fuzz_rewrite found it passed raw). */
+    const char with_nul[] = {'/', 'a', '\0', 'b'};
+    size_t ov_nul[] = {0, 4, 1, 4};
+    assert_int_equal(rw_expand("/x/$1", with_nul, ov_nul, 2, out, sizeof out), strlen("/x/a%00b"));
+    assert_string_equal(out, "/x/a%00b");
     int bad;
     assert_int_equal(rw_check_refs("/a/$1/$2", 2, &bad), 0);
     assert_int_equal(rw_check_refs("/a/$3", 2, &bad), -1);
