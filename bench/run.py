@@ -263,7 +263,8 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
                 continue
             col = lambda k: [r[k] for r in runs if r.get(k) is not None]  # noqa: E731
             if leg.get("disk"):
-                wrows.append([wl["name"], leg["label"], disk_text(runs)] + ["-"] * 4 +
+                # req/s, µs/req, client, p50, p99: none for the bench's own writes
+                wrows.append([wl["name"], leg["label"], disk_text(runs)] + ["-"] * 5 +
                              [str(sum(col("errors")))] + ["-"] * 2 + ["", ""])
                 continue
             med, main = main_text(wl, leg, runs, col)
