@@ -96,13 +96,9 @@ void siphash_update(siphash_state *s, const void *data, size_t len)
     STORE(s);
 }
 
-void siphash_final(siphash_state *s, unsigned char out[SIPHASH_OUT_LEN])
+/* Finalization of SipHash-2-4-128: d = 4 rounds per output half. */
+static void finish128(uint64_t v0, uint64_t v1, uint64_t v2, uint64_t v3, unsigned char out[SIPHASH_OUT_LEN])
 {
-    LOAD(s);
-    /* The last word: the remaining bytes, and the length mod 256 in the top byte. */
-    uint64_t b = s->tail | (uint64_t)(s->total & 0xff) << 56;
-    COMPRESS(b);
-    /* Finalization: d = 4 rounds per output half. */
     v2 ^= 0xee;
     SIPROUND;
     SIPROUND;
@@ -115,6 +111,15 @@ void siphash_final(siphash_state *s, unsigned char out[SIPHASH_OUT_LEN])
     SIPROUND;
     SIPROUND;
     store_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}
+
+void siphash_final(siphash_state *s, unsigned char out[SIPHASH_OUT_LEN])
+{
+    LOAD(s);
+    /* The last word: the remaining bytes, and the length mod 256 in the top byte. */
+    uint64_t b = s->tail | (uint64_t)(s->total & 0xff) << 56;
+    COMPRESS(b);
+    finish128(v0, v1, v2, v3, out);
     /* The state held key-derived values: leave none behind. */
     memset(s, 0, sizeof *s);
     __asm__ __volatile__("" : : "r"(s) : "memory");
@@ -145,16 +150,5 @@ void siphash_word_then(const unsigned char key[SIPHASH_KEY_LEN], uint64_t word, 
     default: break;
     }
     COMPRESS(b);
-    v2 ^= 0xee;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    store_le64(out, v0 ^ v1 ^ v2 ^ v3);
-    v1 ^= 0xdd;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    store_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+    finish128(v0, v1, v2, v3, out);
 }
