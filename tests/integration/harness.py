@@ -65,6 +65,20 @@ def _listening_inodes(port):
     return found
 
 
+def fd_targets(pid):
+    """What each open descriptor of process pid points at (readlink of /proc/pid/fd/N). A
+    descriptor the process closes between the listing and the readlink is skipped, not an error:
+    the server keeps working while a test counts."""
+    fd_dir = "/proc/%d/fd" % pid
+    targets = []
+    for fd in os.listdir(fd_dir):
+        try:
+            targets.append(os.readlink(os.path.join(fd_dir, fd)))
+        except FileNotFoundError:
+            continue
+    return targets
+
+
 def listens_on(pid, port):
     """Whether process pid (or one of its workers) holds a socket listening on port. A port that
     accepts connections may belong to another program that took it after free_port()."""

@@ -129,7 +129,7 @@ class HostileTest(harness.ServerTestCase):
                 return
             time.sleep(0.05)
         self.fail("server holds %d descriptors, %d before: %s" % (fd_count(pid), base,
-                  sorted(os.readlink("/proc/%d/fd/%s" % (pid, f)) for f in os.listdir("/proc/%d/fd" % pid))))
+                  sorted(harness.fd_targets(pid))))
 
     def assert_alive(self):
         self.assertIsNone(self.server.proc.poll(), "webserv died: %s" % self.server.stderr()[-2000:])

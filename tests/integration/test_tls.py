@@ -637,14 +637,7 @@ class TestManyHandshakes(TlsCase):
         self.assertEqual(sum(1 for r in results if r.startswith(b"HTTP/1.1 200 OK\r\n")), n)
 
     def open_sockets(self):
-        pid = self.server.proc.pid
-        n = 0
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
-            except OSError:
-                pass
-        return n
+        return sum(t.startswith("socket:") for t in harness.fd_targets(self.server.proc.pid))
 
 
 if __name__ == "__main__":

@@ -81,14 +81,7 @@ class UploadTest(harness.ServerTestCase):
         big = os.path.join(self.root, "big")
 
         def open_in_big():
-            fd_dir = "/proc/%d/fd" % self.server.proc.pid
-            for fd in os.listdir(fd_dir):
-                try:
-                    if os.readlink(os.path.join(fd_dir, fd)).startswith(big + "/"):
-                        return True
-                except OSError:
-                    pass
-            return False
+            return any(t.startswith(big + "/") for t in harness.fd_targets(self.server.proc.pid))
 
         s = socket.create_connection(("127.0.0.1", self.port))
         s.sendall(b"PUT /big/killed.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * MiB))
@@ -282,7 +275,7 @@ class UploadTest(harness.ServerTestCase):
         fd_dir = "/proc/%d/fd" % self.server.proc.pid
 
         def sockets():
-            return sum(os.readlink(os.path.join(fd_dir, f)).startswith("socket:") for f in os.listdir(fd_dir))
+            return sum(t.startswith("socket:") for t in harness.fd_targets(self.server.proc.pid))
         listening = sockets()
         self.assertEqual(self.request("DELETE", "/uploads/none.txt")[0].status, 404)  # the pool is up (its eventfd)
         self.assertTrue(harness.wait_for(lambda: sockets() == listening))  # that connection closed
