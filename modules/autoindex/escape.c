@@ -115,6 +115,19 @@ static int html_plain(unsigned c)
     return c >= 0x20 && c < 0x7F && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
 }
 
+/* The UTF-8 sequence at the start of s[0..n) as it is, or U+FFFD for a byte
+ * that starts none (a page is UTF-8; a file name need not be); returns the
+ * bytes used (at least 1). */
+static size_t put_utf8(ai_buf *b, const char *s, size_t n)
+{
+    size_t k = ai_utf8_len((const unsigned char *)s, n);
+    if (k)
+        ai_put(b, s, k);
+    else
+        ai_puts(b, REPLACEMENT);
+    return k ? k : 1;
+}
+
 void ai_put_html(ai_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -144,12 +157,7 @@ void ai_put_html(ai_buf *b, const char *s, size_t n)
             ai_puts(b, REPLACEMENT); /* control bytes are not allowed in HTML text */
             i++;
         } else {
-            size_t k = ai_utf8_len(u + i, n - i);
-            if (k)
-                ai_put(b, s + i, k);
-            else
-                ai_puts(b, REPLACEMENT);
-            i += k ? k : 1;
+            i += put_utf8(b, s + i, n - i);
         }
     }
 }
@@ -199,12 +207,7 @@ void ai_put_json(ai_buf *b, const char *s, size_t n)
             ai_printf(b, "\\u%04x", c);
             i++;
         } else {
-            size_t k = ai_utf8_len(u + i, n - i);
-            if (k)
-                ai_put(b, s + i, k);
-            else
-                ai_puts(b, REPLACEMENT); /* JSON text must be valid UTF-8 (RFC 8259 §8.1) */
-            i += k ? k : 1;
+            i += put_utf8(b, s + i, n - i); /* JSON text must be valid UTF-8 (RFC 8259 §8.1) */
         }
     }
 }
