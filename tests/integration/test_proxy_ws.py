@@ -15,6 +15,7 @@ import websockets
 import harness
 import procstat
 from test_proxy import Upstream, ok
+from wsutil import close_code_after, run
 
 
 class WsUpstream:
@@ -59,14 +60,6 @@ class WsUpstream:
         self.thread.join(5)
         if not self.thread.is_alive():
             self.loop.close()
-
-
-def run(coro):
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(asyncio.wait_for(coro, 60))
-    finally:
-        loop.close()
 
 
 class ProxyWebSocketTest(harness.ServerTestCase):
@@ -114,15 +107,7 @@ class ProxyWebSocketTest(harness.ServerTestCase):
         u = WsUpstream()
         self.addCleanup(u.stop)
         self.start(self.config(u.addr))
-
-        async def talk():
-            async with websockets.connect("ws://127.0.0.1:%d/" % self.port) as ws:
-                await ws.send("close-4000")
-                try:
-                    await ws.recv()
-                except websockets.exceptions.ConnectionClosed as e:
-                    return e.rcvd.code if e.rcvd else None
-        self.assertEqual(run(talk()), 4000)
+        self.assertEqual(close_code_after("ws://127.0.0.1:%d/" % self.port, "close-4000"), 4000)
 
     def test_client_gone_closes_upstream(self):
         u = WsUpstream()

@@ -15,17 +15,10 @@ import websockets
 
 import harness
 from harness import ServerTestCase
+from wsutil import close_code_after, run
 
 WSECHO = os.path.join(harness.TESTMODS, "mod_websocket_echo.so")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def run(coro):
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(asyncio.wait_for(coro, 60))
-    finally:
-        loop.close()
 
 
 def frame(first, payload, mask=b"\x11\x22\x33\x44", masked=True):
@@ -120,15 +113,7 @@ class WebSocketEchoTest(ServerTestCase):
 
     def test_too_big_is_1009(self):
         self.start(self.config({"max_message": "64K"}))
-
-        async def talk():
-            async with websockets.connect("ws://127.0.0.1:%d/ws" % self.port) as ws:
-                await ws.send(b"x" * (64 * 1024 + 1))
-                try:
-                    await ws.recv()
-                except websockets.exceptions.ConnectionClosed as e:
-                    return e.rcvd.code if e.rcvd else None
-        self.assertEqual(run(talk()), 1009)
+        self.assertEqual(close_code_after("ws://127.0.0.1:%d/ws" % self.port, b"x" * (64 * 1024 + 1)), 1009)
 
     def test_malformed_frames(self):
         self.start(self.config({"max_message": "1M"}))
