@@ -504,37 +504,41 @@ class ListenTest(harness.ServerTestCase):
         self.assertEqual(harness.parse_responses(harness.raw(p6, b"GET /a.txt HTTP/1.0\r\n\r\n", host="::1"))[0].body, b"a")
         self.assertEqual(self.raw_one(b"GET /a.txt HTTP/1.0\r\n\r\n").body, b"a")
 
+    def two_roots(self, first, second):
+        """who.txt saying `first` in the test's root and `second` in a second root; returns the second."""
+        www2 = os.path.join(self.tmp, "www2")
+        os.makedirs(www2)
+        with open(os.path.join(www2, "who.txt"), "w") as f:
+            f.write(second)
+        self.write("who.txt", first)
+        return www2
+
+    def who(self, address):
+        """The body of an HTTP/1.0 GET /who.txt sent to address on the test's port."""
+        return harness.parse_responses(harness.raw(self.port, b"GET /who.txt HTTP/1.0\r\n\r\n", host=address))[0].body
+
     def test_same_port_on_two_loopback_addresses(self):
         """Regression: the same port on two different loopback addresses must work."""
-        os.makedirs(os.path.join(self.tmp, "www2"))
-        with open(os.path.join(self.tmp, "www2", "who.txt"), "w") as f:
-            f.write("two")
-        self.write("who.txt", "one")
+        www2 = self.two_roots("one", "two")
         cfg = self.base_config()
-        s2 = dict(cfg["servers"][0], listen="127.0.0.2:%d" % self.port, root=os.path.join(self.tmp, "www2"))
+        s2 = dict(cfg["servers"][0], listen="127.0.0.2:%d" % self.port, root=www2)
         cfg["servers"].append(s2)
         self.start(cfg, ports=[("127.0.0.1", self.port), ("127.0.0.2", self.port)])
-        self.assertEqual(harness.parse_responses(harness.raw(self.port, b"GET /who.txt HTTP/1.0\r\n\r\n", host="127.0.0.1"))[0].body, b"one")
-        self.assertEqual(harness.parse_responses(harness.raw(self.port, b"GET /who.txt HTTP/1.0\r\n\r\n", host="127.0.0.2"))[0].body, b"two")
+        self.assertEqual(self.who("127.0.0.1"), b"one")
+        self.assertEqual(self.who("127.0.0.2"), b"two")
 
     def test_wildcard_beside_specific_address(self):
-        os.makedirs(os.path.join(self.tmp, "www2"))
-        with open(os.path.join(self.tmp, "www2", "who.txt"), "w") as f:
-            f.write("wild")
-        self.write("who.txt", "specific")
+        www2 = self.two_roots("specific", "wild")
         cfg = self.base_config()
-        cfg["servers"].append(dict(cfg["servers"][0], listen="0.0.0.0:%d" % self.port, root=os.path.join(self.tmp, "www2")))
+        cfg["servers"].append(dict(cfg["servers"][0], listen="0.0.0.0:%d" % self.port, root=www2))
         self.start(cfg, ports=[("127.0.0.1", self.port)])
-        self.assertEqual(harness.parse_responses(harness.raw(self.port, b"GET /who.txt HTTP/1.0\r\n\r\n", host="127.0.0.1"))[0].body, b"specific")
-        self.assertEqual(harness.parse_responses(harness.raw(self.port, b"GET /who.txt HTTP/1.0\r\n\r\n", host="127.0.0.3"))[0].body, b"wild")
+        self.assertEqual(self.who("127.0.0.1"), b"specific")
+        self.assertEqual(self.who("127.0.0.3"), b"wild")
 
     def test_virtual_hosts(self):
-        os.makedirs(os.path.join(self.tmp, "www2"))
-        with open(os.path.join(self.tmp, "www2", "who.txt"), "w") as f:
-            f.write("beta")
-        self.write("who.txt", "alpha")
+        www2 = self.two_roots("alpha", "beta")
         cfg = self.base_config(server_names=["alpha.test"])
-        cfg["servers"].append(dict(cfg["servers"][0], server_names=["Beta.Test", "b.test"], root=os.path.join(self.tmp, "www2")))
+        cfg["servers"].append(dict(cfg["servers"][0], server_names=["Beta.Test", "b.test"], root=www2))
         self.start(cfg)
         for host, body in [(b"alpha.test", b"alpha"), (b"BETA.test:%d" % self.port, b"beta"), (b"b.test", b"beta"), (b"unknown", b"alpha")]:
             r = self.raw_one(b"GET /who.txt HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
