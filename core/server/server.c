@@ -65,7 +65,9 @@ arena *server_get_pool(server *s)
         return a;
     }
     s->low_free_pools = 0;
-    return arena_new(8192);
+    /* A request's pool: the request itself (~1 KB, core/request/request.c)
+     * and 8 KB for what it allocates before a second block is needed. */
+    return arena_new(9216);
 }
 
 void server_put_pool(server *s, arena *a)
