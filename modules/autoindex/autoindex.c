@@ -1,15 +1,19 @@
 /*
  * mod_autoindex: lists a folder that has no index file (SPEC §5 autoindex).
  * The core hands it only folders (r->fs_type == WS_FS_DIR) for GET and HEAD,
- * and strips the body for HEAD itself. The whole listing is built in the
- * request pool, its length set, and then it is queued in slices so that a
- * slow client of a huge folder holds at most one slice in the core's output
- * queue at a time.
+ * and strips the body for HEAD itself. A listing kept for the folder's
+ * current version (listing_cache.c) is answered at once; otherwise the
+ * folder is read on the core's offload pool (open, readdir, one fstatat per
+ * entry: a big or cold folder would stall every other connection of the
+ * worker, issue 21) and the loop then renders it in the request pool, keeps
+ * it and answers. The body is queued in slices so that a slow client of a
+ * huge folder holds at most one slice in the core's output queue at a time.
  *
  * Settings: "show_hidden" (bool, default false), "format": "html" | "json"
  * (default "html"; a request with Accept: application/json gets JSON anyway).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,11 +23,27 @@
 #define SLICE (64 * 1024)
 
 const ws_host *ai_host;
+static int ai_has_offload; /* the host runs works on its pool (ABI 1.2) */
+
+/* A listing being read, in request memory: the pool step reads `dir` into
+ * `l` and sets `err`; the loop step renders and frees `l`. The request (and
+ * this) outlives the work even when the client leaves; cleanup frees `l`
+ * then. */
+typedef struct ai_job {
+    const char *dir; /* r->fs_path */
+    int show_hidden;
+    int json;
+    const char *key; /* listing cache key, NULL when the folder has no version */
+    uint64_t version;
+    int err; /* 0 or an errno value */
+    ai_listing l;
+} ai_job;
 
 typedef struct ai_state {
     const char *body;
     size_t len, off;
     ai_cached *cached; /* the cached listing body points into, released at cleanup */
+    ai_job *job;       /* a cache miss: the folder read on the pool */
 } ai_state;
 
 static const ai_conf defaults = {0, 0};
@@ -31,6 +51,8 @@ static const ai_conf defaults = {0, 0};
 static int ai_init(const ws_host *host)
 {
     ai_host = host;
+    ai_has_offload = host->abi_minor >= 2 && host->size >= offsetof(ws_host, offload) + sizeof host->offload &&
+                     host->offload != NULL;
     return 0;
 }
 
@@ -132,7 +154,6 @@ static const char *cache_key(ws_request *r, const ai_conf *c, int json)
 
 static void respond(ws_request *r, ai_state *st, int json, const ai_conf *c)
 {
-    r->ctx = st;
     ai_host->set_status(r, 200);
     ai_host->add_header(r, "Content-Type", json ? "application/json" : "text/html; charset=utf-8");
     if (!c->json)
@@ -142,6 +163,52 @@ static void respond(ws_request *r, ai_state *st, int json, const ai_conf *c)
     ai_pump(r);
 }
 
+/* The pool step: file-system work only, no host call. */
+static void list_work(void *arg)
+{
+    ai_job *j = arg;
+    j->err = ai_list(j->dir, j->show_hidden, &j->l);
+}
+
+/* The loop step: render the folder read by list_work, keep it for its
+ * version, answer. 0, or the status to answer with. */
+static int list_answer(ws_request *r, ai_job *j)
+{
+    ai_state *st = r->ctx;
+    const ai_conf *c = r->conf ? r->conf : &defaults;
+    if (j->err) {
+        int err = j->err;
+        ai_host->log(err == EACCES || err == EPERM ? WS_LOG_INFO : WS_LOG_ERROR, r, "autoindex: cannot list %s: %s",
+                     j->dir, strerror(err));
+        return err == EACCES || err == EPERM ? 403 : err == ENOENT || err == ENOTDIR ? 404 : 500;
+    }
+    ai_buf b;
+    /* Roughly what a row costs, so a big folder rarely regrows the buffer. */
+    ai_buf_init(&b, r, 4096 + j->l.n * (j->json ? 100 : 330));
+    if (j->json)
+        ai_render_json(&b, &j->l);
+    else
+        ai_render_html(&b, r, &j->l);
+    ai_list_free(&j->l); /* now, not at the end of a slow client's download */
+    if (b.oom)
+        return 500;
+    st->body = b.p;
+    st->len = b.len;
+    if (j->key)
+        ai_cache_release(ai_cache_put(j->key, j->version, b.p, b.len)); /* this request sends its pool copy */
+    respond(r, st, j->json, c);
+    return 0;
+}
+
+/* On the loop once the work returned; skipped when the client left meanwhile
+ * (then cleanup frees the listing). */
+static void list_done(ws_request *r, void *arg)
+{
+    int status = list_answer(r, arg);
+    if (status)
+        ai_host->error(r, status);
+}
+
 static int ai_handle(ws_request *r)
 {
     const ai_conf *c = r->conf ? r->conf : &defaults;
@@ -149,35 +216,28 @@ static int ai_handle(ws_request *r)
     ai_state *st = ai_host->alloc(r, sizeof *st);
     if (!st)
         return 500;
-    /* A folder the core watches closely enough has a version; its listing can be kept. */
+    r->ctx = st;
+    /* A folder the core watches closely enough has a version; its listing can
+     * be kept, and a kept one is answered here (no disk call). */
     uint64_t version = r->fs_path && ai_host->abi_minor >= 1 ? ai_host->dir_version(r, r->fs_path) : 0;
     const char *key = version ? cache_key(r, c, json) : NULL;
     if (key && (st->cached = ai_cache_get(key, version, &st->body, &st->len)) != NULL) {
         respond(r, st, json, c);
         return 0;
     }
-    ai_listing l;
-    int err = r->fs_path ? ai_list(r, r->fs_path, c->show_hidden, &l) : ENOENT;
-    if (err) {
-        ai_host->log(err == EACCES || err == EPERM ? WS_LOG_INFO : WS_LOG_ERROR, r, "autoindex: cannot list %s: %s",
-                     r->fs_path ? r->fs_path : "(no root)", strerror(err));
-        return err == EACCES || err == EPERM ? 403 : err == ENOENT || err == ENOTDIR ? 404 : 500;
+    if (!r->fs_path) {
+        ai_host->log(WS_LOG_ERROR, r, "autoindex: cannot list %s: %s", "(no root)", strerror(ENOENT));
+        return 404;
     }
-    ai_buf b;
-    /* Roughly what a row costs, so a big folder rarely regrows the buffer. */
-    ai_buf_init(&b, r, 4096 + l.n * (json ? 100 : 330));
-    if (json)
-        ai_render_json(&b, &l);
-    else
-        ai_render_html(&b, r, &l);
-    if (b.oom)
+    ai_job *j = ai_host->alloc(r, sizeof *j);
+    if (!j)
         return 500;
-    st->body = b.p;
-    st->len = b.len;
-    if (key)
-        ai_cache_release(ai_cache_put(key, version, b.p, b.len)); /* this request sends its pool copy */
-    respond(r, st, json, c);
-    return 0;
+    *j = (ai_job){.dir = r->fs_path, .show_hidden = c->show_hidden, .json = json, .key = key, .version = version};
+    st->job = j;
+    if (ai_has_offload && ai_host->offload(r, list_work, list_done, j) == WS_OK)
+        return 0;
+    list_work(j); /* no pool to run it on: here rather than fail */
+    return list_answer(r, j);
 }
 
 static void ai_on_writable(ws_request *r) { ai_pump(r); }
@@ -186,8 +246,11 @@ static void ai_cleanup(ws_request *r, int how)
 {
     (void)how;
     ai_state *st = r->ctx;
-    if (st)
-        ai_cache_release(st->cached);
+    if (!st)
+        return;
+    ai_cache_release(st->cached);
+    if (st->job)
+        ai_list_free(&st->job->l); /* the client left while the pool read the folder */
 }
 
 static void ai_fini(void) { ai_cache_clear(); }

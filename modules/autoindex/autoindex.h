@@ -29,15 +29,18 @@ typedef struct ai_entry {
 } ai_entry;
 
 typedef struct ai_listing {
-    ai_entry *entries;
+    ai_entry *entries; /* malloc'd; names point into `names` */
     size_t n;
     size_t n_dirs;
+    char *names; /* malloc'd: every name, NUL-terminated, back to back */
 } ai_listing;
 
 /* Read `dir` in one pass, stat every entry, sort folders first then names
- * byte-wise. 0, or an errno value (EACCES for an unreadable folder). All
- * memory comes from the request pool. */
-int ai_list(ws_request *r, const char *dir, int show_hidden, ai_listing *out);
+ * byte-wise. 0, or an errno value (EACCES for an unreadable folder), and
+ * then *out holds nothing. Runs on the offload pool: it calls no host
+ * function, and its memory (malloc) is the listing's until ai_list_free. */
+int ai_list(const char *dir, int show_hidden, ai_listing *out);
+void ai_list_free(ai_listing *l); /* idempotent */
 
 /* An output buffer in the request pool; on allocation failure it stops
  * growing and sets oom, so callers check once at the end. */

@@ -1,8 +1,9 @@
 /*
  * Read a folder: one readdir pass, one fstatat per entry (relative to the
- * open folder, so no path is rebuilt per name), then one qsort. Working
- * arrays grow with realloc and only the final listing is copied into the
- * request pool, so a large folder costs about its own size there.
+ * open folder, so no path is rebuilt per name), then one qsort. This runs on
+ * the core's offload pool (issue 21: no disk call on the event loop), so it
+ * calls nothing of the host: the arrays grow with realloc and belong to the
+ * listing until ai_list_free (the loop renders from them, then frees them).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -81,7 +82,7 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-int ai_list(ws_request *r, const char *dir, int show_hidden, ai_listing *out)
+int ai_list(const char *dir, int show_hidden, ai_listing *out)
 {
     memset(out, 0, sizeof *out);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -96,27 +97,29 @@ int ai_list(ws_request *r, const char *dir, int show_hidden, ai_listing *out)
     scratch s = {0};
     int err = read_all(d, show_hidden, &s);
     closedir(d);
-    ai_entry *entries = NULL;
-    char *names = NULL;
-    if (!err) {
-        entries = ai_host->alloc(r, (s.n ? s.n : 1) * sizeof *entries);
-        names = ai_host->alloc(r, s.names_len ? s.names_len : 1);
-        if (!entries || !names)
-            err = ENOMEM;
+    if (err) {
+        free(s.e);
+        free(s.names);
+        return err;
     }
-    if (!err) {
-        if (s.names_len)
-            memcpy(names, s.names, s.names_len);
-        for (size_t i = 0; i < s.n; i++) {
-            entries[i] = s.e[i];
-            entries[i].name = names + (uintptr_t)s.e[i].name;
-            out->n_dirs += (size_t)entries[i].is_dir;
-        }
-        qsort(entries, s.n, sizeof *entries, cmp_entry);
-        out->entries = entries;
-        out->n = s.n;
+    /* The names block no longer moves: offsets become pointers. */
+    for (size_t i = 0; i < s.n; i++) {
+        s.e[i].name = s.names + (uintptr_t)s.e[i].name;
+        out->n_dirs += (size_t)s.e[i].is_dir;
     }
-    free(s.e);
-    free(s.names);
-    return err;
+    if (s.n)
+        qsort(s.e, s.n, sizeof *s.e, cmp_entry);
+    out->entries = s.e;
+    out->n = s.n;
+    out->names = s.names;
+    return 0;
+}
+
+void ai_list_free(ai_listing *l)
+{
+    free(l->entries);
+    free(l->names);
+    l->entries = NULL;
+    l->names = NULL;
+    l->n = l->n_dirs = 0;
 }

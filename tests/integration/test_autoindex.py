@@ -1,13 +1,16 @@
 """SPEC §5 autoindex through the real server (static + autoindex): order of a
 listing, escaping of hostile names (in the href and in the text), JSON by
 Accept and by "format", show_hidden, "autoindex": false, index files, HEAD,
-a folder of 10,000 entries (while static requests keep being answered), and
-the demo config (conf/server.json) listing /uploads/."""
+a folder of 10,000 entries (while static requests keep being answered), a
+folder read on the offload pool (a static GET answered while it is read,
+clients that leave meanwhile), and the demo config (conf/server.json)
+listing /uploads/."""
 import html
 import http.client
 import json
 import os
 import re
+import select
 import socket
 import threading
 import time
@@ -256,6 +259,103 @@ class AutoindexTest(harness.ServerTestCase):
         self.assertTrue(results)
         self.assertEqual(set(results), {n})
         self.assertLess(worst, STATIC_BOUND)
+
+    # ---- the folder is read on the offload pool (issue 21) ----
+
+    POOL_N = 20000
+
+    def pool_folder(self):
+        """A folder of POOL_N empty files and a symbolic link to it: a listing through the link
+        is never kept (the core gives such a folder no version), so every GET of /biglink/
+        reads the folder again. Returns the folder's real path (what /proc/PID/fd shows)."""
+        big = os.path.join(self.root, "big")
+        os.makedirs(big)
+        for i in range(self.POOL_N):
+            os.close(os.open(os.path.join(big, "f%05d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+        os.symlink(big, os.path.join(self.root, "biglink"))
+        return os.path.realpath(big)
+
+    def listing_open(self, folder):
+        """Whether the worker holds `folder` open: a listing of it is being read."""
+        return folder in harness.fd_targets(self.server.proc.pid)
+
+    def read_listing(self, sock):
+        """Read a Connection: close listing to its end; the number of file rows."""
+        sock.settimeout(60 * harness.SLOW)
+        data = b""
+        while True:
+            b = sock.recv(1 << 20)
+            if not b:
+                break
+            data += b
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:200])
+        return data.count(b'<tr class="file">')
+
+    def test_static_answered_while_listing(self):
+        """A static GET on the same worker is answered while a big folder is read. Order, not
+        time: once the worker holds the folder open (its listing started), a static GET is
+        sent on a second connection; when its whole answer is in, the listing's connection
+        must still have received nothing. On the event loop that cannot happen: the loop
+        reads the static request only after the listing was written. Retried a few times
+        (a fast machine may finish a listing before the static request is there); one
+        witness is the proof."""
+        folder = self.pool_folder()
+        self.assertEqual(self.get("/static.txt")[0].status, 200)
+        witnessed = tries = 0
+        while witnessed == 0 and tries < 20:
+            tries += 1
+            lister = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            lister.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            started = harness.wait_for(lambda: self.listing_open(folder), timeout=10 * harness.SLOW, step=0.0005)
+            if started:
+                r, body = self.get("/static.txt")
+                self.assertEqual((r.status, body), (200, b"static body\n"))
+                nothing_yet = not select.select([lister], [], [], 0)[0] and not getattr(lister, "pending", lambda: 0)()
+                witnessed += nothing_yet
+            self.assertEqual(self.read_listing(lister), self.POOL_N)
+            lister.close()
+        print("\n  static GET answered while a %d-entry folder was read: %d of %d tries"
+              % (self.POOL_N, witnessed, tries))
+        self.assertEqual(witnessed, 1, "the static answer never came before the listing's first byte")
+
+    def test_client_leaves_while_listing(self):
+        """Clients ask for a big folder's listing and close while the pool reads it (five who
+        wait until the worker holds the folder open, then 40 who close at once): nothing
+        leaks (the worker's descriptors come back to their count; valgrind's leak check in
+        leaks/test_autoindex-pool), and the worker lists the folder for the next client."""
+        folder = self.pool_folder()
+        fd_dir = "/proc/%d/fd" % self.server.proc.pid
+
+        def sockets():
+            return sum(t.startswith("socket:") for t in harness.fd_targets(self.server.proc.pid))
+        listening = sockets()
+        self.assertEqual(self.get("/static.txt")[0].status, 200)
+        lister = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        lister.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(self.read_listing(lister), self.POOL_N)  # the pool is up (its eventfd)
+        lister.close()
+        self.assertTrue(harness.wait_for(lambda: sockets() == listening))
+        before = len(os.listdir(fd_dir))
+        left_mid_listing = 0
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            left_mid_listing += bool(harness.wait_for(lambda: self.listing_open(folder), timeout=10 * harness.SLOW,
+                                                      step=0.0005))
+            s.close()
+        socks = []
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            s.close()
+        self.assertTrue(harness.wait_for(lambda: len(os.listdir(fd_dir)) == before, timeout=30 * harness.SLOW),
+                        "descriptors: %d before, %d now" % (before, len(os.listdir(fd_dir))))
+        self.assertGreater(left_mid_listing, 0)
+        r, body = self.get("/biglink/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(links(body)), self.POOL_N + 1)
 
 
 class DemoConfigTest(harness.ServerTestCase):

@@ -1,14 +1,18 @@
 /*
  * mod_autoindex against the test host: order, hidden names, escaping (HTML,
  * URL, JSON, invalid UTF-8), JSON by option and by Accept, HEAD, 403, output
- * backpressure and a 10,000-entry folder. The module's .c files are included
- * to reach its helpers (lighttpd's src/t/ habit).
+ * backpressure, a 10,000-entry folder, and (issue 21) that a folder is read
+ * on the offload pool only, also when the client leaves meanwhile. The
+ * module's .c files are included to reach its helpers (lighttpd's src/t/
+ * habit).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -16,13 +20,82 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+/* listing.c's file-system calls, counted per thread: the test's own (the
+ * event loop's) and the pool's. */
+static pid_t main_tid;
+static int fs_on_loop, fs_on_pool, readdirs_on_pool;
+/* A gate for the pool (a pipe, -1 when open): a readdir there first says it
+ * arrived (gate_reached) and waits for a byte, so that a test can act while
+ * a listing surely runs on the pool. */
+static int gate_in = -1, gate_reached;
+static int on_loop(void)
+{
+    return (pid_t)syscall(SYS_gettid) == main_tid;
+}
+static void count(void)
+{
+    __atomic_add_fetch(on_loop() ? &fs_on_loop : &fs_on_pool, 1, __ATOMIC_SEQ_CST);
+}
+static int counted_open(const char *path, int flags)
+{
+    count();
+    return open(path, flags);
+}
+static DIR *counted_fdopendir(int fd)
+{
+    count();
+    return fdopendir(fd);
+}
+static struct dirent *counted_readdir(DIR *d)
+{
+    count();
+    if (!on_loop()) {
+        __atomic_add_fetch(&readdirs_on_pool, 1, __ATOMIC_SEQ_CST);
+        int fd = __atomic_load_n(&gate_in, __ATOMIC_SEQ_CST);
+        if (fd >= 0) {
+            __atomic_store_n(&gate_reached, 1, __ATOMIC_SEQ_CST);
+            char b;
+            while (read(fd, &b, 1) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    return readdir(d);
+}
+static int counted_fstatat(int dirfd, const char *name, struct stat *st, int flags)
+{
+    count();
+    return fstatat(dirfd, name, st, flags);
+}
+static int counted_closedir(DIR *d)
+{
+    count();
+    return closedir(d);
+}
+static void reset_counts(void)
+{
+    __atomic_store_n(&fs_on_loop, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fs_on_pool, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&readdirs_on_pool, 0, __ATOMIC_SEQ_CST);
+}
+
 #include "autoindex/autoindex.c"
 #include "autoindex/escape.c"
+#define open counted_open
+#define fdopendir counted_fdopendir
+#define readdir counted_readdir
+#define fstatat counted_fstatat
+#define closedir counted_closedir
 #include "autoindex/listing.c"
+#undef open
+#undef fdopendir
+#undef readdir
+#undef fstatat
+#undef closedir
 #include "autoindex/listing_cache.c"
 #include "autoindex/render_html.c"
 #include "autoindex/render_json.c"
@@ -71,6 +144,7 @@ static int setup(void **s)
     if (!mkdtemp(root))
         return -1;
     chmod(root, 0755);
+    main_tid = (pid_t)syscall(SYS_gettid);
     M = th_load(&webserv_module);
     return M ? 0 : -1;
 }
@@ -389,7 +463,8 @@ static void test_unreadable_403(void **s)
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(2);
         th_request *t = th_request_new(M, c, "GET", "/locked/", NULL);
-        int ok = th_dispatch(t) == WS_TAKE && th_response_of(t)->error_status == 403 &&
+        int ok = th_dispatch(t) == WS_TAKE && th_run(t, 5000) == 0 /* the pool's answer */ &&
+                 th_response_of(t)->error_status == 403 &&
                  th_response_of(t)->status == 403 && !th_response_of(t)->finished;
         th_request_end(t);
         _exit(ok ? 0 : 1);
@@ -409,6 +484,7 @@ static void test_backpressure(void **s)
     th_set_output_limit(t, SLICE * 3 / 2);
     assert_int_equal(th_dispatch(t), WS_TAKE);
     th_response *res = th_response_of(t);
+    th_run(t, 5000); /* the folder is read on the pool; its done queues the first slices */
     assert_int_equal(res->body_len, 2 * SLICE); /* the second slice said WS_AGAIN */
     assert_false(res->finished);
     assert_int_equal(th_run(t, 50), -1); /* nothing until the client reads */
@@ -475,6 +551,108 @@ static void test_ten_thousand(void **s)
     }
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Issue 21: a listing's file-system work (open, fdopendir, readdir, one
+ * fstatat per entry, closedir) runs on the offload pool only, never on the
+ * loop, for a listing, a JSON one, two at once, and a folder gone between
+ * the core's stat and the listing (404); the answers are the usual ones. */
+static void test_listed_on_the_pool(void **s)
+{
+    (void)s;
+    make_dir("pool");
+    make_dir("pool/inner");
+    make_file("pool/a.txt", 3);
+    make_dir("vanishing");
+    reset_counts();
+    th_request *t = get("{}", "GET", "/pool/", NULL);
+    const char *body = body_of(t);
+    assert_before(body, ">inner/</a>", ">a.txt</a>");
+    th_request_end(t);
+    t = get("{\"format\": \"json\"}", "GET", "/pool/", NULL);
+    json_t *j = parse(body_of(t));
+    assert_int_equal(json_array_size(j), 2);
+    json_decref(j);
+    th_request_end(t);
+    /* Two at once: both on the pool, each answered. */
+    th_request *a = th_request_new(M, cfg("{}"), "GET", "/pool/", NULL);
+    th_request *b = th_request_new(M, cfg("{}"), "GET", "/pool/inner/", NULL);
+    assert_int_equal(th_dispatch(a), WS_TAKE);
+    assert_int_equal(th_dispatch(b), WS_TAKE);
+    assert_int_equal(th_run(b, 5000), 0);
+    assert_int_equal(th_run(a, 5000), 0);
+    assert_non_null(strstr(body_of(a), ">a.txt</a>"));
+    assert_null(strstr(body_of(b), ">a.txt</a>"));
+    th_request_end(a);
+    th_request_end(b);
+    /* The core saw a folder; it is gone when the pool opens it. */
+    t = th_request_new(M, cfg("{}"), "GET", "/vanishing/", NULL);
+    char p[512];
+    snprintf(p, sizeof p, "%s/vanishing", root);
+    assert_int_equal(rmdir(p), 0);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    assert_int_equal(th_run(t, 5000), 0);
+    assert_int_equal(th_response_of(t)->error_status, 404);
+    assert_false(th_response_of(t)->finished);
+    th_request_end(t);
+    assert_int_equal(fs_on_loop, 0);
+    /* 4 listings of 1 or 2 entries (and the failed open): open, fdopendir, readdir per entry and
+     * the end, fstatat per entry, closedir. */
+    assert_true(fs_on_pool >= 4 * 5 + 1);
+    assert_true(readdirs_on_pool >= 4 * 2);
+}
+
+/* The client leaves while its listing is on the pool (held at the gate in
+ * readdir): no answer is given, the request ends only after the work
+ * returned (ASan and valgrind see any use after free or leak of the
+ * entries read), cleanup runs once, and no descriptor stays open. */
+static void test_client_leaves_while_listing(void **s)
+{
+    (void)s;
+    int fds = open_fds();
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    __atomic_store_n(&gate_reached, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&gate_in, gate[0], __ATOMIC_SEQ_CST);
+    th_request *t = th_request_new(M, cfg("{}"), "GET", "/big/", NULL);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    th_response *res = th_response_of(t);
+    for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
+        assert_true(ms < 30000); /* generous: the pool is one thread away */
+        usleep(1000);
+    }
+    assert_false(res->finished); /* the work waits at the gate */
+    assert_int_equal(res->status, 0);
+    assert_int_equal(res->body_len, 0);
+    /* Open the gate for good: every later readdir passes too. */
+    __atomic_store_n(&gate_in, -1, __ATOMIC_SEQ_CST);
+    close(gate[1]);
+    th_request_abort(t); /* waits for the work (10,000 entries read), skips its done */
+    close(gate[0]);
+    assert_false(res->finished);
+    assert_int_equal(res->error_status, 0);
+    assert_int_equal(res->status, 0);
+    assert_int_equal(res->body_len, 0);
+    assert_int_equal(res->cleanups, 1);
+    assert_int_equal(open_fds(), fds);
+    /* The module serves the next one. */
+    th_request *n = get("{}", "GET", "/big/", NULL);
+    assert_non_null(strstr(body_of(n), ">f09999</a>"));
+    th_request_end(n);
+    assert_int_equal(open_fds(), fds);
+}
+
 /* The built module exports its descriptor and works through dlopen. */
 static void test_shared_object(void **s)
 {
@@ -518,6 +696,8 @@ int main(void)
         cmocka_unit_test(test_unreadable_403),
         cmocka_unit_test(test_ten_thousand),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_listed_on_the_pool),
+        cmocka_unit_test(test_client_leaves_while_listing),
         cmocka_unit_test(test_shared_object),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
