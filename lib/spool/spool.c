@@ -25,7 +25,8 @@ void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events
     s->r = r;
     s->ev = *ev;
     s->arg = arg;
-    s->b[0].s = s->b[1].s = s;
+    for (int i = 0; i < SPOOL_BATCHES; i++)
+        s->b[i].s = s;
     s->fill = &s->b[0];
     s->direct_fd = -1;
     s->batch = SPOOL_BATCH;
@@ -251,9 +252,24 @@ void spool_close(spool *s, int fd)
         sp_close_later(s, fd);
 }
 
+/* The filling batch may go to the pool now: nothing is there, or it holds
+ * only direct writes and may run beside what is there (spool.h). */
+static int sp_may_go(const spool *s)
+{
+    if (!s->busy)
+        return 1;
+    if (s->barrier || !s->direct_parallel || s->busy >= SPOOL_DIRECT_DEPTH)
+        return 0;
+    const spool_batch *b = s->fill;
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].kind != SPOOL_WRITE || !b->ops[i].direct)
+            return 0;
+    return 1;
+}
+
 int spool_room(const spool *s)
 {
-    return !s->busy || s->fill->len < s->batch;
+    return s->fill->len < s->batch || sp_may_go(s);
 }
 
 size_t spool_pause(spool *s)
@@ -281,33 +297,59 @@ static int sp_write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+static int sp_pwrite_all(int fd, const char *p, size_t len, off_t off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ENOSPC;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
 /* O_DIRECT on or off for the direct fd (pool side). */
 static int sp_set_direct(spool *s, int fd, int on)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
         return -1;
-    s->direct_on = on;
+    __atomic_store_n(&s->direct_on, on, __ATOMIC_RELAXED);
     return 0;
 }
 
-/* A write to the direct fd: the whole blocks at a block's offset from an
- * aligned address around the page cache, the rest through it. A file
- * system that refuses a direct write (EINVAL) gets every later byte
- * through the page cache. */
-static int sp_write_direct(spool *s, int fd, const char *p, size_t len)
+/* A write to the direct fd at foff past direct_base: the whole blocks at a
+ * block's offset from an aligned address around the page cache, the rest
+ * through it. A file system that refuses a direct write (EINVAL) gets every
+ * later byte through the page cache. pwrite at the write's own offset:
+ * parallel batches may run on other threads meanwhile. */
+static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t foff)
 {
-    size_t whole = 0;
-    if (!s->direct_failed && (uintptr_t)p % SPOOL_ALIGN == 0 && s->direct_pos % SPOOL_ALIGN == 0)
+    if (!s->direct_based) { /* the first direct batch, alone on the pool */
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        s->direct_base = at < 0 ? 0 : (long long)at;
+        s->direct_based = 1;
+    }
+    off_t off = (off_t)(s->direct_base + (long long)foff);
+    size_t whole = 0; /* the spool's own offset aligned: the kernel refuses a file's odd one (EINVAL) */
+    if (!__atomic_load_n(&s->direct_failed, __ATOMIC_RELAXED) && (uintptr_t)p % SPOOL_ALIGN == 0 &&
+        foff % SPOOL_ALIGN == 0)
         whole = len - len % SPOOL_ALIGN;
-    if (whole && !s->direct_on && sp_set_direct(s, fd, 1) < 0)
+    if (whole && !__atomic_load_n(&s->direct_on, __ATOMIC_RELAXED) && sp_set_direct(s, fd, 1) < 0)
         whole = 0;
     while (whole > 0) {
-        ssize_t n = write(fd, p, whole);
+        ssize_t n = pwrite(fd, p, whole, off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EINVAL) {
-            s->direct_failed = 1; /* the rest, this piece's too, through the page cache */
+            __atomic_store_n(&s->direct_failed, 1, __ATOMIC_RELAXED); /* the rest, this piece's too, through the page cache */
             break;
         }
         if (n < 0)
@@ -315,19 +357,20 @@ static int sp_write_direct(spool *s, int fd, const char *p, size_t len)
         if (n == 0)
             return -ENOSPC;
         p += n;
+        off += n;
         len -= (size_t)n;
         whole -= (size_t)n;
-        s->direct_pos += (size_t)n;
+        __atomic_add_fetch(&s->direct_pos, (size_t)n, __ATOMIC_RELAXED);
         if (whole % SPOOL_ALIGN)
             break; /* a short write left the alignment: the rest as below */
     }
     if (len == 0)
         return 0;
-    if (s->direct_on && sp_set_direct(s, fd, 0) < 0)
+    if (__atomic_load_n(&s->direct_on, __ATOMIC_RELAXED) && sp_set_direct(s, fd, 0) < 0)
         return -errno;
-    int rc = sp_write_all(fd, p, len);
+    int rc = sp_pwrite_all(fd, p, len, off);
     if (rc == 0)
-        s->direct_pos += len;
+        __atomic_add_fetch(&s->direct_pos, len, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -353,7 +396,7 @@ static void sp_run_batch(void *arg)
             if (!b->err && fd < 0)
                 rc = -EBADF;
             else if (!b->err && op->direct)
-                rc = sp_write_direct(b->s, fd, b->buf + op->off, op->len);
+                rc = sp_write_direct(b->s, fd, b->buf + op->off, op->len, op->foff);
             else if (!b->err)
                 rc = sp_write_all(fd, b->buf + op->off, op->len);
         } else if (fd >= 0) {
@@ -395,12 +438,20 @@ static void sp_drop_batch(spool_batch *b, int ran)
     b->err_open = 0;
 }
 
-static void sp_submit(spool *s);
+static int sp_submit(spool *s);
 
 /* A batch came back (its done on the loop, or inline). */
 static void sp_batch_done(spool *s, spool_batch *b)
 {
-    s->busy = 0;
+    s->busy--;
+    b->on_pool = 0;
+    if (!b->parallel)
+        s->barrier = 0;
+    /* A direct batch came back with O_DIRECT still on: the file system takes
+     * direct writes, and direct_base is set (that batch ran alone). */
+    if (s->direct_fd >= 0 && s->direct_based && !__atomic_load_n(&s->direct_failed, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&s->direct_on, __ATOMIC_RELAXED))
+        s->direct_parallel = 1;
     int err = b->err, tag = b->err_tag, err_open = b->err_open;
     sp_drop_batch(b, 1);
     if (err && !s->err && !s->abandoned) {
@@ -408,21 +459,24 @@ static void sp_batch_done(spool *s, spool_batch *b)
         s->err_open = err_open;
         s->abandoned = 1;
         sp_drop_batch(s->fill, 0);
-        sp_close_held(s);
+        if (!s->busy) /* else the last batch's return closes them: one there may still use them */
+            sp_close_held(s);
         s->ev.failed(s->r, s->arg, err, tag);
         return;
     }
     if (s->abandoned) {
         sp_drop_batch(s->fill, 0);
-        sp_close_held(s);
+        if (!s->busy)
+            sp_close_held(s);
         return;
     }
-    if (s->fill->n_ops && (s->fill->len >= s->batch || s->draining)) {
-        sp_submit(s); /* may come back at once (no pool): then it did everything */
-        if (s->busy)
-            goto resume;
-        return;
+    if (s->fill->n_ops && (s->fill->len >= s->batch || s->draining) && sp_may_go(s)) {
+        if (!sp_submit(s))
+            return; /* it ran here (no pool) and its return did everything */
+        goto resume;
     }
+    if (s->busy)
+        goto resume;
     if (s->fill->n_ops == 0)
         sp_close_held(s);
     if (s->draining && s->fill->n_ops == 0) {
@@ -444,24 +498,41 @@ static void sp_on_done(ws_request *r, void *arg)
     sp_batch_done(b->s, b);
 }
 
-static void sp_submit(spool *s)
+/* Send the filling batch (sp_may_go said yes) and take an idle one to fill.
+ * 1: it is on the pool; 0: it ran here (no pool) and came back already. */
+static int sp_submit(spool *s)
 {
     spool_batch *b = s->fill;
-    s->fill = b == &s->b[0] ? &s->b[1] : &s->b[0];
+    for (int i = 0; i < SPOOL_BATCHES; i++)
+        if (&s->b[i] != b && !s->b[i].on_pool) {
+            s->fill = &s->b[i]; /* one is idle: at most SPOOL_DIRECT_DEPTH are on the pool */
+            break;
+        }
     sp_hold_tail(s, b, s->fill);
-    for (size_t i = 0; i < b->n_ops; i++)
-        if (b->ops[i].kind == SPOOL_WRITE && b->ops[i].direct)
-            s->direct_queued += b->ops[i].len;
-    s->busy = 1;
+    b->parallel = b->n_ops > 0;
+    for (size_t i = 0; i < b->n_ops; i++) {
+        spool_op *op = &b->ops[i];
+        if (op->kind == SPOOL_WRITE && op->direct) {
+            op->foff = s->direct_queued;
+            s->direct_queued += op->len;
+        } else {
+            b->parallel = 0;
+        }
+    }
+    if (!b->parallel)
+        s->barrier = 1;
+    s->busy++;
+    b->on_pool = 1;
     if (s->use_offload && s->host->offload(s->r, sp_run_batch, sp_on_done, b) == WS_OK)
-        return;
+        return 1;
     sp_run_batch(b); /* no pool: the disk waits here rather than the upload failing */
     sp_batch_done(s, b);
+    return 0;
 }
 
 void spool_kick(spool *s)
 {
-    if (!s->busy && !s->abandoned && s->fill->len >= s->batch)
+    if (!s->abandoned && s->fill->len >= s->batch && sp_may_go(s))
         sp_submit(s);
 }
 
@@ -471,7 +542,7 @@ void spool_drain(spool *s)
         return;
     s->draining = 1;
     if (s->busy)
-        return; /* the batch's return sends the rest */
+        return; /* the last batch's return sends the rest */
     if (s->fill->n_ops) {
         sp_submit(s);
         return;
@@ -488,7 +559,7 @@ void spool_abandon(spool *s)
     s->abandoned = 1;
     s->draining = 0;
     if (s->busy)
-        return; /* the batch's return closes what was handed over */
+        return; /* the last batch's return closes what was handed over */
     sp_drop_batch(s->fill, 0);
     sp_close_held(s);
 }
@@ -500,10 +571,9 @@ void spool_free(spool *s)
      * closed its fds; the filling one never ran. */
     if (!s->fill)
         return; /* never set up */
-    spool_batch *other = s->fill == &s->b[0] ? &s->b[1] : &s->b[0];
-    sp_drop_batch(s->fill, 0);
-    sp_drop_batch(other, 1);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SPOOL_BATCHES; i++)
+        sp_drop_batch(&s->b[i], &s->b[i] != s->fill); /* the others ran, or hold nothing */
+    for (int i = 0; i < SPOOL_BATCHES; i++) {
         free(s->b[i].buf);
         free(s->b[i].ops);
         s->b[i].buf = NULL;
@@ -512,6 +582,9 @@ void spool_free(spool *s)
     }
     sp_close_held(s);
     s->busy = 0;
+    s->barrier = 0;
+    for (int i = 0; i < SPOOL_BATCHES; i++)
+        s->b[i].on_pool = 0;
     s->abandoned = 1;
 }
 

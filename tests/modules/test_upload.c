@@ -20,7 +20,35 @@
 #include <cmocka.h>
 
 #include "testhost.h"
+
+/* The spool's file writes, watched (issue 21): how many direct writes (a
+ * whole number of blocks) are in the kernel at once. With gate_parallel
+ * set, such a write waits (at most a second) until another one is in
+ * flight too, so that a test sees batches overlap however the threads are
+ * scheduled; the spool must never need that to make progress. */
+static int direct_inflight, direct_inflight_max, gate_parallel;
+static ssize_t watched_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || !(fl & O_DIRECT) || len % 4096)
+        return pwrite(fd, buf, len, off);
+    int now = __atomic_add_fetch(&direct_inflight, 1, __ATOMIC_SEQ_CST);
+    for (int max = __atomic_load_n(&direct_inflight_max, __ATOMIC_SEQ_CST); now > max;)
+        if (__atomic_compare_exchange_n(&direct_inflight_max, &max, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            break;
+    for (int i = 0; i < 1000 && __atomic_load_n(&gate_parallel, __ATOMIC_SEQ_CST) &&
+                    __atomic_load_n(&direct_inflight, __ATOMIC_SEQ_CST) < 2;
+         i++)
+        usleep(1000);
+    ssize_t n = pwrite(fd, buf, len, off);
+    int err = errno;
+    __atomic_sub_fetch(&direct_inflight, 1, __ATOMIC_SEQ_CST);
+    errno = err;
+    return n;
+}
+#define pwrite watched_pwrite
 #include "spool.c"
+#undef pwrite
 #include <sys/syscall.h>
 
 #include "upload/tempfile.c"
@@ -705,6 +733,82 @@ static void test_direct_put_exact_and_uncached(void **state)
     if (direct)
         assert_true(cached_pages("up/direct.bin", total) <= 2); /* the tail's page(s) at most */
     assert_file_equals("up/direct.bin", buf, total);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* Issue 21: once a first direct batch came back, up to SPOOL_DIRECT_DEPTH
+ * batches of whole-block direct writes are on the pool at once, each
+ * written at its own offset: the disk has the next write queued while the
+ * loop's round trip and a pool thread's wake-up happen. Byte-exact in any
+ * order the threads finish; memory bounded by the depth (the body pauses
+ * beyond it); the unaligned end is written last, alone. */
+static void test_direct_batches_in_parallel(void **state)
+{
+    (void)state;
+    if (!root_takes_direct()) {
+        print_message("O_DIRECT not supported under %s: nothing runs in parallel\n", root);
+        return;
+    }
+    size_t piece = 65536 + 17, total = 10 * SPOOL_DIRECT_BATCH + 12345;
+    char *buf = pattern(total);
+    const char *h[] = {content_length(total), NULL};
+    th_request *t = start("PUT", "/up/parallel.bin", h);
+    up_ctx *c = th_req(t)->ctx;
+    assert_int_equal(c->sp.direct_fd, c->fd);
+    /* The first batch goes alone (it learns that the file system takes
+     * direct writes); nothing else may go before it came back. */
+    size_t sent = 0;
+    while (sent < total && c->sp.busy == 0)
+        sent += th_feed_body(t, buf + sent, piece);
+    assert_int_equal(c->sp.busy, 1);
+    assert_false(c->sp.direct_parallel);
+    size_t held = 0; /* fed but not consumed: the host offers it again */
+    while (held == 0 && sent < total) {
+        size_t n = total - sent < piece ? total - sent : piece, k = th_feed_body(t, buf + sent, n);
+        sent += n;
+        held = n - k;
+    }
+    assert_true(held > 0);             /* paused behind the lone first batch */
+    assert_int_equal(c->sp.busy, 1);
+    /* Now overlap: the gate holds each direct write until another is in flight. */
+    __atomic_store_n(&direct_inflight_max, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&gate_parallel, 1, __ATOMIC_SEQ_CST);
+    for (int spins = 0; th_body_pending(t) > 0; spins++) { /* the first batch comes back, the body resumes */
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    assert_true(c->sp.direct_parallel);
+    /* Without running the loop, the body is taken until SPOOL_DIRECT_DEPTH
+     * batches are on the pool and one more is full: then it pauses. */
+    size_t consumed = 0;
+    held = 0;
+    while (held == 0 && sent < total) {
+        size_t n = total - sent < piece ? total - sent : piece, k = th_feed_body(t, buf + sent, n);
+        sent += n;
+        consumed += k;
+        held = n - k;
+    }
+    assert_true(held > 0);
+    assert_int_equal(c->sp.busy, SPOOL_DIRECT_DEPTH);
+    assert_true(consumed <= (SPOOL_DIRECT_DEPTH + 1) * c->sp.batch + 2 * piece);
+    for (int spins = 0; th_body_pending(t) > 0; spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    feed_paced(t, buf + sent, total - sent, piece);
+    th_end_body(t);
+    __atomic_store_n(&gate_parallel, 0, __ATOMIC_SEQ_CST);
+    assert_int_equal(status_of(t), 201);
+    int max = __atomic_load_n(&direct_inflight_max, __ATOMIC_SEQ_CST);
+    assert_true(max >= 2);
+    assert_true(max <= SPOOL_DIRECT_DEPTH);
+    assert_false(c->sp.direct_failed);
+    assert_int_equal(c->sp.direct_pos, total);
+    end(t);
+    assert_true(cached_pages("up/parallel.bin", total) <= 2); /* the tail's page(s) at most */
+    assert_file_equals("up/parallel.bin", buf, total);
     assert_int_equal(temps(), 0);
     assert_int_equal(unnamed_open(), 0);
     free(buf);
@@ -1409,6 +1513,7 @@ int main(void)
         T(test_large_body_streams),
         T(test_body_backpressure),
         T(test_direct_put_exact_and_uncached),
+        T(test_direct_batches_in_parallel),
         T(test_small_put_not_direct),
         T(test_direct_refused_falls_back),
         T(test_disk_full_on_the_pool),
