@@ -34,9 +34,11 @@ typedef struct ai_job {
     int show_hidden;
     int json;
     const char *key; /* listing cache key, NULL when the folder has no version */
+    const char *read_key; /* the folder and show_hidden, to share its read (with key) */
     uint64_t version;
-    int err; /* 0 or an errno value */
-    ai_listing l;
+    const ai_read *rd; /* the shared read, until the loop step or cleanup releases it */
+    int err; /* 0 or an errno value (a read of its own) */
+    ai_listing l; /* a read of its own: no version, or no memory to share */
 } ai_job;
 
 typedef struct ai_state {
@@ -152,6 +154,21 @@ static const char *cache_key(ws_request *r, const ai_conf *c, int json)
     return k;
 }
 
+/* What a read of the folder depends on: the folder and whether hidden names
+ * are read (not the URL nor the format: those are the render's). */
+static const char *read_key(ws_request *r, const ai_conf *c)
+{
+    size_t a = strlen(r->fs_path);
+    char *k = ai_host->alloc(r, a + 3);
+    if (!k)
+        return NULL;
+    memcpy(k, r->fs_path, a);
+    k[a] = '\n';
+    k[a + 1] = c->show_hidden ? 'a' : '-';
+    k[a + 2] = '\0';
+    return k;
+}
+
 static void respond(ws_request *r, ai_state *st, int json, const ai_conf *c)
 {
     ai_host->set_status(r, 200);
@@ -163,11 +180,22 @@ static void respond(ws_request *r, ai_state *st, int json, const ai_conf *c)
     ai_pump(r);
 }
 
-/* The pool step: file-system work only, no host call. */
+/* The pool step: file-system work only, no host call. A folder with a
+ * version is read once for every request that wants that version meanwhile. */
 static void list_work(void *arg)
 {
     ai_job *j = arg;
+    if (j->read_key && (j->rd = ai_read_shared(j->read_key, j->version, j->dir, j->show_hidden)) != NULL)
+        return;
     j->err = ai_list(j->dir, j->show_hidden, &j->l);
+}
+
+/* The folder read is no longer needed (idempotent). */
+static void job_release(ai_job *j)
+{
+    ai_read_release(j->rd);
+    j->rd = NULL;
+    ai_list_free(&j->l);
 }
 
 /* The loop step: render the folder read by list_work, keep it for its
@@ -176,20 +204,28 @@ static int list_answer(ws_request *r, ai_job *j)
 {
     ai_state *st = r->ctx;
     const ai_conf *c = r->conf ? r->conf : &defaults;
-    if (j->err) {
-        int err = j->err;
+    int err = j->rd ? ai_read_err(j->rd) : j->err;
+    if (err) {
+        job_release(j);
         ai_host->log(err == EACCES || err == EPERM ? WS_LOG_INFO : WS_LOG_ERROR, r, "autoindex: cannot list %s: %s",
                      j->dir, strerror(err));
         return err == EACCES || err == EPERM ? 403 : err == ENOENT || err == ENOTDIR ? 404 : 500;
     }
+    /* A request that shared this read may have rendered and kept it already. */
+    if (j->key && (st->cached = ai_cache_get(j->key, j->version, &st->body, &st->len)) != NULL) {
+        job_release(j);
+        respond(r, st, j->json, c);
+        return 0;
+    }
+    const ai_listing *l = j->rd ? ai_read_listing(j->rd) : &j->l;
     ai_buf b;
     /* Roughly what a row costs, so a big folder rarely regrows the buffer. */
-    ai_buf_init(&b, r, 4096 + j->l.n * (j->json ? 100 : 330));
+    ai_buf_init(&b, r, 4096 + l->n * (j->json ? 100 : 330));
     if (j->json)
-        ai_render_json(&b, &j->l);
+        ai_render_json(&b, l);
     else
-        ai_render_html(&b, r, &j->l);
-    ai_list_free(&j->l); /* now, not at the end of a slow client's download */
+        ai_render_html(&b, r, l);
+    job_release(j); /* now, not at the end of a slow client's download */
     if (b.oom)
         return 500;
     st->body = b.p;
@@ -233,6 +269,8 @@ static int ai_handle(ws_request *r)
     if (!j)
         return 500;
     *j = (ai_job){.dir = r->fs_path, .show_hidden = c->show_hidden, .json = json, .key = key, .version = version};
+    if (key && !(j->read_key = read_key(r, c)))
+        return 500;
     st->job = j;
     if (ai_has_offload && ai_host->offload(r, list_work, list_done, j) == WS_OK)
         return 0;
@@ -250,7 +288,7 @@ static void ai_cleanup(ws_request *r, int how)
         return;
     ai_cache_release(st->cached);
     if (st->job)
-        ai_list_free(&st->job->l); /* the client left while the pool read the folder */
+        job_release(st->job); /* the client left while the pool read the folder */
 }
 
 static void ai_fini(void) { ai_cache_clear(); }

@@ -42,6 +42,16 @@ typedef struct ai_listing {
 int ai_list(const char *dir, int show_hidden, ai_listing *out);
 void ai_list_free(ai_listing *l); /* idempotent */
 
+/* shared_read.c: one read of a folder version for every request that wants
+ * it while it runs (on the pool). `key` names the folder and what is read
+ * of it (hidden names or not). NULL when out of memory (read alone then).
+ * The result is final when this returns; release it once, on the loop. */
+typedef struct ai_read ai_read;
+const ai_read *ai_read_shared(const char *key, uint64_t version, const char *dir, int show_hidden);
+int ai_read_err(const ai_read *rd);
+const ai_listing *ai_read_listing(const ai_read *rd);
+void ai_read_release(const ai_read *rd); /* NULL is ignored */
+
 /* An output buffer in the request pool; on allocation failure it stops
  * growing and sets oom, so callers check once at the end. */
 typedef struct ai_buf {

@@ -99,6 +99,7 @@ static void reset_counts(void)
 #include "autoindex/listing_cache.c"
 #include "autoindex/render_html.c"
 #include "autoindex/render_json.c"
+#include "autoindex/shared_read.c"
 #include "testhost.h"
 
 static th_module *M;
@@ -653,6 +654,74 @@ static void test_client_leaves_while_listing(void **s)
     assert_int_equal(open_fds(), fds);
 }
 
+/* Requests for one folder version while its read runs share that read: the
+ * second neither reads the folder (readdir counted) nor waits on the loop;
+ * both are answered, each in its own format. Then the reader's client
+ * leaves while a second request shares the read: the second is still
+ * answered, cleanup runs once each, nothing leaks (ASan, valgrind). */
+static void test_one_read_per_folder_version(void **s)
+{
+    (void)s;
+    int fds = open_fds();
+    int gate[2];
+    for (int leaves = 0; leaves < 2; leaves++) {
+        th_set_dir_version(leaves ? 42 : 41);
+        reset_counts();
+        assert_int_equal(pipe(gate), 0);
+        __atomic_store_n(&gate_reached, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&gate_in, gate[0], __ATOMIC_SEQ_CST);
+        th_request *a = th_request_new(M, cfg("{}"), "GET", "/pool/", NULL);
+        assert_int_equal(th_dispatch(a), WS_TAKE);
+        for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
+            assert_true(ms < 30000);
+            usleep(1000);
+        }
+        th_request *b = th_request_new(M, cfg("{\"format\": \"json\"}"), "GET", "/pool/", NULL);
+        assert_int_equal(th_dispatch(b), WS_TAKE);
+        th_response *ra = th_response_of(a), *rb = th_response_of(b);
+        assert_int_equal(rb->status, 0); /* it waits for the read */
+        /* b's work joined a's read (shared_read.c's table: two holders) before a can let go. */
+        for (int ms = 0;; ms++) {
+            pthread_mutex_lock(&mu);
+            unsigned holders = reads ? reads->refs : 0;
+            pthread_mutex_unlock(&mu);
+            if (holders == 2)
+                break;
+            assert_true(ms < 30000);
+            usleep(1000);
+        }
+        __atomic_store_n(&gate_in, -1, __ATOMIC_SEQ_CST);
+        close(gate[1]);
+        if (leaves) {
+            th_request_abort(a); /* waits for its work, skips its done */
+            assert_int_equal(ra->status, 0);
+            assert_int_equal(ra->cleanups, 1);
+        } else {
+            assert_int_equal(th_run(a, 5000), 0);
+            assert_non_null(strstr(body_of(a), ">a.txt</a>"));
+            th_request_end(a);
+        }
+        assert_int_equal(th_run(b, 5000), 0);
+        json_t *j = parse(body_of(b));
+        assert_int_equal(json_array_size(j), 2);
+        json_decref(j);
+        th_request_end(b);
+        assert_int_equal(rb->cleanups, 1);
+        close(gate[0]);
+        /* One read: a readdir per entry (".", "..", inner, a.txt) and the end. */
+        assert_int_equal(readdirs_on_pool, 5);
+        assert_int_equal(fs_on_loop, 0);
+    }
+    /* The version kept the rendered listing: no read at all now. */
+    reset_counts();
+    th_request *c = get("{\"format\": \"json\"}", "GET", "/pool/", NULL);
+    assert_non_null(strstr(body_of(c), "\"a.txt\""));
+    th_request_end(c);
+    assert_int_equal(fs_on_loop + fs_on_pool, 0);
+    th_set_dir_version(0);
+    assert_int_equal(open_fds(), fds);
+}
+
 /* The built module exports its descriptor and works through dlopen. */
 static void test_shared_object(void **s)
 {
@@ -698,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_listed_on_the_pool),
         cmocka_unit_test(test_client_leaves_while_listing),
+        cmocka_unit_test(test_one_read_per_folder_version),
         cmocka_unit_test(test_shared_object),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -106,6 +106,9 @@ void th_drain(th_request *t); /* empties the queue and calls on_writable if a wr
  * last th_drain, the queue is full (write/send_file say WS_AGAIN) until the
  * next th_drain. 0 = unlimited (the default). Models a slow client. */
 void th_set_output_limit(th_request *t, size_t bytes);
+/* (testhost addition) What host->dir_version answers for every folder from
+ * now on (default 0: "cannot be watched", so nothing is kept by version). */
+void th_set_dir_version(uint64_t version);
 /* Run the loop: fd watches (poll), timers, children (waitpid), until the
  * response is finished or has an error, or `ms` milliseconds pass. 0 = done, -1 = timed out. */
 int th_run(th_request *t, int ms);
