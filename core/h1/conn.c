@@ -479,6 +479,14 @@ static step state_active(conn *c)
     }
     if (r->aborted)
         return STEP_CLOSE;
+    /* The client said this is its last request (Connection: close, or
+     * HTTP/1.0 without keep-alive: RFC 9112 §9.6, it sends nothing more), the
+     * response is all queued, and response_done closes or shuts the socket in
+     * this same turn once the queue is empty: the last write may hold its tail
+     * for the FIN (outq.h). A close the server chose (draining, an error) keeps
+     * sending at once: a client that pipelined more would get a reset on
+     * close, which would then take the held bytes with it. */
+    c->out.fin_follows = r->finished && r->close_after && !r->head.keep_alive && !r->broken && !filter_pending(r);
     if (conn_flush(c) == STEP_CLOSE)
         return STEP_CLOSE;
     if (c->out.mem_bytes < LOW_WATER && req_writable(r))

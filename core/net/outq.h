@@ -17,6 +17,14 @@ typedef struct outq {
     outq_seg *head, *tail;
     size_t mem_bytes;   /* bytes of memory segments not yet sent */
     uint64_t file_bytes;/* bytes of file ranges not yet sent */
+    /* The connection ends (close or shutdown, in the same turn of the loop)
+     * right after the queue's last byte: the write that empties the queue says
+     * "more follows" (MSG_MORE), so the kernel holds its last partial segment
+     * and the FIN that close or shutdown adds goes out in it, one segment less
+     * for both ends per `Connection: close` response (issue 21). Never set when
+     * anything else may come or the connection may wait: held bytes would
+     * stay held. */
+    int fin_follows;
 } outq;
 
 /* Copy n bytes in (coalesced into the last memory segment when it has room). 0 or -1 (ENOMEM). */

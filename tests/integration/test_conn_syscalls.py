@@ -95,6 +95,64 @@ class ConnSyscallsTest(harness.ServerTestCase):
         # re-registers its inotify fd when something changes under /tmp).
         self.assertLessEqual(per["epoll_ctl"], 1.2)
 
+    def sendmsgs(self, lines):
+        """The trace's sendmsg calls on sockets: (whether MSG_MORE was set, bytes written)."""
+        out = []
+        for ln in lines:
+            m = re.search(r"\bsendmsg\(\d+, .*, (MSG_\w+(?:\|MSG_\w+)*)\) = (\d+)$", ln)
+            if m:
+                out.append(("MSG_MORE" in m.group(1), int(m.group(2))))
+        return out
+
+    def read_to_eof(self, request):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(request)
+            data = b""
+            while True:
+                more = s.recv(65536)
+                if not more:
+                    return data
+                data += more
+
+    def test_close_response_leaves_with_the_fin(self):
+        """Issue 21: the last write of a response to a client that said it sends
+        nothing more (Connection: close, or HTTP/1.0 without keep-alive) carries
+        MSG_MORE, so the kernel holds its tail and the FIN of the close right
+        after goes out in the same segment (one segment less per connection for
+        both ends). A keep-alive response must never be held: it would wait for
+        a write that never comes (the client here would time out)."""
+        trace = self.start_traced("127.0.0.1:%d" % self.port)
+        self.close_requests(5)
+        before = len(straced.lines(trace))
+        self.close_requests(REQUESTS // 4)
+        h10 = self.read_to_eof(b"GET /1k.bin HTTP/1.0\r\n\r\n")
+        self.assertTrue(h10.startswith(b"HTTP/1.1 200 ") and h10.endswith(b"k" * 1024), h10[:80])
+        # An error answered to a close request lingers (shutdown, then close): same.
+        nf = self.read_to_eof(b"GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertTrue(nf.startswith(b"HTTP/1.1 404 "), nf[:80])
+        self.assertIn(b"\r\n\r\n", nf)
+        head, _, body = nf.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        self.assertEqual(len(body), length)
+        closing = self.sendmsgs(straced.lines(trace)[before:])
+        print("close responses: %d sendmsg, %d with MSG_MORE" % (len(closing), sum(m for m, _ in closing)))
+        self.assertEqual(len(closing), REQUESTS // 4 + 2, closing[:5])
+        self.assertTrue(all(m for m, _ in closing), closing)
+
+        before = len(straced.lines(trace))
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for _ in range(20):
+                c.request("GET", "/1k.bin")
+                r = c.getresponse()
+                self.assertEqual(r.read(), b"k" * 1024)
+                self.assertFalse(r.will_close)
+        finally:
+            c.close()
+        kept = self.sendmsgs(straced.lines(trace)[before:])
+        self.assertEqual(len(kept), 20, kept[:5])
+        self.assertFalse(any(m for m, _ in kept), kept)
+
     def test_local_address_specific_listener(self):
         self.start_traced("127.0.0.1:%d" % self.port)
         r, body = self.request("GET", "/cgi-bin/addr.py")

@@ -31,6 +31,8 @@ typedef struct fake {
     int calls;
     int fail;             /* the next call fails */
     int more_seen;        /* a writev was told more follows */
+    int last_more;        /* what the last writev was told */
+    int writev_calls;
     int sendfile_calls;
 } fake;
 
@@ -52,6 +54,8 @@ static ssize_t fake_writev(transport *t, const struct iovec *iov, int n, int mor
     if (stall(t, f))
         return TR_AGAIN;
     f->more_seen |= more;
+    f->last_more = more;
+    f->writev_calls++;
     size_t room = f->per_call;
     for (int i = 0; i < n && room; i++) {
         size_t k = iov[i].iov_len < room ? iov[i].iov_len : room;
@@ -257,6 +261,55 @@ static void test_file_burst_per_flush(void **state)
 }
 
 /* The plain transport on a pipe: bytes through writev, AGAIN when full. */
+/* fin_follows (issue 21): the write that empties the queue says "more
+ * follows", so the FIN of the close right after rides in its segment; without
+ * it, the last write pushes (a keep-alive response must never be held). */
+static void test_fin_follows(void **state)
+{
+    (void)state;
+    static fake f;
+    for (int fin = 0; fin <= 1; fin++) {
+        memset(&f, 0, sizeof f);
+        f.per_call = 1 << 20;
+        transport t = {.ops = &ops_with_sendfile, .fd = -1, .ready = 1, .ctx = &f};
+        outq q = {0};
+        q.fin_follows = fin;
+        assert_int_equal(outq_append(&q, "HEAD\r\n\r\n", 8), 0);
+        assert_int_equal(outq_append(&q, "body", 4), 0);
+        assert_int_equal(outq_flush(&q, &t), 12);
+        assert_true(outq_empty(&q));
+        assert_int_equal(f.writev_calls, 1);
+        assert_int_equal(f.last_more, fin);
+
+        /* A file range then a memory tail: the head says "more" either way
+         * (the file follows); the tail, last, says it only with fin_follows. */
+        memset(&f, 0, sizeof f);
+        f.per_call = 1 << 20;
+        int fd = temp_file("0123456789", 10);
+        assert_int_equal(outq_append(&q, "H", 1), 0);
+        assert_int_equal(outq_append_file(&q, fd, 0, 10), 0);
+        assert_int_equal(outq_append(&q, "T", 1), 0);
+        unsigned wants;
+        assert_true(drain(&q, &t, &wants) > 0);
+        assert_int_equal(f.n, 12);
+        assert_memory_equal(f.out, "H0123456789T", 12);
+        assert_true(f.more_seen);
+        assert_int_equal(f.writev_calls, 2);
+        assert_int_equal(f.last_more, fin);
+
+        /* Short writes: each call holds the whole rest, so each says what
+         * the last says; without fin_follows none holds anything. */
+        memset(&f, 0, sizeof f);
+        f.per_call = 3;
+        assert_int_equal(outq_append(&q, "0123456789", 10), 0);
+        assert_true(drain(&q, &t, &wants) > 0);
+        assert_int_equal(f.n, 10);
+        assert_int_equal(f.writev_calls, 4);
+        assert_int_equal(f.last_more, fin);
+        assert_int_equal(f.more_seen, fin);
+    }
+}
+
 static void test_plain_on_pipe(void **state)
 {
     (void)state;
@@ -293,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_shrunk_file),
         cmocka_unit_test(test_plain_on_pipe),
         cmocka_unit_test(test_file_burst_per_flush),
+        cmocka_unit_test(test_fin_follows),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     outq_release_spares();
