@@ -189,9 +189,13 @@ static ws_header hdrs[8];
 static request *new_req(const char *method, int minor, const char *const *fields, size_t n_fields)
 {
     memset(&lb, 0, sizeof lb);
-    request *r = calloc(1, sizeof *r);
+    /* In its own pool, as req_new makes it: req_end gives the pool back
+     * and with it the request. */
+    arena *pool = arena_new(4096);
+    assert_non_null(pool);
+    request *r = arena_alloc(pool, sizeof *r);
     assert_non_null(r);
-    r->pool = arena_new(4096);
+    r->pool = pool;
     r->carrier = &loopback_carrier;
     r->carrier_ctx = &lb;
     r->cfg = &live;
@@ -213,8 +217,7 @@ static request *new_req(const char *method, int minor, const char *const *fields
 
 static void free_req(request *r)
 {
-    arena_free(r->pool);
-    free(r);
+    arena_free(r->pool); /* r was in it */
 }
 
 /* Validators as host set_validators would give them. */
