@@ -5,8 +5,9 @@
  * current version (listing_cache.c) is answered at once; otherwise the
  * folder is read on the core's offload pool (open, readdir, one fstatat per
  * entry: a big or cold folder would stall every other connection of the
- * worker, issue 21) and the loop then renders it in the request pool, keeps
- * it and answers. The body is queued in slices so that a slow client of a
+ * worker, issue 21; shared_read.c: one read per folder version for the
+ * requests that want it meanwhile) and the loop then renders it in the
+ * request pool, keeps it and answers. The body is queued in slices so that a slow client of a
  * huge folder holds at most one slice in the core's output queue at a time.
  *
  * Settings: "show_hidden" (bool, default false), "format": "html" | "json"

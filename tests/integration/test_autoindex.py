@@ -339,7 +339,8 @@ class AutoindexTest(harness.ServerTestCase):
 
     def test_client_leaves_while_listing(self):
         """Clients ask for a big folder's listing and close while the pool reads it (five who
-        wait until the worker holds the folder open, then 40 who close at once): nothing
+        wait until the worker holds the folder open, then 40 who close at once, then 20 who
+        share one read of the folder's new version and close): nothing
         leaks (the worker's descriptors come back to their count; valgrind's leak check in
         leaks/test_autoindex-pool), and the worker lists the folder for the next client."""
         folder = self.pool_folder()
@@ -366,6 +367,13 @@ class AutoindexTest(harness.ServerTestCase):
             s = socket.create_connection(("127.0.0.1", self.port))
             s.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\n\r\n")
             socks.append(s)
+        # The folder itself has a version: after a change above it (a new file in the root), the
+        # requests that miss share one read of it, and their clients leave too.
+        self.write("bump.txt", "x")
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.sendall(b"GET /big/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
         for s in socks:
             s.close()
 
@@ -375,9 +383,10 @@ class AutoindexTest(harness.ServerTestCase):
                         "descriptors: %d before, %d now: %s" % (before, len(os.listdir(fd_dir)),
                                                                  harness.fd_targets(self.server.proc.pid)))
         self.assertGreater(left_mid_listing, 0)
-        r, body = self.get("/biglink/")
-        self.assertEqual(r.status, 200)
-        self.assertEqual(len(links(body)), self.POOL_N + 1)
+        for path in ("/biglink/", "/big/"):
+            r, body = self.get(path)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(len(links(body)), self.POOL_N + 1)
 
 
 class DemoConfigTest(harness.ServerTestCase):
