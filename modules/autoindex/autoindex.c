@@ -7,8 +7,9 @@
  * entry: a big or cold folder would stall every other connection of the
  * worker, issue 21; shared_read.c: one read per folder version for the
  * requests that want it meanwhile) and the loop then renders it in the
- * request pool, keeps it and answers. The body is queued in slices so that a slow client of a
- * huge folder holds at most one slice in the core's output queue at a time.
+ * request pool, keeps it and answers. The body is queued in slices so that a
+ * slow client of a huge folder holds at most one slice in the core's output
+ * queue at a time.
  *
  * Settings: "show_hidden" (bool, default false), "format": "html" | "json"
  * (default "html"; a request with Accept: application/json gets JSON anyway).
@@ -26,10 +27,10 @@
 const ws_host *ai_host;
 static int ai_has_offload; /* the host runs works on its pool (ABI 1.2) */
 
-/* A listing being read, in request memory: the pool step reads `dir` into
- * `l` and sets `err`; the loop step renders and frees `l`. The request (and
- * this) outlives the work even when the client leaves; cleanup frees `l`
- * then. */
+/* A listing being read, in request memory: the pool step reads `dir` (into
+ * a shared read `rd`, or into `l` and `err`); the loop step renders and lets
+ * go of the entries. The request (and this) outlives the work even when the
+ * client leaves; cleanup lets go of them then. */
 typedef struct ai_job {
     const char *dir; /* r->fs_path */
     int show_hidden;
