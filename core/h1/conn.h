@@ -61,6 +61,7 @@ typedef struct conn {
     unsigned events;                /* loop interest */
     uint64_t deadline;              /* ms; 0 = none: the connection's own (head, idle, linger) */
     int phase;                      /* which of them (enum in conn.c) */
+    int rbig;                       /* rbuf is a BODY_RBUF buffer of its own (a big body streams: conn.c) */
     loop_timer *timer;
     uint64_t timer_at;
     request *req;

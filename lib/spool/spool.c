@@ -51,12 +51,13 @@ static spool_op *sp_add_op(spool_batch *b)
 
 /* Room for `more` bytes in b's buffer. The buffer is aligned for O_DIRECT
  * (so posix_memalign, and a copy instead of realloc when it grows); its
- * first size holds a full batch plus a piece of body, so it rarely grows. */
+ * first size holds a full batch plus a piece of body (SPOOL_PIECE), so it
+ * rarely grows. */
 static int sp_reserve(spool *s, spool_batch *b, size_t more)
 {
     if (b->len + more <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : s->batch + 64 * 1024;
+    size_t cap = b->cap ? b->cap : s->batch + SPOOL_PIECE;
     while (cap < b->len + more)
         cap *= 2;
     void *buf = NULL;

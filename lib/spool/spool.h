@@ -16,8 +16,8 @@
  * says no: the module's on_body then consumes nothing (spool_pause) and the
  * core stops reading from the client until the pool caught up
  * (body_resume). Memory stays bounded: two batches of about SPOOL_BATCH
- * bytes plus one piece of body (SPOOL_DIRECT_DEPTH + 1 batches in direct
- * mode).
+ * bytes plus one piece of body each (SPOOL_DIRECT_DEPTH + 1 batches in
+ * direct mode).
  *
  * File descriptors: a module writes to its own fd with spool_write and keeps
  * it; it hands it over with spool_sync_close or spool_close, and never closes
@@ -37,6 +37,8 @@
 
 #define SPOOL_BATCH (256 * 1024) /* bytes that make a batch worth a trip to the pool */
 #define SPOOL_LATER 8            /* fds spool_close can hold back (a request hands over one or two) */
+#define SPOOL_PIECE (256 * 1024) /* the largest piece of body a module gets (HTTP/1 reads a big body 256 KiB
+                                    at a time): a batch's buffer holds a full batch plus one */
 #define SPOOL_ALIGN 4096         /* O_DIRECT: buffer address, length and file offset multiples of this */
 #define SPOOL_DIRECT_BATCH (1024 * 1024) /* batch size in direct mode: a disk write of 1 MiB runs near the
                                             device's speed where 256 KiB ran at 60 % (dd oflag=direct here) */
