@@ -253,6 +253,26 @@ void spool_close(spool *s, int fd)
         sp_close_later(s, fd);
 }
 
+/* Whether the batch's direct writes will end on a block boundary once
+ * sp_hold_tail has moved an odd end to the next batch. One that will not
+ * (the body's last bytes, while draining) writes them through the page
+ * cache, and turning O_DIRECT off for that (sp_write_direct) acts on the
+ * open file the batches beside it write through: their blocks would land
+ * in the page cache. Such a batch goes alone. */
+static int sp_ends_whole(const spool *s, const spool_batch *b)
+{
+    if (b->n_ops == 0)
+        return 1;
+    size_t end = s->direct_queued;
+    for (size_t i = 0; i < b->n_ops; i++)
+        end += b->ops[i].len;
+    size_t tail = end % SPOOL_ALIGN;
+    if (tail == 0)
+        return 1;
+    const spool_op *last = &b->ops[b->n_ops - 1];
+    return !s->draining && last->off + last->len == b->len && tail < last->len;
+}
+
 /* The filling batch may go to the pool now: nothing is there, or it holds
  * only direct writes and may run beside what is there (spool.h). */
 static int sp_may_go(const spool *s)
@@ -265,7 +285,7 @@ static int sp_may_go(const spool *s)
     for (size_t i = 0; i < b->n_ops; i++)
         if (b->ops[i].kind != SPOOL_WRITE || !b->ops[i].direct)
             return 0;
-    return 1;
+    return sp_ends_whole(s, b);
 }
 
 int spool_room(const spool *s)
@@ -281,10 +301,12 @@ size_t spool_pause(spool *s)
 
 /* ---- running a batch (on a pool thread, or inline) ---- */
 
-static int sp_write_all(int fd, const char *p, size_t len)
+/* All of p to fd: at off (pwrite: direct batches run side by side, each at
+ * its own place), or at the file's offset when off < 0 (write). */
+static int sp_write_all(int fd, const char *p, size_t len, off_t off)
 {
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -294,24 +316,8 @@ static int sp_write_all(int fd, const char *p, size_t len)
             return -ENOSPC;
         p += n;
         len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int sp_pwrite_all(int fd, const char *p, size_t len, off_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -ENOSPC;
-        p += n;
-        len -= (size_t)n;
-        off += n;
+        if (off >= 0)
+            off += n;
     }
     return 0;
 }
@@ -369,7 +375,7 @@ static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t f
         return 0;
     if (__atomic_load_n(&s->direct_on, __ATOMIC_RELAXED) && sp_set_direct(s, fd, 0) < 0)
         return -errno;
-    int rc = sp_pwrite_all(fd, p, len, off);
+    int rc = sp_write_all(fd, p, len, off);
     if (rc == 0)
         __atomic_add_fetch(&s->direct_pos, len, __ATOMIC_RELAXED);
     return rc;
@@ -399,7 +405,7 @@ static void sp_run_batch(void *arg)
             else if (!b->err && op->direct)
                 rc = sp_write_direct(b->s, fd, b->buf + op->off, op->len, op->foff);
             else if (!b->err)
-                rc = sp_write_all(fd, b->buf + op->off, op->len);
+                rc = sp_write_all(fd, b->buf + op->off, op->len, -1);
         } else if (fd >= 0) {
             if (!b->err && fsync(fd) < 0)
                 rc = -errno;
