@@ -44,16 +44,9 @@ class ConnSyscallsTest(harness.ServerTestCase):
 
     def close_requests(self, n):
         for _ in range(n):
-            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    more = s.recv(65536)
-                    if not more:
-                        break
-                    data += more
-                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
-                self.assertTrue(data.endswith(b"k" * 1024))
+            data = self.raw(b"GET /1k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", timeout=10)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+            self.assertTrue(data.endswith(b"k" * 1024))
 
     def connection_dels(self, lines):
         """EPOLL_CTL_DEL of connection sockets: an fd number belongs to a

@@ -425,16 +425,8 @@ class BodyReadsTest(harness.ServerTestCase):
 
     def put_then_get(self, name, body):
         """PUT body and, in the same send, a GET right behind it; both answers."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=60) as s:
-            s.sendall(b"PUT /big/" + name.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
-                      + body + b"GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                more = s.recv(65536)
-                if not more:
-                    break
-                data += more
-        return data
+        return self.raw(b"PUT /big/" + name.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+                        + body + b"GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", timeout=60)
 
     def big_reads(self):
         return straced.count(straced.lines(self.trace), r"\bread\(\d+, .*, 262144\) = ")

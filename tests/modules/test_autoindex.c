@@ -552,19 +552,6 @@ static void test_ten_thousand(void **s)
     }
 }
 
-/* Open file descriptors of this process. */
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* Issue 21: a listing's file-system work (open, fdopendir, readdir, one
  * fstatat per entry, closedir) runs on the offload pool only, never on the
  * loop, for a listing, a JSON one, two at once, and a folder gone between
@@ -621,7 +608,7 @@ static void test_listed_on_the_pool(void **s)
 static void test_client_leaves_while_listing(void **s)
 {
     (void)s;
-    int fds = open_fds();
+    int fds = th_open_fds();
     int gate[2];
     assert_int_equal(pipe(gate), 0);
     __atomic_store_n(&gate_reached, 0, __ATOMIC_SEQ_CST);
@@ -646,12 +633,12 @@ static void test_client_leaves_while_listing(void **s)
     assert_int_equal(res->status, 0);
     assert_int_equal(res->body_len, 0);
     assert_int_equal(res->cleanups, 1);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(th_open_fds(), fds);
     /* The module serves the next one. */
     th_request *n = get("{}", "GET", "/big/", NULL);
     assert_non_null(strstr(body_of(n), ">f09999</a>"));
     th_request_end(n);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(th_open_fds(), fds);
 }
 
 /* Requests for one folder version while its read runs share that read: the
@@ -662,7 +649,7 @@ static void test_client_leaves_while_listing(void **s)
 static void test_one_read_per_folder_version(void **s)
 {
     (void)s;
-    int fds = open_fds();
+    int fds = th_open_fds();
     int gate[2];
     for (int leaves = 0; leaves < 2; leaves++) {
         th_set_dir_version(leaves ? 42 : 41);
@@ -719,7 +706,7 @@ static void test_one_read_per_folder_version(void **s)
     th_request_end(c);
     assert_int_equal(fs_on_loop + fs_on_pool, 0);
     th_set_dir_version(0);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(th_open_fds(), fds);
 }
 
 /* The built module exports its descriptor and works through dlopen. */

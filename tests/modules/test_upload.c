@@ -1332,19 +1332,6 @@ static void test_delete(void **state)
     assert_true(exists("up/f"));
 }
 
-/* Open file descriptors of this process. */
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* Issue 21: a DELETE resolves its target (realpath, stat), looks at it
  * (lstat) and removes it (unlink, rmdir) on the pool only; the answers are
  * the ones test_delete knows, with the same fields. */
@@ -1387,7 +1374,7 @@ static void test_delete_client_leaves(void **state)
 {
     (void)state;
     put_file("up/mid.txt", "x");
-    int fds = open_fds();
+    int fds = th_open_fds();
     int gate[2];
     assert_int_equal(pipe(gate), 0);
     gate_in = gate[0];
@@ -1411,11 +1398,11 @@ static void test_delete_client_leaves(void **state)
     assert_int_equal(res->status, 0);
     assert_int_equal(res->cleanups, 1);
     assert_false(exists("up/mid.txt")); /* the work went through */
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(th_open_fds(), fds);
     /* The module serves the next one. */
     put_file("up/next.txt", "x");
     assert_int_equal(simple("DELETE", "/up/next.txt"), 204);
-    assert_int_equal(open_fds(), fds);
+    assert_int_equal(th_open_fds(), fds);
 }
 
 /* ---- confinement and configuration ---- */

@@ -118,6 +118,10 @@ const char *th_header(th_request *t, const char *name); /* a response header, ca
 /* Simulate the client going away: cleanup(WS_END_ABORTED) and free. */
 void th_request_abort(th_request *t);
 void th_request_end(th_request *t);
+/* (testhost addition) How many file descriptors this process has open (-1
+ * when /proc/self/fd cannot be read): a test counts before and after, so a
+ * module that leaks a descriptor on some path fails it. */
+int th_open_fds(void);
 /* (testhost addition) Children whose request ended are still reaped: wait up
  * to ms for all watched children to be reaped; returns how many are left. */
 int th_reap(int ms);
