@@ -206,14 +206,13 @@ static void put_rbuf(conn *c)
         server_put_buf(c->srv, c->rbuf);
     c->rbuf = NULL;
     c->rbig = 0;
+    c->rpos = c->rlen = 0;
 }
 
 static void release_rbuf(conn *c)
 {
-    if (c->rbuf && c->rpos == c->rlen && !c->in.pend_len) {
+    if (c->rbuf && c->rpos == c->rlen && !c->in.pend_len)
         put_rbuf(c);
-        c->rpos = c->rlen = 0;
-    }
 }
 
 static size_t rbuf_cap(const conn *c)
@@ -236,7 +235,6 @@ static void fit_rbuf(conn *c)
         return;
     if (c->rbig && !body_streaming(c)) {
         put_rbuf(c);
-        c->rpos = c->rlen = 0;
     } else if (!c->rbig && body_streaming(c) && c->in.left >= BODY_RBUF_MIN) {
         char *big = malloc(BODY_RBUF);
         if (!big)

@@ -264,7 +264,7 @@ static int ai_handle(ws_request *r)
         return 0;
     }
     if (!r->fs_path) {
-        ai_host->log(WS_LOG_ERROR, r, "autoindex: cannot list %s: %s", "(no root)", strerror(ENOENT));
+        ai_host->log(WS_LOG_ERROR, r, "autoindex: nothing to list: the location has no root");
         return 404;
     }
     ai_job *j = ai_host->alloc(r, sizeof *j);
