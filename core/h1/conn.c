@@ -8,6 +8,7 @@
  */
 #include "metrics.h"
 #include "conn.h"
+#include "same_host.h"
 #include "filter.h"
 
 #include <errno.h>
@@ -401,11 +402,24 @@ static step conn_read(conn *c)
 
 /* ---- writing ---- */
 
+/* The first time a big file is about to go out on the connection: a peer on
+ * this host gets a small fixed send buffer (net/same_host.h says why), once. */
+static void size_send_buffer(conn *c)
+{
+    c->send_sized = 1;
+    if (c->tr.ops->sendfile && peer_on_this_host(&c->local.sa, &c->remote.sa)) {
+        int size = SAME_HOST_SNDBUF;
+        setsockopt(c->tr.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    }
+}
+
 /* STEP_OK (all sent or the rest waits for the transport) or STEP_CLOSE. */
 static step conn_flush(conn *c)
 {
     if (outq_empty(&c->out))
         return STEP_OK;
+    if (!c->send_sized && c->out.file_bytes >= SAME_HOST_BIG_SEND)
+        size_send_buffer(c);
     ssize_t n = outq_flush(&c->out, &c->tr);
     if (n < 0)
         return STEP_CLOSE;

@@ -73,6 +73,7 @@ typedef struct conn {
     int in_progress;                /* conn_progress on the stack */
     struct conn *prev, *next;       /* server's list of connections */
     uint32_t requests;              /* served on this connection */
+    uint8_t send_sized;             /* the send buffer was looked at for a big file (conn_flush) */
     struct h2_session *h2;          /* HTTP/2 (ALPN h2, or the h2c preface): the session, else NULL */
 } conn;
 

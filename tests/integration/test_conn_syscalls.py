@@ -146,6 +146,36 @@ class ConnSyscallsTest(harness.ServerTestCase):
         self.assertEqual(len(kept), 20, kept[:5])
         self.assertFalse(any(m for m, _ in kept), kept)
 
+    def test_big_file_to_this_host_gets_a_small_send_buffer(self):
+        """Issue 21 (core/net/same_host.h): a peer on this machine that is sent a
+        big file (1 MiB or more waiting) gets a fixed 256 KiB SO_SNDBUF, once per
+        connection, instead of the kernel's autotuned buffer (the 10 MiB row's
+        client CPU). Small files never cost the call; the body arrives whole."""
+        big = os.urandom(3 * 1024 * 1024)
+        self.write("3m.bin", big)
+        trace = self.start_traced("127.0.0.1:%d" % self.port)
+        sndbuf = r"setsockopt\(\d+, SOL_SOCKET, SO_SNDBUF, \[262144\], 4\) = 0"
+        before = len(straced.lines(trace))
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            for _ in range(3):
+                c.request("GET", "/1k.bin")
+                self.assertEqual(c.getresponse().read(), b"k" * 1024)
+            self.assertEqual(straced.count(straced.lines(trace)[before:], r"SO_SNDBUF"), 0)
+            for _ in range(2):
+                c.request("GET", "/3m.bin")
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertTrue(r.read() == big, "the body differs")
+        finally:
+            c.close()
+        self.assertEqual(straced.count(straced.lines(trace)[before:], sndbuf), 1)
+        r, body = self.request("GET", "/3m.bin")  # a new connection: its own call
+        self.assertTrue(r.status == 200 and body == big)
+        lines = straced.lines(trace)[before:]
+        self.assertEqual(straced.count(lines, sndbuf), 2)
+        self.assertEqual(straced.count(lines, r"SO_SNDBUF"), 2)
+
     def test_local_address_specific_listener(self):
         self.start_traced("127.0.0.1:%d" % self.port)
         r, body = self.request("GET", "/cgi-bin/addr.py")

@@ -1,0 +1,36 @@
+/* Peers on this machine (same_host.h says why the send path cares). */
+#include "same_host.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+/* The IPv4 address inside sa (plain, or IPv4-mapped IPv6) in *v4; 0 if none. */
+static int ipv4_of(const struct sockaddr *sa, struct in_addr *v4)
+{
+    if (sa->sa_family == AF_INET) {
+        *v4 = ((const struct sockaddr_in *)sa)->sin_addr;
+        return 1;
+    }
+    if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+        memcpy(v4, &((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[12], sizeof *v4);
+        return 1;
+    }
+    return 0;
+}
+
+int peer_on_this_host(const struct sockaddr *local, const struct sockaddr *remote)
+{
+    struct in_addr r4, l4;
+    if (ipv4_of(remote, &r4)) {
+        if ((ntohl(r4.s_addr) >> 24) == 127)
+            return 1;
+        return ipv4_of(local, &l4) && l4.s_addr == r4.s_addr;
+    }
+    if (remote->sa_family != AF_INET6)
+        return 0;
+    const struct in6_addr *r6 = &((const struct sockaddr_in6 *)remote)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(r6))
+        return 1;
+    return local->sa_family == AF_INET6 &&
+           memcmp(&((const struct sockaddr_in6 *)local)->sin6_addr, r6, sizeof *r6) == 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * Which peers are on this machine (core/net/same_host.h): only they get the
+ * small fixed send buffer for a big file, so a remote client must never be
+ * taken for one (its throughput would be capped at buffer / RTT).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "same_host.h"
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} addr;
+
+static addr at(const char *text)
+{
+    addr a;
+    memset(&a, 0, sizeof a);
+    if (inet_pton(AF_INET, text, &a.in.sin_addr) == 1) {
+        a.in.sin_family = AF_INET;
+    } else {
+        assert_int_equal(inet_pton(AF_INET6, text, &a.in6.sin6_addr), 1);
+        a.in6.sin6_family = AF_INET6;
+    }
+    return a;
+}
+
+static int same(const char *local, const char *remote)
+{
+    addr l = at(local), r = at(remote);
+    return peer_on_this_host(&l.sa, &r.sa);
+}
+
+static void test_loopback_peers(void **state)
+{
+    (void)state;
+    assert_true(same("127.0.0.1", "127.0.0.1"));
+    assert_true(same("0.0.0.0", "127.0.0.1"));
+    assert_true(same("127.0.0.1", "127.255.3.4")); /* all of 127/8 */
+    assert_true(same("::1", "::1"));
+    assert_true(same("::", "::ffff:127.0.0.1"));    /* a dual-stack listener */
+    assert_true(same("::ffff:127.0.0.1", "::ffff:127.9.9.9"));
+}
+
+static void test_own_address_is_this_host(void **state)
+{
+    (void)state;
+    assert_true(same("192.0.2.10", "192.0.2.10"));
+    assert_true(same("::ffff:192.0.2.10", "192.0.2.10"));
+    assert_true(same("2001:db8::5", "2001:db8::5"));
+}
+
+static void test_remote_peers(void **state)
+{
+    (void)state;
+    assert_false(same("192.0.2.10", "192.0.2.11"));
+    assert_false(same("127.0.0.1", "128.0.0.1"));
+    assert_false(same("126.255.255.255", "126.255.255.254"));
+    assert_false(same("2001:db8::5", "2001:db8::6"));
+    assert_false(same("::1", "::2"));
+    assert_false(same("::", "::ffff:10.0.0.1"));
+    assert_false(same("192.0.2.10", "::ffff:192.0.2.11"));
+    assert_false(same("2001:db8::5", "::ffff:192.0.2.10")); /* different families, different hosts */
+    /* Not an IP peer at all. */
+    addr l = at("127.0.0.1"), r;
+    memset(&r, 0, sizeof r);
+    r.sa.sa_family = AF_UNIX;
+    assert_false(peer_on_this_host(&l.sa, &r.sa));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loopback_peers),
+        cmocka_unit_test(test_own_address_is_this_host),
+        cmocka_unit_test(test_remote_peers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
