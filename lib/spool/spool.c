@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 enum spool_kind { SPOOL_WRITE, SPOOL_SYNC_CLOSE, SPOOL_OPEN };
@@ -49,10 +50,48 @@ static spool_op *sp_add_op(spool_batch *b)
     return &b->ops[b->n_ops++];
 }
 
+/* A buffer of cap bytes aligned for O_DIRECT. In direct mode, a size of
+ * whole huge pages is a mapping of its own, aligned on a huge page and
+ * marked for them (MADV_HUGEPAGE; spool.h says why: one segment per write
+ * instead of one per 4 KiB page). Where the kernel has no huge page to
+ * give, the mapping is made of 4 KiB pages and works the same, slower. */
+static char *sp_buf_new(const spool *s, size_t cap, int *mapped)
+{
+    *mapped = 0;
+    if (s->direct_fd >= 0 && cap % SPOOL_HUGE == 0) {
+        size_t span = cap + SPOOL_HUGE; /* room to cut an aligned start from */
+        char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            char *buf = (char *)(((uintptr_t)p + SPOOL_HUGE - 1) & ~(uintptr_t)(SPOOL_HUGE - 1));
+            if (buf > p)
+                munmap(p, (size_t)(buf - p));
+            if (p + span > buf + cap)
+                munmap(buf + cap, (size_t)(p + span - (buf + cap)));
+#ifdef MADV_HUGEPAGE
+            (void)madvise(buf, cap, MADV_HUGEPAGE); /* refused (no THP in the kernel): 4 KiB pages */
+#endif
+            *mapped = 1;
+            return buf;
+        }
+    }
+    void *buf = NULL;
+    return posix_memalign(&buf, SPOOL_ALIGN, cap) == 0 ? buf : NULL;
+}
+
+static void sp_buf_free(spool_batch *b)
+{
+    if (b->mapped)
+        munmap(b->buf, b->cap);
+    else
+        free(b->buf);
+    b->buf = NULL;
+    b->mapped = 0;
+}
+
 /* Room for `more` bytes in b's buffer. The buffer is aligned for O_DIRECT
- * (so posix_memalign, and a copy instead of realloc when it grows); its
- * first size holds a full batch plus a piece of body (SPOOL_PIECE), so it
- * rarely grows. */
+ * (so sp_buf_new, and a copy instead of realloc when it grows); its first
+ * size holds a full batch plus a piece of body (SPOOL_PIECE), so it rarely
+ * grows (in direct mode that size is one huge page). */
 static int sp_reserve(spool *s, spool_batch *b, size_t more)
 {
     if (b->len + more <= b->cap)
@@ -60,14 +99,16 @@ static int sp_reserve(spool *s, spool_batch *b, size_t more)
     size_t cap = b->cap ? b->cap : s->batch + SPOOL_PIECE;
     while (cap < b->len + more)
         cap *= 2;
-    void *buf = NULL;
-    if (posix_memalign(&buf, SPOOL_ALIGN, cap) != 0)
+    int mapped;
+    char *buf = sp_buf_new(s, cap, &mapped);
+    if (!buf)
         return -ENOMEM;
     if (b->len)
         memcpy(buf, b->buf, b->len);
-    free(b->buf);
+    sp_buf_free(b);
     b->buf = buf;
     b->cap = cap;
+    b->mapped = mapped;
     return 0;
 }
 
@@ -139,6 +180,12 @@ int spool_direct(spool *s, int fd)
     s->direct_pos = 0;
     s->batch = SPOOL_DIRECT_BATCH;
     return 1;
+}
+
+void spool_direct_length(spool *s, size_t len)
+{
+    if (s->direct_fd >= 0 && !s->busy && !s->fill->n_ops)
+        s->direct_len = len;
 }
 
 /* Before a batch goes to the pool: a direct write that ends off the
@@ -337,13 +384,34 @@ static int sp_set_direct(spool *s, int fd, int on)
  * through it. A file system that refuses a direct write (EINVAL) gets every
  * later byte through the page cache. pwrite at the write's own offset:
  * parallel batches may run on other threads meanwhile. */
-static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t foff)
+static void sp_learn_base(spool *s, int fd)
 {
     if (!s->direct_based) { /* the first direct batch, alone on the pool */
         off_t at = lseek(fd, 0, SEEK_CUR);
         s->direct_base = at < 0 ? 0 : (long long)at;
         s->direct_based = 1;
     }
+}
+
+/* The blocks of [from, to) past direct_base, reserved (spool_direct_length).
+ * Only a full disk (or quota, or a file too big) fails the batch: a file
+ * system without fallocate (EOPNOTSUPP) just writes as before. */
+static int sp_reserve_blocks(spool *s, size_t from, size_t to)
+{
+    int fd = s->direct_fd;
+    sp_learn_base(s, fd);
+    int rc;
+    do
+        rc = fallocate(fd, 0, (off_t)(s->direct_base + (long long)from), (off_t)(to - from));
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
+        return -errno;
+    return 0;
+}
+
+static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t foff)
+{
+    sp_learn_base(s, fd);
     off_t off = (off_t)(s->direct_base + (long long)foff);
     size_t whole = 0; /* the spool's own offset aligned: the kernel refuses a file's odd one (EINVAL) */
     if (!__atomic_load_n(&s->direct_failed, __ATOMIC_RELAXED) && (uintptr_t)p % SPOOL_ALIGN == 0 &&
@@ -387,6 +455,13 @@ static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t f
 static void sp_run_batch(void *arg)
 {
     spool_batch *b = arg;
+    if (b->reserve_to > b->reserve_from) {
+        int rc = sp_reserve_blocks(b->s, b->reserve_from, b->reserve_to);
+        if (rc) {
+            b->err = rc;
+            b->err_tag = b->n_ops ? b->ops[0].tag : 0;
+        }
+    }
     for (size_t i = 0; i < b->n_ops; i++) {
         spool_op *op = &b->ops[i];
         int rc = 0;
@@ -505,6 +580,22 @@ static void sp_on_done(ws_request *r, void *arg)
     sp_batch_done(b->s, b);
 }
 
+/* A batch that takes the direct writes within half of SPOOL_RESERVE_AHEAD
+ * of the end of what is reserved reserves the next stretch, before its own
+ * writes (spool_direct_length). Batches beside it write below the old end. */
+static void sp_plan_reserve(spool *s, spool_batch *b)
+{
+    b->reserve_from = b->reserve_to = 0;
+    if (!s->direct_len || s->reserved >= s->direct_len || s->direct_queued + SPOOL_RESERVE_AHEAD / 2 < s->reserved)
+        return;
+    size_t to = s->direct_queued + SPOOL_RESERVE_AHEAD;
+    if (to > s->direct_len)
+        to = s->direct_len;
+    b->reserve_from = s->reserved;
+    b->reserve_to = to;
+    s->reserved = to;
+}
+
 /* Send the filling batch (sp_may_go said yes) and take an idle one to fill.
  * 1: it is on the pool; 0: it ran here (no pool) and came back already. */
 static int sp_submit(spool *s)
@@ -526,6 +617,7 @@ static int sp_submit(spool *s)
             b->parallel = 0;
         }
     }
+    sp_plan_reserve(s, b);
     if (!b->parallel)
         s->barrier = 1;
     s->busy++;
@@ -581,9 +673,8 @@ void spool_free(spool *s)
     for (int i = 0; i < SPOOL_BATCHES; i++)
         sp_drop_batch(&s->b[i], &s->b[i] != s->fill); /* the others ran, or hold nothing */
     for (int i = 0; i < SPOOL_BATCHES; i++) {
-        free(s->b[i].buf);
+        sp_buf_free(&s->b[i]);
         free(s->b[i].ops);
-        s->b[i].buf = NULL;
         s->b[i].ops = NULL;
         s->b[i].cap = s->b[i].cap_ops = 0;
     }

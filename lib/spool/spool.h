@@ -16,8 +16,8 @@
  * says no: the module's on_body then consumes nothing (spool_pause) and the
  * core stops reading from the client until the pool caught up
  * (body_resume). Memory stays bounded: two batches of about SPOOL_BATCH
- * bytes plus one piece of body each (SPOOL_DIRECT_DEPTH + 1 batches in
- * direct mode).
+ * bytes plus one piece of body each (SPOOL_DIRECT_DEPTH + 1 batches of one
+ * huge page each in direct mode).
  *
  * File descriptors: a module writes to its own fd with spool_write and keeps
  * it; it hands it over with spool_sync_close or spool_close, and never closes
@@ -40,15 +40,34 @@
 #define SPOOL_PIECE (256 * 1024) /* the largest piece of body a module gets (HTTP/1 reads a big body 256 KiB
                                     at a time): a batch's buffer holds a full batch plus one */
 #define SPOOL_ALIGN 4096         /* O_DIRECT: buffer address, length and file offset multiples of this */
-#define SPOOL_DIRECT_BATCH (1024 * 1024) /* batch size in direct mode: a disk write of 1 MiB runs near the
-                                            device's speed where 256 KiB ran at 60 % (dd oflag=direct here) */
+/* A direct batch's buffer is one huge page (SPOOL_HUGE, 2 MiB on x86-64 and
+ * arm64 with 4 KiB pages): a full batch plus the piece that filled it. In
+ * one huge page the buffer is physically contiguous, so a write of it is one
+ * segment for the block layer; from 4 KiB pages it is one segment per page,
+ * and a device that takes few segments per request (virtio-blk: 254 here)
+ * cuts every 1 MiB write in two requests that it runs one after the other
+ * (issue 21: 1.4 GB/s with 1 MiB writes from 4 KiB pages, 2.6-3.0 GB/s from
+ * a huge page, the same disk and minute). */
+#define SPOOL_HUGE (2 * 1024 * 1024)
+#define SPOOL_DIRECT_BATCH (SPOOL_HUGE - SPOOL_PIECE) /* batch size in direct mode (1.75 MiB): a disk write of
+                                            1 MiB or more runs near the device's speed where 256 KiB ran at 60 % */
 /* Direct batches on the pool at once. One write in flight left the disk idle
  * between writes for the round trip through the event loop and the wake-up
  * of a pool thread (which shares the server's CPU, at a lower priority):
  * 0.4 ms per 1 MiB write, 40 % of a 1 GiB upload's time (issue 21). With
- * three, the disk always has the next write queued. */
-#define SPOOL_DIRECT_DEPTH 3
+ * two, the disk has the next write queued. They overlap at the disk only
+ * where the file system lets two direct writes run at once: ext4 takes the
+ * file's lock for the whole of a write past the end of the file, so a
+ * module that knows the body's length reserves the file's blocks first
+ * (fallocate: modules/upload), and the writes then land inside the file.
+ * Three buffers of one huge page each bound the memory (6 MiB). */
+#define SPOOL_DIRECT_DEPTH 2
 #define SPOOL_BATCHES (SPOOL_DIRECT_DEPTH + 1)
+/* spool_direct_length: how far ahead of the written bytes the file's blocks
+ * are reserved. Far enough that the batch that reserves more runs long
+ * before the writes get there; short enough that a client announcing a
+ * huge body and sending little holds little of the disk. */
+#define SPOOL_RESERVE_AHEAD (64 * 1024 * 1024)
 
 typedef struct spool_op {
     int kind; /* enum spool_kind (spool.c) */
@@ -73,7 +92,9 @@ typedef struct spool_batch {
     int err_tag;
     int err_open; /* that failure was a spool_open's */
     int on_pool;  /* sent to the pool, not come back yet */
+    int mapped;   /* buf is a mapping of its own (a huge page, sp_buf_new): munmap, not free */
     int parallel; /* only whole-block direct writes: may run beside other such batches */
+    size_t reserve_from, reserve_to; /* spool_direct_length: blocks to reserve first (past direct_base) */
 } spool_batch;
 
 /* What the spool tells its module, on the loop (from the done of a batch or
@@ -119,6 +140,8 @@ typedef struct spool {
     long long direct_base; /* direct_fd's offset before the first direct write (the first batch runs alone) */
     int direct_based;    /* direct_base is set */
     size_t batch;        /* bytes that make a batch full (SPOOL_BATCH, or SPOOL_DIRECT_BATCH) */
+    size_t direct_len;   /* spool_direct_length: bytes the direct file will hold past direct_base, or 0 */
+    size_t reserved;     /* bytes reserved so far, or asked of a batch on the pool (the loop's side) */
 } spool;
 
 /* Set up s for request r (s lives in request memory, e.g. the module's ctx).
@@ -137,6 +160,17 @@ void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events
  * Returns 1 when direct mode is on, 0 when not (nothing changed). Call it
  * before the first spool_write to fd. */
 int spool_direct(spool *s, int fd);
+
+/* The direct file will hold exactly len bytes (a body of known length):
+ * the spool reserves its blocks ahead of the writes, SPOOL_RESERVE_AHEAD at
+ * a time (fallocate, on the pool, with the batch that gets near the end of
+ * what is reserved). Direct writes then land inside the file, which lets
+ * ext4 run two of them at once (SPOOL_DIRECT_DEPTH), and a full disk says
+ * so up to that much earlier (failed() with -ENOSPC). A file system without
+ * fallocate is written as before. Call it after spool_direct said 1, before
+ * the first write; the module must then write exactly len bytes or fail
+ * the request (the file's size is len from the first reservation on). */
+void spool_direct_length(spool *s, size_t len);
 
 /* Append a write of data (copied) to fd. 0, or -ENOMEM, or the sticky error. */
 int spool_write(spool *s, int fd, const void *data, size_t len, int tag);

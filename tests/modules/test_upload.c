@@ -27,11 +27,18 @@
  * flight too, so that a test sees batches overlap however the threads are
  * scheduled; the spool must never need that to make progress. */
 static int direct_inflight, direct_inflight_max, gate_parallel;
+/* And how many of them wrote past the end of the file (ext4 runs such a
+ * write alone: spool_direct_length reserves the blocks to avoid them). */
+static int direct_writes, direct_extending;
 static ssize_t watched_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || !(fl & O_DIRECT) || len % 4096)
         return pwrite(fd, buf, len, off);
+    struct stat st;
+    __atomic_add_fetch(&direct_writes, 1, __ATOMIC_SEQ_CST);
+    if (fstat(fd, &st) == 0 && off + (off_t)len > st.st_size)
+        __atomic_add_fetch(&direct_extending, 1, __ATOMIC_SEQ_CST);
     int now = __atomic_add_fetch(&direct_inflight, 1, __ATOMIC_SEQ_CST);
     for (int max = __atomic_load_n(&direct_inflight_max, __ATOMIC_SEQ_CST); now > max;)
         if (__atomic_compare_exchange_n(&direct_inflight_max, &max, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -814,6 +821,147 @@ static void test_direct_batches_in_parallel(void **state)
     free(buf);
 }
 
+/* Does the file system of root reserve blocks (fallocate)? ext4 and xfs do. */
+static int root_takes_fallocate(void)
+{
+    int fd = open(root, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    int ok = fallocate(fd, 0, 0, 4096) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Issue 21: a body of known length gets its file's blocks reserved ahead of
+ * the direct writes (spool_direct_length: fallocate on the pool,
+ * SPOOL_RESERVE_AHEAD at a time), so that every direct write lands inside
+ * the file: ext4 holds the file's lock for the whole of a write past the
+ * end, and two of those never run at once. And never further ahead than
+ * that: a client that announces a huge body and sends little holds little
+ * of the disk. */
+static void test_direct_blocks_reserved_ahead(void **state)
+{
+    (void)state;
+    if (!root_takes_direct() || !root_takes_fallocate()) {
+        print_message("O_DIRECT or fallocate not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    size_t piece = 65536 + 17, announced = (size_t)1 << 30;
+    size_t sent = SPOOL_RESERVE_AHEAD / 2 + 3 * SPOOL_DIRECT_BATCH; /* past the point of the second stretch */
+    char *buf = pattern(sent);
+    const char *h[] = {content_length(announced), NULL};
+    th_request *t = start("PUT", "/up/reserved.bin", h);
+    up_ctx *c = th_req(t)->ctx;
+    __atomic_store_n(&direct_writes, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&direct_extending, 0, __ATOMIC_SEQ_CST);
+    feed_paced(t, buf, sent, piece);
+    for (int spins = 0; spool_busy(&c->sp); spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    assert_false(th_response_of(t)->error_status);
+    assert_true(__atomic_load_n(&direct_writes, __ATOMIC_SEQ_CST) >= 10);
+    assert_int_equal(__atomic_load_n(&direct_extending, __ATOMIC_SEQ_CST), 0); /* all inside the file */
+    struct stat st;
+    assert_int_equal(fstat(c->fd, &st), 0);
+    size_t written = c->sp.direct_queued;
+    assert_true(written > SPOOL_RESERVE_AHEAD / 2);
+    assert_true((size_t)st.st_size > SPOOL_RESERVE_AHEAD);              /* a second stretch was reserved */
+    assert_true((size_t)st.st_size <= written + SPOOL_RESERVE_AHEAD);   /* never further ahead */
+    assert_true((size_t)st.st_size < announced);
+    assert_true((size_t)st.st_blocks * 512 >= (size_t)st.st_size);     /* blocks, not a hole */
+    th_response *res = th_response_of(t);
+    th_request_abort(t); /* the client leaves: nothing is kept */
+    assert_int_equal(res->cleanups, 1);
+    assert_false(exists("up/reserved.bin"));
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* Whether the mapping that holds addr has the VmFlags flag (smaps). */
+static int mapping_has_flag(const void *addr, const char *flag)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int in = 0, found = 0;
+    uintptr_t a = (uintptr_t)addr;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s", flag);
+            for (char *p = strstr(line, want); p; p = strstr(p + 1, want))
+                if (p[strlen(want)] == ' ' || p[strlen(want)] == '\n')
+                    found = 1;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Issue 21: a direct batch's buffer is one huge page of its own (aligned
+ * on it, marked MADV_HUGEPAGE): physically contiguous, a write of it is one
+ * segment for the block layer instead of one per 4 KiB page (virtio-blk cut
+ * every 1 MiB write in two requests run one after the other). A body in
+ * the page cache keeps ordinary buffers. */
+static void test_direct_buffers_in_huge_pages(void **state)
+{
+    (void)state;
+    if (!root_takes_direct()) {
+        print_message("O_DIRECT not supported under %s: no direct buffers\n", root);
+        return;
+    }
+    size_t piece = 65536, total = 4 * SPOOL_DIRECT_BATCH;
+    char *buf = pattern(total);
+    const char *h[] = {content_length(total), NULL};
+    th_request *t = start("PUT", "/up/huge.bin", h);
+    up_ctx *c = th_req(t)->ctx;
+    feed_paced(t, buf, total - piece, piece);
+    int seen = 0;
+    /* THP in the kernel (the folder exists only then): the mapping is marked */
+    int thp = access("/sys/kernel/mm/transparent_hugepage", F_OK) == 0;
+    for (int i = 0; i < SPOOL_BATCHES; i++) {
+        spool_batch *b = &c->sp.b[i];
+        if (!b->buf)
+            continue;
+        seen++;
+        assert_true(b->mapped);
+        assert_int_equal(b->cap, SPOOL_HUGE);
+        assert_int_equal((uintptr_t)b->buf % SPOOL_HUGE, 0);
+        if (thp)
+            assert_true(mapping_has_flag(b->buf, "hg"));
+    }
+    assert_true(seen >= 2);
+    feed_paced(t, buf + total - piece, piece, piece);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    end(t);
+    assert_file_equals("up/huge.bin", buf, total);
+    free(buf);
+
+    size_t small = SPOOL_DIRECT_BATCH - 1;
+    buf = pattern(small);
+    const char *hs[] = {content_length(small), NULL};
+    t = start("PUT", "/up/small-huge.bin", hs);
+    c = th_req(t)->ctx;
+    th_feed_body(t, buf, 65536);
+    assert_non_null(c->sp.fill->buf);
+    assert_false(c->sp.fill->mapped); /* not direct: an ordinary buffer */
+    feed_paced(t, buf + 65536, small - 65536, 65536);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    end(t);
+    free(buf);
+}
+
 /* A body under a batch stays in the page cache (one write, as before). */
 static void test_small_put_not_direct(void **state)
 {
@@ -1501,6 +1649,8 @@ int main(void)
         T(test_body_backpressure),
         T(test_direct_put_exact_and_uncached),
         T(test_direct_batches_in_parallel),
+        T(test_direct_blocks_reserved_ahead),
+        T(test_direct_buffers_in_huge_pages),
         T(test_small_put_not_direct),
         T(test_direct_refused_falls_back),
         T(test_disk_full_on_the_pool),
