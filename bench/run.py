@@ -314,8 +314,8 @@ def report(results, skipped, workloads, wl_legs, rounds_done, elapsed):
                  "RSS = peak VmHWM during the run\n(idle rows: RSS while holding; upload, slow CGI, "
                  "download: (+growth over the RSS before)); upload-1g's p99 column is the probe GET's p99, "
                  "its CPU s the server's for the whole 1 GiB, its disk rows the file system's own speed "
-                 "(1 GiB of zeros in 1 MiB writes + fsync, by the bench, in the folder the servers write "
-                 "to, the same round); "
+                 "(1 GiB of zeros + fsync, by the bench, in the folder the servers write to, the same round: "
+                 "1 MiB writes, or 1.75 MiB ones from a huge page into reserved blocks as webserv's spool); "
                  "noise = the most user time other processes took on CPU %s in any round, in %% "
                  "(high noise: distrust the figures)."
                  % (rounds_done, elapsed, S.SERVER_CPU, S.CLIENT_CPU, S.SERVER_CPU))
