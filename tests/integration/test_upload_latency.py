@@ -243,9 +243,9 @@ class UploadLatencyTest(harness.ServerTestCase):
             got = self.worst_get_during(action)
             times = got[3]
             # The shim did act: the upload lasted at least two slow writes one
-            # after the other (a raw PUT's direct batches overlap, up to three
-            # at once, but the first one runs alone: a 4 MiB body takes two
-            # rounds at least, whatever the machine's speed).
+            # after the other (a raw PUT's direct batches overlap, two at once
+            # (lib/spool SPOOL_DIRECT_DEPTH), but the first one runs alone: a
+            # 4 MiB body takes two rounds at least, whatever the machine's speed).
             self.assertGreaterEqual(times["answered"] - times["start"], 2 * SLOW_WRITE_MS / 1000)
             lat = times["latencies"]
             self.assertGreater(len(lat), 10)
