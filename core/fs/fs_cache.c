@@ -18,9 +18,11 @@
  */
 #include "fs_cache.h"
 #include "file_open.h"
+#include "offload.h"
 
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 #define MAX_DEPTH 64  /* folders above a cached path */
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
 #define MAX_WATCHES (MAX_ENTRIES + MAX_LISTED) /* kept across flushes up to this many */
+#define MAX_WATCH_JOBS 2 /* folders whose entries the pool watches at once */
 /* Entries in the table at most: MAX_ENTRIES is checked before a path's
  * folders are looked up, which may add up to MAX_DEPTH more on the way. */
 #define MAX_LIVE (MAX_ENTRIES + MAX_DEPTH + 1)
@@ -70,6 +73,9 @@ static struct {
     size_t n_entries, n_open;
     uint64_t hits, misses, flushes;
     int max_wd; /* the highest watch descriptor of this instance: they only grow */
+    unsigned instance; /* counts the instances opened: a job of an older one is dropped */
+    struct watch_job *jobs; /* watch jobs on the pool (fs_cache_dir_version) */
+    unsigned n_jobs;
 } C = {.ifd = -1};
 
 static uint64_t path_hash(const char *p, size_t len)
@@ -158,6 +164,7 @@ static int open_watches(void)
 {
     C.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     C.max_wd = 0;
+    C.instance++;
     if (C.ifd < 0)
         return -1;
     if (loop_add(C.l, C.ifd, LOOP_READ, on_change, NULL) < 0) {
@@ -249,14 +256,22 @@ void fs_cache_stop(void)
 
 /* ---- stat ---- */
 
+/* Add (or widen) the watch of path in instance ifd: its wd, or -1. *max_wd
+ * grows to it (a new watch: an existing one keeps its number). Safe on any
+ * thread: the kernel serialises an instance's watch list. */
+static int watch_in(int ifd, const char *path, int *max_wd)
+{
+    int wd = inotify_add_watch(ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
+    if (wd < 0 && errno == ENOTDIR)
+        wd = inotify_add_watch(ifd, path, FILE_EVENTS | IN_DONT_FOLLOW | IN_MASK_ADD);
+    if (wd > *max_wd)
+        *max_wd = wd;
+    return wd;
+}
+
 static int watch(const char *path)
 {
-    int wd = inotify_add_watch(C.ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
-    if (wd < 0 && errno == ENOTDIR)
-        wd = inotify_add_watch(C.ifd, path, FILE_EVENTS | IN_DONT_FOLLOW | IN_MASK_ADD);
-    if (wd > C.max_wd)
-        C.max_wd = wd; /* a new watch (an existing one keeps its number) */
-    return wd;
+    return watch_in(C.ifd, path, &C.max_wd);
 }
 
 /* The stat of buf[0..len) with len > 0 and no trailing slash (but "/"): 0 or
@@ -339,12 +354,14 @@ int fs_cache_stat(const char *path, struct stat *st)
 
 /* ---- folder versions ---- */
 
-/* Watch every entry of the folder e, so that a change to any of them (content,
- * attributes, or a subfolder's own entries) empties the cache. 0, or -1 when
- * some entry cannot be watched (a symbolic link: its target is elsewhere). */
-static int watch_entries(fs_file *e)
+/* Watch every entry of folder path (len bytes) in instance ifd, so that a
+ * change to any of them (content, attributes, or a subfolder's own entries)
+ * empties the cache. 0, or -1 when some entry cannot be watched (a symbolic
+ * link: its target is elsewhere). Touches nothing of C: it runs on a pool
+ * thread (watch_job_run) or, without a pool, on the loop. */
+static int watch_entries(int ifd, const char *dir, size_t len, int *max_wd)
 {
-    DIR *d = opendir(e->path);
+    DIR *d = opendir(dir);
     if (!d)
         return -1;
     char path[PATH_MAX];
@@ -354,13 +371,99 @@ static int watch_entries(fs_file *e)
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (++n > MAX_LISTED || de->d_type == DT_LNK ||
-            snprintf(path, sizeof path, "%s/%s", e->len > 1 ? e->path : "", de->d_name) >= (int)sizeof path)
+            snprintf(path, sizeof path, "%s/%s", len > 1 ? dir : "", de->d_name) >= (int)sizeof path)
             rc = -1;
-        else if (watch(path) < 0)
+        else if (watch_in(ifd, path, max_wd) < 0)
             rc = -1;
     }
     closedir(d);
     return rc;
+}
+
+/*
+ * The watching of a folder's entries runs on the offload pool (issue 21: a
+ * readdir and a path lookup per entry, cold inodes read from the disk, up to
+ * MAX_LISTED of them, again after every flush). A job is keyed by the folder's
+ * path, the flush count and the instance it was started in, never by its
+ * fs_file: any flush meanwhile frees that entry, and makes what the job did
+ * worthless for the version (an entry created after the job's readdir may
+ * have no watch; its folder's watch saw it come, which is that flush).
+ */
+typedef struct watch_job {
+    struct watch_job *next; /* C.jobs: started and not back on the loop */
+    uint64_t flushes;       /* C.flushes when it started */
+    unsigned instance;      /* C.instance when it started */
+    int ifd;                /* its own descriptor of that instance (closed by the job) */
+    int rc, max_wd;         /* what watch_entries said; the highest wd it saw */
+    size_t len;
+    char path[];
+} watch_job;
+
+/* Pool thread. The descriptor is a dup: replacing the instance meanwhile
+ * (reset) cannot hand this job's number to another file. */
+static void watch_job_run(void *arg)
+{
+    watch_job *j = arg;
+    j->rc = watch_entries(j->ifd, j->path, j->len, &j->max_wd);
+    close(j->ifd);
+    j->ifd = -1;
+}
+
+/* Loop thread, once the job is back. An event its watches saw that the
+ * loop has not read yet needs no check here: the version this marks is
+ * returned only after the job, so what is built from it is read after that
+ * change, and the event's flush moves the version on anyway. */
+static void watch_job_done(void *arg)
+{
+    watch_job *j = arg;
+    for (watch_job **at = &C.jobs; *at; at = &(*at)->next)
+        if (*at == j) {
+            *at = j->next;
+            C.n_jobs--;
+            break;
+        }
+    if (C.slots && C.ifd >= 0 && j->instance == C.instance) {
+        if (j->max_wd > C.max_wd)
+            C.max_wd = j->max_wd; /* watches it added to this instance, even if stale */
+        /* Keyed by path: a flush since the start freed the entry it was asked
+         * for, and one cached again since then was never watched closely. */
+        fs_file *e = j->rc == 0 && j->flushes == C.flushes ? find(j->path, j->len, path_hash(j->path, j->len)) : NULL;
+        if (e && !e->err && S_ISDIR(e->st.st_mode))
+            e->entries_watched = 1;
+    }
+    free(j);
+}
+
+/* Start the watching of e's entries on the pool (or find it started). 1: it
+ * runs; 0: it could not start (no memory, too many at once): try on a later
+ * call; -1: there is no pool (the caller watches on the loop). */
+static int watch_job_start(const fs_file *e)
+{
+    for (watch_job *j = C.jobs; j; j = j->next)
+        if (j->flushes == C.flushes && j->instance == C.instance && j->len == e->len &&
+            memcmp(j->path, e->path, e->len) == 0)
+            return 1; /* joined: one job per folder */
+    if (C.n_jobs >= MAX_WATCH_JOBS)
+        return 0; /* stale ones still running count: a burst of flushes queues no more */
+    watch_job *j = malloc(sizeof *j + e->len + 1);
+    if (!j)
+        return 0;
+    *j = (watch_job){.flushes = C.flushes, .instance = C.instance, .len = e->len};
+    memcpy(j->path, e->path, e->len + 1);
+    j->ifd = fcntl(C.ifd, F_DUPFD_CLOEXEC, 0);
+    if (j->ifd < 0) {
+        free(j);
+        return 0;
+    }
+    if (offload_submit(C.l, watch_job_run, j, watch_job_done, j) < 0) {
+        close(j->ifd);
+        free(j);
+        return -1;
+    }
+    j->next = C.jobs;
+    C.jobs = j;
+    C.n_jobs++;
+    return 1;
 }
 
 uint64_t fs_cache_dir_version(const char *path)
@@ -369,16 +472,23 @@ uint64_t fs_cache_dir_version(const char *path)
     fs_file *e;
     if (stat_entry(path, &st, &e) < 0 || !S_ISDIR(st.st_mode) || !e)
         return 0; /* not kept fresh (a symbolic link on the way, the cache full or off) */
-    if (!e->entries_watched) {
-        /* The version is taken before the entries are read: a change from here
-         * on is an event that moves it on. */
-        uint64_t version = C.flushes + 1;
-        if (watch_entries(e) < 0)
-            return 0;
-        e->entries_watched = 1;
-        return version;
-    }
-    return C.flushes + 1;
+    if (e->entries_watched)
+        return C.flushes + 1;
+    /* No version until every entry is watched: the pool watches them, and a
+     * call after the job is back (with no flush since it started) gets the
+     * version. A name coming or going in the folder, or a change to an entry
+     * already watched, is an event that flushes and drops the job's work; a
+     * change to an entry before its watch came is read by whatever is built
+     * after the version is returned. */
+    if (watch_job_start(e) >= 0)
+        return 0;
+    /* No pool: watch here. The version is taken before the entries are read:
+     * a change from here on is an event that moves it on. */
+    uint64_t version = C.flushes + 1;
+    if (watch_entries(C.ifd, e->path, e->len, &C.max_wd) < 0)
+        return 0;
+    e->entries_watched = 1;
+    return version;
 }
 
 /* ---- open files ---- */

@@ -39,8 +39,11 @@ int fs_cache_stat(const char *path, struct stat *st);
  * its entries, their contents or attributes, nor the folders above it; a
  * number once left is never returned again. 0: the folder cannot be watched
  * that closely (a symbolic link in it or above it, too many entries, the
- * cache off), so anything built from it must not be kept. The first call
- * for a folder adds a watch per entry. */
+ * cache off), so anything built from it must not be kept. Also 0 until
+ * every entry of the folder has a watch: the first call for a folder (and
+ * the first after a flush) starts adding them on the offload pool, and a
+ * call once that is back on the loop, with no flush since it started, gets
+ * the version. Without a pool for this loop the call adds them itself. */
 uint64_t fs_cache_dir_version(const char *path);
 
 /* A reference to a cached open file. */

@@ -12,17 +12,18 @@ import harness
 import proctree
 
 
-def start(test, calls, config=None, asan_options="detect_leaks=0", **start_kw):
+def start(test, calls, config=None, asan_options="detect_leaks=0", strings=32, **start_kw):
     """test.start(config, **start_kw) with webserv under `strace -f -e trace=calls`;
     returns the trace file's path. Under ASan, asan_options go after the environment's
-    own (LeakSanitizer cannot run under ptrace; the other checks still do)."""
+    own (LeakSanitizer cannot run under ptrace; the other checks still do). strings:
+    how many characters of a string argument (a path) the trace shows (strace -s)."""
     strace = shutil.which("strace")
     test.assertIsNotNone(strace, "strace is missing (scripts/install-deps.sh installs it)")
     trace = os.path.join(test.tmp, "trace.txt")
     wrapper = os.path.join(test.tmp, "traced-webserv")
     with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec %s -f -qq -e trace=%s -o %s -- %s \"$@\"\n"
-                % (strace, calls, trace, os.path.abspath(harness.BIN)))
+        f.write("#!/bin/sh\nexec %s -f -qq -s %d -e trace=%s -o %s -- %s \"$@\"\n"
+                % (strace, strings, calls, trace, os.path.abspath(harness.BIN)))
     os.chmod(wrapper, 0o755)
     if "asan" in harness.BIN.lower():
         opts = os.environ.get("ASAN_OPTIONS", "")

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 
 import democonf
 import harness
+import proctree
+import straced
 
 # Static answers while a big folder is listed: bound per answer.
 STATIC_BOUND = 1.0 * harness.SLOW
@@ -387,6 +389,68 @@ class AutoindexTest(harness.ServerTestCase):
             r, body = self.get(path)
             self.assertEqual(r.status, 200)
             self.assertEqual(len(links(body)), self.POOL_N + 1)
+
+
+class FolderWatchTest(harness.ServerTestCase):
+    """Issue 21: the core watches every entry of a folder before it gives the folder a
+    version (a kept listing). That readdir and its inotify_add_watch per entry run on the
+    offload pool, never on the event loop; the listing is kept once they are done."""
+    modules = ["static", "autoindex"]
+    N = 3000
+
+    def tearDown(self):
+        if self.servers:
+            straced.stop(self.server)
+        super().tearDown()
+
+    def test_entries_watched_on_the_pool(self):
+        big = os.path.join(self.root, "big")
+        os.makedirs(big)
+        for i in range(self.N):
+            os.close(os.open(os.path.join(big, "f%05d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+        big = os.path.realpath(big)
+        trace = straced.start(self, "getdents64,inotify_add_watch", strings=4096,
+                              locations=[{"path": "/", "static": {}, "autoindex": {}}])
+        kids = proctree.children(self.server.proc.pid)  # strace's child: webserv, whose loop thread has its pid
+        self.assertEqual(len(kids), 1, kids)
+        loop_tid = kids[0][0]
+        started = len(straced.lines(trace))
+
+        def listing():
+            r, body = self.request("GET", "/big/")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(len(links(body)), self.N + 1)
+        listing()
+        # Once the pool has watched the entries (and nothing in /tmp, above the root, emptied
+        # the cache meanwhile), the folder has a version: a listing is kept, and the next
+        # request reads no folder at all. Bounded: a busy /tmp drops a watching under way.
+        kept = 0
+        for _ in range(60):
+            before = len(straced.lines(trace))
+            listing()
+            if straced.count(straced.lines(trace)[before:], r"^\d+\s+getdents64\(") == 0:
+                kept += 1
+                break
+            time.sleep(0.1)
+        lines = straced.lines(trace)[started:]
+        entry = re.compile(r"^(\d+)\s+inotify_add_watch\(\d+, \"%s/f\d{5}\"" % re.escape(big))
+        by_thread = {}
+        for ln in lines:
+            m = entry.match(ln)
+            if m:
+                by_thread[int(m.group(1))] = by_thread.get(int(m.group(1)), 0) + 1
+        on_loop = by_thread.pop(loop_tid, 0)
+        on_pool = sum(by_thread.values())
+        loop_reads = straced.count(lines, r"^%d\s+getdents64\(" % loop_tid)
+        pool_reads = straced.count(lines, r"^(?!%d\s)\d+\s+getdents64\(" % loop_tid)
+        print("\n  %d-entry folder: entry watches on the loop %d, on the pool %d; getdents64 on the loop %d, "
+              "on the pool %d; kept listing %s" % (self.N, on_loop, on_pool, loop_reads, pool_reads,
+                                                     "answered" if kept else "never seen"))
+        self.assertEqual(on_loop, 0)
+        self.assertEqual(loop_reads, 0)
+        self.assertGreaterEqual(on_pool, self.N)
+        self.assertGreater(pool_reads, 0)
+        self.assertEqual(kept, 1, "no listing of the folder was ever kept")
 
 
 class DemoConfigTest(harness.ServerTestCase):

@@ -1,7 +1,9 @@
 /*
  * The file-system cache: answers stay those of stat(), a change is seen after
  * one loop round, paths it cannot keep fresh are never cached, and cached
- * descriptors live exactly as long as their references.
+ * descriptors live exactly as long as their references. A folder's version
+ * comes only once the offload pool has watched every entry, and never from a
+ * watching that a flush overtook.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 
 #include "fs_cache.h"
 #include "loop.h"
+#include "offload.h"
 
 static char dir[64];
 static loop *L;
@@ -52,9 +55,13 @@ static int setup(void **state)
     return 0;
 }
 
+static void gate_open(void);
+
 static int teardown(void **state)
 {
     (void)state;
+    gate_open(); /* a test that failed with works held at the gate */
+    offload_stop();
     fs_cache_stop();
     loop_free(L);
     char cmd[128];
@@ -93,7 +100,8 @@ static void assert_same_as_kernel(const char *path)
 }
 
 /* The watches of this process's inotify instance (from /proc/self/fdinfo);
- * *fd_out gets the instance's fd (-1 if none). */
+ * *fd_out gets the instance's fd (-1 if none; the highest when a folder's
+ * watch job holds a second descriptor of it, which lists the same watches). */
 static int inotify_watches(int *fd_out)
 {
     *fd_out = -1;
@@ -112,6 +120,7 @@ static int inotify_watches(int *fd_out)
         FILE *f = fopen(link, "r");
         assert_non_null(f);
         char line[512];
+        watches = 0;
         while (fgets(line, sizeof line, f))
             watches += strncmp(line, "inotify wd:", 11) == 0;
         fclose(f);
@@ -393,6 +402,213 @@ static void a_flush_empties_every_entry(void **state)
     assert_true(counters().hits > hits); /* cached again */
 }
 
+
+/* ---- folder versions: the entries are watched on the offload pool ---- */
+
+/* Every pool thread held in a work until gate_open, so what is queued after
+ * them cannot have run: whatever the loop does meanwhile is the loop's. */
+static int gate[2] = {-1, -1};
+static int gates_held;
+
+static void gate_work(void *arg)
+{
+    (void)arg;
+    char c;
+    while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void gate_close(void)
+{
+    if (gate[0] < 0)
+        assert_int_equal(pipe(gate), 0);
+    for (int i = 0; i < OFFLOAD_THREADS; i++)
+        assert_int_equal(offload_submit(L, gate_work, NULL, NULL, NULL), 0);
+    gates_held += OFFLOAD_THREADS;
+}
+
+static void gate_open(void)
+{
+    for (; gates_held > 0; gates_held--)
+        assert_int_equal(write(gate[1], "x", 1), 1);
+}
+
+/* Run the loop until every pool work is back (bounded). */
+static void wait_jobs(void)
+{
+    for (int i = 0; i < 400 && offload_outstanding() > 0; i++)
+        loop_run_once(L, 50);
+    assert_int_equal(offload_outstanding(), 0);
+}
+
+/* The folder's version once the pool has watched its entries. Retried: any
+ * file created in /tmp (a folder above) by another process flushes, which
+ * drops a watching under way, as it must. */
+static uint64_t version_when_ready(const char *path)
+{
+    for (int i = 0; i < 100; i++) {
+        uint64_t v = fs_cache_dir_version(path);
+        if (v)
+            return v;
+        wait_jobs();
+    }
+    fail_msg("no version for %s", path);
+    return 0;
+}
+
+static void make_folder(const char *name, int n)
+{
+    assert_int_equal(mkdir(at(name), 0755), 0);
+    char entry[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(entry, sizeof entry, "%s/f%03d", name, i);
+        put(entry, "x");
+    }
+}
+
+/* Issue 21: the first call for a folder adds no watch on the loop (every
+ * pool thread is held, so nothing else could have added them) and answers 0
+ * ("keep nothing"); a second call joins the same work; once it is back, the
+ * version holds until an entry changes. Fails with the entries watched on the
+ * loop (a version at the first call, 40 watches more at once). */
+static void dir_version_watches_on_the_pool(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    make_folder("d", N);
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("d"), &st), 0); /* the folder and those above it are watched */
+    int fd, before = inotify_watches(&fd);
+    gate_close();
+    uint64_t flushes = counters().flushes;
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    assert_int_equal(inotify_watches(&fd), before);
+    if (counters().flushes == flushes) /* a flush from /tmp meanwhile starts a second work, rightly */
+        assert_int_equal(offload_outstanding(), OFFLOAD_THREADS + 1);
+    gate_open();
+    uint64_t v = version_when_ready(at("d"));
+    assert_int_equal(inotify_watches(&fd), before + N);
+    /* An entry's content changes (no event on the folder itself): the version moves on. */
+    flushes = counters().flushes;
+    uint64_t again = fs_cache_dir_version(at("d"));
+    if (counters().flushes == flushes)
+        assert_int_equal(again, v); /* holds while nothing changes */
+    int w = open(at("d/f007"), O_WRONLY | O_APPEND);
+    assert_true(w >= 0);
+    assert_int_equal(write(w, "more", 4), 4);
+    close(w);
+    settle();
+    uint64_t after = fs_cache_dir_version(at("d"));
+    assert_true(after != v);
+    assert_true(version_when_ready(at("d")) > v);
+}
+
+/* A flush while the work runs (its fs_file is freed, and the folder is
+ * cached again before the work is back) leaves no version: the work is keyed
+ * by path and flush count, and its result is dropped. Under ASan a work that
+ * kept its fs_file would write to freed memory. Fails when the work marks
+ * the folder by path alone (the next call returns a version without a new
+ * watching), e.g. missing a name created after its readdir. */
+static void a_flush_during_the_watching_drops_it(void **state)
+{
+    (void)state;
+    make_folder("d", 20);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    fs_cache_flush(); /* what an event does */
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("d"), &st), 0); /* cached again, not yet watched closely */
+    gate_open();
+    wait_jobs();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0); /* a new watching, not a version */
+    assert_true(version_when_ready(at("d")) > 0);
+}
+
+/* A name created while the pool watches the folder (here after the work has
+ * watched every earlier entry) is watched before a version comes: a change
+ * to its content moves the version on. */
+static void a_name_created_during_the_watching_is_watched(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    make_folder("d", N);
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("d"), &st), 0);
+    int fd, before = inotify_watches(&fd);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    gate_open();
+    for (int i = 0; i < 2000 && inotify_watches(&fd) < before + N; i++)
+        usleep(1000);
+    assert_int_equal(inotify_watches(&fd), before + N);
+    put("d/late", "x"); /* after the work's readdir, before it is back on the loop */
+    uint64_t v = version_when_ready(at("d"));
+    int w = open(at("d/late"), O_WRONLY | O_APPEND);
+    assert_true(w >= 0);
+    assert_int_equal(write(w, "more", 4), 4);
+    close(w);
+    settle();
+    assert_true(fs_cache_dir_version(at("d")) != v);
+}
+
+/* At most MAX_WATCH_JOBS (2) folders are watched at once; a folder asked for
+ * beyond that gets 0 and no work, and a later call starts it. */
+static void watch_works_are_bounded(void **state)
+{
+    (void)state;
+    make_folder("a", 3);
+    make_folder("b", 3);
+    make_folder("c", 3);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("a")), 0);
+    assert_int_equal(fs_cache_dir_version(at("b")), 0);
+    assert_int_equal(fs_cache_dir_version(at("c")), 0);
+    assert_int_equal(offload_outstanding(), OFFLOAD_THREADS + 2); /* even if a flush dropped a's work */
+    gate_open();
+    wait_jobs();
+    assert_true(version_when_ready(at("c")) > 0);
+}
+
+/* The cache stopped and started again while a work runs: its result is for
+ * an instance that is gone, and dropped (no crash, nothing leaked). */
+static void a_restart_during_the_watching_drops_it(void **state)
+{
+    (void)state;
+    make_folder("d", 10);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    fs_cache_stop();
+    assert_int_equal(fs_cache_start(L), 0);
+    gate_open();
+    wait_jobs();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    assert_true(version_when_ready(at("d")) > 0);
+}
+
+static void noop_work(void *arg) { (void)arg; }
+
+/* Without a pool for this loop (the process's pool serves another loop), the
+ * first call watches the entries itself and answers the version at once. */
+static void without_a_pool_the_loop_watches(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    make_folder("d", N);
+    loop *other = loop_new(LOOP_BACKEND_EPOLL, 16);
+    assert_non_null(other);
+    assert_int_equal(offload_submit(other, noop_work, NULL, NULL, NULL), 0); /* one loop per process */
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("d"), &st), 0);
+    int fd, before = inotify_watches(&fd);
+    uint64_t v = fs_cache_dir_version(at("d"));
+    int watched = inotify_watches(&fd);
+    offload_stop();
+    loop_free(other);
+    assert_true(v > 0);
+    assert_int_equal(watched, before + N);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +624,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(open_of_an_uncached_path_is_the_callers_until_release, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_name_created_during_the_watching_is_watched, setup, teardown),
+        cmocka_unit_test_setup_teardown(watch_works_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_restart_during_the_watching_drops_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(without_a_pool_the_loop_watches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
