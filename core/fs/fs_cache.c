@@ -37,6 +37,7 @@
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
 #define MAX_WATCHES (MAX_ENTRIES + MAX_LISTED) /* kept across flushes up to this many */
 #define MAX_WATCH_JOBS 2 /* folders whose entries the pool watches at once */
+#define MAX_WATCHED_DIRS 32 /* folders remembered as watched entry by entry, across flushes */
 /* Entries in the table at most: MAX_ENTRIES is checked before a path's
  * folders are looked up, which may add up to MAX_DEPTH more on the way. */
 #define MAX_LIVE (MAX_ENTRIES + MAX_DEPTH + 1)
@@ -55,7 +56,9 @@ struct fs_file {
     int fd;          /* -1: not opened through the cache */
     unsigned refs;   /* fs_cache_open references not yet released */
     int detached;    /* emptied out of the table while referenced */
-    int entries_watched; /* a folder whose every entry has a watch (fs_cache_dir_version) */
+    int entries_watched; /* 1: a folder whose every entry has a watch (fs_cache_dir_version);
+                            -1: one that cannot have (a symbolic link in it, too many) */
+    int wd;          /* the path's own watch, -1: none */
     size_t slot;     /* its place in C.slots */
     size_t len;
     char path[];
@@ -76,7 +79,25 @@ static struct {
     unsigned instance; /* counts the instances opened: a job of an older one is dropped */
     struct watch_job *jobs; /* watch jobs on the pool (fs_cache_dir_version) */
     unsigned n_jobs;
+    struct watched_dir *dirs[MAX_WATCHED_DIRS]; /* (below) NULL: a free place */
+    unsigned dirs_next, n_dirs; /* the place a new one takes (oldest first); how many */
 } C = {.ifd = -1};
+
+/*
+ * A folder every entry of which was watched, remembered across flushes by
+ * its own watch (the inode the path led to, in this instance). Until an event
+ * on that watch says a name came in (IN_CREATE, IN_MOVED_TO), or the folder
+ * itself went (IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED), every name in it
+ * still leads to a watched inode: a flush caused elsewhere (a busy /tmp above
+ * the root) then needs no new readdir and no watch per entry. A name that
+ * went is harmless (its watch stays, or went with its inode).
+ */
+struct watched_dir {
+    unsigned instance;
+    int wd;
+    size_t len;
+    char path[];
+};
 
 static uint64_t path_hash(const char *p, size_t len)
 {
@@ -97,7 +118,7 @@ static fs_file *find(const char *p, size_t len, uint64_t h)
     }
 }
 
-static void insert(const char *p, size_t len, uint64_t h, int err, const struct stat *st)
+static void insert(const char *p, size_t len, uint64_t h, int err, const struct stat *st, int wd)
 {
     if (C.n_entries == C.live_cap) {
         size_t cap = C.live_cap ? 2 * C.live_cap : 64;
@@ -118,6 +139,7 @@ static void insert(const char *p, size_t len, uint64_t h, int err, const struct 
     if (!err)
         e->st = *st;
     e->fd = -1;
+    e->wd = wd;
     e->len = len;
     memcpy(e->path, p, len);
     e->path[len] = '\0';
@@ -207,12 +229,69 @@ static void empty_table(void)
     C.n_entries = 0;
 }
 
-/* Read and drop the pending events (they all mean "empty the table"). */
+static void dirs_forget(int wd, int all)
+{
+    for (unsigned i = 0; i < MAX_WATCHED_DIRS && C.n_dirs; i++)
+        if (C.dirs[i] && (all || C.dirs[i]->wd == wd)) {
+            free(C.dirs[i]);
+            C.dirs[i] = NULL;
+            C.n_dirs--;
+        }
+}
+
+/* Read the pending events: they all mean "empty the table"; those on a
+ * remembered folder's own watch (names coming in, the folder going) also end
+ * what was remembered of it. */
 static void drain_events(void)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    while (read(C.ifd, buf, sizeof buf) > 0)
-        ;
+    ssize_t n;
+    while ((n = read(C.ifd, buf, sizeof buf)) > 0)
+        for (ssize_t at = 0; C.n_dirs && at + (ssize_t)sizeof(struct inotify_event) <= n;) {
+            const struct inotify_event *ev = (const void *)(buf + at);
+            if (ev->mask & IN_Q_OVERFLOW)
+                dirs_forget(-1, 1); /* events were lost */
+            else if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT))
+                dirs_forget(ev->wd, 0);
+            at += (ssize_t)sizeof *ev + ev->len;
+        }
+}
+
+/* e's entries are all watched now: remember it across flushes. */
+static void dirs_remember(const fs_file *e)
+{
+    if (e->wd < 0)
+        return;
+    for (unsigned i = 0; i < MAX_WATCHED_DIRS; i++)
+        if (C.dirs[i] && C.dirs[i]->len == e->len && memcmp(C.dirs[i]->path, e->path, e->len) == 0) {
+            C.dirs[i]->instance = C.instance;
+            C.dirs[i]->wd = e->wd;
+            return;
+        }
+    struct watched_dir *d = malloc(sizeof *d + e->len + 1);
+    if (!d)
+        return;
+    *d = (struct watched_dir){.instance = C.instance, .wd = e->wd, .len = e->len};
+    memcpy(d->path, e->path, e->len + 1);
+    unsigned i = C.dirs_next;
+    C.dirs_next = (i + 1) % MAX_WATCHED_DIRS;
+    if (C.dirs[i])
+        free(C.dirs[i]); /* the oldest */
+    else
+        C.n_dirs++;
+    C.dirs[i] = d;
+}
+
+/* Whether folder e (just cached again) is remembered with every entry
+ * watched: the same path, leading to the same watched inode. */
+static int dirs_remembered(const fs_file *e)
+{
+    for (unsigned i = 0; i < MAX_WATCHED_DIRS && C.n_dirs; i++) {
+        const struct watched_dir *d = C.dirs[i];
+        if (d && d->len == e->len && memcmp(d->path, e->path, e->len) == 0)
+            return e->wd >= 0 && d->wd == e->wd && d->instance == C.instance;
+    }
+    return 0;
 }
 
 static void reset(void)
@@ -224,6 +303,7 @@ static void reset(void)
         return;
     }
     C.max_wd = 0;
+    dirs_forget(-1, 1); /* their watches go with the instance */
     /* The new instance is open before the old one closes, so the worker never
      * holds fewer descriptors in between (what leak checks from outside see). */
     int old = C.ifd;
@@ -236,8 +316,10 @@ static void reset(void)
 
 void fs_cache_flush(void)
 {
-    if (C.slots && C.ifd >= 0)
+    if (C.slots && C.ifd >= 0) {
+        dirs_forget(-1, 1); /* everything: a reload says so where inotify cannot see */
         reset();
+    }
 }
 
 void fs_cache_stop(void)
@@ -246,6 +328,7 @@ void fs_cache_stop(void)
         return;
     empty_table();
     close_watches();
+    dirs_forget(-1, 1);
     free(C.slots);
     free(C.live);
     C.slots = NULL;
@@ -316,7 +399,7 @@ static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **f
         err = stat(buf, st) < 0 ? errno : 0;
     }
     if (keep && ((!err && wd >= 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) || err == ENOENT)) {
-        insert(buf, len, h, err, st);
+        insert(buf, len, h, err, st, wd);
         *found = find(buf, len, h);
     }
     buf[len] = saved;
@@ -356,9 +439,11 @@ int fs_cache_stat(const char *path, struct stat *st)
 
 /* Watch every entry of folder path (len bytes) in instance ifd, so that a
  * change to any of them (content, attributes, or a subfolder's own entries)
- * empties the cache. 0, or -1 when some entry cannot be watched (a symbolic
- * link: its target is elsewhere). Touches nothing of C: it runs on a pool
- * thread (watch_job_run) or, without a pool, on the loop. */
+ * empties the cache. 0; -2 when some entry can never be watched closely (a
+ * symbolic link: its target is elsewhere; more than MAX_LISTED entries); -1
+ * when the folder or an entry cannot be watched now (no descriptor left, the
+ * kernel's watch limit). Touches nothing of C: it runs on a pool thread
+ * (watch_job_run) or, without a pool, on the loop. */
 static int watch_entries(int ifd, const char *dir, size_t len, int *max_wd)
 {
     DIR *d = opendir(dir);
@@ -372,7 +457,7 @@ static int watch_entries(int ifd, const char *dir, size_t len, int *max_wd)
             continue;
         if (++n > MAX_LISTED || de->d_type == DT_LNK ||
             snprintf(path, sizeof path, "%s/%s", len > 1 ? dir : "", de->d_name) >= (int)sizeof path)
-            rc = -1;
+            rc = -2;
         else if (watch_in(ifd, path, max_wd) < 0)
             rc = -1;
     }
@@ -427,9 +512,14 @@ static void watch_job_done(void *arg)
             C.max_wd = j->max_wd; /* watches it added to this instance, even if stale */
         /* Keyed by path: a flush since the start freed the entry it was asked
          * for, and one cached again since then was never watched closely. */
-        fs_file *e = j->rc == 0 && j->flushes == C.flushes ? find(j->path, j->len, path_hash(j->path, j->len)) : NULL;
-        if (e && !e->err && S_ISDIR(e->st.st_mode))
-            e->entries_watched = 1;
+        fs_file *e = j->flushes == C.flushes ? find(j->path, j->len, path_hash(j->path, j->len)) : NULL;
+        if (e && !e->err && S_ISDIR(e->st.st_mode) && j->rc != -1) {
+            /* Never closely (-2): no new job for it until a flush (a name
+             * going or coming may change that). */
+            e->entries_watched = j->rc == 0 ? 1 : -1;
+            if (j->rc == 0)
+                dirs_remember(e);
+        }
     }
     free(j);
 }
@@ -473,7 +563,11 @@ uint64_t fs_cache_dir_version(const char *path)
     if (stat_entry(path, &st, &e) < 0 || !S_ISDIR(st.st_mode) || !e)
         return 0; /* not kept fresh (a symbolic link on the way, the cache full or off) */
     if (e->entries_watched)
+        return e->entries_watched > 0 ? C.flushes + 1 : 0;
+    if (dirs_remembered(e)) { /* watched before a flush that changed nothing here */
+        e->entries_watched = 1;
         return C.flushes + 1;
+    }
     /* No version until every entry is watched: the pool watches them, and a
      * call after the job is back (with no flush since it started) gets the
      * version. A name coming or going in the folder, or a change to an entry
@@ -485,9 +579,13 @@ uint64_t fs_cache_dir_version(const char *path)
     /* No pool: watch here. The version is taken before the entries are read:
      * a change from here on is an event that moves it on. */
     uint64_t version = C.flushes + 1;
-    if (watch_entries(C.ifd, e->path, e->len, &C.max_wd) < 0)
+    int rc = watch_entries(C.ifd, e->path, e->len, &C.max_wd);
+    if (rc < 0) {
+        e->entries_watched = rc == -2 ? -1 : 0;
         return 0;
+    }
     e->entries_watched = 1;
+    dirs_remember(e);
     return version;
 }
 

@@ -41,9 +41,11 @@ int fs_cache_stat(const char *path, struct stat *st);
  * that closely (a symbolic link in it or above it, too many entries, the
  * cache off), so anything built from it must not be kept. Also 0 until
  * every entry of the folder has a watch: the first call for a folder (and
- * the first after a flush) starts adding them on the offload pool, and a
+ * the first after a name came into it, the folder was replaced or
+ * fs_cache_flush was called) starts adding them on the offload pool, and a
  * call once that is back on the loop, with no flush since it started, gets
- * the version. Without a pool for this loop the call adds them itself. */
+ * the version. A flush caused elsewhere keeps them: the next call answers at
+ * once. Without a pool for this loop the call adds them itself. */
 uint64_t fs_cache_dir_version(const char *path);
 
 /* A reference to a cached open file. */

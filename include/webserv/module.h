@@ -356,10 +356,10 @@ struct ws_host {
      * kept while the number holds. 0: the folder cannot be watched that
      * closely (a symbolic link in or above it, inotify unavailable); keep
      * nothing. Also 0 until every entry of the folder is watched: the first
-     * call for a folder (and the first after a change empties the core's
-     * file cache) starts watching them on the core's thread pool and answers
-     * 0; a call after that is done gets the number (a core without a pool
-     * watches them in the first call). */
+     * call for a folder (and the first after a new name appeared in it)
+     * starts watching them on the core's thread pool and answers 0; a call
+     * after that is done gets the number (a core without a pool watches them
+     * in the first call). */
     uint64_t (*dir_version)(ws_request *r, const char *dir);
 
     /* ---- ABI 1.2: module state (docs/modules.md "Shared memory zones") ---- */

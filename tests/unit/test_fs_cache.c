@@ -609,6 +609,75 @@ static void without_a_pool_the_loop_watches(void **state)
     assert_int_equal(watched, before + N);
 }
 
+/* A flush caused elsewhere (a name created beside the folder, like any file
+ * created in a busy /tmp above a document root) needs no new watching: the
+ * folder's own watch saw no name come in, so every entry still has one. The
+ * next call answers the new version at once, with no work on the pool. A name
+ * created in the folder, the folder replaced at its path, or an explicit
+ * flush (a reload) each mean watching again. Fails when every flush starts a
+ * new watching (0 after the unrelated flush). */
+static void a_flush_elsewhere_keeps_the_folder_watched(void **state)
+{
+    (void)state;
+    make_folder("d", 10);
+    uint64_t v = version_when_ready(at("d"));
+    uint64_t flushes = counters().flushes;
+    put("beside", "x");
+    settle();
+    assert_true(counters().flushes > flushes);
+    uint64_t after = fs_cache_dir_version(at("d"));
+    assert_int_equal(offload_outstanding(), 0);
+    assert_true(after > v);
+    /* A name comes into the folder: watched again, and the new name with it. */
+    put("d/new", "x");
+    settle();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    v = version_when_ready(at("d"));
+    int w = open(at("d/new"), O_WRONLY | O_APPEND);
+    assert_true(w >= 0);
+    assert_int_equal(write(w, "more", 4), 4);
+    close(w);
+    settle();
+    assert_true(fs_cache_dir_version(at("d")) != v);
+    wait_jobs();
+    /* The folder replaced at its path by another one. */
+    version_when_ready(at("d"));
+    assert_int_equal(rename(at("d"), at("old")), 0);
+    make_folder("d", 3);
+    settle();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    version_when_ready(at("d"));
+    /* A reload's flush forgets everything. */
+    fs_cache_flush();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+}
+
+/* A folder holding a symbolic link never gets a version (its target's
+ * folders are not watched). The pool looks once; until a flush the answer is
+ * 0 with no new work (before, every call read the folder again, on the loop);
+ * with the link gone it gets a version. */
+static void a_folder_with_a_link_is_looked_at_once_per_flush(void **state)
+{
+    (void)state;
+    make_folder("d", 5);
+    assert_int_equal(symlink("/", at("d/link")), 0);
+    settle();
+    for (int tries = 0;; tries++) {
+        assert_true(tries < 100);
+        uint64_t flushes = counters().flushes;
+        assert_int_equal(fs_cache_dir_version(at("d")), 0);
+        wait_jobs();
+        assert_int_equal(fs_cache_dir_version(at("d")), 0);
+        if (counters().flushes == flushes) { /* no flush from /tmp meanwhile */
+            assert_int_equal(offload_outstanding(), 0);
+            break;
+        }
+    }
+    assert_int_equal(unlink(at("d/link")), 0);
+    settle();
+    assert_true(version_when_ready(at("d")) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +699,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(watch_works_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(a_restart_during_the_watching_drops_it, setup, teardown),
         cmocka_unit_test_setup_teardown(without_a_pool_the_loop_watches, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_elsewhere_keeps_the_folder_watched, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_folder_with_a_link_is_looked_at_once_per_flush, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
