@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers as S  # noqa: E402
-from runners import RUNNERS, TLS_FULL, DISK_LEGS, disk_write_speed, run_wrk, run_h2load, leg_url  # noqa: E402
+from runners import RUNNERS, TLS_FULL, DISK_LEGS, disk_write_speed, run_wrk, run_h2load, leg_url, warm_get  # noqa: E402
 from workloads import WORKLOADS, MEMORY_KINDS, METRIC_UNITS, legs, prepare_docroot  # noqa: E402
 
 HERE, TOP = S.HERE, S.TOP
@@ -523,6 +523,8 @@ def main():
                         s.start()
                     if rnd == 0 and wl["kind"] in ("wrk", "h2load", "tls_full"):
                         RUNNERS[wl["kind"]](s, wl, leg, 1)  # warm-up
+                    if rnd == 0 and wl["kind"] == "upload":
+                        warm_get(s)  # the probe's GET, once, as the rate rows' warm-up
                     try:
                         res = RUNNERS[wl["kind"]](s, wl, leg, a.duration)
                     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
