@@ -186,6 +186,9 @@ void h2_sleep(h2_session *h);
 /* The second HPACK decoder (h2_start); freed with the session (h2_free). */
 int h2_shadow_new(h2_session *h);
 void h2_idle_free(h2_session *h);
+/* Bytes the client sent to a sleeping session that it takes without waking
+ * (the acknowledgement of our SETTINGS): 1 taken, 0 wake it for them. */
+int h2_nap_input(h2_session *h, const uint8_t *p, size_t n);
 /* Rebuild it (a byte came in, or the server must send GOAWAY). -1: out of memory. */
 int h2_wake(h2_session *h);
 /* Reset a stream with this error code (once). */

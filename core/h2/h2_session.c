@@ -375,6 +375,8 @@ static int read_some(h2_session *h)
     }
     h->c->read_want = LOOP_READ;
     h->last_in = h2_now(h);
+    if (h->asleep && h2_nap_input(h, buf, (size_t)n))
+        return 1;
     if (h->asleep && h2_wake(h) < 0)
         return -1;
     h2_track_input(h, buf, (size_t)n);

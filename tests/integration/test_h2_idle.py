@@ -198,6 +198,53 @@ class TestWake(IdleCase):
             got = got[9 + n:]
         self.assertNotIn(h2client.GOAWAY, types)
 
+    def test_a_late_settings_ack_alone_does_not_wake_the_session(self):
+        """The acknowledgement of our SETTINGS arriving alone after the
+        session slept is taken asleep (h2_nap_input): no session is rebuilt
+        for it (no WS0308 'woken' line at debug level). The next request
+        wakes it and is answered; and a second, unexpected ACK is not
+        swallowed: it wakes the session, whose nghttp2 answers it as before."""
+        self.start_h2(log_level="debug")
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(s.close)
+        import hpack
+        enc = hpack.Encoder()
+        s.sendall(h2client.PREFACE + frame(h2client.SETTINGS, 0, 0) +
+                  frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 1, enc.encode(head("/index.html"))))
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"hello\n" not in got and time.monotonic() < deadline:
+            got += s.recv(65536)
+        self.assertIn(b"hello\n", got)
+        log = lambda what: self.server.stderr().count("[WS0308] HTTP/2 client 127.0.0.1:%d: idle session %s"
+                                                      % (self.port, what))
+        self.assertTrue(harness.wait_for(lambda: log("asleep") == 1, 10), self.server.stderr()[-2000:])
+        s.sendall(frame(h2client.SETTINGS, h2client.ACK, 0))
+        time.sleep(SLEEP)
+        self.assertEqual(log("woken"), 0, self.server.stderr()[-2000:])
+        self.assertEqual(log("asleep"), 1)
+        # the next request wakes it; our SETTINGS count as acknowledged
+        s.sendall(frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 3, enc.encode(head("/index.html"))))
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"hello\n" not in got and time.monotonic() < deadline:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        self.assertIn(b"hello\n", got)
+        self.assertEqual(log("woken"), 1)
+        types = []
+        while len(got) >= 9:
+            n = int.from_bytes(got[:3], "big")
+            types.append(got[3])
+            got = got[9 + n:]
+        self.assertNotIn(h2client.GOAWAY, types)
+        self.assertTrue(harness.wait_for(lambda: log("asleep") == 2, 10))
+        # A second ACK acknowledges nothing: it is nghttp2's to judge, awake.
+        s.sendall(frame(h2client.SETTINGS, h2client.ACK, 0))
+        self.assertTrue(harness.wait_for(lambda: log("woken") == 2, 10), self.server.stderr()[-2000:])
+
     def test_idle_timeout_goaway_names_the_last_stream(self):
         self.start_h2(timeouts={"keepalive": 1})
         r = self.raw()
