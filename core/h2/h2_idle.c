@@ -38,13 +38,16 @@
  * way, unread TLS records, frames not yet written) keeps it awake.
  *
  * Freed memory goes back to the system only if malloc gives it back: a
- * sleep asks for malloc_trim shortly after (once for many sleeps).
+ * sleep asks for malloc_trim shortly after (once for many sleeps). nghttp2's
+ * big blocks are not in the malloc heap (h2_mem.c): the same moment gives
+ * their pages back.
  */
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h2_internal.h"
+#include "h2_mem.h"
 #include "log.h"
 #include "server.h"
 
@@ -58,9 +61,22 @@ static void trim_fn(loop *l, void *arg)
 {
     (void)l, (void)arg;
     trim_timer = NULL;
+    h2_mem_trim(); /* nghttp2's big blocks (h2_mem.c) */
+    if (log_level() >= WS_LOG_DEBUG) {
+        h2_mem_stats st;
+        h2_mem_get_stats(&st);
+        log_msg(WS_LOG_DEBUG, "WS0308", "HTTP/2 memory: nghttp2's big blocks: %zu live, %zu free (pages given back), "
+                "%zu from malloc", st.live_blocks, st.free_blocks, st.fallbacks);
+    }
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+}
+
+void h2_trim_soon(loop *l)
+{
+    if (!trim_timer)
+        trim_timer = loop_timer_add(l, TRIM_MS, trim_fn, NULL);
 }
 
 /* ---- frames in the client's bytes ---- */
@@ -407,8 +423,7 @@ void h2_sleep(h2_session *h)
     h->asleep = 1;
     log_msg(WS_LOG_DEBUG, "WS0308", "HTTP/2 client %s: idle session asleep",
             h->c->lst->bind ? h->c->lst->bind->addr.text : "-");
-    if (!trim_timer)
-        trim_timer = loop_timer_add(h->c->srv->loop, TRIM_MS, trim_fn, NULL);
+    h2_trim_soon(h->c->srv->loop);
 }
 
 /* ---- taken while asleep ---- */

@@ -181,6 +181,9 @@ void h2_track_input(h2_session *h, const uint8_t *p, size_t n);
 int h2_can_sleep(h2_session *h);
 /* When it may: h2_sleep_after_ms after the last stream and the last byte. */
 uint64_t h2_sleep_at(const h2_session *h);
+/* Give freed memory back to the system shortly (once for many calls):
+ * after a sleep, or a session freed. */
+void h2_trim_soon(loop *l);
 /* Free the nghttp2 session, keeping the few numbers that rebuild it. */
 void h2_sleep(h2_session *h);
 /* The second HPACK decoder (h2_start); freed with the session (h2_free). */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "h2_internal.h"
+#include "h2_mem.h"
 #include "log.h"
 #include "server.h"
 #include "tls.h"
@@ -727,7 +728,7 @@ int h2_ng_new(h2_session *h, int rebuild)
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 100); /* CVE-2023-44487, behind our own bucket */
     if (rebuild)
         nghttp2_option_set_no_recv_client_magic(opt, 1); /* h2_idle.c: the preface came long ago */
-    int rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
+    int rc = nghttp2_session_server_new3(&h->ng, cb, h, opt, &h2_mem) /* big blocks off the heap */;
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
@@ -807,8 +808,11 @@ void h2_free(conn *c)
         h2_stream_free(h->streams, WS_END_ABORTED);
     if (h->timer)
         loop_timer_cancel(c->srv->loop, h->timer);
-    if (h->ng)
+    if (h->ng) {
         nghttp2_session_del(h->ng);
+        if (!c->srv->stopping)
+            h2_trim_soon(c->srv->loop); /* its blocks are free now (h2_mem.c) */
+    }
     h2_idle_free(h);
     free(h->wbuf);
     free(h);

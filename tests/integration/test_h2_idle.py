@@ -19,6 +19,7 @@ from h2client import RawH2, frame
 from harness import ServerTestCase
 
 SLEEP = 0.4  # comfortably past the server's 100 ms
+REGION = 256 << 20  # core/h2/h2_mem.c: region_bytes
 
 
 def head(path, method="GET", extra=()):
@@ -324,6 +325,56 @@ class TestMemory(IdleCase):
         table (with a 600-byte cookie)."""
         self.idle_connections([(":method", "GET"), (":scheme", "http"), (":authority", "localhost"),
                                (":path", "/index.html"), ("user-agent", "idle-test/1.0"), ("cookie", "c" * 600)])
+
+    def test_nghttp2_blocks_leave_the_heap_and_go_back(self):
+        """nghttp2's big blocks (its frame buffer, stream map, session: ~24
+        KiB an awake session) come from a region of their own, not the malloc
+        heap (core/h2/h2_mem.c): resident while sessions are awake, given back
+        page by page once they sleep, so they leave no holes between the
+        connections' long-lived allocations."""
+        if procstat.ASAN or procstat.VALGRIND:
+            self.skipTest("their allocators and mappings are not the server's own")
+        self.start_h2(log_level="debug")
+        pid = self.server.proc.pid
+        n = 30
+        conns = []
+        for i in range(n):  # a PUT whose body has not come: the session stays awake
+            r = self.raw()
+            r.headers(1, head("/up/a%d.bin" % i, method="PUT"), end_stream=False)
+            conns.append(r)
+
+        def region_rss():
+            """Rss (KiB) of the anonymous mapping of exactly REGION bytes, or None."""
+            found = []
+            with open("/proc/%d/smaps" % pid) as f:
+                blocks = f.read().split("\n")
+            cur = None
+            for line in blocks:
+                parts = line.split()
+                if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    anon = len(parts) == 5 or parts[5].startswith("[anon")
+                    cur = hi - lo == REGION and anon
+                elif cur and line.startswith("Rss:"):
+                    found.append(int(parts[1]))
+            self.assertLessEqual(len(found), 1, "more than one mapping of the region's size")
+            return found[0] if found else None
+
+        awake = harness.wait_for(lambda: (region_rss() or 0) >= n * 8, 10)  # 12+ KiB each measured
+        self.assertTrue(awake, "region Rss %s KiB for %d awake sessions" % (region_rss(), n))
+        for i, r in enumerate(conns):
+            r.send(frame(h2client.DATA, h2client.END_STREAM, 1, b"x"))
+        for r in conns:
+            r.read_frames(lambda f: f[2] == 1 and f[1] & h2client.END_STREAM, 5)
+            self.assertIn(r.status(1), (200, 201, 204))
+        # asleep: every block free and its pages back (the first page of
+        # the region holds the blocks' sizes)
+        self.assertTrue(harness.wait_for(lambda: (region_rss() or 99) <= 8, 10),
+                        "region Rss %s KiB after the sessions slept" % region_rss())
+        self.assertTrue(harness.wait_for(lambda: "nghttp2's big blocks: 0 live" in self.server.stderr(), 10))
+        for r in conns[:3]:  # and they still serve
+            r.headers(3, head("/index.html"))
+            self.assertEqual(self.body(r, 3), b"hello\n")
 
     def idle_connections(self, request):
         if procstat.ASAN or procstat.VALGRIND:
