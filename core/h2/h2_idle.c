@@ -123,6 +123,14 @@ static void hpack_scan(h2_session *h, const uint8_t *p, size_t n)
         uint8_t b = p[i];
         switch (h->rep_state) {
         case REP_START: {
+            if (!run && (b & 0x80) && b != 0xff) {
+                /* Indexed fields of one byte (§6.1), what a client mostly
+                 * sends once its table holds its fields: skipped at once. */
+                while (++i < n && (p[i] & 0x80) && p[i] != 0xff)
+                    ;
+                h->rep_feed = 0, h->rep_strings = 0, h->rep_int_bytes = 0;
+                break;
+            }
             unsigned bits;
             if (b & 0x80) { /* indexed (§6.1) */
                 bits = 7, h->rep_feed = 0, h->rep_strings = 0;
@@ -253,7 +261,7 @@ static void frame_end(h2_session *h)
 void h2_track_input(h2_session *h, const uint8_t *p, size_t n)
 {
     while (n) {
-        size_t k = 1;
+        size_t k;
         if (h->in_preface) {
             k = n < h->in_preface ? n : h->in_preface;
             h->in_preface -= (uint32_t)k;
@@ -264,8 +272,10 @@ void h2_track_input(h2_session *h, const uint8_t *p, size_t n)
             h->in_left -= (uint32_t)k;
             if (!h->in_left)
                 frame_end(h);
-        } else {
-            h->in_hd[h->in_hd_len++] = *p;
+        } else { /* a frame header: what of it this piece holds, at once */
+            k = n < 9u - h->in_hd_len ? n : 9u - h->in_hd_len;
+            memcpy(h->in_hd + h->in_hd_len, p, k);
+            h->in_hd_len = (uint8_t)(h->in_hd_len + k);
             if (h->in_hd_len == 9) {
                 h->in_hd_len = 0;
                 h->in_left = (uint32_t)h->in_hd[0] << 16 | (uint32_t)h->in_hd[1] << 8 | h->in_hd[2];
