@@ -207,6 +207,23 @@ static int apply_listeners(server *s, const ws_config *cfg, char *err, size_t er
     return 0;
 }
 
+/* ---- the file-system cache ---- */
+
+/* Look up every location's root once, before requests come: the cache then
+ * watches each folder above it. The first watch of a folder with many names
+ * cached under it (a busy /tmp) makes the kernel walk them all: 58 ms once on
+ * the bench machine, which the first request paid on the event loop (issue
+ * 21). Here the worker does not serve yet (or is reloading, a config read on
+ * the loop already). Watches outlive flushes, so later lookups find them. */
+static void warm_fs_cache(const ws_config *c)
+{
+    struct stat st;
+    for (size_t i = 0; i < c->n_servers; i++)
+        for (size_t j = 0; j < c->servers[i].n_locations; j++)
+            if (c->servers[i].locations[j].root)
+                fs_cache_stat(c->servers[i].locations[j].root, &st);
+}
+
 /* ---- logs and reload ---- */
 
 static int open_logs(const ws_config *c, char *err, size_t errlen)
@@ -247,6 +264,7 @@ static void reload(server *s)
     live_config_unref(s->cfg);
     s->cfg = lc;
     fs_cache_flush(); /* a reload is also how to say "files changed" where inotify cannot see */
+    warm_fs_cache(c);
     metrics_reload();
     log_msg(WS_LOG_INFO, "WS0104", "configuration reloaded from %s", c->file);
 }
@@ -409,7 +427,8 @@ int server_run(const char *config_path, ws_config *cfg)
         config_free(cfg);
         return 1;
     }
-    fs_cache_start(s.loop); /* when it cannot start, every stat goes to the kernel */
+    if (fs_cache_start(s.loop) == 0) /* when it cannot start, every stat goes to the kernel */
+        warm_fs_cache(cfg);
     s.cfg = calloc(1, sizeof *s.cfg);
     s.cfg->c = cfg;
     s.cfg->refs = 1;

@@ -65,18 +65,23 @@ def _listening_inodes(port):
     return found
 
 
-def fd_targets(pid):
-    """What each open descriptor of process pid points at (readlink of /proc/pid/fd/N). A
-    descriptor the process closes between the listing and the readlink is skipped, not an error:
-    the server keeps working while a test counts."""
+def fd_links(pid):
+    """(descriptor, what it points at) for each open descriptor of process pid (readlink of
+    /proc/pid/fd/N). A descriptor the process closes between the listing and the readlink is
+    skipped, not an error: the server keeps working while a test counts."""
     fd_dir = "/proc/%d/fd" % pid
-    targets = []
+    links = []
     for fd in os.listdir(fd_dir):
         try:
-            targets.append(os.readlink(os.path.join(fd_dir, fd)))
+            links.append((fd, os.readlink(os.path.join(fd_dir, fd))))
         except FileNotFoundError:
             continue
-    return targets
+    return links
+
+
+def fd_targets(pid):
+    """What each open descriptor of process pid points at (fd_links without the numbers)."""
+    return [target for _, target in fd_links(pid)]
 
 
 def listens_on(pid, port):

@@ -3,9 +3,11 @@ every change made before a request is sent shows in that request's answer,
 on one keep-alive connection, with no pause between the change and the request."""
 import json
 import os
+import re
 import shutil
 
 import harness
+import proctree
 
 
 class FsCacheTest(harness.ServerTestCase):
@@ -195,6 +197,54 @@ class ListingCacheTest(harness.ServerTestCase):
             r = c.getresponse()
             self.assertEqual(r.read(), b"")
             self.assertEqual(int(r.getheader("Content-Length")), len(body))
+
+
+
+
+class WarmRootsTest(harness.ServerTestCase):
+    """Issue 21: the first watch of a folder with many names cached under it (a busy
+    /tmp) makes the kernel walk them all (58 ms once on the bench machine), and the
+    first request paid it on the event loop. Each worker now looks up every location's
+    root before it serves: before any request, its inotify instance already watches
+    the root and every folder above it (read from /proc/PID/fdinfo: one "inotify wd:"
+    line per watch, with the watched inode)."""
+
+    def watched_inodes(self):
+        inodes = set()
+        for pid in proctree.descendants(self.server.proc.pid):
+            for fd, target in harness.fd_links(pid):
+                if target != "anon_inode:inotify":
+                    continue
+                try:
+                    with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                        for line in f:
+                            m = re.match(r"inotify wd:\d+ ino:([0-9a-f]+) ", line)
+                            if m:
+                                inodes.add(int(m.group(1), 16))
+                except FileNotFoundError:
+                    continue
+        return inodes
+
+    def folders_up_from(self, path):
+        out = []
+        while True:
+            out.append(path)
+            if path == "/":
+                return out
+            path = os.path.dirname(path)
+
+    def test_root_and_folders_above_watched_before_the_first_request(self):
+        other = os.path.join(self.tmp, "other-root")
+        os.makedirs(other)
+        cfg = self.base_config(locations=[{"path": "/", "static": {}},
+                                          {"path": "/o/", "root": other, "static": {}}])
+        self.start(cfg)
+        watched = self.watched_inodes()
+        for folder in self.folders_up_from(self.root) + [other]:
+            self.assertIn(os.stat(folder).st_ino, watched, "%s is not watched before any request" % folder)
+        self.write("a.txt", "first")
+        r, body = self.request("GET", "/a.txt")
+        self.assertEqual((r.status, body), (200, b"first"))
 
 
 if __name__ == "__main__":
