@@ -188,6 +188,25 @@ void spool_direct_length(spool *s, size_t len)
         s->direct_len = len;
 }
 
+/* The bytes past the last block boundary where b's direct writes end (the
+ * file offset direct_queued plus their lengths). */
+static size_t sp_direct_tail(const spool *s, const spool_batch *b)
+{
+    size_t end = s->direct_queued;
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].kind == SPOOL_WRITE && b->ops[i].direct)
+            end += b->ops[i].len;
+    return end % SPOOL_ALIGN;
+}
+
+/* Whether a tail of that many bytes can move to the next batch: b (not
+ * empty) ends with a direct write longer than it. */
+static int sp_tail_movable(const spool_batch *b, size_t tail)
+{
+    const spool_op *last = &b->ops[b->n_ops - 1];
+    return last->kind == SPOOL_WRITE && last->direct && last->off + last->len == b->len && tail < last->len;
+}
+
 /* Before a batch goes to the pool: a direct write that ends off the
  * alignment leaves its last bytes (< SPOOL_ALIGN) to the next batch, so
  * that every direct write but the file's last is whole blocks at a block's
@@ -196,16 +215,10 @@ static void sp_hold_tail(spool *s, spool_batch *b, spool_batch *next)
 {
     if (s->direct_fd < 0 || s->draining || b->n_ops == 0 || next->len || next->n_ops)
         return;
+    size_t tail = sp_direct_tail(s, b);
+    if (tail == 0 || !sp_tail_movable(b, tail))
+        return;
     spool_op *op = &b->ops[b->n_ops - 1];
-    if (op->kind != SPOOL_WRITE || !op->direct || op->off + op->len != b->len)
-        return;
-    size_t end = s->direct_queued; /* file offset at the end of this batch's direct writes */
-    for (size_t i = 0; i < b->n_ops; i++)
-        if (b->ops[i].kind == SPOOL_WRITE && b->ops[i].direct)
-            end += b->ops[i].len;
-    size_t tail = end % SPOOL_ALIGN;
-    if (tail == 0 || tail >= op->len)
-        return;
     if (sp_append(s, next, op->fd, NULL, b->buf + b->len - tail, tail, op->tag) < 0)
         return; /* no memory for it: this batch writes the tail through the page cache */
     op->len -= tail;
@@ -310,14 +323,8 @@ static int sp_ends_whole(const spool *s, const spool_batch *b)
 {
     if (b->n_ops == 0)
         return 1;
-    size_t end = s->direct_queued;
-    for (size_t i = 0; i < b->n_ops; i++)
-        end += b->ops[i].len;
-    size_t tail = end % SPOOL_ALIGN;
-    if (tail == 0)
-        return 1;
-    const spool_op *last = &b->ops[b->n_ops - 1];
-    return !s->draining && last->off + last->len == b->len && tail < last->len;
+    size_t tail = sp_direct_tail(s, b); /* every op is a direct write here (sp_may_go) */
+    return tail == 0 || (!s->draining && sp_tail_movable(b, tail));
 }
 
 /* The filling batch may go to the pool now: nothing is there, or it holds
