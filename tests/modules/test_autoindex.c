@@ -616,10 +616,7 @@ static void test_client_leaves_while_listing(void **s)
     th_request *t = th_request_new(M, cfg("{}"), "GET", "/big/", NULL);
     assert_int_equal(th_dispatch(t), WS_TAKE);
     th_response *res = th_response_of(t);
-    for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
-        assert_true(ms < 30000); /* generous: the pool is one thread away */
-        usleep(1000);
-    }
+    assert_int_equal(th_wait_flag(&gate_reached, 30000), 0); /* generous: the pool is one thread away */
     assert_false(res->finished); /* the work waits at the gate */
     assert_int_equal(res->status, 0);
     assert_int_equal(res->body_len, 0);
@@ -659,10 +656,7 @@ static void test_one_read_per_folder_version(void **s)
         __atomic_store_n(&gate_in, gate[0], __ATOMIC_SEQ_CST);
         th_request *a = th_request_new(M, cfg("{}"), "GET", "/pool/", NULL);
         assert_int_equal(th_dispatch(a), WS_TAKE);
-        for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
-            assert_true(ms < 30000);
-            usleep(1000);
-        }
+        assert_int_equal(th_wait_flag(&gate_reached, 30000), 0);
         th_request *b = th_request_new(M, cfg("{\"format\": \"json\"}"), "GET", "/pool/", NULL);
         assert_int_equal(th_dispatch(b), WS_TAKE);
         th_response *ra = th_response_of(a), *rb = th_response_of(b);

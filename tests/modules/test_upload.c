@@ -1530,10 +1530,7 @@ static void test_delete_client_leaves(void **state)
     th_request *t = th_request_new(mod, conf, "DELETE", "/up/mid.txt", NULL);
     assert_int_equal(th_dispatch(t), WS_TAKE);
     th_response *res = th_response_of(t);
-    for (int ms = 0; !__atomic_load_n(&gate_reached, __ATOMIC_SEQ_CST); ms++) {
-        assert_true(ms < 30000); /* generous: the pool is one thread away */
-        usleep(1000);
-    }
+    assert_int_equal(th_wait_flag(&gate_reached, 30000), 0); /* generous: the pool is one thread away */
     assert_false(res->finished); /* the work waits at the gate */
     assert_int_equal(res->error_status, 0);
     assert_int_equal(write(gate[1], "x", 1), 1);

@@ -122,6 +122,10 @@ void th_request_end(th_request *t);
  * when /proc/self/fd cannot be read): a test counts before and after, so a
  * module that leaks a descriptor on some path fails it. */
 int th_open_fds(void);
+/* (testhost addition) Wait up to ms milliseconds for *flag, which another
+ * thread sets (a gate in a pool job says it arrived): 0 once it is nonzero,
+ * -1 if it never was. */
+int th_wait_flag(const int *flag, int ms);
 /* (testhost addition) Children whose request ended are still reaped: wait up
  * to ms for all watched children to be reaped; returns how many are left. */
 int th_reap(int ms);

@@ -227,6 +227,16 @@ int th_open_fds(void)
     return n;
 }
 
+int th_wait_flag(const int *flag, int ms)
+{
+    for (int waited = 0; !__atomic_load_n(flag, __ATOMIC_SEQ_CST); waited++) {
+        if (waited >= ms)
+            return -1;
+        usleep(1000);
+    }
+    return 0;
+}
+
 static uint64_t th_dir_version(ws_request *r, const char *dir)
 {
     (void)r, (void)dir;
