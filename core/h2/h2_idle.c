@@ -343,6 +343,7 @@ static const nghttp2_settings_id peer_ids[] = {
     NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES,
 };
 #define N_PEER_IDS (sizeof peer_ids / sizeof *peer_ids)
+_Static_assert(N_PEER_IDS <= sizeof((h2_session *)0)->nap_settings / sizeof(uint32_t), "nap_settings too short");
 
 /* RFC 7541 §5.1: an integer with an n-bit prefix after `first`'s high bits. */
 static uint8_t *put_int(uint8_t *p, uint8_t first, unsigned bits, size_t v)
@@ -395,8 +396,8 @@ static int save_table(h2_session *h)
         p = put_str(p, nv->value, nv->valuelen);
     }
     h->nap_hpack = b;
-    h->nap_hpack_len = (size_t)(p - b);
-    h->nap_hpack_size = nghttp2_hd_inflate_get_dynamic_table_size(d);
+    h->nap_hpack_len = (uint32_t)(p - b); /* the table holds a few KiB (our SETTINGS_HEADER_TABLE_SIZE) */
+    h->nap_hpack_size = (uint32_t)nghttp2_hd_inflate_get_dynamic_table_size(d);
     return 0;
 }
 

@@ -84,6 +84,9 @@ typedef struct h2_stream {
     int reset_sent;
 } h2_stream;
 
+/* Every HTTP/2 connection keeps one, asleep too: 8-byte fields first, then
+ * 4-byte ones, then bytes, so that it packs without holes (248 bytes: a
+ * 256-byte malloc chunk; it was 312 with int flags, 320). */
 struct h2_session {
     conn *c;
     nghttp2_session *ng;
@@ -91,66 +94,69 @@ struct h2_session {
     size_t n_streams;
     uint8_t *wbuf;              /* frames not yet written */
     size_t wlen, woff;
-    int in_progress;
-    int want_write;             /* the transport blocked a write */
-    int going_away;             /* GOAWAY submitted (drain) */
-    int dead;                   /* close after what is queued (flood, fatal error) */
-    int fatal;                  /* nghttp2 gave up on the session: call it no more */
     loop_timer *timer;
     uint64_t timer_at;
     uint64_t idle_since;        /* ms: no stream open since */
-    int had_stream;
-    int reap;                   /* a stream closed: end its request */
-    int shut;                   /* the write side is shut: dropping input until the client closes */
-    uint64_t linger_until;      /* ms: … or until then */
+    uint64_t linger_until;      /* ms: the write side is shut: dropping input until the client closes, or until then */
     uint64_t last_write;        /* ms: the last write that moved bytes (send timeout) */
     /* flood accounting: frames that make the server work but carry no
      * request (PING, SETTINGS, PRIORITY, empty DATA, RST_STREAM, resets of
      * streams it had to set up); a token bucket refilled per second */
     double junk_tokens;
     uint64_t junk_at;
+    uint64_t last_in;           /* ms: the last bytes from the client */
+    /* nghttp2's HPACK decoder twice: a second one fed the same header
+     * blocks, whose table (the client's indexed fields) can be read out */
+    nghttp2_hd_inflater *shadow;
+    uint8_t *nap_hpack;         /* asleep: a header block that rebuilds our decoder's table */
 
     /* the client's bytes cut into frames, to know when nghttp2 stands
      * between two frames (h2_idle.c) */
     uint32_t in_preface;        /* connection preface bytes still to come */
+    uint32_t in_left;           /* payload bytes of the current frame still to come */
+    uint32_t hb_skip;           /* pad length and priority bytes before the fragment */
+    uint32_t hb_frag;           /* fragment bytes still to come */
+    uint32_t rep_len;           /* string bytes still to come (the header-block scan, below) */
+    uint32_t hts_sent;          /* the client's SETTINGS_HEADER_TABLE_SIZE at our last HEADERS */
+    /* asleep (h2_idle.c): the nghttp2 session is freed; what rebuilds it */
+    uint32_t nap_settings[8];   /* the client's settings, in the order of h2_idle.c's peer_ids */
+    int32_t nap_last_stream;    /* the last stream the client opened */
+    int32_t nap_window;         /* the client's connection window for our DATA */
+    uint32_t nap_hpack_len;
+    uint32_t nap_hpack_size;    /* the table's size (RFC 7541 §4.1) */
+
     uint8_t in_hd[9];           /* the frame header being read */
     uint8_t in_hd_len;
     uint8_t in_block;           /* a header block waits for its CONTINUATION */
     uint8_t in_frames;          /* whole frames seen (stops counting at 255) */
-    uint32_t in_left;           /* payload bytes of the current frame still to come */
     uint8_t in_hb;              /* the current frame carries a header block fragment */
     uint8_t hb_padded;          /* … and its pad length byte is next */
     uint8_t hb_final;           /* … and ends the header block */
-    uint32_t hb_skip;           /* pad length and priority bytes before the fragment */
-    uint32_t hb_frag;           /* fragment bytes still to come */
-    /* nghttp2's HPACK decoder twice: a second one fed the same header
-     * blocks, whose table (the client's indexed fields) can be read out */
-    nghttp2_hd_inflater *shadow;
-    int shadow_bad;             /* it failed where nghttp2's may not have */
-    /* … fed only the representations that change the table (RFC 7541
-     * §6.2.1, §6.3): the header block is scanned, not decoded */
+    /* the second decoder is fed only the representations that change the
+     * table (RFC 7541 §6.2.1, §6.3): the header block is scanned, not decoded */
     uint8_t rep_state;          /* where in a representation the scan is */
     uint8_t rep_feed;           /* the current one goes to the second decoder */
     uint8_t rep_strings;        /* string literals still to come in it */
     uint8_t rep_any;            /* something of this block went to it */
     uint8_t rep_int_bytes;      /* continuation bytes of the current integer */
     uint8_t rep_shift;
-    uint32_t rep_len;           /* string bytes still to come */
-    uint64_t last_in;           /* ms: the last bytes from the client */
-    int peer_goaway;            /* the client sent GOAWAY */
-    uint32_t hts_sent;          /* the client's SETTINGS_HEADER_TABLE_SIZE at our last HEADERS */
+    uint8_t shadow_bad;         /* the second decoder failed where nghttp2's may not have */
 
-    /* asleep (h2_idle.c): the nghttp2 session is freed; what rebuilds it */
-    int asleep;
-    int replaying;              /* rebuilding: the callbacks ignore what they see */
-    uint32_t nap_settings[10];  /* the client's settings, by identifier (1-9) */
-    int32_t nap_last_stream;    /* the last stream the client opened */
-    int32_t nap_window;         /* the client's connection window for our DATA */
-    int nap_acked;              /* the client acknowledged our SETTINGS */
-    uint8_t *nap_hpack;         /* a header block that rebuilds our decoder's table */
-    size_t nap_hpack_len;
-    size_t nap_hpack_size;      /* the table's size (RFC 7541 §4.1) */
+    uint8_t in_progress;
+    uint8_t want_write;         /* the transport blocked a write */
+    uint8_t going_away;         /* GOAWAY submitted (drain) */
+    uint8_t dead;               /* close after what is queued (flood, fatal error) */
+    uint8_t fatal;              /* nghttp2 gave up on the session: call it no more */
+    uint8_t had_stream;
+    uint8_t reap;               /* a stream closed: end its request */
+    uint8_t shut;               /* the write side is shut: dropping input until the client closes */
+    uint8_t peer_goaway;        /* the client sent GOAWAY */
+    uint8_t asleep;
+    uint8_t replaying;          /* rebuilding: the callbacks ignore what they see */
+    uint8_t nap_acked;          /* the client acknowledged our SETTINGS */
 };
+/* Kept by every HTTP/2 connection, idle ones included (h2-idle-1k). */
+_Static_assert(sizeof(struct h2_session) <= 248, "h2_session grew: every HTTP/2 connection keeps one");
 
 /* ---- streams (h2_stream.c) ---- */
 extern const carrier_ops h2_carrier;
