@@ -229,6 +229,8 @@ static void empty_table(void)
     C.n_entries = 0;
 }
 
+static void jobs_spoil(int wd, int all);
+
 static void dirs_forget(int wd, int all)
 {
     for (unsigned i = 0; i < MAX_WATCHED_DIRS && C.n_dirs; i++)
@@ -239,40 +241,46 @@ static void dirs_forget(int wd, int all)
         }
 }
 
-/* Read the pending events: they all mean "empty the table"; those on a
- * remembered folder's own watch (names coming in, the folder going) also end
- * what was remembered of it. */
+/* Read the pending events: they all mean "empty the table"; those on the
+ * own watch of a remembered folder, or of one the pool is watching (names
+ * coming in, the folder going), also end what was remembered of it, or what
+ * that watching will say. */
 static void drain_events(void)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
     while ((n = read(C.ifd, buf, sizeof buf)) > 0)
-        for (ssize_t at = 0; C.n_dirs && at + (ssize_t)sizeof(struct inotify_event) <= n;) {
+        for (ssize_t at = 0; (C.n_dirs || C.n_jobs) && at + (ssize_t)sizeof(struct inotify_event) <= n;) {
             const struct inotify_event *ev = (const void *)(buf + at);
-            if (ev->mask & IN_Q_OVERFLOW)
-                dirs_forget(-1, 1); /* events were lost */
-            else if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT))
+            if (ev->mask & IN_Q_OVERFLOW) { /* events were lost */
+                dirs_forget(-1, 1);
+                jobs_spoil(-1, 1);
+            } else if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) {
                 dirs_forget(ev->wd, 0);
+                jobs_spoil(ev->wd, 0);
+            }
             at += (ssize_t)sizeof *ev + ev->len;
         }
 }
 
-/* e's entries are all watched now: remember it across flushes. */
-static void dirs_remember(const fs_file *e)
+/* The entries of folder path (len bytes), whose own watch is wd, are all
+ * watched now: remember it across flushes. */
+static void dirs_remember(const char *path, size_t len, int wd)
 {
-    if (e->wd < 0)
+    if (wd < 0)
         return;
     for (unsigned i = 0; i < MAX_WATCHED_DIRS; i++)
-        if (C.dirs[i] && C.dirs[i]->len == e->len && memcmp(C.dirs[i]->path, e->path, e->len) == 0) {
+        if (C.dirs[i] && C.dirs[i]->len == len && memcmp(C.dirs[i]->path, path, len) == 0) {
             C.dirs[i]->instance = C.instance;
-            C.dirs[i]->wd = e->wd;
+            C.dirs[i]->wd = wd;
             return;
         }
-    struct watched_dir *d = malloc(sizeof *d + e->len + 1);
+    struct watched_dir *d = malloc(sizeof *d + len + 1);
     if (!d)
         return;
-    *d = (struct watched_dir){.instance = C.instance, .wd = e->wd, .len = e->len};
-    memcpy(d->path, e->path, e->len + 1);
+    *d = (struct watched_dir){.instance = C.instance, .wd = wd, .len = len};
+    memcpy(d->path, path, len);
+    d->path[len] = '\0';
     unsigned i = C.dirs_next;
     C.dirs_next = (i + 1) % MAX_WATCHED_DIRS;
     if (C.dirs[i])
@@ -318,6 +326,7 @@ void fs_cache_flush(void)
 {
     if (C.slots && C.ifd >= 0) {
         dirs_forget(-1, 1); /* everything: a reload says so where inotify cannot see */
+        jobs_spoil(-1, 1);
         reset();
     }
 }
@@ -468,16 +477,20 @@ static int watch_entries(int ifd, const char *dir, size_t len, int *max_wd)
 /*
  * The watching of a folder's entries runs on the offload pool (issue 21: a
  * readdir and a path lookup per entry, cold inodes read from the disk, up to
- * MAX_LISTED of them, again after every flush). A job is keyed by the folder's
- * path, the flush count and the instance it was started in, never by its
- * fs_file: any flush meanwhile frees that entry, and makes what the job did
- * worthless for the version (an entry created after the job's readdir may
- * have no watch; its folder's watch saw it come, which is that flush).
+ * MAX_LISTED of them). A job is keyed by the folder's path, its own watch
+ * and the instance it was started in, never by its fs_file: any flush
+ * meanwhile frees that entry. A name coming into the folder meanwhile (it may
+ * have no watch: the job's readdir may have passed), the folder going, a new
+ * instance or fs_cache_flush spoil what the job did; a flush caused elsewhere
+ * does not (what the job says is remembered by the folder's watch, as after
+ * a flush, and the next call finds it there).
  */
 typedef struct watch_job {
     struct watch_job *next; /* C.jobs: started and not back on the loop */
     uint64_t flushes;       /* C.flushes when it started */
     unsigned instance;      /* C.instance when it started */
+    int wd;                 /* the folder's own watch */
+    int spoiled;            /* an event on it said a name came in, or the folder went */
     int ifd;                /* its own descriptor of that instance (closed by the job) */
     int rc, max_wd;         /* what watch_entries said; the highest wd it saw */
     size_t len;
@@ -494,10 +507,17 @@ static void watch_job_run(void *arg)
     j->ifd = -1;
 }
 
-/* Loop thread, once the job is back. An event its watches saw that the
- * loop has not read yet needs no check here: the version this marks is
- * returned only after the job, so what is built from it is read after that
- * change, and the event's flush moves the version on anyway. */
+static void jobs_spoil(int wd, int all)
+{
+    for (watch_job *j = C.jobs; j; j = j->next)
+        if (all || j->wd == wd)
+            j->spoiled = 1;
+}
+
+/* Loop thread, once the job is back. An event the loop has not read yet
+ * needs no check here: the version this allows is returned only after the
+ * job, so what is built from it is read after that change, and the event's
+ * flush moves the version on (and, on the folder's own watch, forgets it). */
 static void watch_job_done(void *arg)
 {
     watch_job *j = arg;
@@ -509,17 +529,16 @@ static void watch_job_done(void *arg)
         }
     if (C.slots && C.ifd >= 0 && j->instance == C.instance) {
         if (j->max_wd > C.max_wd)
-            C.max_wd = j->max_wd; /* watches it added to this instance, even if stale */
+            C.max_wd = j->max_wd; /* watches it added to this instance, even if spoiled */
+        if (!j->spoiled && j->rc == 0)
+            dirs_remember(j->path, j->len, j->wd); /* what the next call (after a flush too) checks */
         /* Keyed by path: a flush since the start freed the entry it was asked
-         * for, and one cached again since then was never watched closely. */
-        fs_file *e = j->flushes == C.flushes ? find(j->path, j->len, path_hash(j->path, j->len)) : NULL;
-        if (e && !e->err && S_ISDIR(e->st.st_mode) && j->rc != -1) {
+         * for (the one cached since then finds the folder remembered). */
+        fs_file *e = !j->spoiled && j->flushes == C.flushes ? find(j->path, j->len, path_hash(j->path, j->len)) : NULL;
+        if (e && !e->err && S_ISDIR(e->st.st_mode) && e->wd == j->wd && j->rc != -1)
             /* Never closely (-2): no new job for it until a flush (a name
              * going or coming may change that). */
             e->entries_watched = j->rc == 0 ? 1 : -1;
-            if (j->rc == 0)
-                dirs_remember(e);
-        }
     }
     free(j);
 }
@@ -530,15 +549,15 @@ static void watch_job_done(void *arg)
 static int watch_job_start(const fs_file *e)
 {
     for (watch_job *j = C.jobs; j; j = j->next)
-        if (j->flushes == C.flushes && j->instance == C.instance && j->len == e->len &&
+        if (!j->spoiled && j->instance == C.instance && j->wd == e->wd && j->len == e->len &&
             memcmp(j->path, e->path, e->len) == 0)
             return 1; /* joined: one job per folder */
-    if (C.n_jobs >= MAX_WATCH_JOBS)
-        return 0; /* stale ones still running count: a burst of flushes queues no more */
+    if (e->wd < 0 || C.n_jobs >= MAX_WATCH_JOBS)
+        return 0; /* spoiled ones still running count: a burst of changes queues no more */
     watch_job *j = malloc(sizeof *j + e->len + 1);
     if (!j)
         return 0;
-    *j = (watch_job){.flushes = C.flushes, .instance = C.instance, .len = e->len};
+    *j = (watch_job){.flushes = C.flushes, .instance = C.instance, .wd = e->wd, .len = e->len};
     memcpy(j->path, e->path, e->len + 1);
     j->ifd = fcntl(C.ifd, F_DUPFD_CLOEXEC, 0);
     if (j->ifd < 0) {
@@ -569,11 +588,10 @@ uint64_t fs_cache_dir_version(const char *path)
         return C.flushes + 1;
     }
     /* No version until every entry is watched: the pool watches them, and a
-     * call after the job is back (with no flush since it started) gets the
-     * version. A name coming or going in the folder, or a change to an entry
-     * already watched, is an event that flushes and drops the job's work; a
-     * change to an entry before its watch came is read by whatever is built
-     * after the version is returned. */
+     * call after the job is back (unless a name came in meanwhile) gets the
+     * version. A change to an entry before its watch came is read by
+     * whatever is built after the version is returned; one after it is an
+     * event that flushes and moves the version on. */
     if (watch_job_start(e) >= 0)
         return 0;
     /* No pool: watch here. The version is taken before the entries are read:
@@ -585,7 +603,7 @@ uint64_t fs_cache_dir_version(const char *path)
         return 0;
     }
     e->entries_watched = 1;
-    dirs_remember(e);
+    dirs_remember(e->path, e->len, e->wd);
     return version;
 }
 

@@ -43,9 +43,9 @@ int fs_cache_stat(const char *path, struct stat *st);
  * every entry of the folder has a watch: the first call for a folder (and
  * the first after a name came into it, the folder was replaced or
  * fs_cache_flush was called) starts adding them on the offload pool, and a
- * call once that is back on the loop, with no flush since it started, gets
- * the version. A flush caused elsewhere keeps them: the next call answers at
- * once. Without a pool for this loop the call adds them itself. */
+ * call once that is back on the loop (with no name come in since it started)
+ * gets the version. A flush caused elsewhere keeps them: the next call
+ * answers at once. Without a pool for this loop the call adds them itself. */
 uint64_t fs_cache_dir_version(const char *path);
 
 /* A reference to a cached open file. */

@@ -355,6 +355,12 @@ class AutoindexTest(harness.ServerTestCase):
         lister.sendall(b"GET /biglink/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertEqual(self.read_listing(lister), self.POOL_N)  # the pool is up (its eventfd)
         lister.close()
+        # The folder itself gets a version once the pool has watched its entries (that work holds
+        # a second descriptor of the worker's inotify instance); the change above it further
+        # down leaves them watched, so the requests after it get the new version at once.
+        self.assertEqual(self.get("/big/")[0].status, 200)
+        self.assertTrue(harness.wait_for(lambda: harness.fd_targets(self.server.proc.pid).count(
+            "anon_inode:inotify") == 1, timeout=30 * harness.SLOW))
         self.assertTrue(harness.wait_for(lambda: sockets() == listening))
         before = len(os.listdir(fd_dir))
         left_mid_listing = 0

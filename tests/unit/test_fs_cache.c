@@ -504,12 +504,12 @@ static void dir_version_watches_on_the_pool(void **state)
     assert_true(version_when_ready(at("d")) > v);
 }
 
-/* A flush while the work runs (its fs_file is freed, and the folder is
- * cached again before the work is back) leaves no version: the work is keyed
- * by path and flush count, and its result is dropped. Under ASan a work that
- * kept its fs_file would write to freed memory. Fails when the work marks
- * the folder by path alone (the next call returns a version without a new
- * watching), e.g. missing a name created after its readdir. */
+/* fs_cache_flush while the work runs (what a reload does: "forget
+ * everything"; its fs_file is freed, and the folder is cached again before
+ * the work is back) leaves no version: the work's result is dropped. Under
+ * ASan a work that kept its fs_file would write to freed memory. Fails when
+ * the work marks the folder by path alone (the next call returns a version
+ * without a new watching). */
 static void a_flush_during_the_watching_drops_it(void **state)
 {
     (void)state;
@@ -678,6 +678,46 @@ static void a_folder_with_a_link_is_looked_at_once_per_flush(void **state)
     assert_true(version_when_ready(at("d")) > 0);
 }
 
+/* A flush caused elsewhere while the work runs (a name created beside the
+ * folder; its fs_file is freed and cached again) does not waste the work:
+ * the folder's own watch saw no name come in, so the call after it is back
+ * answers a version with no new watching. Fails when any flush drops it. */
+static void a_flush_elsewhere_during_the_watching_keeps_it(void **state)
+{
+    (void)state;
+    make_folder("d", 20);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    uint64_t flushes = counters().flushes;
+    put("beside", "x");
+    settle();
+    assert_true(counters().flushes > flushes);
+    struct stat st;
+    assert_int_equal(fs_cache_stat(at("d"), &st), 0);
+    gate_open();
+    wait_jobs();
+    assert_true(fs_cache_dir_version(at("d")) > 0);
+    assert_int_equal(offload_outstanding(), 0);
+}
+
+/* A name created in the folder while the work runs spoils it (the work's
+ * readdir may have passed before the name came): the call after it is back
+ * answers 0 and watches again. Fails when only the flush count or nothing
+ * at all is checked. */
+static void a_name_created_during_the_watching_spoils_it(void **state)
+{
+    (void)state;
+    make_folder("d", 20);
+    gate_close();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    put("d/late", "x");
+    settle();
+    gate_open();
+    wait_jobs();
+    assert_int_equal(fs_cache_dir_version(at("d")), 0);
+    assert_true(version_when_ready(at("d")) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -701,6 +741,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(without_a_pool_the_loop_watches, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_elsewhere_keeps_the_folder_watched, setup, teardown),
         cmocka_unit_test_setup_teardown(a_folder_with_a_link_is_looked_at_once_per_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_elsewhere_during_the_watching_keeps_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_name_created_during_the_watching_spoils_it, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
