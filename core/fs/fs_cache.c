@@ -348,13 +348,14 @@ void fs_cache_stop(void)
 
 /* ---- stat ---- */
 
-/* Add (or widen) the watch of path in instance ifd: its wd, or -1. *max_wd
- * grows to it (a new watch: an existing one keeps its number). Safe on any
- * thread: the kernel serialises an instance's watch list. */
-static int watch_in(int ifd, const char *path, int *max_wd)
+/* Add (or widen) the watch of path in instance ifd: its wd, or -1. is_file:
+ * readdir said a regular file (one call, not a folder's first that fails
+ * with ENOTDIR). *max_wd grows to it (a new watch: an existing one keeps its
+ * number). Safe on any thread: the kernel serialises an instance's watches. */
+static int watch_in(int ifd, const char *path, int is_file, int *max_wd)
 {
-    int wd = inotify_add_watch(ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
-    if (wd < 0 && errno == ENOTDIR)
+    int wd = is_file ? -1 : inotify_add_watch(ifd, path, DIR_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
+    if (is_file || (wd < 0 && errno == ENOTDIR))
         wd = inotify_add_watch(ifd, path, FILE_EVENTS | IN_DONT_FOLLOW | IN_MASK_ADD);
     if (wd > *max_wd)
         *max_wd = wd;
@@ -363,7 +364,7 @@ static int watch_in(int ifd, const char *path, int *max_wd)
 
 static int watch(const char *path)
 {
-    return watch_in(C.ifd, path, &C.max_wd);
+    return watch_in(C.ifd, path, 0, &C.max_wd);
 }
 
 /* The stat of buf[0..len) with len > 0 and no trailing slash (but "/"): 0 or
@@ -467,7 +468,7 @@ static int watch_entries(int ifd, const char *dir, size_t len, int *max_wd)
         if (++n > MAX_LISTED || de->d_type == DT_LNK ||
             snprintf(path, sizeof path, "%s/%s", len > 1 ? dir : "", de->d_name) >= (int)sizeof path)
             rc = -2;
-        else if (watch_in(ifd, path, max_wd) < 0)
+        else if (watch_in(ifd, path, de->d_type == DT_REG, max_wd) < 0)
             rc = -1;
     }
     closedir(d);
