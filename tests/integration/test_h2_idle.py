@@ -28,6 +28,29 @@ def head(path, method="GET", extra=()):
             [(":method", method), (":scheme", "http"), (":authority", "localhost"), (":path", path)] + list(extra)]
 
 
+def recv_until(s, marker, timeout=5):
+    """The bytes the socket gives until marker is among them, the peer
+    closes or timeout seconds pass (the caller asserts what it needs)."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got and time.monotonic() < deadline:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    return got
+
+
+def frame_types(got):
+    """The type of each whole frame in got, in order (RFC 9113 §4.1)."""
+    types = []
+    while len(got) >= 9:
+        n = int.from_bytes(got[:3], "big")
+        types.append(got[3])
+        got = got[9 + n:]
+    return types
+
+
 class IdleCase(ServerTestCase):
     modules = ["static", "upload"]
 
@@ -176,28 +199,14 @@ class TestWake(IdleCase):
         block = hpack.Encoder().encode(head("/index.html"))
         s.sendall(h2client.PREFACE + frame(h2client.SETTINGS, 0, 0) +
                   frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 1, block))
-        got = b""
-        deadline = time.monotonic() + 5
-        while b"hello\n" not in got and time.monotonic() < deadline:
-            got += s.recv(65536)
+        recv_until(s, b"hello\n")  # stream 1's answer, before the session sleeps
         time.sleep(SLEEP)
         block = hpack.Encoder().encode(head("/index.html"))
         s.sendall(frame(h2client.SETTINGS, h2client.ACK, 0) +
                   frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 3, block))
-        got = b""
-        deadline = time.monotonic() + 5
-        while b"hello\n" not in got and time.monotonic() < deadline:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
+        got = recv_until(s, b"hello\n")
         self.assertIn(b"hello\n", got)
-        types = []
-        while len(got) >= 9:
-            n = int.from_bytes(got[:3], "big")
-            types.append(got[3])
-            got = got[9 + n:]
-        self.assertNotIn(h2client.GOAWAY, types)
+        self.assertNotIn(h2client.GOAWAY, frame_types(got))
 
     def test_a_late_settings_ack_alone_does_not_wake_the_session(self):
         """The acknowledgement of our SETTINGS arriving alone after the
@@ -212,10 +221,7 @@ class TestWake(IdleCase):
         enc = hpack.Encoder()
         s.sendall(h2client.PREFACE + frame(h2client.SETTINGS, 0, 0) +
                   frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 1, enc.encode(head("/index.html"))))
-        got = b""
-        deadline = time.monotonic() + 5
-        while b"hello\n" not in got and time.monotonic() < deadline:
-            got += s.recv(65536)
+        got = recv_until(s, b"hello\n")
         self.assertIn(b"hello\n", got)
         log = lambda what: self.server.stderr().count("[WS0308] HTTP/2 client 127.0.0.1:%d: idle session %s"
                                                       % (self.port, what))
@@ -226,21 +232,10 @@ class TestWake(IdleCase):
         self.assertEqual(log("asleep"), 1)
         # the next request wakes it; our SETTINGS count as acknowledged
         s.sendall(frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 3, enc.encode(head("/index.html"))))
-        got = b""
-        deadline = time.monotonic() + 5
-        while b"hello\n" not in got and time.monotonic() < deadline:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
+        got = recv_until(s, b"hello\n")
         self.assertIn(b"hello\n", got)
         self.assertEqual(log("woken"), 1)
-        types = []
-        while len(got) >= 9:
-            n = int.from_bytes(got[:3], "big")
-            types.append(got[3])
-            got = got[9 + n:]
-        self.assertNotIn(h2client.GOAWAY, types)
+        self.assertNotIn(h2client.GOAWAY, frame_types(got))
         self.assertTrue(harness.wait_for(lambda: log("asleep") == 2, 10))
         # A second ACK acknowledges nothing: it is nghttp2's to judge, awake.
         s.sendall(frame(h2client.SETTINGS, h2client.ACK, 0))
