@@ -188,6 +188,21 @@ void spool_direct_length(spool *s, size_t len)
         s->direct_len = len;
 }
 
+void spool_direct_length_unknown(spool *s)
+{
+    if (s->direct_fd >= 0 && !s->busy && !s->fill->n_ops) {
+        s->direct_len = SIZE_MAX; /* no end: sp_plan_reserve reserves ahead of the writes only */
+        s->direct_trim = 1;
+    }
+}
+
+/* A reserve made for a body of unknown length still has to be cut to the
+ * bytes written (spool_direct_length_unknown). */
+static int sp_owes_trim(const spool *s)
+{
+    return s->direct_trim == 1 && s->reserved > 0;
+}
+
 /* The bytes past the last block boundary where b's direct writes end (the
  * file offset direct_queued plus their lengths). */
 static size_t sp_direct_tail(const spool *s, const spool_batch *b)
@@ -335,6 +350,8 @@ static int sp_may_go(const spool *s)
         return 1;
     if (s->barrier || !s->direct_parallel || s->busy >= SPOOL_DIRECT_DEPTH)
         return 0;
+    if (s->draining && sp_owes_trim(s))
+        return 0; /* the batch that cuts the file runs after every reserve and write before it */
     const spool_batch *b = s->fill;
     for (size_t i = 0; i < b->n_ops; i++)
         if (b->ops[i].kind != SPOOL_WRITE || !b->ops[i].direct)
@@ -416,6 +433,27 @@ static int sp_reserve_blocks(spool *s, size_t from, size_t to)
     return 0;
 }
 
+/* The end of a file of unknown length (spool_direct_length_unknown): its
+ * size cut to the bytes written, the reserved blocks past them given back.
+ * It runs alone on the pool (sp_may_go), so no reserve or write of an
+ * earlier batch comes after it. A failure fails the batch (the reserve
+ * would stay in the file). */
+static void sp_run_trim(spool_batch *b, int tag)
+{
+    spool *s = b->s;
+    if (b->err)
+        return;
+    sp_learn_base(s, s->direct_fd);
+    off_t at = (off_t)(s->direct_base + (long long)b->trim_at);
+    while (ftruncate(s->direct_fd, at) < 0) {
+        if (errno == EINTR)
+            continue;
+        b->err = -errno;
+        b->err_tag = tag;
+        return;
+    }
+}
+
 static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t foff)
 {
     sp_learn_base(s, fd);
@@ -462,6 +500,7 @@ static int sp_write_direct(spool *s, int fd, const char *p, size_t len, size_t f
 static void sp_run_batch(void *arg)
 {
     spool_batch *b = arg;
+    int trimmed = !b->trim;
     if (b->reserve_to > b->reserve_from) {
         int rc = sp_reserve_blocks(b->s, b->reserve_from, b->reserve_to);
         if (rc) {
@@ -473,6 +512,10 @@ static void sp_run_batch(void *arg)
         spool_op *op = &b->ops[i];
         int rc = 0;
         int fd = op_fd(op);
+        if (!trimmed && op->kind == SPOOL_SYNC_CLOSE && fd >= 0 && fd == b->s->direct_fd) {
+            sp_run_trim(b, op->tag); /* before its fsync: the cut is synced with the bytes */
+            trimmed = 1;
+        }
         if (op->kind == SPOOL_OPEN) {
             if (!b->err) {
                 fd = op->open_fn(op->arg);
@@ -504,6 +547,8 @@ static void sp_run_batch(void *arg)
             b->err_open = op->kind == SPOOL_OPEN;
         }
     }
+    if (!trimmed)
+        sp_run_trim(b, b->n_ops ? b->ops[b->n_ops - 1].tag : 0);
 }
 
 /* Forget a batch's contents; fds it was handed (not run) are closed. */
@@ -528,6 +573,13 @@ static void sp_drop_batch(spool_batch *b, int ran)
 }
 
 static int sp_submit(spool *s);
+
+/* The filling batch has something to do: ops, or (draining, nothing else
+ * left) the cut of a file of unknown length, which an empty batch does. */
+static int sp_fill_has_work(const spool *s)
+{
+    return s->fill->n_ops || (s->draining && sp_owes_trim(s));
+}
 
 /* A batch came back (its done on the loop, or inline). */
 static void sp_batch_done(spool *s, spool_batch *b)
@@ -559,16 +611,16 @@ static void sp_batch_done(spool *s, spool_batch *b)
             sp_close_held(s);
         return;
     }
-    if (s->fill->n_ops && (s->fill->len >= s->batch || s->draining) && sp_may_go(s)) {
+    if (sp_fill_has_work(s) && (s->fill->len >= s->batch || s->draining) && sp_may_go(s)) {
         if (!sp_submit(s))
             return; /* it ran here (no pool) and its return did everything */
         goto resume;
     }
     if (s->busy)
         goto resume;
-    if (s->fill->n_ops == 0)
+    if (!sp_fill_has_work(s))
         sp_close_held(s);
-    if (s->draining && s->fill->n_ops == 0) {
+    if (s->draining && !sp_fill_has_work(s)) {
         s->draining = 0;
         s->ev.drained(s->r, s->arg);
         return;
@@ -603,6 +655,15 @@ static void sp_plan_reserve(spool *s, spool_batch *b)
     s->reserved = to;
 }
 
+/* Whether b syncs and closes the direct fd (then nothing is written to it after b). */
+static int sp_closes_direct(const spool *s, const spool_batch *b)
+{
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].kind == SPOOL_SYNC_CLOSE && !b->ops[i].fdp && b->ops[i].fd == s->direct_fd)
+            return 1;
+    return 0;
+}
+
 /* Send the filling batch (sp_may_go said yes) and take an idle one to fill.
  * 1: it is on the pool; 0: it ran here (no pool) and came back already. */
 static int sp_submit(spool *s)
@@ -623,6 +684,18 @@ static int sp_submit(spool *s)
         } else {
             b->parallel = 0;
         }
+    }
+    /* A file of unknown length is cut to its bytes by the batch that ends
+     * it: the last one (draining) or the one that syncs and closes it. */
+    b->trim = 0;
+    if (s->direct_trim == 1 && (s->draining || sp_closes_direct(s, b))) {
+        if (s->reserved > 0) {
+            b->trim = 1;
+            b->trim_at = s->direct_queued; /* every direct byte is queued by now */
+            b->parallel = 0;
+        }
+        s->direct_trim = 2;
+        s->direct_len = 0; /* nothing more comes: no reserve from here on */
     }
     sp_plan_reserve(s, b);
     if (!b->parallel)
@@ -649,7 +722,7 @@ void spool_drain(spool *s)
     s->draining = 1;
     if (s->busy)
         return; /* the last batch's return sends the rest */
-    if (s->fill->n_ops) {
+    if (sp_fill_has_work(s)) {
         sp_submit(s);
         return;
     }

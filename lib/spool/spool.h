@@ -58,12 +58,13 @@
  * two, the disk has the next write queued. They overlap at the disk only
  * where the file system lets two direct writes run at once: ext4 takes the
  * file's lock for the whole of a write past the end of the file, so a
- * module that knows the body's length reserves the file's blocks first
- * (fallocate: modules/upload), and the writes then land inside the file.
+ * module reserves the file's blocks first (fallocate: modules/upload, with
+ * spool_direct_length or spool_direct_length_unknown), and the writes then
+ * land inside the file.
  * Three buffers of one huge page each bound the memory (6 MiB). */
 #define SPOOL_DIRECT_DEPTH 2
 #define SPOOL_BATCHES (SPOOL_DIRECT_DEPTH + 1)
-/* spool_direct_length: how far ahead of the written bytes the file's blocks
+/* spool_direct_length(_unknown): how far ahead of the written bytes the file's blocks
  * are reserved. Far enough that the batch that reserves more runs long
  * before the writes get there; short enough that a client announcing a
  * huge body and sending little holds little of the disk. */
@@ -95,6 +96,8 @@ typedef struct spool_batch {
     int mapped;   /* buf is a mapping of its own (a huge page, sp_buf_new): munmap, not free */
     int parallel; /* only whole-block direct writes: may run beside other such batches */
     size_t reserve_from, reserve_to; /* spool_direct_length: blocks to reserve first (past direct_base) */
+    int trim;        /* spool_direct_length_unknown: cut the direct file to trim_at past direct_base */
+    size_t trim_at;  /* (before a sync-close of the direct fd in this batch, else after its last op) */
 } spool_batch;
 
 /* What the spool tells its module, on the loop (from the done of a batch or
@@ -142,6 +145,7 @@ typedef struct spool {
     size_t batch;        /* bytes that make a batch full (SPOOL_BATCH, or SPOOL_DIRECT_BATCH) */
     size_t direct_len;   /* spool_direct_length: bytes the direct file will hold past direct_base, or 0 */
     size_t reserved;     /* bytes reserved so far, or asked of a batch on the pool (the loop's side) */
+    int direct_trim;     /* spool_direct_length_unknown: 1 the file is cut to its bytes at the end, 2 done */
 } spool;
 
 /* Set up s for request r (s lives in request memory, e.g. the module's ctx).
@@ -171,6 +175,19 @@ int spool_direct(spool *s, int fd);
  * the first write; the module must then write exactly len bytes or fail
  * the request (the file's size is len from the first reservation on). */
 void spool_direct_length(spool *s, size_t len);
+
+/* The direct file's length is not known (a chunked body: RFC 9112 §7.1
+ * gives no total): its blocks are reserved ahead as spool_direct_length
+ * does, SPOOL_RESERVE_AHEAD past the bytes queued, stretch by stretch as
+ * the body grows, so its direct writes land inside the file too. The
+ * reserve makes the file longer than its bytes; the batch that ends the
+ * file (the one spool_drain sends, or the one that sync-closes the direct
+ * fd) cuts it to exactly the bytes written (ftruncate, on the pool, once
+ * no other batch is there, before that fsync), which gives the unwritten
+ * blocks back. A body that never filled a batch before spool_drain
+ * reserves nothing. A request that fails drops the file as before (its
+ * blocks go with it). Call it where spool_direct_length would be called. */
+void spool_direct_length_unknown(spool *s);
 
 /* Append a write of data (copied) to fd. 0, or -ENOMEM, or the sticky error. */
 int spool_write(spool *s, int fd, const void *data, size_t len, int tag);

@@ -92,12 +92,17 @@ static void start_done(ws_request *r, void *arg)
     }
     /* A big body (or one of unknown length) goes around the page cache: it
      * is fsync'ed at the end anyway, and this way its bytes reach the disk
-     * while they arrive, with no copy into the page cache (lib/spool). Of a
-     * known length, its blocks are reserved ahead of the writes, so that two
-     * of them run at once (spool_direct_length). */
-    if ((r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH) && spool_direct(&c->sp, c->fd) &&
-        r->content_length > 0)
-        spool_direct_length(&c->sp, (size_t)r->content_length);
+     * while they arrive, with no copy into the page cache (lib/spool). Its
+     * blocks are reserved ahead of the writes, so that two of them run at
+     * once: of a known length up to that length (spool_direct_length); a
+     * chunked one 64 MiB ahead as it grows, the file cut to its bytes at
+     * the end, on the pool (spool_direct_length_unknown). */
+    if ((r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH) && spool_direct(&c->sp, c->fd)) {
+        if (r->content_length > 0)
+            spool_direct_length(&c->sp, (size_t)r->content_length);
+        else
+            spool_direct_length_unknown(&c->sp);
+    }
     /* An empty body comes to on_body_end at once: its file is synced and
      * placed on the pool like any other (raw_finish). */
     if (up_host->read_body(r) != WS_OK)

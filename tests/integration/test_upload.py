@@ -13,6 +13,7 @@ import time
 
 import harness
 import procstat
+import proctree
 import straced
 
 MiB = 1024 * 1024
@@ -26,6 +27,47 @@ RSS_BOUND = 8 * MiB
 BOUNDARY = "--------------------------631254724589857935214018"
 SCRIPT = (b"#!/usr/bin/env python3\nimport cgi\r\n\r\nprint('--" + BOUNDARY.encode() +
           b"')\nfor i in range(3):\n    print(i)\r\n")
+
+
+def takes_reserve(folder):
+    """Whether folder's file system takes O_DIRECT writes and reserves blocks (ext4, xfs):
+    only then does the spool reserve a big upload's blocks ahead (lib/spool)."""
+    try:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    try:
+        os.posix_fallocate(fd, 0, 4096)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def chunks(data, size=64 * 1024):
+    """data as HTTP/1.1 chunks (RFC 9112 §7.1), without the last chunk."""
+    return b"".join(b"%x\r\n" % len(data[i:i + size]) + data[i:i + size] + b"\r\n"
+                    for i in range(0, len(data), size))
+
+
+def put_chunked(port, path, data):
+    """PUT data with Transfer-Encoding: chunked; the response and its body."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        c.request("PUT", path, body=iter([data[i:i + 65536] for i in range(0, len(data), 65536)]),
+                  encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+        r = c.getresponse()
+        return r, r.read()
+    finally:
+        c.close()
+
+
+def blocks_past_size(path):
+    """The bytes of blocks a file holds past its size rounded up to whole blocks: a reserve
+    left in it (st_blocks counts 512-byte units)."""
+    st = os.stat(path)
+    return st.st_blocks * 512 - (st.st_size + 4095) // 4096 * 4096
 
 
 def form(parts, boundary=BOUNDARY, final=True):
@@ -115,6 +157,52 @@ class UploadTest(harness.ServerTestCase):
         c.close()
         self.assertEqual(r.status, 201)
         self.assertEqual(self.read("sub/chunked.bin"), b"abc" + b"defgh" * 1000)
+
+    def test_put_chunked_big_keeps_no_reserve(self):
+        """A chunked body of a few MiB goes around the page cache with its blocks reserved
+        64 MiB ahead (the trace test below sees it); the stored file is cut to the body's
+        bytes: its size is the body's, and it holds no block past them."""
+        data = os.urandom(6 * MiB + 12345)
+        r, _ = put_chunked(self.port, "/big/chunked.bin", data)
+        self.assertEqual(r.status, 201)
+        path = os.path.join(self.root, "big", "chunked.bin")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertEqual(os.path.getsize(path), len(data))
+        self.assertLessEqual(blocks_past_size(path), 0, os.stat(path))
+        self.assertEqual(self.temps(), [])
+
+    def test_chunked_client_gone_mid_body_keeps_nothing(self):
+        """A chunked upload the client leaves mid-body, its blocks reserved far past what
+        came: no file, no temporary one, and the worker lets go of it (the unnamed file and
+        its reserve are freed with its last descriptor)."""
+        big = os.path.join(self.root, "big")
+        pid = self.server.proc.pid
+
+        def sizes_in_big():
+            out = []
+            for fd, target in harness.fd_links(pid):
+                if target.startswith(big + "/"):
+                    try:
+                        out.append(os.stat("/proc/%d/fd/%s" % (pid, fd)).st_size)
+                    except FileNotFoundError:
+                        pass
+            return out
+
+        sent = 4 * MiB
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"PUT /big/left.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                  chunks(os.urandom(sent)))
+        if takes_reserve(big):  # the reserve is there to be dropped: the file is longer than what came
+            self.assertTrue(harness.wait_for(lambda: any(n > sent for n in sizes_in_big()), 20),
+                            "no reserve past the bytes: %r" % sizes_in_big())
+        else:
+            self.assertTrue(harness.wait_for(sizes_in_big, 20), "the upload's file never opened")
+        s.close()
+        self.assertTrue(harness.wait_for(lambda: not sizes_in_big(), 20), sizes_in_big())
+        self.assertEqual(os.listdir(big), [])
+        self.assertEqual(self.temps(), [])
+        self.assertEqual(self.request("GET", "/uploads/")[0].status, 200)  # the worker serves on
 
     def test_post_raw(self):
         r, _ = self.request("POST", "/uploads/new.txt", body=b"first")
@@ -397,6 +485,45 @@ class UploadTest(harness.ServerTestCase):
             with open(os.path.join(self.root, "big", name), "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(data).digest(), name)
         self.assertEqual(self.temps(), [])
+
+
+class ChunkedReserveTest(harness.ServerTestCase):
+    """A chunked body's file has its blocks reserved ahead (fallocate) and is cut to its
+    bytes at the end (ftruncate), both on the offload pool, never on the event loop: seen
+    in the worker's system calls under strace, thread by thread."""
+    modules = ["upload"]
+
+    def tearDown(self):
+        if self.servers:
+            straced.stop(self.server)
+        super().tearDown()
+
+    def test_reserved_and_cut_on_the_pool(self):
+        big = os.path.join(self.root, "big")
+        os.makedirs(big)
+        if not takes_reserve(big):
+            self.skipTest("the file system under %s has no O_DIRECT or fallocate: nothing is reserved" % big)
+        trace = straced.start(self, "fallocate,ftruncate", locations=[
+            {"path": "/big", "upload": {}, "client_max_body_size": 0}])
+        kids = proctree.children(self.server.proc.pid)  # strace's child: webserv, whose loop thread has its pid
+        self.assertEqual(len(kids), 1, kids)
+        loop_tid = kids[0][0]
+        started = len(straced.lines(trace))
+        data = os.urandom(4 * MiB + 1234)
+        r, _ = put_chunked(self.port, "/big/traced.bin", data)
+        self.assertEqual(r.status, 201)
+        path = os.path.join(big, "traced.bin")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertLessEqual(blocks_past_size(path), 0, os.stat(path))
+        lines = straced.lines(trace)[started:]
+        print("\n  %d-byte chunked PUT: %s" % (len(data), "; ".join(lines)))
+        on_loop = straced.count(lines, r"^%d\s+(fallocate|ftruncate)\(" % loop_tid)
+        reserves = straced.count(lines, r"^(?!%d\s)\d+\s+fallocate\(\d+, 0, 0, \d+\)\s+= 0" % loop_tid)
+        cuts = straced.count(lines, r"^(?!%d\s)\d+\s+ftruncate\(\d+, %d\)\s+= 0" % (loop_tid, len(data)))
+        self.assertEqual(on_loop, 0, lines)
+        self.assertEqual(reserves, 1, lines)  # one stretch of 64 MiB covers 4 MiB
+        self.assertEqual(cuts, 1, lines)
 
 
 class BodyReadsTest(harness.ServerTestCase):

@@ -832,6 +832,39 @@ static int root_takes_fallocate(void)
     return ok;
 }
 
+/* Run the loop until no batch of the upload is on the pool. */
+static void wait_spool_idle(th_request *t, up_ctx *c)
+{
+    for (int spins = 0; spool_busy(&c->sp); spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+}
+
+/* Feed len bytes of an upload whose blocks are reserved ahead, past the
+ * point where a second stretch is reserved; then, the pool idle: every
+ * direct write landed inside the file, and the file holds (blocks, not a
+ * hole) a second stretch and never more than SPOOL_RESERVE_AHEAD past
+ * what was queued. Its size. */
+static size_t feed_reserved_ahead(th_request *t, up_ctx *c, const char *buf, size_t len, size_t piece)
+{
+    __atomic_store_n(&direct_writes, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&direct_extending, 0, __ATOMIC_SEQ_CST);
+    feed_paced(t, buf, len, piece);
+    wait_spool_idle(t, c);
+    assert_false(th_response_of(t)->error_status);
+    assert_true(__atomic_load_n(&direct_writes, __ATOMIC_SEQ_CST) >= 10);
+    assert_int_equal(__atomic_load_n(&direct_extending, __ATOMIC_SEQ_CST), 0); /* all inside the file */
+    struct stat st;
+    assert_int_equal(fstat(c->fd, &st), 0);
+    size_t written = c->sp.direct_queued;
+    assert_true(written > SPOOL_RESERVE_AHEAD / 2);
+    assert_true((size_t)st.st_size > SPOOL_RESERVE_AHEAD);            /* a second stretch was reserved */
+    assert_true((size_t)st.st_size <= written + SPOOL_RESERVE_AHEAD); /* never further ahead */
+    assert_true((size_t)st.st_blocks * 512 >= (size_t)st.st_size);   /* blocks, not a hole */
+    return (size_t)st.st_size;
+}
+
 /* Issue 21: a body of known length gets its file's blocks reserved ahead of
  * the direct writes (spool_direct_length: fallocate on the pool,
  * SPOOL_RESERVE_AHEAD at a time), so that every direct write lands inside
@@ -852,30 +885,225 @@ static void test_direct_blocks_reserved_ahead(void **state)
     const char *h[] = {content_length(announced), NULL};
     th_request *t = start("PUT", "/up/reserved.bin", h);
     up_ctx *c = th_req(t)->ctx;
-    __atomic_store_n(&direct_writes, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&direct_extending, 0, __ATOMIC_SEQ_CST);
-    feed_paced(t, buf, sent, piece);
-    for (int spins = 0; spool_busy(&c->sp); spins++) {
-        assert_true(spins < 1000);
-        th_run(t, 10);
-    }
-    assert_false(th_response_of(t)->error_status);
-    assert_true(__atomic_load_n(&direct_writes, __ATOMIC_SEQ_CST) >= 10);
-    assert_int_equal(__atomic_load_n(&direct_extending, __ATOMIC_SEQ_CST), 0); /* all inside the file */
-    struct stat st;
-    assert_int_equal(fstat(c->fd, &st), 0);
-    size_t written = c->sp.direct_queued;
-    assert_true(written > SPOOL_RESERVE_AHEAD / 2);
-    assert_true((size_t)st.st_size > SPOOL_RESERVE_AHEAD);              /* a second stretch was reserved */
-    assert_true((size_t)st.st_size <= written + SPOOL_RESERVE_AHEAD);   /* never further ahead */
-    assert_true((size_t)st.st_size < announced);
-    assert_true((size_t)st.st_blocks * 512 >= (size_t)st.st_size);     /* blocks, not a hole */
+    assert_true(feed_reserved_ahead(t, c, buf, sent, piece) < announced);
     th_response *res = th_response_of(t);
     th_request_abort(t); /* the client leaves: nothing is kept */
     assert_int_equal(res->cleanups, 1);
     assert_false(exists("up/reserved.bin"));
     assert_int_equal(temps(), 0);
     assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* Blocks a file holds past its bytes (a reserve left in it): st_blocks
+ * against its size rounded up to whole blocks. */
+static long long blocks_past_size(const char *rel)
+{
+    struct stat st;
+    assert_int_equal(stat(at(rel), &st), 0);
+    long long whole = ((long long)st.st_size + 4095) / 4096 * 4096;
+    return (long long)st.st_blocks * 512 - whole;
+}
+
+/* A chunked PUT (no length: RFC 9112 §7.1) through the test host. */
+static th_request *start_chunked(const char *target)
+{
+    static const char *const h[] = {"Transfer-Encoding: chunked", NULL};
+    return start("PUT", target, h);
+}
+
+/* Issue 21: a chunked body has no length, yet its file's blocks are
+ * reserved ahead of the direct writes too (spool_direct_length_unknown):
+ * SPOOL_RESERVE_AHEAD past the bytes queued, a new stretch as the body
+ * grows, so every direct write lands inside the file. At the end the file
+ * is cut to its bytes, on the pool, before its fsync: its size is the
+ * body's and no reserved block is left in it. */
+static void test_direct_chunked_reserved_then_cut(void **state)
+{
+    (void)state;
+    if (!root_takes_direct() || !root_takes_fallocate()) {
+        print_message("O_DIRECT or fallocate not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    size_t piece = 65536 + 17, tail = 12345;
+    size_t total = SPOOL_RESERVE_AHEAD / 2 + 3 * SPOOL_DIRECT_BATCH + tail; /* past the second stretch's point */
+    char *buf = pattern(total);
+    th_request *t = start_chunked("/up/chunked.bin");
+    up_ctx *c = th_req(t)->ctx;
+    assert_int_equal(c->sp.direct_fd, c->fd);
+    assert_int_equal(c->sp.direct_trim, 1);
+    feed_reserved_ahead(t, c, buf, total - tail, piece);
+    feed_paced(t, buf + total - tail, tail, piece);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    assert_int_equal(c->sp.direct_trim, 2); /* cut */
+    assert_int_equal(c->sp.direct_queued, total);
+    end(t);
+    assert_file_equals("up/chunked.bin", buf, total); /* and not one byte more (fread of total + 1) */
+    assert_true(blocks_past_size("up/chunked.bin") <= 0);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* The cut when the body ends on a batch's end: the last batch went full,
+ * nothing is left to write when the body ends, and an empty batch cuts the
+ * file. And a chunked body under a batch reserves nothing (no fallocate
+ * for a small file, no cut either): byte-exact as before. */
+static void test_direct_chunked_cut_alone_and_small(void **state)
+{
+    (void)state;
+    if (!root_takes_direct() || !root_takes_fallocate()) {
+        print_message("O_DIRECT or fallocate not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    size_t piece = 65536, total = 2 * SPOOL_DIRECT_BATCH; /* whole pieces, whole batches */
+    char *buf = pattern(total);
+    th_request *t = start_chunked("/up/whole.bin");
+    up_ctx *c = th_req(t)->ctx;
+    feed_paced(t, buf, total, piece);
+    for (int spins = 0; spool_busy(&c->sp) || c->sp.fill->n_ops; spins++) {
+        assert_true(spins < 1000);
+        th_run(t, 10);
+    }
+    struct stat st;
+    assert_int_equal(fstat(c->fd, &st), 0);
+    assert_true((size_t)st.st_size > total); /* reserved ahead */
+    assert_int_equal(c->sp.fill->n_ops, 0);  /* nothing left for the end but the cut */
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    assert_int_equal(c->sp.direct_trim, 2);
+    end(t);
+    assert_file_equals("up/whole.bin", buf, total);
+    assert_true(blocks_past_size("up/whole.bin") <= 0);
+    free(buf);
+
+    size_t small = SPOOL_DIRECT_BATCH - 1;
+    buf = pattern(small);
+    t = start_chunked("/up/small-chunked.bin");
+    c = th_req(t)->ctx;
+    feed_paced(t, buf, small, piece);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 201);
+    assert_int_equal(c->sp.reserved, 0); /* one batch, the last: nothing reserved */
+    assert_int_equal(c->sp.direct_trim, 2);
+    end(t);
+    assert_file_equals("up/small-chunked.bin", buf, small);
+    assert_true(blocks_past_size("up/small-chunked.bin") <= 0);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* A chunked upload the client leaves mid-body, with blocks reserved far
+ * past its bytes: nothing is kept (no file, no temporary file, no open
+ * unnamed one holding the reserve). */
+static void test_direct_chunked_abort_keeps_nothing(void **state)
+{
+    (void)state;
+    size_t piece = 65536 + 17, sent = 3 * SPOOL_DIRECT_BATCH + 999;
+    char *buf = pattern(sent);
+    th_request *t = start_chunked("/up/left.bin");
+    up_ctx *c = th_req(t)->ctx;
+    feed_paced(t, buf, sent, piece);
+    wait_spool_idle(t, c);
+    if (root_takes_direct() && root_takes_fallocate()) {
+        struct stat st;
+        assert_int_equal(fstat(c->fd, &st), 0);
+        assert_true((size_t)st.st_size > sent); /* the reserve is there to be dropped */
+    }
+    th_response *res = th_response_of(t);
+    th_request_abort(t);
+    assert_int_equal(res->cleanups, 1);
+    assert_false(exists("up/left.bin"));
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* lib/spool alone (no request, no pool: every batch runs inline). */
+static int spool_t_drained, spool_t_err;
+static void spool_t_failed(ws_request *r, void *arg, int err, int tag)
+{
+    (void)r, (void)arg, (void)tag;
+    spool_t_err = err;
+}
+static void spool_t_drained_cb(ws_request *r, void *arg)
+{
+    (void)r, (void)arg;
+    spool_t_drained++;
+}
+static const spool_events spool_t_events = {spool_t_failed, spool_t_drained_cb};
+
+/* The batch that cuts a file of unknown length waits until no batch is on
+ * the pool (a reserve or write of one there could land after the cut),
+ * where a batch of whole direct writes of a known length goes beside them. */
+static void test_spool_cut_goes_alone(void **state)
+{
+    (void)state;
+    ws_host host;
+    memset(&host, 0, sizeof host);
+    spool s;
+    spool_init(&s, &host, NULL, &spool_t_events, NULL);
+    s.direct_fd = 1000; /* never written: the batch is only looked at */
+    static char blocks[4 * SPOOL_ALIGN];
+    assert_int_equal(spool_write(&s, s.direct_fd, blocks, sizeof blocks, 0), 0);
+    s.busy = 1;
+    s.direct_parallel = 1;
+    s.draining = 1;
+    s.reserved = SPOOL_RESERVE_AHEAD;
+    assert_true(sp_may_go(&s)); /* a known length: beside the one on the pool */
+    s.direct_trim = 1;
+    assert_false(sp_may_go(&s)); /* unknown: the cut is owed, it goes alone */
+    s.reserved = 0;
+    assert_true(sp_may_go(&s)); /* nothing was reserved: nothing to cut */
+    s.busy = 0;
+    s.direct_fd = -1;
+    spool_free(&s);
+}
+
+/* A module that hands the direct file to spool_sync_close before the body
+ * ends: the batch that syncs and closes it cuts it first (the fd is gone
+ * after it), even when it goes before spool_drain. */
+static void test_spool_cut_before_sync_close(void **state)
+{
+    (void)state;
+    if (!root_takes_direct() || !root_takes_fallocate()) {
+        print_message("O_DIRECT or fallocate not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    ws_host host;
+    memset(&host, 0, sizeof host);
+    spool s;
+    spool_init(&s, &host, NULL, &spool_t_events, NULL);
+    spool_t_drained = spool_t_err = 0;
+    int fd = open(at("up/spooled.bin"), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(spool_direct(&s, fd), 1);
+    spool_direct_length_unknown(&s);
+    size_t first = 2 * SPOOL_DIRECT_BATCH, total = first + SPOOL_DIRECT_BATCH + 777;
+    char *buf = pattern(total);
+    for (size_t i = 0; i < first; i += 65536) {
+        assert_int_equal(spool_write(&s, fd, buf + i, 65536, 0), 0);
+        spool_kick(&s);
+    }
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true((size_t)st.st_size > total); /* reserved ahead */
+    assert_int_equal(spool_write(&s, fd, buf + first, total - first, 0), 0); /* a full batch, not sent */
+    assert_int_equal(spool_sync_close(&s, fd, 0), 0);
+    spool_kick(&s); /* not draining: it goes as a full batch */
+    assert_int_equal(s.fill->n_ops, 0);
+    assert_int_equal(spool_t_err, 0);
+    assert_int_equal(s.direct_trim, 2);
+    assert_int_equal(stat(at("up/spooled.bin"), &st), 0);
+    assert_int_equal((size_t)st.st_size, total); /* cut, then synced and closed */
+    spool_drain(&s);
+    assert_int_equal(spool_t_drained, 1);
+    assert_int_equal(spool_t_err, 0);
+    assert_file_equals("up/spooled.bin", buf, total);
+    assert_true(blocks_past_size("up/spooled.bin") <= 0);
+    spool_free(&s);
     free(buf);
 }
 
@@ -1647,6 +1875,11 @@ int main(void)
         T(test_direct_put_exact_and_uncached),
         T(test_direct_batches_in_parallel),
         T(test_direct_blocks_reserved_ahead),
+        T(test_direct_chunked_reserved_then_cut),
+        T(test_direct_chunked_cut_alone_and_small),
+        T(test_direct_chunked_abort_keeps_nothing),
+        T(test_spool_cut_goes_alone),
+        T(test_spool_cut_before_sync_close),
         T(test_direct_buffers_in_huge_pages),
         T(test_small_put_not_direct),
         T(test_direct_refused_falls_back),
