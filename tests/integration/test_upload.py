@@ -194,12 +194,12 @@ class UploadTest(harness.ServerTestCase):
         s.sendall(b"PUT /big/left.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                   chunks(os.urandom(sent)))
         if takes_reserve(big):  # the reserve is there to be dropped: the file is longer than what came
-            self.assertTrue(harness.wait_for(lambda: any(n > sent for n in sizes_in_big()), 20),
+            self.assertTrue(harness.wait_for(lambda: any(n > sent for n in sizes_in_big()), 20 * harness.SLOW),
                             "no reserve past the bytes: %r" % sizes_in_big())
         else:
-            self.assertTrue(harness.wait_for(sizes_in_big, 20), "the upload's file never opened")
+            self.assertTrue(harness.wait_for(sizes_in_big, 20 * harness.SLOW), "the upload's file never opened")
         s.close()
-        self.assertTrue(harness.wait_for(lambda: not sizes_in_big(), 20), sizes_in_big())
+        self.assertTrue(harness.wait_for(lambda: not sizes_in_big(), 20 * harness.SLOW), sizes_in_big())
         self.assertEqual(os.listdir(big), [])
         self.assertEqual(self.temps(), [])
         self.assertEqual(self.request("GET", "/uploads/")[0].status, 200)  # the worker serves on
