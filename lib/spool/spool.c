@@ -193,6 +193,7 @@ void spool_direct_length_unknown(spool *s)
     if (s->direct_fd >= 0 && !s->busy && !s->fill->n_ops) {
         s->direct_len = SIZE_MAX; /* no end: sp_plan_reserve reserves ahead of the writes only */
         s->direct_trim = 1;
+        s->direct_unknown = 1;
     }
 }
 
@@ -419,7 +420,12 @@ static void sp_learn_base(spool *s, int fd)
 
 /* The blocks of [from, to) past direct_base, reserved (spool_direct_length).
  * Only a full disk (or quota, or a file too big) fails the batch: a file
- * system without fallocate (EOPNOTSUPP) just writes as before. */
+ * system without fallocate (EOPNOTSUPP) just writes as before. Not so for
+ * a body of unknown length (spool_direct_length_unknown): the stretch may
+ * be far longer than the body, so a disk without room for it may still
+ * hold the body; its writes (past the end of the file, as without a
+ * reserve) say whether it fits, and the cut drops whatever part of the
+ * stretch was allocated. */
 static int sp_reserve_blocks(spool *s, size_t from, size_t to)
 {
     int fd = s->direct_fd;
@@ -428,7 +434,7 @@ static int sp_reserve_blocks(spool *s, size_t from, size_t to)
     do
         rc = fallocate(fd, 0, (off_t)(s->direct_base + (long long)from), (off_t)(to - from));
     while (rc < 0 && errno == EINTR);
-    if (rc < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
+    if (rc < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) && !s->direct_unknown)
         return -errno;
     return 0;
 }

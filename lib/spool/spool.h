@@ -146,6 +146,7 @@ typedef struct spool {
     size_t direct_len;   /* spool_direct_length: bytes the direct file will hold past direct_base, or 0 */
     size_t reserved;     /* bytes reserved so far, or asked of a batch on the pool (the loop's side) */
     int direct_trim;     /* spool_direct_length_unknown: 1 the file is cut to its bytes at the end, 2 done */
+    int direct_unknown;  /* spool_direct_length_unknown was called (set before any batch, read on the pool) */
 } spool;
 
 /* Set up s for request r (s lives in request memory, e.g. the module's ctx).
@@ -185,8 +186,11 @@ void spool_direct_length(spool *s, size_t len);
  * fd) cuts it to exactly the bytes written (ftruncate, on the pool, once
  * no other batch is there, before that fsync), which gives the unwritten
  * blocks back. A body that never filled a batch before spool_drain
- * reserves nothing. A request that fails drops the file as before (its
- * blocks go with it). Call it where spool_direct_length would be called. */
+ * reserves nothing. A stretch the disk has no room for fails nothing (the
+ * body may be far smaller than it): the writes go on past the end of the
+ * file, and only a write that finds the disk full fails the request. A
+ * request that fails drops the file as before (its blocks go with it).
+ * Call it where spool_direct_length would be called. */
 void spool_direct_length_unknown(spool *s);
 
 /* Append a write of data (copied) to fd. 0, or -ENOMEM, or the sticky error. */

@@ -53,8 +53,22 @@ static ssize_t watched_pwrite(int fd, const void *buf, size_t len, off_t off)
     errno = err;
     return n;
 }
+/* The spool's reserves (fallocate), failing with fallocate_fails (an errno) when set. */
+static int fallocate_fails, fallocate_calls;
+static int watched_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    __atomic_add_fetch(&fallocate_calls, 1, __ATOMIC_SEQ_CST);
+    int err = __atomic_load_n(&fallocate_fails, __ATOMIC_SEQ_CST);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return fallocate(fd, mode, off, len);
+}
 #define pwrite watched_pwrite
+#define fallocate watched_fallocate
 #include "spool.c"
+#undef fallocate
 #undef pwrite
 #include <sys/syscall.h>
 
@@ -451,6 +465,7 @@ static int setup(void **state)
 {
     (void)state;
     main_tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&fallocate_fails, 0, __ATOMIC_SEQ_CST); /* a test that failed midway left it set */
     snprintf(root, sizeof root, "/tmp/test_upload.XXXXXX");
     if (!mkdtemp(root))
         return -1;
@@ -1016,6 +1031,48 @@ static void test_direct_chunked_abort_keeps_nothing(void **state)
     th_request_abort(t);
     assert_int_equal(res->cleanups, 1);
     assert_false(exists("up/left.bin"));
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* A disk without room for a reserve (fallocate: ENOSPC). A body of known
+ * length cannot fit: 507 before its bytes are written, nothing left. A
+ * chunked body may be far smaller than the 64 MiB stretch and fit where
+ * the stretch does not: it is stored, byte-exact and cut to its bytes (its
+ * writes, past the end of the file, say whether the disk is full). */
+static void test_direct_reserve_refused(void **state)
+{
+    (void)state;
+    if (!root_takes_direct()) {
+        print_message("O_DIRECT not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    size_t piece = 65536 + 17, total = 3 * SPOOL_DIRECT_BATCH + 4321;
+    char *buf = pattern(total);
+    __atomic_store_n(&fallocate_calls, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fallocate_fails, ENOSPC, __ATOMIC_SEQ_CST);
+    const char *h[] = {content_length(total), NULL};
+    th_request *t = start("PUT", "/up/known.bin", h);
+    feed_paced(t, buf, total, piece);
+    th_end_body(t);
+    assert_int_equal(status_of(t), 507);
+    end(t);
+    assert_false(exists("up/known.bin"));
+    assert_true(__atomic_load_n(&fallocate_calls, __ATOMIC_SEQ_CST) >= 1);
+
+    __atomic_store_n(&fallocate_calls, 0, __ATOMIC_SEQ_CST);
+    t = start_chunked("/up/unknown.bin");
+    up_ctx *c = th_req(t)->ctx;
+    feed_paced(t, buf, total, piece);
+    th_end_body(t);
+    __atomic_store_n(&fallocate_fails, 0, __ATOMIC_SEQ_CST);
+    assert_int_equal(status_of(t), 201);
+    assert_true(__atomic_load_n(&fallocate_calls, __ATOMIC_SEQ_CST) >= 1); /* asked, refused */
+    assert_int_equal(c->sp.direct_trim, 2);
+    end(t);
+    assert_file_equals("up/unknown.bin", buf, total);
+    assert_true(blocks_past_size("up/unknown.bin") <= 0);
     assert_int_equal(temps(), 0);
     assert_int_equal(unnamed_open(), 0);
     free(buf);
@@ -1878,6 +1935,7 @@ int main(void)
         T(test_direct_chunked_reserved_then_cut),
         T(test_direct_chunked_cut_alone_and_small),
         T(test_direct_chunked_abort_keeps_nothing),
+        T(test_direct_reserve_refused),
         T(test_spool_cut_goes_alone),
         T(test_spool_cut_before_sync_close),
         T(test_direct_buffers_in_huge_pages),
