@@ -65,9 +65,22 @@ static int watched_fallocate(int fd, int mode, off_t off, off_t len)
     }
     return fallocate(fd, mode, off, len);
 }
+/* The spool's cut (ftruncate), failing with ftruncate_fails when set. */
+static int ftruncate_fails;
+static int watched_ftruncate(int fd, off_t len)
+{
+    int err = __atomic_load_n(&ftruncate_fails, __ATOMIC_SEQ_CST);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return ftruncate(fd, len);
+}
 #define pwrite watched_pwrite
 #define fallocate watched_fallocate
+#define ftruncate watched_ftruncate
 #include "spool.c"
+#undef ftruncate
 #undef fallocate
 #undef pwrite
 #include <sys/syscall.h>
@@ -465,7 +478,8 @@ static int setup(void **state)
 {
     (void)state;
     main_tid = (pid_t)syscall(SYS_gettid);
-    __atomic_store_n(&fallocate_fails, 0, __ATOMIC_SEQ_CST); /* a test that failed midway left it set */
+    __atomic_store_n(&fallocate_fails, 0, __ATOMIC_SEQ_CST); /* a test that failed midway left them set */
+    __atomic_store_n(&ftruncate_fails, 0, __ATOMIC_SEQ_CST);
     snprintf(root, sizeof root, "/tmp/test_upload.XXXXXX");
     if (!mkdtemp(root))
         return -1;
@@ -1073,6 +1087,31 @@ static void test_direct_reserve_refused(void **state)
     end(t);
     assert_file_equals("up/unknown.bin", buf, total);
     assert_true(blocks_past_size("up/unknown.bin") <= 0);
+    assert_int_equal(temps(), 0);
+    assert_int_equal(unnamed_open(), 0);
+    free(buf);
+}
+
+/* A cut that fails (EIO) would leave the reserve in the file: the upload
+ * fails (500) and nothing is kept, the target's old bytes neither touched. */
+static void test_direct_chunked_cut_fails(void **state)
+{
+    (void)state;
+    if (!root_takes_direct() || !root_takes_fallocate()) {
+        print_message("O_DIRECT or fallocate not supported under %s: nothing reserved\n", root);
+        return;
+    }
+    put_file("up/old.bin", "old bytes");
+    size_t piece = 65536 + 17, total = 2 * SPOOL_DIRECT_BATCH + 99;
+    char *buf = pattern(total);
+    th_request *t = start_chunked("/up/old.bin");
+    __atomic_store_n(&ftruncate_fails, EIO, __ATOMIC_SEQ_CST);
+    feed_paced(t, buf, total, piece);
+    th_end_body(t);
+    __atomic_store_n(&ftruncate_fails, 0, __ATOMIC_SEQ_CST);
+    assert_int_equal(status_of(t), 500);
+    end(t);
+    assert_content("up/old.bin", "old bytes");
     assert_int_equal(temps(), 0);
     assert_int_equal(unnamed_open(), 0);
     free(buf);
@@ -1936,6 +1975,7 @@ int main(void)
         T(test_direct_chunked_cut_alone_and_small),
         T(test_direct_chunked_abort_keeps_nothing),
         T(test_direct_reserve_refused),
+        T(test_direct_chunked_cut_fails),
         T(test_spool_cut_goes_alone),
         T(test_spool_cut_before_sync_close),
         T(test_direct_buffers_in_huge_pages),
