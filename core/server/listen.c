@@ -71,6 +71,23 @@ static void tune_listener(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef TCP_DEFER_ACCEPT
+    /* Hand a connection to accept() only once its first bytes are there
+     * (an HTTP client always speaks first: the request line, a TLS
+     * ClientHello, the HTTP/2 preface). Without it every connection wakes
+     * the worker twice, once when the handshake completes and again when the
+     * request arrives; the first wake-up is paid by the client's CPU inside
+     * its own connect() (the listening socket's wake-up on loopback) and by
+     * the worker's sleep and wake. Measured on `Connection: close` 1 KiB, 50
+     * connections: worker context switches 0.69 -> 0.06 per request, the
+     * worker's CPU 25.5 -> 20 us and the client's 45.6 -> 40.5 us per
+     * request (issue 21). A client that connects and sends nothing is still
+     * accepted, about a second later (the kernel accepts it when its ACK of
+     * the first SYN-ACK retransmission arrives), and then meets the header
+     * timeout as before; the 1 is the number of seconds. */
+    int defer_seconds = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
+#endif
 }
 
 int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)

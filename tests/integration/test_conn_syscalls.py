@@ -14,6 +14,7 @@ import http.client
 import os
 import re
 import socket
+import time
 import unittest
 
 import harness
@@ -87,6 +88,28 @@ class ConnSyscallsTest(harness.ServerTestCase):
         # One EPOLL_CTL_ADD per connection (a few more: the file cache
         # re-registers its inotify fd when something changes under /tmp).
         self.assertLessEqual(per["epoll_ctl"], 1.2)
+
+    def test_connection_reaches_accept_with_its_request(self):
+        """TCP_DEFER_ACCEPT on the listener: a connection whose client has not
+        spoken yet stays in the kernel (no accept4, no wake-up of the worker);
+        it is accepted when its request arrives, and served."""
+        trace = self.start_traced("127.0.0.1:%d" % self.port)
+        self.close_requests(5)
+        accepted = r"\baccept4\(.*\) = \d+$"
+        before = len(straced.lines(trace))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            time.sleep(0.5)  # the kernel's first SYN-ACK retransmission (which ends the deferral) is at 1 s
+            self.assertEqual(straced.count(straced.lines(trace)[before:], accepted), 0,
+                             "a silent connection was accepted before it sent anything")
+            s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                more = s.recv(65536)
+                if not more:
+                    break
+                data += more
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+        self.assertEqual(straced.count(straced.lines(trace)[before:], accepted), 1)
 
     def sendmsgs(self, lines):
         """The trace's sendmsg calls on sockets: (whether MSG_MORE was set, bytes written)."""

@@ -468,6 +468,25 @@ class TimeoutTest(harness.ServerTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
         self.assertLess(time.time() - t0, 3)
 
+    def test_silent_connection_meets_the_header_timeout(self):
+        """A client that connects and never speaks: the listener defers it
+        (TCP_DEFER_ACCEPT, server/listen.c) until the kernel's first SYN-ACK
+        retransmission, about 1 s, and then the header timeout (1 s) closes it.
+        Nothing is sent, since no request began. Fails if such connections are
+        never handed to the server (they would be held until the client gives up)."""
+        self.start(self.base_config() | {"timeouts": {"header": 1}})
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.settimeout(10)
+        t0 = time.time()
+        try:
+            data = s.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        waited = time.time() - t0
+        self.assertEqual(data, b"")
+        self.assertGreater(waited, 0.9)
+        self.assertLess(waited, 6)
+
     def test_idle_keepalive_closes_silently(self):
         self.write("a.txt", "a")
         self.start(self.base_config() | {"timeouts": {"keepalive": 1}})

@@ -391,7 +391,10 @@ class WorkersTest(harness.ServerTestCase):
         cfg["timeouts"] = {"shutdown": 30, "header": 10}
         self.start(cfg)
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        time.sleep(0.5)  # accepted by the idle worker
+        # Accepted by the idle worker: the listener defers a connection that has not spoken
+        # (TCP_DEFER_ACCEPT, server/listen.c) until the kernel's first SYN-ACK retransmission
+        # at about 1 s, and hands it over then.
+        time.sleep(2)
         self.server.signal(signal.SIGTERM)
         time.sleep(2)  # twice the keep-alive grace period
         s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
