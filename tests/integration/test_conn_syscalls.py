@@ -26,6 +26,16 @@ TRACED = "accept4,getsockname,setsockopt,epoll_ctl,shutdown,close,read,recvfrom,
 CGI_ADDR = "import os\nprint('Content-Type: text/plain\\n\\n%s %s' % (os.environ['SERVER_ADDR'], os.environ['SERVER_PORT']))\n"
 
 
+def recv_to_eof(s):
+    """Everything the server sends on s until it closes."""
+    data = b""
+    while True:
+        more = s.recv(65536)
+        if not more:
+            return data
+        data += more
+
+
 class ConnSyscallsTest(harness.ServerTestCase):
     modules = ["static", "cgi"]
 
@@ -102,12 +112,7 @@ class ConnSyscallsTest(harness.ServerTestCase):
             self.assertEqual(straced.count(straced.lines(trace)[before:], accepted), 0,
                              "a silent connection was accepted before it sent anything")
             s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                more = s.recv(65536)
-                if not more:
-                    break
-                data += more
+            data = recv_to_eof(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
         self.assertEqual(straced.count(straced.lines(trace)[before:], accepted), 1)
 
@@ -123,12 +128,7 @@ class ConnSyscallsTest(harness.ServerTestCase):
     def read_to_eof(self, request):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             s.sendall(request)
-            data = b""
-            while True:
-                more = s.recv(65536)
-                if not more:
-                    return data
-                data += more
+            return recv_to_eof(s)
 
     def test_close_response_leaves_with_the_fin(self):
         """Issue 21: the last write of a response to a client that said it sends
