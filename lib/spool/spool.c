@@ -55,27 +55,56 @@ static spool_op *sp_add_op(spool_batch *b)
  * marked for them (MADV_HUGEPAGE; spool.h says why: one segment per write
  * instead of one per 4 KiB page). Where the kernel has no huge page to
  * give, the mapping is made of 4 KiB pages and works the same, slower. */
+static char *sp_huge_new(size_t cap)
+{
+    size_t span = cap + SPOOL_HUGE; /* room to cut an aligned start from */
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *buf = (char *)(((uintptr_t)p + SPOOL_HUGE - 1) & ~(uintptr_t)(SPOOL_HUGE - 1));
+    if (buf > p)
+        munmap(p, (size_t)(buf - p));
+    if (p + span > buf + cap)
+        munmap(buf + cap, (size_t)(p + span - (buf + cap)));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(buf, cap, MADV_HUGEPAGE); /* refused (no THP in the kernel): 4 KiB pages */
+#endif
+    return buf;
+}
+
 static char *sp_buf_new(const spool *s, size_t cap, int *mapped)
 {
     *mapped = 0;
     if (s->direct_fd >= 0 && cap % SPOOL_HUGE == 0) {
-        size_t span = cap + SPOOL_HUGE; /* room to cut an aligned start from */
-        char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p != MAP_FAILED) {
-            char *buf = (char *)(((uintptr_t)p + SPOOL_HUGE - 1) & ~(uintptr_t)(SPOOL_HUGE - 1));
-            if (buf > p)
-                munmap(p, (size_t)(buf - p));
-            if (p + span > buf + cap)
-                munmap(buf + cap, (size_t)(p + span - (buf + cap)));
-#ifdef MADV_HUGEPAGE
-            (void)madvise(buf, cap, MADV_HUGEPAGE); /* refused (no THP in the kernel): 4 KiB pages */
-#endif
+        char *buf = sp_huge_new(cap);
+        if (buf) {
             *mapped = 1;
             return buf;
         }
     }
     void *buf = NULL;
     return posix_memalign(&buf, SPOOL_ALIGN, cap) == 0 ? buf : NULL;
+}
+
+int spool_direct_prepare(spool *s)
+{
+    for (int i = 0; i < SPOOL_BATCHES; i++) {
+        spool_batch *b = &s->b[i];
+        if (b->buf)
+            continue;
+        char *buf = sp_huge_new(SPOOL_HUGE);
+        if (!buf)
+            return -ENOMEM;
+        /* The first touch of each page, here: one write per 4 KiB page
+         * faults in the whole huge page (or each small page where the
+         * kernel gave none). */
+        for (size_t off = 0; off < SPOOL_HUGE; off += SPOOL_ALIGN)
+            ((volatile char *)buf)[off] = 0;
+        b->buf = buf;
+        b->cap = SPOOL_HUGE;
+        b->mapped = 1;
+    }
+    return 0;
 }
 
 static void sp_buf_free(spool_batch *b)

@@ -166,6 +166,17 @@ void spool_init(spool *s, const ws_host *host, ws_request *r, const spool_events
  * before the first spool_write to fd. */
 int spool_direct(spool *s, int fd);
 
+/* The buffers of direct batches (one huge page each), mapped and their
+ * pages faulted in now. For a module's offloaded work before the body comes
+ * (modules/upload: start_work), so that the event loop never takes the
+ * first touch of fresh huge pages: the kernel zeroes 2 MiB there, and where
+ * the memory is fresh to a virtual machine's host that took 19-27 ms per
+ * page on the loop here, three times at the start of a worker's first big
+ * upload (a static GET beside it waited 20 ms; issue 21). Call it before the
+ * spool is used, from one thread; buffers left unused are freed with the
+ * spool. 0, or -ENOMEM (the loop then maps them as before). */
+int spool_direct_prepare(spool *s);
+
 /* The direct file will hold exactly len bytes (a body of known length):
  * the spool reserves its blocks ahead of the writes, SPOOL_RESERVE_AHEAD at
  * a time (fallocate, on the pool, with the batch that gets near the end of

@@ -63,6 +63,12 @@ static void start_work(void *arg)
         return;
     }
     c->start_fd = fd;
+    /* A body that will go around the page cache (start_done) is copied into
+     * huge-page buffers; their pages are faulted in here rather than at the
+     * first copy on the loop (lib/spool: spool_direct_prepare says why). A
+     * failure only leaves that to the loop. */
+    if (c->big_body)
+        (void)spool_direct_prepare(&c->sp);
 }
 
 static void start_done(ws_request *r, void *arg)
@@ -97,7 +103,7 @@ static void start_done(ws_request *r, void *arg)
      * once: of a known length up to that length (spool_direct_length); a
      * chunked one 64 MiB ahead as it grows, the file cut to its bytes at
      * the end, on the pool (spool_direct_length_unknown). */
-    if ((r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH) && spool_direct(&c->sp, c->fd)) {
+    if (c->big_body && spool_direct(&c->sp, c->fd)) {
         if (r->content_length > 0)
             spool_direct_length(&c->sp, (size_t)r->content_length);
         else
@@ -120,6 +126,7 @@ int up_raw_start(ws_request *r, up_ctx *c, const up_conf *conf)
     if (!c->start_tmp)
         return 500;
     c->start_tmp[0] = '\0';
+    c->big_body = r->content_length < 0 || r->content_length >= SPOOL_DIRECT_BATCH;
     if (up_has_offload && up_host->offload(r, start_work, start_done, c) == WS_OK)
         return 0;
     start_work(c); /* no thread to run it on: here rather than fail */

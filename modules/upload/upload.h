@@ -83,6 +83,7 @@ typedef struct up_ctx {
     int start_errno;   /* tf_create's failure (-errno), for the log line */
     int maybe_form;    /* a POST: 1 a form upload if the path is a folder (found on the pool), 2 (ends with '/') a form upload or an error */
     up_target probe;   /* that path taken as a folder */
+    int big_body;      /* the body will go around the page cache (raw.c): start_work prepares the spool's buffers */
 } up_ctx;
 
 /* Add a file whose temporary file (fd, future name tmp) was created in
