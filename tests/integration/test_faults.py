@@ -55,11 +55,15 @@ class FaultTest(harness.ServerTestCase):
         self.servers.append(s)
         s.start(wait_ports=[("127.0.0.1", self.port)], preexec_fn=low_nofile)
         self.server = s
-        # Far more connections than the server has descriptors for.
+        # Far more connections than the server has descriptors for, each with the start of a
+        # request: the listener defers a connection until its first bytes (TCP_DEFER_ACCEPT,
+        # server/listen.c), so silent ones would not reach accept() in the time looked at.
         clients = []
         for _ in range(3 * limit):
             try:
-                clients.append(socket.create_connection(("127.0.0.1", self.port), timeout=2))
+                c = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                clients.append(c)
+                c.sendall(b"GET /a.txt HTTP/1.1\r\n")
             except OSError:
                 break
         time.sleep(0.5)
