@@ -50,11 +50,8 @@ static spool_op *sp_add_op(spool_batch *b)
     return &b->ops[b->n_ops++];
 }
 
-/* A buffer of cap bytes aligned for O_DIRECT. In direct mode, a size of
- * whole huge pages is a mapping of its own, aligned on a huge page and
- * marked for them (MADV_HUGEPAGE; spool.h says why: one segment per write
- * instead of one per 4 KiB page). Where the kernel has no huge page to
- * give, the mapping is made of 4 KiB pages and works the same, slower. */
+/* cap bytes (whole huge pages) in a mapping of their own, aligned on a
+ * huge page and marked for them; NULL when the mapping fails. */
 static char *sp_huge_new(size_t cap)
 {
     size_t span = cap + SPOOL_HUGE; /* room to cut an aligned start from */
@@ -72,6 +69,11 @@ static char *sp_huge_new(size_t cap)
     return buf;
 }
 
+/* A buffer of cap bytes aligned for O_DIRECT. In direct mode, a size of
+ * whole huge pages is a mapping of its own, aligned on a huge page and
+ * marked for them (MADV_HUGEPAGE; spool.h says why: one segment per write
+ * instead of one per 4 KiB page). Where the kernel has no huge page to
+ * give, the mapping is made of 4 KiB pages and works the same, slower. */
 static char *sp_buf_new(const spool *s, size_t cap, int *mapped)
 {
     *mapped = 0;
