@@ -37,6 +37,14 @@ def start(test, calls, config=None, asan_options="detect_leaks=0", strings=32, *
     return trace
 
 
+def loop_tid(test):
+    """The thread id of webserv's event loop: strace's one child is webserv (one worker),
+    and its main thread, the loop, has the process's id."""
+    kids = proctree.children(test.server.proc.pid)
+    test.assertEqual(len(kids), 1, kids)
+    return kids[0][0]
+
+
 def lines(trace):
     """The trace's lines once strace stopped writing (the same twice 0.1 s apart; at most 5 s)."""
     last = None

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 
 import democonf
 import harness
-import proctree
 import straced
 
 # Static answers while a big folder is listed: bound per answer.
@@ -420,9 +419,7 @@ class FolderWatchTest(harness.ServerTestCase):
         big = os.path.realpath(big)
         trace = straced.start(self, "getdents64,inotify_add_watch", strings=4096,
                               locations=[{"path": "/", "static": {}, "autoindex": {}}])
-        kids = proctree.children(self.server.proc.pid)  # strace's child: webserv, whose loop thread has its pid
-        self.assertEqual(len(kids), 1, kids)
-        loop_tid = kids[0][0]
+        loop_tid = straced.loop_tid(self)
         started = len(straced.lines(trace))
 
         def listing():

@@ -13,7 +13,6 @@ import time
 
 import harness
 import procstat
-import proctree
 import straced
 
 MiB = 1024 * 1024
@@ -505,9 +504,7 @@ class ChunkedReserveTest(harness.ServerTestCase):
             self.skipTest("the file system under %s has no O_DIRECT or fallocate: nothing is reserved" % big)
         trace = straced.start(self, "fallocate,ftruncate", locations=[
             {"path": "/big", "upload": {}, "client_max_body_size": 0}])
-        kids = proctree.children(self.server.proc.pid)  # strace's child: webserv, whose loop thread has its pid
-        self.assertEqual(len(kids), 1, kids)
-        loop_tid = kids[0][0]
+        loop_tid = straced.loop_tid(self)
         started = len(straced.lines(trace))
         data = os.urandom(4 * MiB + 1234)
         r, _ = put_chunked(self.port, "/big/traced.bin", data)
@@ -544,9 +541,7 @@ class HugeBuffersOffLoopTest(harness.ServerTestCase):
         os.makedirs(os.path.join(self.root, "big"))
         trace = straced.start(self, "madvise", locations=[
             {"path": "/big", "upload": {}, "client_max_body_size": 0}])
-        kids = proctree.children(self.server.proc.pid)  # strace's child: webserv, whose loop thread has its pid
-        self.assertEqual(len(kids), 1, kids)
-        loop_tid = kids[0][0]
+        loop_tid = straced.loop_tid(self)
         huge = r"madvise\(0x[0-9a-f]+, 2097152, MADV_HUGEPAGE\)"
         for name, chunked in (("length.bin", False), ("chunked.bin", True)):
             started = len(straced.lines(trace))
