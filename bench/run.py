@@ -526,7 +526,7 @@ def main():
                     if rnd == 0 and wl["kind"] == "upload":
                         warm_get(s)  # the probe's GET, once, as the rate rows' warm-up
                     try:
-                        res = RUNNERS[wl["kind"]](s, wl, leg, a.duration)
+                        res = RUNNERS[wl["kind"]](s, wl, leg, max(a.duration, wl.get("min_duration", 0)))
                     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                         res = None
                         log("   %s %s: failed: %s" % (wl["name"], leg["label"], e))
