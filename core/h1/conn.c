@@ -188,15 +188,6 @@ void conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, soc
     /* The first request of a connection gets the header timeout from the start. */
     set_phase(c, PHASE_HEADER);
     arm_timer(c);
-    /* A listener that defers accept hands over connections whose first
-     * bytes are already there: read them now rather than after the next
-     * epoll_wait, which for a burst of accepted connections came only once
-     * the whole burst was accepted (issue 21: the request then waited for
-     * the accepts of the others). A silent client's connection, handed over
-     * when the deferral ran out, costs one read that finds nothing. c may be
-     * gone after this. */
-    if (l->defers_accept)
-        conn_io(s->loop, fd, LOOP_READ, c);
 }
 
 /* A big request body streams through a read buffer of its own (issue 21):
