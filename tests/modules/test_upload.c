@@ -493,6 +493,8 @@ static int on_a_disk(const char *dir)
     return statfs(dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC;
 }
 
+static int direct_folder_found; /* base_folder found one on a disk with O_DIRECT and fallocate */
+
 static const char *base_folder(void)
 {
     static const char *chosen;
@@ -504,6 +506,7 @@ static const char *base_folder(void)
             if (candidates[i] && on_a_disk(candidates[i]) && dir_takes_direct(candidates[i]) &&
                 dir_takes_fallocate(candidates[i])) {
                 chosen = candidates[i];
+                direct_folder_found = 1;
                 break;
             }
     }
@@ -773,11 +776,11 @@ static int root_takes_fallocate(void) { return dir_takes_fallocate(root); }
  * file system that has them: setup() puts root on one where it finds one.
  * Where none is, those tests fail, saying so: a test that returned early
  * would count as a pass for paths that never ran. */
-static void require_direct(int and_fallocate)
+static void require_direct(void)
 {
-    if (!on_a_disk(root) || !root_takes_direct() || (and_fallocate && !root_takes_fallocate()))
-        fail_msg("no folder among %s is on a disk that takes O_DIRECT%s: the direct paths cannot be tested on this machine",
-                 BASE_CANDIDATES_TEXT, and_fallocate ? " and fallocate" : "");
+    if (!direct_folder_found)
+        fail_msg("no folder among %s is on a disk that takes O_DIRECT and fallocate: the direct paths cannot be "
+                 "tested on this machine", BASE_CANDIDATES_TEXT);
 }
 
 /* Pages of a file that are in the page cache (mincore). */
@@ -807,7 +810,7 @@ static size_t cached_pages(const char *rel, size_t len)
 static void test_direct_put_exact_and_uncached(void **state)
 {
     (void)state;
-    require_direct(0);
+    require_direct();
     size_t piece = 65536 + 17, total = 3 * SPOOL_DIRECT_BATCH + 12345;
     char *buf = pattern(total);
     const char *h[] = {content_length(total), NULL};
@@ -838,7 +841,7 @@ static void test_direct_put_exact_and_uncached(void **state)
 static void test_direct_batches_in_parallel(void **state)
 {
     (void)state;
-    require_direct(0);
+    require_direct();
     size_t piece = 65536 + 17, total = 10 * SPOOL_DIRECT_BATCH + 12345;
     char *buf = pattern(total);
     const char *h[] = {content_length(total), NULL};
@@ -946,7 +949,7 @@ static size_t feed_reserved_ahead(th_request *t, up_ctx *c, const char *buf, siz
 static void test_direct_blocks_reserved_ahead(void **state)
 {
     (void)state;
-    require_direct(1);
+    require_direct();
     size_t piece = 65536 + 17, announced = (size_t)1 << 30;
     size_t sent = SPOOL_RESERVE_AHEAD / 2 + 3 * SPOOL_DIRECT_BATCH; /* past the point of the second stretch */
     char *buf = pattern(sent);
@@ -989,7 +992,7 @@ static th_request *start_chunked(const char *target)
 static void test_direct_chunked_reserved_then_cut(void **state)
 {
     (void)state;
-    require_direct(1);
+    require_direct();
     size_t piece = 65536 + 17, tail = 12345;
     size_t total = SPOOL_RESERVE_AHEAD / 2 + 3 * SPOOL_DIRECT_BATCH + tail; /* past the second stretch's point */
     char *buf = pattern(total);
@@ -1018,7 +1021,7 @@ static void test_direct_chunked_reserved_then_cut(void **state)
 static void test_direct_chunked_cut_alone_and_small(void **state)
 {
     (void)state;
-    require_direct(1);
+    require_direct();
     size_t piece = 65536, total = 2 * SPOOL_DIRECT_BATCH; /* whole pieces, whole batches */
     char *buf = pattern(total);
     th_request *t = start_chunked("/up/whole.bin");
@@ -1091,7 +1094,7 @@ static void test_direct_chunked_abort_keeps_nothing(void **state)
 static void test_direct_reserve_refused(void **state)
 {
     (void)state;
-    require_direct(0);
+    require_direct();
     size_t piece = 65536 + 17, total = 3 * SPOOL_DIRECT_BATCH + 4321;
     char *buf = pattern(total);
     __atomic_store_n(&fallocate_calls, 0, __ATOMIC_SEQ_CST);
@@ -1127,7 +1130,7 @@ static void test_direct_reserve_refused(void **state)
 static void test_direct_chunked_cut_fails(void **state)
 {
     (void)state;
-    require_direct(1);
+    require_direct();
     put_file("up/old.bin", "old bytes");
     size_t piece = 65536 + 17, total = 2 * SPOOL_DIRECT_BATCH + 99;
     char *buf = pattern(total);
@@ -1191,7 +1194,7 @@ static void test_spool_cut_goes_alone(void **state)
 static void test_spool_cut_before_sync_close(void **state)
 {
     (void)state;
-    require_direct(1);
+    require_direct();
     ws_host host;
     memset(&host, 0, sizeof host);
     spool s;
@@ -1316,7 +1319,7 @@ static void test_direct_buffers_faulted_in_before_the_body(void **state)
 static void test_direct_buffers_in_huge_pages(void **state)
 {
     (void)state;
-    require_direct(0);
+    require_direct();
     size_t piece = 65536, total = 4 * SPOOL_DIRECT_BATCH;
     char *buf = pattern(total);
     const char *h[] = {content_length(total), NULL};
@@ -1385,7 +1388,7 @@ static void test_small_put_not_direct(void **state)
 static void test_direct_refused_falls_back(void **state)
 {
     (void)state;
-    require_direct(0);
+    require_direct();
     size_t total = 2 * SPOOL_DIRECT_BATCH + 4096 * 3;
     char *buf = pattern(total);
     const char *h[] = {content_length(total), NULL};
