@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ struct loop_fd {
     /* Bumped on every add and del, so an event collected before a del is
      * not delivered to a later registration of the same fd number. */
     uint32_t gen;
+    /* Registered with loop_add_later and not yet in the backend's set:
+     * the backend hears of it before the next wait, if it is still here. */
+    bool later;
 };
 
 struct loop_timer {
@@ -62,6 +66,9 @@ struct loop {
     uint64_t wall_synced_ms;
 
     int first_fd; /* dispatched before the rest of its round; -1: none */
+
+    int *later;   /* fds of loop_add_later, in order; entries of fds no longer "later" are stale */
+    size_t nlater, later_cap;
 
     bool stop;
     bool dispatching;
@@ -160,6 +167,7 @@ fail:;
     int saved = errno;
     free(l->fds);
     free(l->ready);
+    free(l->later);
     free(l);
     errno = saved;
     return NULL;
@@ -185,6 +193,7 @@ void loop_free(loop *l)
     free_timers(l);
     free(l->fds);
     free(l->ready);
+    free(l->later);
     free(l);
 }
 
@@ -234,7 +243,8 @@ static struct loop_fd *registered(loop *l, int fd)
     return &l->fds[fd];
 }
 
-int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
+/* Room to register fd: 0, or -1 with errno. */
+static int can_add(loop *l, int fd, loop_io_fn fn)
 {
     if (fd < 0 || fn == NULL) {
         errno = fd < 0 ? EBADF : EINVAL;
@@ -246,18 +256,67 @@ int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
         errno = EEXIST;
         return -1;
     }
-    if (reserve_ready(l, l->nregistered + 1) < 0)
-        return -1;
-    events &= LOOP_INTEREST;
-    if (l->ops->set(l->be, fd, 0, events) < 0)
-        return -1;
+    return reserve_ready(l, l->nregistered + 1);
+}
+
+static void take(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg, bool later)
+{
     struct loop_fd *f = &l->fds[fd];
     f->fn = fn;
     f->arg = arg;
     f->events = events;
+    f->later = later;
     f->gen++;
     l->nregistered++;
+}
+
+int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
+{
+    if (can_add(l, fd, fn) < 0)
+        return -1;
+    events &= LOOP_INTEREST;
+    if (l->ops->set(l->be, fd, 0, events) < 0)
+        return -1;
+    take(l, fd, events, fn, arg, false);
     return 0;
+}
+
+int loop_add_later(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
+{
+    if (can_add(l, fd, fn) < 0)
+        return -1;
+    if (l->nlater == l->later_cap) {
+        size_t cap = l->later_cap ? l->later_cap * 2 : 64;
+        int *later = realloc(l->later, cap * sizeof *later);
+        if (later == NULL)
+            return -1;
+        l->later = later;
+        l->later_cap = cap;
+    }
+    l->later[l->nlater++] = fd;
+    take(l, fd, events & LOOP_INTEREST, fn, arg, true);
+    return 0;
+}
+
+/* Before a wait: the backend hears of the fds added later that are still
+ * registered. One it refuses (out of memory, or the kernel's limit of
+ * watches) stays "later" and is tried again before the next wait; its owner
+ * still has its timers. */
+static void add_the_later_ones(loop *l)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < l->nlater; i++) {
+        int fd = l->later[i];
+        struct loop_fd *f = &l->fds[fd];
+        if (f->fn == NULL || !f->later)
+            continue; /* deleted (maybe added again since, then at once or by its own entry) */
+        if (l->ops->set(l->be, fd, 0, f->events) < 0) {
+            l->later[keep++] = fd;
+            continue;
+        }
+        f->later = false;
+    }
+    l->nlater = keep;
 }
 
 int loop_mod(loop *l, int fd, unsigned events)
@@ -268,7 +327,7 @@ int loop_mod(loop *l, int fd, unsigned events)
     events &= LOOP_INTEREST;
     if (events == f->events)
         return 0;
-    if (l->ops->set(l->be, fd, f->events, events) < 0)
+    if (!f->later && l->ops->set(l->be, fd, f->events, events) < 0)
         return -1;
     f->events = events;
     return 0;
@@ -292,7 +351,7 @@ int loop_rebind(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg)
         return -1;
     }
     events &= LOOP_INTEREST;
-    if (events != f->events && l->ops->set(l->be, fd, f->events, events) < 0)
+    if (!f->later && events != f->events && l->ops->set(l->be, fd, f->events, events) < 0)
         return -1;
     f->fn = fn;
     f->arg = arg;
@@ -309,13 +368,16 @@ static int del_fd(loop *l, int fd, int closing)
     /* Forget the fd even if the kernel complains: the caller is about to
      * close it and must not see it again. */
     int rc = 0;
-    if (closing && l->ops->forget)
+    if (f->later)
+        rc = 0; /* the backend never heard of it */
+    else if (closing && l->ops->forget)
         l->ops->forget(l->be, fd, f->events);
     else
         rc = l->ops->set(l->be, fd, f->events, 0);
     f->fn = NULL;
     f->arg = NULL;
     f->events = 0;
+    f->later = false;
     f->gen++;
     l->nregistered--;
     return rc;
@@ -554,6 +616,17 @@ void loop_set_first(loop *l, int fd)
     l->first_fd = fd;
 }
 
+void loop_catch_up_first(loop *l)
+{
+    int fd = l->first_fd;
+    struct loop_fd *f = registered(l, fd);
+    if (f == NULL || !(f->events & LOOP_READ))
+        return;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLERR | POLLHUP)))
+        f->fn(l, fd, LOOP_READ, f->arg);
+}
+
 int loop_run_once(loop *l, int max_wait_ms)
 {
     if (l->dispatching) {
@@ -561,6 +634,7 @@ int loop_run_once(loop *l, int max_wait_ms)
         errno = EDEADLK;
         return -1;
     }
+    add_the_later_ones(l);
     int n = l->ops->wait(l->be, l->ready, (int)l->ready_cap, wait_timeout(l, max_wait_ms));
     int wait_errno = errno;
     update_clock(l);

@@ -38,6 +38,13 @@ const char *loop_backend_name(const loop *l);
 /* Watch fd for `events` (LOOP_READ|LOOP_WRITE, may be 0 to keep it registered
  * but silent). One registration per fd. 0 or -1 with errno. */
 int loop_add(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
+/* loop_add, the backend told only before the next wait, and only if fd is
+ * still registered then: an fd whose owner is done with it before that
+ * (a connection read, answered and closed in its first turn) costs the
+ * backend nothing (no epoll_ctl). Until then loop_mod, loop_rebind and
+ * loop_del make no system call either. Level-triggered, so readiness that
+ * came before the backend heard of the fd is reported at that wait. */
+int loop_add_later(loop *l, int fd, unsigned events, loop_io_fn fn, void *arg);
 int loop_mod(loop *l, int fd, unsigned events);
 int loop_del(loop *l, int fd); /* call before close(fd) */
 /* The registration of fd as it stands: its callback and arg, or NULL when fd
@@ -56,6 +63,10 @@ int loop_del_closing(loop *l, int fd);
  * The stat cache's inotify fd is first, so a change made before a request
  * arrived is seen before that request is served. One fd per loop. */
 void loop_set_first(loop *l, int fd);
+/* Dispatch the first fd now if it is readable (one poll()): for work taken
+ * in from outside the round's events, such as connections accepted during
+ * it, whose requests may have come after a change the round did not see. */
+void loop_catch_up_first(loop *l);
 
 /* One-shot timer after `ms` milliseconds. Cancelling a fired or cancelled
  * timer is a bug; the handle is invalid once its callback starts. */

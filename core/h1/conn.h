@@ -78,7 +78,11 @@ typedef struct conn {
 } conn;
 
 /* Take over an accepted socket (non-blocking, close-on-exec). */
-void conn_new(struct server *s, struct listener *l, int fd, const struct sockaddr *remote, socklen_t rlen);
+struct conn *conn_new(struct server *s, struct listener *l, int fd, const struct sockaddr *remote, socklen_t rlen);
+/* Read a new connection's first bytes now, not after the loop's next wait:
+ * for a listener that defers accept they are already there (server.c's
+ * on_accept). The connection may be gone after this. */
+void conn_read_first(struct conn *c);
 /* Abort whatever runs and close now (shutdown). */
 void conn_close(conn *c);
 

@@ -90,6 +90,18 @@ static void tune_listener(int fd)
 #endif
 }
 
+int listen_defers_accept(int fd)
+{
+#ifdef TCP_DEFER_ACCEPT
+    int v = 0;
+    socklen_t len = sizeof v;
+    return getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len) == 0 && v > 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
 {
     int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -18,5 +18,8 @@ int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen);
  * never taken. */
 int listen_adopt(const char *text, int fd);
 void listen_adopt_clear(void);
+/* 1 when the listening socket fd hands connections to accept() only once
+ * their first bytes arrived (TCP_DEFER_ACCEPT, set by listen_bind). */
+int listen_defers_accept(int fd);
 
 #endif

@@ -107,10 +107,10 @@ static void resume_accept(loop *lp, void *arg)
         accept_pause(s, 0);
 }
 
-static void on_accept(loop *lp, int fd, unsigned ev, void *arg)
+/* Take what the listener has queued, up to ACCEPT_BATCH connections; those
+ * of a listener that defers accept go to deferred, to be read. */
+static void accept_batch(loop *lp, int fd, listener *l, conn **deferred, int *n_deferred)
 {
-    (void)ev;
-    listener *l = arg;
     server *s = g_server;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (s->n_conns >= (uint64_t)s->cfg->c->max_connections) {
@@ -131,8 +131,33 @@ static void on_accept(loop *lp, int fd, unsigned ev, void *arg)
             }
             return;
         }
-        conn_new(s, l, c, (struct sockaddr *)&ss, len);
+        conn *fresh = conn_new(s, l, c, (struct sockaddr *)&ss, len);
+        if (fresh && l->defers_accept)
+            deferred[(*n_deferred)++] = fresh;
     }
+}
+
+static void on_accept(loop *lp, int fd, unsigned ev, void *arg)
+{
+    (void)ev;
+    listener *l = arg;
+    conn *deferred[ACCEPT_BATCH];
+    int n = 0;
+    accept_batch(lp, fd, l, deferred, &n);
+    if (n == 0)
+        return;
+    /* A listener that defers accept hands over connections whose request is
+     * already there: read them now rather than after the next epoll_wait, so
+     * a Connection: close exchange ends before the epoll set hears of it (no
+     * EPOLL_CTL_ADD, loop_add_later; issue 21).
+     * But a request that arrived after this round's events were collected may
+     * follow a file change whose inotify event the round did not see: take
+     * that event first (one poll() per batch), or the file cache would answer
+     * from before the change. A silent client's connection, handed over when
+     * the deferral ran out, costs one read that finds nothing. */
+    loop_catch_up_first(lp);
+    for (int i = 0; i < n; i++)
+        conn_read_first(deferred[i]);
 }
 
 void server_conn_closed(server *s, struct conn *c)
@@ -181,6 +206,7 @@ static int apply_listeners(server *s, const ws_config *cfg, char *err, size_t er
         }
         listener *l = calloc(1, sizeof *l);
         l->fd = fd;
+        l->defers_accept = listen_defers_accept(fd);
         snprintf(l->text, sizeof l->text, "%s", b->addr.text);
         l->next = fresh;
         fresh = l;

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import threading
 
 import harness
 import proctree
@@ -31,6 +32,37 @@ class FsCacheTest(harness.ServerTestCase):
             with open(self.small, "w") as f:
                 f.write("version %d" % i)
             self.assertEqual(self.get(c, "/small.txt"), (200, b"version %d" % i))
+
+    def test_new_connections_in_a_burst_see_changes(self):
+        """A new connection's request is read in the round that accepts it
+        (issue 21). Connections accepted in one batch arrive while the batch
+        runs, after the round's events were collected, so a change made just
+        before such a request is seen only if its inotify event is taken before
+        the request is read. Other clients keep the batches full meanwhile."""
+        self.write("other.txt", "o")
+        self.start()
+        stop = threading.Event()
+        failures = []
+
+        def load():
+            while not stop.is_set():
+                data = self.raw(b"GET /other.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", timeout=10)
+                if not data.endswith(b"\r\n\r\no"):
+                    failures.append(data[:80])
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(1000):
+                with open(self.small, "w") as f:
+                    f.write("version %d" % i)
+                data = self.raw(b"GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", timeout=10)
+                self.assertTrue(data.endswith(b"\r\n\r\nversion %d" % i), (i, data[-40:]))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(failures, [])
 
     def test_large_file_rewritten_and_replaced(self):
         self.start()

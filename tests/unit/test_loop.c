@@ -863,6 +863,105 @@ static void test_rebind(void **state)
     loop_free(l);
 }
 
+/* loop_add_later: the backend hears of the fd before the next wait, with
+ * the interest it has then; readiness that came before is still reported
+ * (level-triggered). */
+static void test_add_later_reported_at_next_wait(void **state)
+{
+    loop *l = new_loop(state);
+    int p[2];
+    make_pipe(p);
+    struct seen r = {0}, w = {0};
+    put_byte(p[1]);
+    assert_int_equal(loop_add_later(l, p[0], LOOP_READ, record_cb, &r), 0);
+    assert_int_equal(loop_add_later(l, p[0], LOOP_READ, record_cb, &r), -1); /* one registration per fd */
+    assert_int_equal(errno, EEXIST);
+    /* Changed before the wait: silent, then the write end watched instead. */
+    assert_int_equal(loop_add_later(l, p[1], LOOP_READ, record_cb, &r), 0);
+    assert_int_equal(loop_mod(l, p[1], 0), 0);
+    assert_int_equal(loop_rebind(l, p[1], LOOP_WRITE, record_cb, &w), 0);
+    assert_int_equal(loop_run_once(l, 1000), 2);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.fd, p[0]);
+    assert_true(r.events & LOOP_READ);
+    assert_int_equal(w.calls, 1);
+    assert_true(w.events & LOOP_WRITE);
+    /* In the set now: later changes go to the backend as usual. */
+    assert_int_equal(loop_mod(l, p[0], 0), 0);
+    assert_int_equal(loop_mod(l, p[1], 0), 0);
+    assert_int_equal(loop_run_once(l, 20), 0);
+    assert_int_equal(loop_del(l, p[0]), 0);
+    assert_int_equal(loop_del(l, p[1]), 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
+/* loop_catch_up_first dispatches the first fd at once when it is readable,
+ * and nothing when it is not, or when there is no first fd. */
+static void test_catch_up_first(void **state)
+{
+    loop *l = new_loop(state);
+    int p[2];
+    make_pipe(p);
+    struct seen r = {0};
+    loop_catch_up_first(l); /* no first fd: nothing */
+    assert_int_equal(loop_add(l, p[0], LOOP_READ, record_cb, &r), 0);
+    loop_set_first(l, p[0]);
+    loop_catch_up_first(l);
+    assert_int_equal(r.calls, 0); /* not readable */
+    put_byte(p[1]);
+    loop_catch_up_first(l);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.fd, p[0]);
+    assert_true(r.events & LOOP_READ);
+    loop_set_first(l, -1);
+    loop_catch_up_first(l);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(loop_del(l, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
+/* An fd added later and deleted before the wait never reaches the backend:
+ * its number, reused at once by another registration (later or not), gets
+ * only that registration's events. */
+static void test_add_later_deleted_before_wait(void **state)
+{
+    loop *l = new_loop(state);
+    int p[2], q[2];
+    make_pipe(p);
+    struct seen gone = {0}, again = {0}, other = {0};
+    put_byte(p[1]);
+    assert_int_equal(loop_add_later(l, p[0], LOOP_READ, record_cb, &gone), 0);
+    assert_int_equal(loop_del_closing(l, p[0]), 0);
+    int fd = p[0];
+    close(p[0]);
+    assert_int_equal(loop_run_once(l, 20), 0);
+    assert_int_equal(gone.calls, 0);
+    /* The same number, added later twice over (deleted in between): one registration, one call. */
+    make_pipe(q);
+    assert_int_equal(q[0], fd);
+    assert_int_equal(loop_add_later(l, q[0], LOOP_READ, record_cb, &gone), 0);
+    assert_int_equal(loop_del(l, q[0]), 0);
+    assert_int_equal(loop_add_later(l, q[0], LOOP_READ, record_cb, &again), 0);
+    put_byte(q[1]);
+    assert_int_equal(loop_add(l, q[1], LOOP_WRITE, record_cb, &other), 0);
+    assert_int_equal(loop_run_once(l, 1000), 2);
+    assert_int_equal(gone.calls, 0);
+    assert_int_equal(again.calls, 1);
+    assert_int_equal(other.calls, 1);
+    assert_int_equal(loop_run_once(l, 1000), 2); /* level-triggered: both still ready */
+    assert_int_equal(again.calls, 2);
+    assert_int_equal(loop_del(l, q[0]), 0);
+    assert_int_equal(loop_del(l, q[1]), 0);
+    close(q[0]);
+    close(q[1]);
+    close(p[1]);
+    loop_free(l);
+}
+
 #define BOTH(fn) \
     cmocka_unit_test_prestate(fn, &backend_epoll), cmocka_unit_test_prestate(fn, &backend_poll)
 
@@ -879,8 +978,11 @@ int main(void)
         BOTH(test_errors),
         BOTH(test_del_closing_then_reuse),
         BOTH(test_rebind),
+        BOTH(test_add_later_reported_at_next_wait),
+        BOTH(test_add_later_deleted_before_wait),
         BOTH(test_delete_other_in_round),
         BOTH(test_first_fd_runs_first),
+        BOTH(test_catch_up_first),
         BOTH(test_fd_reuse_in_round),
         BOTH(test_mod_other_in_round),
         BOTH(test_delete_self),
