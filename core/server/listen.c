@@ -102,6 +102,18 @@ int listen_defers_accept(int fd)
 #endif
 }
 
+int listen_paces(int fd)
+{
+#ifdef TCP_CONGESTION
+    char name[16] = "";
+    socklen_t len = sizeof name - 1;
+    return getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0 && strncmp(name, "bbr", 3) == 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
 {
     int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
