@@ -164,10 +164,6 @@ conn *conn_new(server *s, listener *l, int fd, const struct sockaddr *remote, so
         free(c);
         return NULL;
     }
-    /* Under a pacing congestion control, a head before a file is not held
-     * for the file's bytes on a path within this host (net/same_host.h). */
-    c->out.head_alone = l->paces && c->tr.ops == &transport_plain_ops &&
-                        peer_on_this_host((struct sockaddr *)&c->local, (struct sockaddr *)remote);
 #ifndef __linux__
     /* Linux copies TCP_NODELAY from the listener (server/listen.c). */
     int one = 1;

@@ -159,9 +159,8 @@ static void pop_front(outq *q)
 
 /* Send the leading run of memory segments in one call. When a file range
  * follows (a head before its body), MSG_MORE lets the kernel put both into the
- * same packets instead of sending the head alone (unless head_alone); when the
- * queue's end is the connection's end (fin_follows), it lets the FIN ride in
- * the last segment. */
+ * same packets instead of sending the head alone; when the queue's end is the
+ * connection's end (fin_follows), it lets the FIN ride in the last segment. */
 static ssize_t flush_mem(outq *q, transport *t)
 {
     struct iovec iov[MAX_IOV];
@@ -172,7 +171,7 @@ static ssize_t flush_mem(outq *q, transport *t)
         iov[n].iov_len = s->end - s->start;
         n++;
     }
-    ssize_t w = transport_writev(t, iov, n, s ? s->fd >= 0 && !q->head_alone : q->fin_follows);
+    ssize_t w = transport_writev(t, iov, n, s ? s->fd >= 0 : q->fin_follows);
     if (w <= 0)
         return w;
     size_t left = (size_t)w;

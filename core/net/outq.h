@@ -25,11 +25,6 @@ typedef struct outq {
      * anything else may come or the connection may wait: held bytes would
      * stay held. */
     int fin_follows;
-    /* A head before a file range is sent on its own instead of held for the
-     * file's first bytes (no MSG_MORE). Set by conn.c for a plain connection
-     * to a peer on this host whose congestion control paces (BBR): see
-     * net/same_host.h. */
-    int head_alone;
 } outq;
 
 /* Copy n bytes in (coalesced into the last memory segment when it has room). 0 or -1 (ENOMEM). */

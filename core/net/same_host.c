@@ -18,19 +18,24 @@ static int ipv4_of(const struct sockaddr *sa, struct in_addr *v4)
     return 0;
 }
 
+int address_is_loopback(const struct sockaddr *a)
+{
+    struct in_addr v4;
+    if (ipv4_of(a, &v4))
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return a->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 int peer_on_this_host(const struct sockaddr *local, const struct sockaddr *remote)
 {
     struct in_addr r4, l4;
-    if (ipv4_of(remote, &r4)) {
-        if ((ntohl(r4.s_addr) >> 24) == 127)
-            return 1;
+    if (address_is_loopback(remote))
+        return 1;
+    if (ipv4_of(remote, &r4))
         return ipv4_of(local, &l4) && l4.s_addr == r4.s_addr;
-    }
     if (remote->sa_family != AF_INET6)
         return 0;
     const struct in6_addr *r6 = &((const struct sockaddr_in6 *)remote)->sin6_addr;
-    if (IN6_IS_ADDR_LOOPBACK(r6))
-        return 1;
     return local->sa_family == AF_INET6 &&
            memcmp(&((const struct sockaddr_in6 *)local)->sin6_addr, r6, sizeof *r6) == 0;
 }

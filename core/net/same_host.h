@@ -19,18 +19,22 @@
  * Only for a peer on this host: a remote client keeps the kernel's
  * autotuning (a fixed buffer would cap its throughput at buffer / RTT).
  *
- * And the head of a file response goes out on its own where the
- * connection's congestion control paces (BBR), instead of held back with
- * MSG_MORE for the file's first bytes (net/outq.h head_alone). Measured on
- * a VM whose default is BBR (issue 21, 100 KiB keep-alive, wrk -c50): with
- * the head held, every connection left BBR's start-up phase within a second
- * and was paced from then on at the bandwidth BBR estimates for a path of
- * microseconds; each pacing stop arms a high-resolution timer and the rest
- * goes out from the timer's interrupt, and the worker spent ~40 us per
- * response, 37 % of it enabling interrupts (perf). With the head sent alone
- * the connections stayed in start-up, unpaced, like nginx's (which writes
- * its head without MSG_MORE): ~21-24 us, nginx ~27. Under CUBIC, which does
- * not pace, nothing changes and the held head saves a segment, so it stays.
+ * And where the system's congestion control paces its sends (BBR), a
+ * listener bound to a loopback address (every peer of it is on this host)
+ * is switched to CUBIC, which its connections inherit (server/listen.c). BBR models a path by its bottleneck bandwidth and round-trip time and
+ * sends at that rate, stopping on a high-resolution timer between bursts;
+ * on a path of microseconds the model says nothing useful and the stops are
+ * pure cost: the timer, its interrupt, and the sending from that interrupt.
+ * Measured on a VM whose default is BBR (issue 21): once a connection left
+ * BBR's start-up phase (for every response over ~100 KiB, nginx's too), the
+ * worker spent 37 % of its time enabling interrupts (perf); with CUBIC,
+ * 100-128 KiB keep-alive responses cost the worker ~20 us instead of 34-42,
+ * and 10 MiB ones 810-1,170 us instead of 1,330, at ~2.2 GB/s instead of
+ * 1.7 and a p99 of 65-93 ms instead of 119 (wrk -c8). Only the listener can
+ * choose: a connection switched after it was established keeps BBR's pacing
+ * state, and was worse (10 MiB p99 over a second), so a wildcard listener,
+ * whose peers may be anywhere, keeps the system's choice. CUBIC is built
+ * into Linux; if the switch is refused, nothing changes.
  */
 #ifndef WEBSERV_SAME_HOST_H
 #define WEBSERV_SAME_HOST_H
@@ -39,6 +43,10 @@
 
 /* SO_SNDBUF asked for; the kernel doubles it (socket(7)): 512 KiB held. */
 #define SAME_HOST_SNDBUF (256 * 1024)
+/* The congestion control a peer on this host gets instead of a pacing one. */
+#define SAME_HOST_CONGESTION "cubic"
+/* The congestion control of a loopback listener instead of a pacing one. */
+#define SAME_HOST_CONGESTION "cubic"
 /* File bytes waiting to go out from which the cap is worth its system call. */
 #define SAME_HOST_BIG_SEND ((unsigned long long)1024 * 1024)
 
@@ -47,5 +55,7 @@
  * this host that dialled one of its own addresses: the kernel routes that
  * through the loopback device too). */
 int peer_on_this_host(const struct sockaddr *local, const struct sockaddr *remote);
+/* 1 when a is an IPv4 loopback address (127/8, also IPv4-mapped) or ::1. */
+int address_is_loopback(const struct sockaddr *a);
 
 #endif

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "same_host.h"
+
 typedef struct adopted {
     char *text;
     int fd;
@@ -61,13 +63,26 @@ static int take_adopted(const char *text)
     return -1;
 }
 
+/* 1 when fd's congestion control paces its sends (BBR). */
+static int paces(int fd)
+{
+#ifdef TCP_CONGESTION
+    char name[16] = "";
+    socklen_t len = sizeof name - 1;
+    return getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0 && strncmp(name, "bbr", 3) == 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 /* Options every accepted connection needs, set once here: Linux copies a
  * listening socket's TCP options (TCP_NODELAY among them) into each socket
  * accept() returns, which saves a setsockopt per connection (issue 21:
  * `Connection: close` costs; conn.c sets it per connection elsewhere).
  * Responses go out as whole writes (head and body in one sendmsg, MSG_MORE
  * before a file), so Nagle would only delay a last small segment. */
-static void tune_listener(int fd)
+static void tune_listener(int fd, const listen_addr *a)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -88,6 +103,11 @@ static void tune_listener(int fd)
     int defer_seconds = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
 #endif
+#ifdef TCP_CONGESTION
+    /* Loopback peers only: no pacing (net/same_host.h). */
+    if (address_is_loopback((const struct sockaddr *)&a->ss) && paces(fd))
+        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, SAME_HOST_CONGESTION, sizeof SAME_HOST_CONGESTION - 1);
+#endif
 }
 
 int listen_defers_accept(int fd)
@@ -96,18 +116,6 @@ int listen_defers_accept(int fd)
     int v = 0;
     socklen_t len = sizeof v;
     return getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len) == 0 && v > 0;
-#else
-    (void)fd;
-    return 0;
-#endif
-}
-
-int listen_paces(int fd)
-{
-#ifdef TCP_CONGESTION
-    char name[16] = "";
-    socklen_t len = sizeof name - 1;
-    return getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0 && strncmp(name, "bbr", 3) == 0;
 #else
     (void)fd;
     return 0;
@@ -135,7 +143,7 @@ int listen_bind(const listen_addr *a, int reuseport, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    tune_listener(fd);
+    tune_listener(fd, a);
     return fd;
 }
 
@@ -143,6 +151,6 @@ int listen_open(const listen_addr *a, char *err, size_t errlen)
 {
     int fd = take_adopted(a->text);
     if (fd >= 0)
-        tune_listener(fd); /* opened by another process, maybe an older binary */
+        tune_listener(fd, a); /* opened by another process, maybe an older binary */
     return fd >= 0 ? fd : listen_bind(a, 0, err, errlen);
 }

@@ -21,8 +21,5 @@ void listen_adopt_clear(void);
 /* 1 when the listening socket fd hands connections to accept() only once
  * their first bytes arrived (TCP_DEFER_ACCEPT, set by listen_bind). */
 int listen_defers_accept(int fd);
-/* 1 when the connections of listening socket fd get a congestion control
- * that paces its sends (BBR; accepted sockets inherit the listener's). */
-int listen_paces(int fd);
 
 #endif

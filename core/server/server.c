@@ -207,7 +207,6 @@ static int apply_listeners(server *s, const ws_config *cfg, char *err, size_t er
         listener *l = calloc(1, sizeof *l);
         l->fd = fd;
         l->defers_accept = listen_defers_accept(fd);
-        l->paces = listen_paces(fd);
         snprintf(l->text, sizeof l->text, "%s", b->addr.text);
         l->next = fresh;
         fresh = l;

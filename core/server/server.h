@@ -27,7 +27,6 @@ typedef struct listener {
     char text[64];        /* the bound address, e.g. "127.0.0.1:8080" */
     const bind_conf *bind;/* in the current config; NULL once closed */
     int defers_accept;    /* TCP_DEFER_ACCEPT is on: an accepted connection's first bytes are there */
-    int paces;            /* its congestion control paces (BBR): net/same_host.h */
     struct listener *next;
 } listener;
 

@@ -310,37 +310,6 @@ static void test_fin_follows(void **state)
     }
 }
 
-/* head_alone (net/same_host.h): the head before a file range goes out
- * without "more follows"; the file's bytes and a memory tail are as before. */
-static void test_head_alone(void **state)
-{
-    (void)state;
-    static fake f;
-    for (int alone = 0; alone <= 1; alone++) {
-        memset(&f, 0, sizeof f);
-        f.per_call = 1 << 20;
-        transport t = {.ops = &ops_with_sendfile, .fd = -1, .ready = 1, .ctx = &f};
-        outq q = {0};
-        q.head_alone = alone;
-        int fd = temp_file("0123456789", 10);
-        assert_int_equal(outq_append(&q, "HEAD\r\n\r\n", 8), 0);
-        assert_int_equal(outq_append_file(&q, fd, 0, 10), 0);
-        assert_int_equal(outq_flush(&q, &t), 18);
-        assert_true(outq_empty(&q));
-        assert_int_equal(f.writev_calls, 1);
-        assert_int_equal(f.more_seen, !alone);
-        assert_true(f.sendfile_calls > 0);
-        assert_memory_equal(f.out, "HEAD\r\n\r\n0123456789", 18);
-        /* A body in memory only: never "more" without fin_follows, either way. */
-        memset(&f, 0, sizeof f);
-        f.per_call = 1 << 20;
-        assert_int_equal(outq_append(&q, "H", 1), 0);
-        assert_int_equal(outq_append(&q, "body", 4), 0);
-        assert_int_equal(outq_flush(&q, &t), 5);
-        assert_int_equal(f.more_seen, 0);
-    }
-}
-
 static void test_plain_on_pipe(void **state)
 {
     (void)state;
@@ -378,7 +347,6 @@ int main(void)
         cmocka_unit_test(test_plain_on_pipe),
         cmocka_unit_test(test_file_burst_per_flush),
         cmocka_unit_test(test_fin_follows),
-        cmocka_unit_test(test_head_alone),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     outq_release_spares();

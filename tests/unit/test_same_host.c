@@ -41,6 +41,23 @@ static int same(const char *local, const char *remote)
     return peer_on_this_host(&l.sa, &r.sa);
 }
 
+/* The addresses a listener can be bound to whose every peer is on this host
+ * (server/listen.c gives them a congestion control that does not pace). */
+static void test_address_is_loopback(void **state)
+{
+    (void)state;
+    const char *yes[] = {"127.0.0.1", "127.255.3.4", "::1", "::ffff:127.0.0.1"};
+    const char *no[] = {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "fe80::1"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        addr a = at(yes[i]);
+        assert_true(address_is_loopback(&a.sa));
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        addr a = at(no[i]);
+        assert_false(address_is_loopback(&a.sa));
+    }
+}
+
 static void test_loopback_peers(void **state)
 {
     (void)state;
@@ -82,6 +99,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loopback_peers),
+        cmocka_unit_test(test_address_is_loopback),
         cmocka_unit_test(test_own_address_is_this_host),
         cmocka_unit_test(test_remote_peers),
     };
