@@ -280,6 +280,40 @@ class ConnSyscallsTest(harness.ServerTestCase):
         self.assertGreaterEqual(straced.count(straced.lines(trace)[before:], r"getsockname\("), 1)
 
 
+class PrecompressedFileTest(harness.ServerTestCase):
+    """Issue 21 (core/module/host.c open_file): a module that opens a file other
+    than the request's own (here compress's page.html.br) gets the core's cached
+    descriptor once the cache knows the file, as the static module does: no open,
+    fstat or close per request (the br-pre-100k row paid all three)."""
+    modules = ["compress", "static"]
+
+    def tearDown(self):
+        if self.servers:
+            straced.stop(self.server)
+        super().tearDown()
+
+    def test_precompressed_variant_opened_once(self):
+        self.write("page.html", "<p>" + "plain " * 2000)
+        self.write("page.html.br", b"pretend-brotli-bytes")
+        trace = straced.start(self, TRACED + ",openat,fstat,newfstatat", listen=["127.0.0.1:%d" % self.port],
+                              locations=[{"path": "/", "static": {},
+                                          "compress": {"codings": ["br"], "precompressed": True}}])
+        c = self.conn()
+        for i in range(30):
+            if i == 25:
+                before = len(straced.lines(trace))
+            c.request("GET", "/page.html", headers={"Accept-Encoding": "br"})
+            r = c.getresponse()
+            self.assertEqual((r.status, r.getheader("Content-Encoding"), r.read()), (200, "br", b"pretend-brotli-bytes"))
+        c.close()
+        later = straced.lines(trace)[before:]
+        opens = straced.count(later, r"\bopenat\(.*page\.html\.br")
+        fstats = straced.count(later, r"\bfstat\(|\bnewfstatat\(\d+, \"\"")
+        print("requests 26-30: %d openat of the variant, %d fstat of a descriptor" % (opens, fstats))
+        self.assertEqual(opens, 0)
+        self.assertEqual(fstats, 0)
+
+
 class TlsFileReadsTest(harness.ServerTestCase):
     """Over TLS without kernel TLS a file goes through a buffer: read in 64 KiB pieces, each
     written as four 16 KiB records (the largest, RFC 8446 §5.1) in one call, one pread for four
