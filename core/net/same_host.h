@@ -21,7 +21,8 @@
  *
  * And where the system's congestion control paces its sends (BBR), a
  * listener bound to a loopback address (every peer of it is on this host)
- * is switched to CUBIC, which its connections inherit (server/listen.c). BBR models a path by its bottleneck bandwidth and round-trip time and
+ * is switched to CUBIC, which its connections inherit (server/listen.c).
+ * BBR models a path by its bottleneck bandwidth and round-trip time and
  * sends at that rate, stopping on a high-resolution timer between bursts;
  * on a path of microseconds the model says nothing useful and the stops are
  * pure cost: the timer, its interrupt, and the sending from that interrupt.
@@ -43,7 +44,7 @@
 
 /* SO_SNDBUF asked for; the kernel doubles it (socket(7)): 512 KiB held. */
 #define SAME_HOST_SNDBUF (256 * 1024)
-/* The congestion control a peer on this host gets instead of a pacing one. */
+/* The congestion control a loopback listener gets instead of a pacing one. */
 #define SAME_HOST_CONGESTION "cubic"
 /* The congestion control of a loopback listener instead of a pacing one. */
 #define SAME_HOST_CONGESTION "cubic"
