@@ -618,13 +618,29 @@ static int same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+static fs_file *regular(fs_file *e)
+{
+    return e && !e->err && S_ISREG(e->st.st_mode) ? e : NULL;
+}
+
 static fs_file *find_file(const char *path)
 {
     if (C.ifd < 0 || path[0] != '/')
         return NULL;
     size_t len = strlen(path);
-    fs_file *e = find(path, len, path_hash(path, len));
-    return e && !e->err && S_ISREG(e->st.st_mode) ? e : NULL;
+    return regular(find(path, len, path_hash(path, len)));
+}
+
+/* path's entry, looked up as fs_cache_stat does (filled from the kernel on a
+ * miss), when it is a regular file; NULL otherwise. A path the cache cannot
+ * hold costs nothing here: no stat that the open after would repeat. */
+static fs_file *own_file(const char *path)
+{
+    if (C.ifd < 0 || path[0] != '/')
+        return NULL;
+    struct stat st;
+    fs_file *e;
+    return stat_entry(path, &st, &e) == 0 ? regular(e) : NULL;
 }
 
 /* A reference for an fd the table does not keep: freed with its last release. */
@@ -642,7 +658,13 @@ static fs_file *loose_file(int fd)
 
 int fs_cache_open(const char *path, const struct stat *known, struct stat *st, fs_file **ref)
 {
-    fs_file *e = find_file(path);
+    /* Without a stat from the caller the cache vouches for the file itself:
+     * its own entry, which inotify keeps as fresh as a routed request's. A
+     * precompressed variant or an error page then costs no open, fstat and
+     * close per request once its fd is held (issue 21: the br-pre-100k row). */
+    fs_file *e = known ? find_file(path) : own_file(path);
+    if (!known && e)
+        known = &e->st;
     if (e && e->fd >= 0 && known && same_file(&e->st, known)) {
         e->refs++;
         *ref = e;

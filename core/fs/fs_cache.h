@@ -53,9 +53,11 @@ typedef struct fs_file fs_file;
 
 /* Open path read-only; *st gets the opened file's stat. Returns the fd and a
  * reference to it in *ref, or -1 with errno. The fd belongs to the reference:
- * never close it; it stays open until its last release. When the cache holds
- * path's fd and *known (the stat the request was routed with; may be NULL)
- * still describes that file, no system call is made. */
+ * never close it; it stays open until its last release. known: the stat
+ * the request was routed with, for its own file: the cache's fd answers
+ * only while it is still that file. NULL: the cache's own entry for path
+ * decides (looked up, and filled on a miss, as fs_cache_stat does). When
+ * the cache holds the fd, no system call is made. */
 int fs_cache_open(const char *path, const struct stat *known, struct stat *st, fs_file **ref);
 void fs_file_hold(fs_file *ref);
 void fs_file_release(void *ref); /* void *: usable as an outq release callback */

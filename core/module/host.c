@@ -124,16 +124,11 @@ static int host_open_file(ws_request *r, const char *path, struct stat *st)
         errno = path && st ? ENOMEM : EINVAL;
         return -1;
     }
-    /* A stat the cache vouches for lets a cached fd answer without a system
-     * call: the one the request was routed with, or for another path (a
-     * precompressed variant, an error page) the cache's own, which inotify
-     * keeps as fresh. Without it every such open cost open, fstat and close
-     * (issue 21: the br-pre-100k row). */
-    struct stat seen;
+    /* The request's own file is opened as the stat it was routed with (its
+     * headers describe that one); any other path (a precompressed variant, an
+     * error page) as the file cache knows it now. */
     const struct stat *known =
-        r->fs_type == WS_FS_FILE && r->fs_path && strcmp(path, r->fs_path) == 0 ? &r->fs_stat
-        : fs_cache_stat(path, &seen) == 0 && S_ISREG(seen.st_mode)              ? &seen
-                                                                                 : NULL;
+        r->fs_type == WS_FS_FILE && r->fs_path && strcmp(path, r->fs_path) == 0 ? &r->fs_stat : NULL;
     f->fd = fs_cache_open(path, known, st, &f->ref);
     if (f->fd < 0)
         return -1;

@@ -331,9 +331,48 @@ static void open_reuses_the_fd_until_the_file_changes(void **state)
     assert_int_equal(counters().open_files, 0);
 }
 
-static void open_of_an_uncached_path_is_the_callers_until_release(void **state)
+/* Without a known stat (a precompressed variant, an error page) the cache's
+ * own entry decides: the second open is the first one's fd, and a change to
+ * the file (inotify) gives the next open the new file. */
+static void open_without_a_known_stat_uses_the_cache_entry(void **state)
 {
     (void)state;
+    put("f", "abc");
+    settle();
+    struct stat st;
+    fs_file *r1, *r2;
+    int fd1 = fs_cache_open(at("f"), NULL, &st, &r1);
+    assert_true(fd1 >= 0);
+    assert_int_equal(st.st_size, 3);
+    int fd2 = fs_cache_open(at("f"), NULL, &st, &r2);
+    assert_int_equal(fd2, fd1);
+    assert_int_equal(counters().open_files, 1);
+    fs_file_release(r1);
+    fs_file_release(r2);
+    assert_true(fcntl(fd1, F_GETFD) >= 0); /* kept by the cache */
+
+    assert_int_equal(unlink(at("f")), 0);
+    put("f", "longer");
+    settle();
+    int fd3 = fs_cache_open(at("f"), NULL, &st, &r1);
+    assert_true(fd3 >= 0);
+    assert_int_equal(st.st_size, 6);
+    char c;
+    assert_int_equal(pread(fd3, &c, 1, 0), 1);
+    assert_int_equal(c, 'l');
+    fs_file_release(r1);
+    assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &r1), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+/* With the cache off an open is the caller's alone: closed at its release. */
+static void open_with_the_cache_off_is_the_callers_until_release(void **state)
+{
+    (void)state;
+    fs_cache_stop();
+    setenv("WEBSERV_FS_CACHE", "off", 1);
+    assert_int_equal(fs_cache_start(L), -1);
+    unsetenv("WEBSERV_FS_CACHE");
     put("f", "abc");
     struct stat st;
     fs_file *ref;
@@ -345,6 +384,7 @@ static void open_of_an_uncached_path_is_the_callers_until_release(void **state)
     assert_int_equal(fcntl(fd, F_GETFD), -1);
     assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &ref), -1);
     assert_int_equal(errno, ENOENT);
+    assert_int_equal(fs_cache_start(L), 0); /* for teardown */
 }
 
 static void off_by_environment(void **state)
@@ -731,7 +771,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(paths_through_a_symlink_are_not_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(same_answers_as_stat, setup, teardown),
         cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
-        cmocka_unit_test_setup_teardown(open_of_an_uncached_path_is_the_callers_until_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_without_a_known_stat_uses_the_cache_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_with_the_cache_off_is_the_callers_until_release, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
