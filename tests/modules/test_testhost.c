@@ -508,6 +508,28 @@ static void test_send_file(void **s)
     th_request_end(t);
 }
 
+/* A test that fails midway leaves its requests live (cmocka leaves it at
+ * the assertion). Unloading the module ends them as aborted first, so that
+ * no work or callback of theirs runs into the next test after the module's
+ * code and memory are gone (a failed mod_test_upload test made the tests
+ * after it crash until th_unload did this). */
+static void test_unload_aborts_live_requests(void **s)
+{
+    (void)s;
+    th_module *m = th_load(&tm_module);
+    assert_non_null(m);
+    char err[256];
+    const void *c = th_configure(m, "{}", "/", "/tmp", err, sizeof err);
+    assert_non_null(c);
+    const char *h[] = {"Content-Length: 5", NULL};
+    th_request *t = th_request_new(m, c, "POST", "/body", h);
+    assert_non_null(t);
+    assert_int_equal(th_dispatch(t), WS_TAKE); /* waits for a body that never comes */
+    cleanup_saw_how = -1;
+    th_unload(m);
+    assert_int_equal(cleanup_saw_how, WS_END_ABORTED);
+}
+
 static void test_load_so_missing(void **s)
 {
     (void)s;
@@ -532,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_headers_refused),
         cmocka_unit_test(test_send_file),
+        cmocka_unit_test(test_unload_aborts_live_requests),
         cmocka_unit_test(test_load_so_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

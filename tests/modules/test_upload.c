@@ -519,6 +519,7 @@ static int setup(void **state)
     main_tid = (pid_t)syscall(SYS_gettid);
     __atomic_store_n(&fallocate_fails, 0, __ATOMIC_SEQ_CST); /* a test that failed midway left them set */
     __atomic_store_n(&ftruncate_fails, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&gate_parallel, 0, __ATOMIC_SEQ_CST);
     snprintf(root, sizeof root, "%s/test_upload.XXXXXX", base_folder());
     if (!mkdtemp(root))
         return -1;
