@@ -46,8 +46,6 @@
 #define SAME_HOST_SNDBUF (256 * 1024)
 /* The congestion control a loopback listener gets instead of a pacing one. */
 #define SAME_HOST_CONGESTION "cubic"
-/* The congestion control of a loopback listener instead of a pacing one. */
-#define SAME_HOST_CONGESTION "cubic"
 /* File bytes waiting to go out from which the cap is worth its system call. */
 #define SAME_HOST_BIG_SEND ((unsigned long long)1024 * 1024)
 
@@ -58,5 +56,10 @@
 int peer_on_this_host(const struct sockaddr *local, const struct sockaddr *remote);
 /* 1 when a is an IPv4 loopback address (127/8, also IPv4-mapped) or ::1. */
 int address_is_loopback(const struct sockaddr *a);
+/* A listening socket fd bound to `bound`: when that is a loopback address
+ * and fd's congestion control paces its sends (BBR), switch fd to
+ * SAME_HOST_CONGESTION (its connections inherit it). 1 switched, 0 nothing
+ * to do, -1 the kernel refused (fd keeps what it had). */
+int same_host_unpace_listener(int fd, const struct sockaddr *bound);
 
 #endif

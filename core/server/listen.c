@@ -63,19 +63,6 @@ static int take_adopted(const char *text)
     return -1;
 }
 
-/* 1 when fd's congestion control paces its sends (BBR). */
-static int paces(int fd)
-{
-#ifdef TCP_CONGESTION
-    char name[16] = "";
-    socklen_t len = sizeof name - 1;
-    return getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0 && strncmp(name, "bbr", 3) == 0;
-#else
-    (void)fd;
-    return 0;
-#endif
-}
-
 /* Options every accepted connection needs, set once here: Linux copies a
  * listening socket's TCP options (TCP_NODELAY among them) into each socket
  * accept() returns, which saves a setsockopt per connection (issue 21:
@@ -103,11 +90,8 @@ static void tune_listener(int fd, const listen_addr *a)
     int defer_seconds = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
 #endif
-#ifdef TCP_CONGESTION
-    /* Loopback peers only: no pacing (net/same_host.h). */
-    if (address_is_loopback((const struct sockaddr *)&a->ss) && paces(fd))
-        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, SAME_HOST_CONGESTION, sizeof SAME_HOST_CONGESTION - 1);
-#endif
+    /* Loopback peers only: no pacing (net/same_host.h). Refused: as before. */
+    (void)same_host_unpace_listener(fd, (const struct sockaddr *)&a->ss);
 }
 
 int listen_defers_accept(int fd)

@@ -11,8 +11,12 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "same_host.h"
 
@@ -95,6 +99,57 @@ static void test_remote_peers(void **state)
     assert_false(peer_on_this_host(&l.sa, &r.sa));
 }
 
+/* A TCP socket with congestion control `cc`. BBR is a module of Debian's
+ * kernel that root's setsockopt loads; a kernel without it cannot run the
+ * pacing cases, and says so here rather than pass them untried. */
+static int socket_with(const char *cc)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc)) != 0)
+        fail_msg("cannot set TCP congestion control %s: %s (BBR needs the tcp_bbr module and root)", cc,
+                 strerror(errno));
+    return fd;
+}
+
+static void assert_congestion(int fd, const char *want)
+{
+    char name[16] = "";
+    socklen_t len = sizeof name - 1;
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+    assert_string_equal(name, want);
+}
+
+/* A loopback listener that would pace (BBR) is switched to CUBIC; one bound
+ * to a wildcard or a routable address keeps BBR (its peers may be far), and
+ * one that does not pace is left alone. Both branches, whatever the
+ * machine's default. */
+static void test_loopback_listener_does_not_pace(void **state)
+{
+    (void)state;
+    const char *bound[] = {"127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof bound / sizeof *bound; i++) {
+        addr a = at(bound[i]);
+        int fd = socket_with("bbr");
+        assert_int_equal(same_host_unpace_listener(fd, &a.sa), 1);
+        assert_congestion(fd, SAME_HOST_CONGESTION);
+        close(fd);
+    }
+    const char *far[] = {"0.0.0.0", "::", "192.0.2.10", "2001:db8::5"};
+    for (size_t i = 0; i < sizeof far / sizeof *far; i++) {
+        addr a = at(far[i]);
+        int fd = socket_with("bbr");
+        assert_int_equal(same_host_unpace_listener(fd, &a.sa), 0);
+        assert_congestion(fd, "bbr");
+        close(fd);
+    }
+    addr lo = at("127.0.0.1");
+    int fd = socket_with("reno");
+    assert_int_equal(same_host_unpace_listener(fd, &lo.sa), 0);
+    assert_congestion(fd, "reno");
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_address_is_loopback),
         cmocka_unit_test(test_own_address_is_this_host),
         cmocka_unit_test(test_remote_peers),
+        cmocka_unit_test(test_loopback_listener_does_not_pace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
