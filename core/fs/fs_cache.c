@@ -632,15 +632,21 @@ static fs_file *find_file(const char *path)
 }
 
 /* path's entry, looked up as fs_cache_stat does (filled from the kernel on a
- * miss), when it is a regular file; NULL otherwise. A path the cache cannot
- * hold costs nothing here: no stat that the open after would repeat. */
-static fs_file *own_file(const char *path)
+ * miss), when it is a regular file; NULL otherwise, with *missing set when
+ * the cache knows that no such name exists (an entry for ENOENT, as fresh
+ * as any other). A path the cache cannot hold costs nothing here: no stat
+ * that the open after would repeat. */
+static fs_file *own_file(const char *path, int *missing)
 {
+    *missing = 0;
     if (C.ifd < 0 || path[0] != '/')
         return NULL;
     struct stat st;
     fs_file *e;
-    return stat_entry(path, &st, &e) == 0 ? regular(e) : NULL;
+    if (stat_entry(path, &st, &e) == 0)
+        return regular(e);
+    *missing = e && e->err == ENOENT;
+    return NULL;
 }
 
 /* A reference for an fd the table does not keep: freed with its last release. */
@@ -662,7 +668,12 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
      * its own entry, which inotify keeps as fresh as a routed request's. A
      * precompressed variant or an error page then costs no open, fstat and
      * close per request once its fd is held (issue 21: the br-pre-100k row). */
-    fs_file *e = known ? find_file(path) : own_file(path);
+    int missing = 0;
+    fs_file *e = known ? find_file(path) : own_file(path, &missing);
+    if (missing) { /* a variant not made for this file: no open to fail */
+        errno = ENOENT;
+        return -1;
+    }
     if (!known && e)
         known = &e->st;
     if (e && e->fd >= 0 && known && same_file(&e->st, known)) {

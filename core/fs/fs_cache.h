@@ -57,7 +57,8 @@ typedef struct fs_file fs_file;
  * the request was routed with, for its own file: the cache's fd answers
  * only while it is still that file. NULL: the cache's own entry for path
  * decides (looked up, and filled on a miss, as fs_cache_stat does). When
- * the cache holds the fd, no system call is made. */
+ * the cache holds the fd, or knows that path does not exist (-1, ENOENT),
+ * no system call is made. */
 int fs_cache_open(const char *path, const struct stat *known, struct stat *st, fs_file **ref);
 void fs_file_hold(fs_file *ref);
 void fs_file_release(void *ref); /* void *: usable as an outq release callback */

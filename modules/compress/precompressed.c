@@ -11,7 +11,6 @@
  * file) when no acceptable variant is there. A request with Range gets the
  * identity file with its ranges, as on the fly (compress.c).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,7 +19,8 @@
 
 typedef struct pre_choice {
     coding kind;
-    char *path;
+    int fd; /* the variant, opened by match (the request holds it) */
+    struct stat st;
 } pre_choice;
 
 /* b is not older than a, to the second: the tools that write variants
@@ -47,15 +47,21 @@ int cz_pre_match(ws_request *r)
         return WS_DECLINE;
     for (size_t i = 0; i < n; i++) {
         snprintf(path, base + 5, "%s%s", r->fs_path, coding_suffix(ranked[i]));
+        /* Opened here rather than looked at: the core's file cache answers
+         * a variant it knows with its held fd and a missing one from its
+         * own entry, with no system call either way (issue 21: a stat per
+         * request before), and the file served is the one looked at. A
+         * FIFO or a folder by that name opens without waiting, and is
+         * passed over. */
         struct stat st;
-        /* One stat per acceptable coding, best first: a missing variant
-         * costs one failed system call, never a read of the file. */
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && not_older(&st, &r->fs_stat)) {
+        int fd = cz_host->open_file(r, path, &st);
+        if (fd >= 0 && S_ISREG(st.st_mode) && not_older(&st, &r->fs_stat)) {
             pre_choice *p = cz_host->alloc(r, sizeof *p);
             if (!p)
                 return WS_DECLINE;
             p->kind = ranked[i];
-            p->path = path;
+            p->fd = fd;
+            p->st = st;
             r->ctx = p;
             return WS_TAKE;
         }
@@ -63,7 +69,7 @@ int cz_pre_match(ws_request *r)
     return WS_DECLINE;
 }
 
-/* Send the file at path (fd from open_file) with these fields. */
+/* Send the variant (fd from open_file) with these fields. */
 static int serve(ws_request *r, int fd, const struct stat *st, coding k)
 {
     cz_host->set_status(r, 200);
@@ -83,13 +89,5 @@ static int serve(ws_request *r, int fd, const struct stat *st, coding k)
 int cz_pre_handle(ws_request *r)
 {
     const pre_choice *p = r->ctx;
-    struct stat st;
-    int fd = cz_host->open_file(r, p->path, &st);
-    if (fd >= 0 && S_ISREG(st.st_mode))
-        return serve(r, fd, &st, p->kind);
-    /* The variant went away since match: the original, as static would. */
-    fd = cz_host->open_file(r, r->fs_path, &st);
-    if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? 404 : errno == EACCES ? 403 : 500;
-    return S_ISREG(st.st_mode) ? serve(r, fd, &st, CODING_IDENTITY) : 403;
+    return serve(r, p->fd, &p->st, p->kind);
 }

@@ -281,10 +281,14 @@ class ConnSyscallsTest(harness.ServerTestCase):
 
 
 class PrecompressedFileTest(harness.ServerTestCase):
-    """Issue 21 (core/module/host.c open_file): a module that opens a file other
-    than the request's own (here compress's page.html.br) gets the core's cached
-    descriptor once the cache knows the file, as the static module does: no open,
-    fstat or close per request (the br-pre-100k row paid all three)."""
+    """Issue 21 (core/module/host.c open_file, modules/compress/precompressed.c): a
+    module that opens a file other than the request's own (here compress's
+    page.html.br) gets the core's cached descriptor once the cache knows the file,
+    as the static module does: no open, fstat or close per request (the br-pre-100k
+    row paid all three), and no stat of it either (the module opens the variant in
+    match instead of looking at it first). A variant that is not there (.zst,
+    asked first) costs nothing per request either: the cache knows the name is
+    missing."""
     modules = ["compress", "static"]
 
     def tearDown(self):
@@ -295,26 +299,33 @@ class PrecompressedFileTest(harness.ServerTestCase):
     def test_precompressed_variant_opened_once(self):
         self.write("page.html", "<p>" + "plain " * 2000)
         self.write("page.html.br", b"pretend-brotli-bytes")
-        trace = straced.start(self, TRACED + ",openat,fstat,newfstatat", listen=["127.0.0.1:%d" % self.port],
+        trace = straced.start(self, TRACED + ",openat,fstat,newfstatat,stat,statx",
+                              listen=["127.0.0.1:%d" % self.port],
                               locations=[{"path": "/", "static": {},
-                                          "compress": {"codings": ["br"], "precompressed": True}}])
+                                          "compress": {"codings": ["zstd", "br"], "precompressed": True}}])
         c = self.conn()
         for i in range(40):
             if i == 20:
                 before = len(straced.lines(trace))
-            c.request("GET", "/page.html", headers={"Accept-Encoding": "br"})
+            c.request("GET", "/page.html", headers={"Accept-Encoding": "zstd, br"})
             r = c.getresponse()
             self.assertEqual((r.status, r.getheader("Content-Encoding"), r.read()), (200, "br", b"pretend-brotli-bytes"))
         c.close()
         later = straced.lines(trace)[before:]
         opens = straced.count(later, r"\bopenat\(.*page\.html\.br")
         fstats = straced.count(later, r"\bfstat\(|\bnewfstatat\(\d+, \"\"")
-        print("requests 21-40: %d openat of the variant, %d fstat of a descriptor" % (opens, fstats))
-        # Without the cache: 20 and 20. A few remain when something else
-        # changes under /tmp meanwhile (tests run in parallel): any inotify
-        # event empties the whole cache.
+        stats = straced.count(later, r"\b(stat|newfstatat|statx)\(.*page\.html\.br")
+        missing = straced.count(later, r"page\.html\.zst")
+        print("requests 21-40: %d openat of the variant, %d fstat of a descriptor, %d stat of the variant, "
+              "%d calls naming the missing one" % (opens, fstats, stats, missing))
+        # Without the cache: 20 of each; before the module opened the variant
+        # in match, 20 stat of it and 20 of the missing one. A few remain
+        # when something else changes under /tmp meanwhile (tests run in
+        # parallel): any inotify event empties the whole cache.
         self.assertLessEqual(opens, 4)
         self.assertLessEqual(fstats, 4)
+        self.assertLessEqual(stats, 4)
+        self.assertLessEqual(missing, 4)
 
 
 class TlsFileReadsTest(harness.ServerTestCase):

@@ -1230,14 +1230,28 @@ static void test_precompressed(void **state)
     assert_string_equal(th_header(t, "Content-Type"), th_host()->mime_type("/x/b.css"));
     th_request_end(t);
 
+    /* A FIFO named like the best variant (zstd, the default's first) is
+     * passed over at once (opening it must not wait for a writer): the next
+     * acceptable coding answers. */
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/a.html.zst", root);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    const char *zsbr[] = {"Accept-Encoding: zstd, br", NULL};
+    t = th_request_new(mod, on, "GET", "/a.html", zsbr);
+    assert_int_equal(th_dispatch(t), WS_TAKE);
+    th_run(t, 1000);
+    assert_string_equal(th_header(t, "Content-Encoding"), "br");
+    assert_string_equal(th_response_of(t)->body, "BR-BYTES");
+    th_request_end(t);
+
     /* its own header filter leaves a coded response alone */
     t = th_request_new(mod, on, "GET", "/b.css", zs);
     assert_int_equal(th_dispatch(t), WS_TAKE);
     assert_int_equal(th_header_filter(t), 0);
     th_request_end(t);
 
-    const char *names[] = {"a.html", "a.html.br", "a.html.gz", "b.css", "b.css.zst"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *names[] = {"a.html", "a.html.br", "a.html.gz", "b.css", "b.css.zst", "a.html.zst"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", root, names[i]);
         unlink(p);

@@ -361,8 +361,18 @@ static void open_without_a_known_stat_uses_the_cache_entry(void **state)
     assert_int_equal(pread(fd3, &c, 1, 0), 1);
     assert_int_equal(c, 'l');
     fs_file_release(r1);
+    /* A missing name: the cache's own answer (ENOENT, no open tried the
+     * second time), until the name comes. */
     assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &r1), -1);
     assert_int_equal(errno, ENOENT);
+    assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &r1), -1);
+    assert_int_equal(errno, ENOENT);
+    put("nope", "now");
+    settle();
+    int fd4 = fs_cache_open(at("nope"), NULL, &st, &r1);
+    assert_true(fd4 >= 0);
+    assert_int_equal(st.st_size, 3);
+    fs_file_release(r1);
 }
 
 /* With the cache off an open is the caller's alone: closed at its release. */
