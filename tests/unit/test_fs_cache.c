@@ -375,14 +375,20 @@ static void open_without_a_known_stat_uses_the_cache_entry(void **state)
     fs_file_release(r1);
 }
 
-/* With the cache off an open is the caller's alone: closed at its release. */
-static void open_with_the_cache_off_is_the_callers_until_release(void **state)
+/* The cache restarted as WEBSERV_FS_CACHE=off leaves it: not running. */
+static void restart_with_the_cache_off(void)
 {
-    (void)state;
     fs_cache_stop();
     setenv("WEBSERV_FS_CACHE", "off", 1);
     assert_int_equal(fs_cache_start(L), -1);
     unsetenv("WEBSERV_FS_CACHE");
+}
+
+/* With the cache off an open is the caller's alone: closed at its release. */
+static void open_with_the_cache_off_is_the_callers_until_release(void **state)
+{
+    (void)state;
+    restart_with_the_cache_off();
     put("f", "abc");
     struct stat st;
     fs_file *ref;
@@ -400,10 +406,7 @@ static void open_with_the_cache_off_is_the_callers_until_release(void **state)
 static void off_by_environment(void **state)
 {
     (void)state;
-    fs_cache_stop();
-    setenv("WEBSERV_FS_CACHE", "off", 1);
-    assert_int_equal(fs_cache_start(L), -1);
-    unsetenv("WEBSERV_FS_CACHE");
+    restart_with_the_cache_off();
     put("a", "x");
     struct stat st;
     assert_int_equal(fs_cache_stat(at("a"), &st), 0);
