@@ -633,9 +633,10 @@ static fs_file *find_file(const char *path)
 
 /* path's entry, looked up as fs_cache_stat does (filled from the kernel on a
  * miss), when it is a regular file; NULL otherwise, with *missing set when
- * the cache knows that no such name exists (an entry for ENOENT, as fresh
- * as any other). A path the cache cannot hold costs nothing here: no stat
- * that the open after would repeat. */
+ * no such name exists: the cache's entry for ENOENT (as fresh as any other)
+ * or, for a name it does not keep (the table full), the kernel's answer
+ * just now, which an open would only repeat. A path the cache cannot hold
+ * at all costs nothing here: no stat that the open after would repeat. */
 static fs_file *own_file(const char *path, int *missing)
 {
     *missing = 0;
@@ -645,7 +646,7 @@ static fs_file *own_file(const char *path, int *missing)
     fs_file *e;
     if (stat_entry(path, &st, &e) == 0)
         return regular(e);
-    *missing = e && e->err == ENOENT;
+    *missing = errno == ENOENT;
     return NULL;
 }
 
