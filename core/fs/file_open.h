@@ -1,7 +1,8 @@
 /*
  * Opening a file to serve it: read-only, close-on-exec, never becoming the
- * controlling terminal, never waiting (a FIFO opens at once), with its stat. One place for the core's open-file
- * cache, its error pages and the test host's open_file.
+ * controlling terminal, never waiting (a FIFO opens at once), with its
+ * stat. One place for the core's open-file cache, its error pages and the
+ * test host's open_file.
  */
 #ifndef WEBSERV_FILE_OPEN_H
 #define WEBSERV_FILE_OPEN_H

@@ -339,6 +339,23 @@ class HttpTest(harness.ServerTestCase):
         self.assertIn(b"405", body)
         self.assertIn(b"<html>", body)
 
+    def test_error_page_replaced_by_a_fifo_does_not_hold_the_worker(self):
+        # The config check refuses a page that is not a regular file; one
+        # replaced by a FIFO while the server runs is opened with O_NONBLOCK
+        # (core/fs/file_open.c): at once, refused, logged, and the built-in
+        # page answers. A blocking open waited for a writer that never came,
+        # and the worker served nobody meanwhile.
+        page = self.write("errors/404.html", "<p>custom not found</p>")
+        self.start(self.echo_config(error_pages={"404": page}))
+        os.unlink(page)
+        os.mkfifo(page)
+        for _ in range(2):  # and the worker still answers after it
+            r, body = self.request("GET", "/missing")
+            self.assertEqual(r.status, 404)
+            self.assertNotIn(b"custom", body)
+            self.assertIn(b"404", body)
+        self.assertIn("cannot be read", self.server.stderr())
+
     def test_methods(self):
         cfg = self.base_config(locations=[{"path": "/", "static": {}},
                                           {"path": "/ro", "static": {}, "methods": ["GET"]}])
