@@ -31,6 +31,13 @@
 #include <unistd.h>
 
 #define MAX_ENTRIES 4096
+/* Of them, names found missing (ENOENT) at most. Nothing leaves the table
+ * before the next flush, so without a share of their own the misses (a
+ * scanner's random 404s, the variants precompressed looks for beside every
+ * file) could fill it and leave the files that are there to the kernel.
+ * Past this share a missing name is asked of the kernel each time (one
+ * lstat), as when the cache is full. */
+#define MAX_MISSING FS_CACHE_MAX_MISSING
 #define N_SLOTS 8192  /* a power of two, twice MAX_ENTRIES: short probe runs */
 #define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
 #define MAX_DEPTH 64  /* folders above a cached path */
@@ -74,6 +81,7 @@ static struct {
     fs_file **live;
     size_t live_cap; /* grown as entries come, up to MAX_LIVE */
     size_t n_entries, n_open;
+    size_t n_missing; /* of the entries, ENOENT ones (MAX_MISSING) */
     uint64_t hits, misses, flushes;
     int max_wd; /* the highest watch descriptor of this instance: they only grow */
     unsigned instance; /* counts the instances opened: a job of an older one is dropped */
@@ -136,6 +144,8 @@ static void insert(const char *p, size_t len, uint64_t h, int err, const struct 
     memset(e, 0, sizeof *e);
     e->hash = h;
     e->err = err;
+    if (err)
+        C.n_missing++;
     if (!err)
         e->st = *st;
     e->fd = -1;
@@ -227,6 +237,7 @@ static void empty_table(void)
             entry_free(e);
     }
     C.n_entries = 0;
+    C.n_missing = 0;
 }
 
 static void jobs_spoil(int wd, int all);
@@ -408,7 +419,8 @@ static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **f
         keep = 0; /* the folders of its target are not watched */
         err = stat(buf, st) < 0 ? errno : 0;
     }
-    if (keep && ((!err && wd >= 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) || err == ENOENT)) {
+    if (keep && ((!err && wd >= 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))) ||
+                 (err == ENOENT && C.n_missing < MAX_MISSING))) {
         insert(buf, len, h, err, st, wd);
         *found = find(buf, len, h);
     }
@@ -721,6 +733,7 @@ void fs_cache_counters_get(fs_cache_counters *out)
     out->misses = C.misses;
     out->flushes = C.flushes;
     out->entries = C.n_entries;
+    out->missing = C.n_missing;
     out->open_files = C.n_open;
     out->active = C.ifd >= 0;
 }

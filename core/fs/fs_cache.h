@@ -63,9 +63,12 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
 void fs_file_hold(fs_file *ref);
 void fs_file_release(void *ref); /* void *: usable as an outq release callback */
 
+/* Entries for names found missing the table keeps at most (fs_cache.c). */
+#define FS_CACHE_MAX_MISSING 1024
+
 typedef struct {
     uint64_t hits, misses, flushes;
-    size_t entries, open_files;
+    size_t entries, missing, open_files; /* missing: of the entries, names that do not exist */
     int active;
 } fs_cache_counters;
 void fs_cache_counters_get(fs_cache_counters *out);

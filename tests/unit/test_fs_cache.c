@@ -375,6 +375,33 @@ static void open_without_a_known_stat_uses_the_cache_entry(void **state)
     fs_file_release(r1);
 }
 
+/* Names found missing keep to their share of the table (nothing leaves it
+ * before a flush): past it they are asked of the kernel, and answered as it
+ * does, and a file that is there still gets an entry after more misses
+ * than the whole table holds. */
+static void missing_names_keep_to_their_share(void **state)
+{
+    (void)state;
+    put("there", "x");
+    settle();
+    char name[32];
+    struct stat st;
+    for (int i = 0; i < 4 * FS_CACHE_MAX_MISSING + 100; i++) {
+        snprintf(name, sizeof name, "missing-%05d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), -1);
+        assert_int_equal(errno, ENOENT);
+    }
+    assert_int_equal(counters().missing, FS_CACHE_MAX_MISSING);
+    assert_same_as_kernel(at("missing-00001"));  /* kept */
+    assert_same_as_kernel(at("missing-04000")); /* asked of the kernel */
+    assert_int_equal(fs_cache_stat(at("there"), &st), 0);
+    uint64_t hits = counters().hits;
+    assert_int_equal(fs_cache_stat(at("there"), &st), 0);
+    assert_true(counters().hits > hits); /* it was kept */
+    fs_cache_flush();
+    assert_int_equal(counters().missing, 0);
+}
+
 /* The cache restarted as WEBSERV_FS_CACHE=off leaves it: not running. */
 static void restart_with_the_cache_off(void)
 {
@@ -786,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_reuses_the_fd_until_the_file_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(open_without_a_known_stat_uses_the_cache_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(open_with_the_cache_off_is_the_callers_until_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_names_keep_to_their_share, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
