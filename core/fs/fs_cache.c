@@ -146,7 +146,7 @@ static void insert(const char *p, size_t len, uint64_t h, int err, const struct 
     e->err = err;
     if (err)
         C.n_missing++;
-    if (!err)
+    else
         e->st = *st;
     e->fd = -1;
     e->wd = wd;
@@ -679,17 +679,16 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
 {
     /* Without a stat from the caller the cache vouches for the file itself:
      * its own entry, which inotify keeps as fresh as a routed request's. A
-     * precompressed variant or an error page then costs no open, fstat and
-     * close per request once its fd is held (issue 21: the br-pre-100k row). */
+     * precompressed variant or auth_basic's user file then costs no open,
+     * fstat and close per request once its fd is held (issue 21: the
+     * br-pre-100k row). */
     int missing = 0;
     fs_file *e = known ? find_file(path) : own_file(path, &missing);
-    if (missing) { /* a variant not made for this file: no open to fail */
+    if (missing) { /* no such name: an open would only fail alike */
         errno = ENOENT;
         return -1;
     }
-    if (!known && e)
-        known = &e->st;
-    if (e && e->fd >= 0 && known && same_file(&e->st, known)) {
+    if (e && e->fd >= 0 && (!known || same_file(&e->st, known))) {
         e->refs++;
         *ref = e;
         *st = e->st;

@@ -125,8 +125,8 @@ static int host_open_file(ws_request *r, const char *path, struct stat *st)
         return -1;
     }
     /* The request's own file is opened as the stat it was routed with (its
-     * headers describe that one); any other path (a precompressed variant, an
-     * error page) as the file cache knows it now. */
+     * headers describe that one); any other path (a precompressed variant,
+     * auth_basic's user file) as the file cache knows it now. */
     const struct stat *known =
         r->fs_type == WS_FS_FILE && r->fs_path && strcmp(path, r->fs_path) == 0 ? &r->fs_stat : NULL;
     f->fd = fs_cache_open(path, known, st, &f->ref);
