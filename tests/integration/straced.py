@@ -45,17 +45,47 @@ def loop_tid(test):
     return kids[0][0]
 
 
+UNFINISHED = re.compile(r"^(\d+)\s+(.*) <unfinished \.\.\.>$")
+RESUMED = re.compile(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")
+
+
+def joined(raw):
+    """The trace's lines with each call that strace split back in one line.
+
+    When another thread's call comes between a call's start and its end, strace
+    writes "TID  name(args <unfinished ...>" and, later, "TID  <... name resumed>rest".
+    The two halves become "TID  name(argsrest" in the first half's place, so a
+    pattern sees the whole call (thread, arguments and result) and the index of
+    every line before it stays the same as the trace grows (tests slice the
+    trace at an earlier length). A half with no partner yet stays as it is."""
+    out, open_at = [], {}
+    for ln in raw:
+        m = UNFINISHED.match(ln)
+        if m:
+            open_at[m.group(1)] = len(out)
+            out.append(ln)
+            continue
+        m = RESUMED.match(ln)
+        if m and m.group(1) in open_at:
+            at = open_at.pop(m.group(1))
+            out[at] = UNFINISHED.match(out[at]).expand(r"\1  \2") + m.group(2)
+            continue
+        out.append(ln)
+    return out
+
+
 def lines(trace):
-    """The trace's lines once strace stopped writing (the same twice 0.1 s apart; at most 5 s)."""
+    """The trace's lines once strace stopped writing (the same twice 0.1 s apart; at most 5 s),
+    with split calls joined (joined())."""
     last = None
     for _ in range(50):
         with open(trace) as f:
             now = f.read().splitlines()
         if now == last:
-            return now
+            return joined(now)
         last = now
         time.sleep(0.1)
-    return last
+    return joined(last)
 
 
 def count(lines, pattern):
