@@ -30,7 +30,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define MAX_ENTRIES 4096
+#define MAX_ENTRIES FS_CACHE_MAX_ENTRIES
 /* Of them, names found missing (ENOENT) at most. Nothing leaves the table
  * before the next flush, so without a share of their own the misses (a
  * scanner's random 404s, the variants precompressed looks for beside every
@@ -393,6 +393,17 @@ static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **f
         return e->err;
     }
     C.misses++;
+    if (depth == 0 && C.n_entries >= MAX_ENTRIES) {
+        /* The table is full, so nothing found now is kept: walking up the
+         * folders would cost an lstat for each one not in the table (on a
+         * tree larger than the table, most), where the kernel answers the
+         * whole path in one call. */
+        char saved = buf[len];
+        buf[len] = '\0';
+        int err = stat(buf, st) < 0 ? errno : 0;
+        buf[len] = saved;
+        return err;
+    }
     int keep = C.n_entries < MAX_ENTRIES && depth < MAX_DEPTH;
     if (len > 1) {
         size_t plen = len;
@@ -428,13 +439,20 @@ static int lookup(char *buf, size_t len, int depth, struct stat *st, fs_file **f
     return err;
 }
 
+/* 1 when the table can keep path (len bytes): the cache is on, and the path
+ * is absolute (inotify watches name no working folder) and fits a buffer. */
+static int cacheable(const char *path, size_t len)
+{
+    return C.ifd >= 0 && path[0] == '/' && len < PATH_MAX;
+}
+
 /* As stat(path, st), and *e: the cache entry behind the answer (NULL when the
  * kernel was asked because path cannot be cached). */
 static int stat_entry(const char *path, struct stat *st, fs_file **e)
 {
     *e = NULL;
     size_t len = strlen(path);
-    if (C.ifd < 0 || path[0] != '/' || len >= PATH_MAX)
+    if (!cacheable(path, len))
         return stat(path, st);
     char buf[PATH_MAX];
     memcpy(buf, path, len + 1);
@@ -637,9 +655,9 @@ static fs_file *regular(fs_file *e)
 
 static fs_file *find_file(const char *path)
 {
-    if (C.ifd < 0 || path[0] != '/')
-        return NULL;
     size_t len = strlen(path);
+    if (!cacheable(path, len))
+        return NULL;
     return regular(find(path, len, path_hash(path, len)));
 }
 
@@ -652,7 +670,7 @@ static fs_file *find_file(const char *path)
 static fs_file *own_file(const char *path, int *missing)
 {
     *missing = 0;
-    if (C.ifd < 0 || path[0] != '/')
+    if (!cacheable(path, strlen(path)))
         return NULL;
     struct stat st;
     fs_file *e;

@@ -63,7 +63,8 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
 void fs_file_hold(fs_file *ref);
 void fs_file_release(void *ref); /* void *: usable as an outq release callback */
 
-/* Entries for names found missing the table keeps at most (fs_cache.c). */
+/* Entries the table keeps at most, and of them names found missing (fs_cache.c). */
+#define FS_CACHE_MAX_ENTRIES 4096
 #define FS_CACHE_MAX_MISSING 1024
 
 typedef struct {

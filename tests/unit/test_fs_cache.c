@@ -402,6 +402,37 @@ static void missing_names_keep_to_their_share(void **state)
     assert_int_equal(counters().missing, 0);
 }
 
+/* Once the table is full nothing more is kept, so a path it does not hold is
+ * asked of the kernel in one call: not by walking up its folders, which on a
+ * tree larger than the table are mostly not kept either (one lstat each). */
+static void a_full_table_asks_the_kernel_once(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(at("deep"), 0755), 0);
+    assert_int_equal(mkdir(at("deep/a"), 0755), 0);
+    assert_int_equal(mkdir(at("deep/a/b"), 0755), 0);
+    put("deep/a/b/leaf", "x");
+    char name[32];
+    for (int i = 0; i < FS_CACHE_MAX_ENTRIES; i++) {
+        snprintf(name, sizeof name, "f%04d", i);
+        put(name, "x");
+    }
+    settle();
+    struct stat st;
+    for (int i = 0; i < FS_CACHE_MAX_ENTRIES; i++) {
+        snprintf(name, sizeof name, "f%04d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), 0);
+    }
+    assert_int_equal(counters().entries, FS_CACHE_MAX_ENTRIES);
+    uint64_t misses = counters().misses;
+    assert_same_as_kernel(at("deep/a/b/leaf"));
+    assert_int_equal(counters().misses, misses + 1); /* not 4: deep, a, b, leaf */
+    assert_same_as_kernel(at("deep/a/b/none"));
+    assert_same_as_kernel(at("deep/a/b/leaf/"));    /* ENOTDIR */
+    assert_same_as_kernel(at("f0000/x"));           /* ENOTDIR, through a kept file */
+    assert_int_equal(counters().entries, FS_CACHE_MAX_ENTRIES);
+}
+
 /* The cache restarted as WEBSERV_FS_CACHE=off leaves it: not running. */
 static void restart_with_the_cache_off(void)
 {
@@ -814,6 +845,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_without_a_known_stat_uses_the_cache_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(open_with_the_cache_off_is_the_callers_until_release, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_names_keep_to_their_share, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_full_table_asks_the_kernel_once, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
