@@ -41,28 +41,29 @@ int peer_on_this_host(const struct sockaddr *local, const struct sockaddr *remot
            memcmp(&((const struct sockaddr_in6 *)local)->sin6_addr, r6, sizeof *r6) == 0;
 }
 
+#ifdef TCP_CONGESTION
 /* 1 when fd's congestion control paces its sends (BBR). */
 static int paces(int fd)
 {
-#ifdef TCP_CONGESTION
     char name[16] = "";
     socklen_t len = sizeof name - 1;
     return getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0 && strncmp(name, "bbr", 3) == 0;
-#else
-    (void)fd;
-    return 0;
-#endif
 }
 
 int same_host_unpace_listener(int fd, const struct sockaddr *bound)
 {
     if (!address_is_loopback(bound) || !paces(fd))
         return 0;
-#ifdef TCP_CONGESTION
     return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, SAME_HOST_CONGESTION, sizeof SAME_HOST_CONGESTION - 1) == 0
                ? 1
                : -1;
-#else
-    return 0;
-#endif
 }
+#else
+/* No per-socket congestion control on this system: nothing paces, nothing to undo. */
+int same_host_unpace_listener(int fd, const struct sockaddr *bound)
+{
+    (void)fd;
+    (void)bound;
+    return 0;
+}
+#endif
