@@ -17,6 +17,7 @@
 
 #include "config_internal.h"
 #include "core_keys.h"
+#include "fs_cache.h"
 #include "modules.h"
 #include "tls.h"
 
@@ -151,6 +152,10 @@ static int cfg_workers(cfg_ctx *x, ws_settings *top)
     if (core_key_int(top, SCOPE_TOP, "max_connections", &mc) < 0)
         return -1;
     x->c->max_connections = (int)mc;
+    long long fce = FS_CACHE_DEFAULT_ENTRIES;
+    if (core_key_int(top, SCOPE_TOP, "file_cache_entries", &fce) < 0)
+        return -1;
+    x->c->file_cache_entries = (int)fce;
     return 0;
 }
 

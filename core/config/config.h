@@ -142,6 +142,7 @@ typedef struct ws_config {
     size_t n_modules;
     int workers;         /* >= 1 ("auto" resolved) */
     int max_connections; /* per worker */
+    int file_cache_entries; /* paths each worker's file cache keeps (fs_cache.h) */
     const char *error_log;  /* "stderr" or an absolute file path */
     int log_level;          /* enum ws_log_level */
     const char *access_log; /* NULL (off), "stdout", or an absolute file path */

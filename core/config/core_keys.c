@@ -49,6 +49,9 @@ const core_key core_keys[] = {
      "Worker processes sharing the listen sockets, or \"auto\" for one per CPU"},
     {SCOPE_TOP, "max_connections", SETTINGS_INT, 1, 10000000, NULL, NOSUB, NULL, "1024", 0,
      "Open connections per worker; over it new connections wait in the backlog"},
+    {SCOPE_TOP, "file_cache_entries", SETTINGS_INT, 64, 1048576, NULL, NOSUB, NULL, "4096", 0,
+     "Paths whose stat each worker's file cache keeps (a quarter of them at most for names that "
+     "do not exist); each costs about 300 bytes and an inotify watch"},
     {SCOPE_TOP, "error_log", SETTINGS_STRING, 0, 0, NULL, NOSUB, "{\"minLength\": 1}", "\"stderr\"", 0,
      "\"stderr\" or a file path for the error log"},
     {SCOPE_TOP, "log_level", SETTINGS_STRING, 0, 0, log_levels, NOSUB, NULL, "\"info\"", 0,

@@ -30,15 +30,16 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define MAX_ENTRIES FS_CACHE_MAX_ENTRIES
+/* Entries the table keeps at most: "file_cache_entries" (fs_cache_start). */
+#define MAX_ENTRIES C.max_entries
 /* Of them, names found missing (ENOENT) at most. Nothing leaves the table
  * before the next flush, so without a share of their own the misses (a
  * scanner's random 404s, the variants precompressed looks for beside every
  * file) could fill it and leave the files that are there to the kernel.
  * Past this share a missing name is asked of the kernel each time (one
  * lstat), as when the cache is full. */
-#define MAX_MISSING FS_CACHE_MAX_MISSING
-#define N_SLOTS 8192  /* a power of two, twice MAX_ENTRIES: short probe runs */
+#define MAX_MISSING FS_CACHE_MISSING_SHARE(C.max_entries)
+#define N_SLOTS C.n_slots /* a power of two, at least twice MAX_ENTRIES: short probe runs */
 #define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
 #define MAX_DEPTH 64  /* folders above a cached path */
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
@@ -74,6 +75,7 @@ struct fs_file {
 static struct {
     loop *l;
     int ifd; /* -1: the cache is off */
+    size_t max_entries, n_slots; /* MAX_ENTRIES, N_SLOTS */
     fs_file **slots;
     /* The entries of the table, densely: emptying it walks these, not all
      * N_SLOTS slots (a flush per file created in a busy /tmp made that walk
@@ -208,13 +210,29 @@ static int open_watches(void)
     return 0;
 }
 
-int fs_cache_start(loop *l)
+/* The slots for a table of entries entries (at least 1): C.slots and the
+ * sizes that go with them, or -1 with everything as it was. */
+static int size_table(size_t entries)
+{
+    size_t n = 2;
+    while (n < 2 * entries)
+        n *= 2;
+    fs_file **slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return -1;
+    free(C.slots);
+    C.slots = slots;
+    C.n_slots = n;
+    C.max_entries = entries;
+    return 0;
+}
+
+int fs_cache_start(loop *l, size_t entries)
 {
     const char *env = getenv("WEBSERV_FS_CACHE");
     if (env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0))
         return -1;
-    C.slots = calloc(N_SLOTS, sizeof *C.slots);
-    if (!C.slots)
+    if (entries == 0 || size_table(entries) < 0)
         return -1;
     C.l = l;
     if (open_watches() < 0) {
@@ -317,7 +335,7 @@ static void reset(void)
 {
     empty_table();
     C.flushes++;
-    if (C.max_wd <= MAX_WATCHES) {
+    if ((size_t)C.max_wd <= MAX_WATCHES) { /* max_wd >= 0 */
         drain_events();
         return;
     }
@@ -340,6 +358,18 @@ void fs_cache_flush(void)
         jobs_spoil(-1, 1);
         reset();
     }
+}
+
+int fs_cache_resize(size_t entries)
+{
+    if (!C.slots || entries == C.max_entries)
+        return 0;
+    if (entries == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    fs_cache_flush(); /* the slots are empty now: none points into the old array */
+    return size_table(entries);
 }
 
 void fs_cache_stop(void)

@@ -25,9 +25,19 @@
 
 #include "loop.h"
 
-/* Start caching in this process, watching through loop l. 0, or -1 when the
- * cache stays off (every call below then goes to the kernel). */
-int fs_cache_start(loop *l);
+/* The table's size when the configuration does not set "file_cache_entries";
+ * of the entries, names found missing keep to a quarter (a scan of random
+ * missing paths cannot crowd out the files that are there). */
+#define FS_CACHE_DEFAULT_ENTRIES 4096
+#define FS_CACHE_MISSING_SHARE(entries) ((entries) / 4)
+
+/* Start caching in this process, watching through loop l, with room for
+ * entries paths (at least 1). 0, or -1 when the cache stays off (every call
+ * below then goes to the kernel). */
+int fs_cache_start(loop *l, size_t entries);
+/* A reload's new size: the table is emptied (as fs_cache_flush) when it
+ * changes. 0, or -1 (no memory, entries 0) with the old size kept. */
+int fs_cache_resize(size_t entries);
 void fs_cache_stop(void);
 /* Forget everything (also what a change event does). */
 void fs_cache_flush(void);
@@ -63,9 +73,6 @@ int fs_cache_open(const char *path, const struct stat *known, struct stat *st, f
 void fs_file_hold(fs_file *ref);
 void fs_file_release(void *ref); /* void *: usable as an outq release callback */
 
-/* Entries the table keeps at most, and of them names found missing (fs_cache.c). */
-#define FS_CACHE_MAX_ENTRIES 4096
-#define FS_CACHE_MAX_MISSING 1024
 
 typedef struct {
     uint64_t hits, misses, flushes;

@@ -289,6 +289,9 @@ static void reload(server *s)
     lc->refs = 1;
     live_config_unref(s->cfg);
     s->cfg = lc;
+    if (fs_cache_resize((size_t)c->file_cache_entries) < 0)
+        log_msg(WS_LOG_WARN, "WS0113", "reload: no memory for a file cache of %d entries; it keeps its old size",
+                c->file_cache_entries);
     fs_cache_flush(); /* a reload is also how to say "files changed" where inotify cannot see */
     warm_fs_cache(c);
     metrics_reload();
@@ -453,7 +456,7 @@ int server_run(const char *config_path, ws_config *cfg)
         config_free(cfg);
         return 1;
     }
-    if (fs_cache_start(s.loop) == 0) /* when it cannot start, every stat goes to the kernel */
+    if (fs_cache_start(s.loop, (size_t)cfg->file_cache_entries) == 0) /* when it cannot start, every stat goes to the kernel */
         warm_fs_cache(cfg);
     s.cfg = calloc(1, sizeof *s.cfg);
     s.cfg->c = cfg;

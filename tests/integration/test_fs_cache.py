@@ -144,6 +144,32 @@ class FsCacheTest(harness.ServerTestCase):
                 f.write("off %d" % i)
             self.assertEqual(self.get(c, "/small.txt"), (200, b"off %d" % i))
 
+    def test_a_small_table_and_a_reload_that_grows_it(self):
+        """"file_cache_entries": with a table smaller than the files served,
+        every answer is still the file's current content; a reload with another
+        size empties the table and serves on."""
+        for i in range(100):
+            self.write("many/f%03d.txt" % i, "v0 %d" % i)
+        cfg = self.base_config()
+        cfg["file_cache_entries"] = 64
+        self.start(cfg)
+        c = self.conn()
+        for i in range(100):
+            self.assertEqual(self.get(c, "/many/f%03d.txt" % i), (200, b"v0 %d" % i))
+        for i in (0, 50, 99):  # kept in the table, and past it
+            self.write("many/f%03d.txt" % i, "v1 %d" % i)
+            self.assertEqual(self.get(c, "/many/f%03d.txt" % i), (200, b"v1 %d" % i))
+        cfg["file_cache_entries"] = 256
+        self.server.write_config(cfg)
+        self.server.reload_once()
+        self.assertIn("WS0104", self.server.stderr())  # reloaded
+        self.assertNotIn("WS0113", self.server.stderr())
+        for i in range(100):
+            self.assertEqual(self.get(c, "/many/f%03d.txt" % i)[0], 200)
+        self.write("many/f010.txt", "v2")
+        self.assertEqual(self.get(c, "/many/f010.txt"), (200, b"v2"))
+
+
 class ListingCacheTest(harness.ServerTestCase):
     """A listing is kept while the folder is unchanged; every kind of change
     to it shows in the very next listing."""

@@ -52,6 +52,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->n_modules, 0);
     assert_int_equal(c->workers, 1);
     assert_int_equal(c->max_connections, 1024);
+    assert_int_equal(c->file_cache_entries, 4096);
     assert_string_equal(c->error_log, "stderr");
     assert_int_equal(c->log_level, WS_LOG_INFO);
     assert_null(c->access_log);
@@ -95,13 +96,15 @@ static void test_defaults(void **state)
 static void test_top_level_values(void **state)
 {
     (void)state;
-    ws_config *c = must_load("{\"workers\": 3, \"max_connections\": 50, \"error_log\": \"logs/err.log\","
+    ws_config *c = must_load("{\"workers\": 3, \"max_connections\": 50, \"file_cache_entries\": 20000,"
+                             " \"error_log\": \"logs/err.log\","
                              " \"log_level\": \"debug\", \"access_log\": \"stdout\","
                              " \"timeouts\": {\"header\": 2.5, \"body\": 0, \"keepalive\": 1, \"send\": 7, \"shutdown\": 0.001},"
                              " \"limits\": {\"header_size\": \"32K\"},"
                              " \"mime_types\": {\".MD\": \"text/x-md\", \"foo\": \"app/foo\"}," MIN_REST);
     assert_int_equal(c->workers, 3);
     assert_int_equal(c->max_connections, 50);
+    assert_int_equal(c->file_cache_entries, 20000);
     char want[400];
     snprintf(want, sizeof want, "%s/logs/err.log", cfgtest_dir);
     assert_string_equal(c->error_log, want);
@@ -144,6 +147,7 @@ static void test_top_level_errors(void **state)
     expect_err("{\"workers\": 0," MIN_REST, "workers: must be between 1 and");
     expect_err("{\"workers\": 1.5," MIN_REST, "workers: expected a number of processes");
     expect_err("{\"max_connections\": \"x\"," MIN_REST, "max_connections: expected an integer");
+    expect_err("{\"file_cache_entries\": 10," MIN_REST, "file_cache_entries: must be between 64 and 1048576");
     expect_err("{\"log_level\": \"loud\"," MIN_REST, "log_level: expected \"error\", \"warn\", \"info\" or \"debug\"");
     expect_err("{\"error_log\": 5," MIN_REST, "error_log: expected a string");
     expect_err("{\"access_log\": \"\"," MIN_REST, "access_log: expected \"off\"");

@@ -51,7 +51,7 @@ static int setup(void **state)
     L = loop_new(LOOP_BACKEND_EPOLL, 64);
     assert_non_null(L);
     unsetenv("WEBSERV_FS_CACHE");
-    assert_int_equal(fs_cache_start(L), 0);
+    assert_int_equal(fs_cache_start(L, FS_CACHE_DEFAULT_ENTRIES), 0);
     return 0;
 }
 
@@ -386,12 +386,12 @@ static void missing_names_keep_to_their_share(void **state)
     settle();
     char name[32];
     struct stat st;
-    for (int i = 0; i < 4 * FS_CACHE_MAX_MISSING + 100; i++) {
+    for (int i = 0; i < 4 * FS_CACHE_MISSING_SHARE(FS_CACHE_DEFAULT_ENTRIES) + 100; i++) {
         snprintf(name, sizeof name, "missing-%05d", i);
         assert_int_equal(fs_cache_stat(at(name), &st), -1);
         assert_int_equal(errno, ENOENT);
     }
-    assert_int_equal(counters().missing, FS_CACHE_MAX_MISSING);
+    assert_int_equal(counters().missing, FS_CACHE_MISSING_SHARE(FS_CACHE_DEFAULT_ENTRIES));
     assert_same_as_kernel(at("missing-00001"));  /* kept */
     assert_same_as_kernel(at("missing-04000")); /* asked of the kernel */
     assert_int_equal(fs_cache_stat(at("there"), &st), 0);
@@ -413,24 +413,62 @@ static void a_full_table_asks_the_kernel_once(void **state)
     assert_int_equal(mkdir(at("deep/a/b"), 0755), 0);
     put("deep/a/b/leaf", "x");
     char name[32];
-    for (int i = 0; i < FS_CACHE_MAX_ENTRIES; i++) {
+    for (int i = 0; i < FS_CACHE_DEFAULT_ENTRIES; i++) {
         snprintf(name, sizeof name, "f%04d", i);
         put(name, "x");
     }
     settle();
     struct stat st;
-    for (int i = 0; i < FS_CACHE_MAX_ENTRIES; i++) {
+    for (int i = 0; i < FS_CACHE_DEFAULT_ENTRIES; i++) {
         snprintf(name, sizeof name, "f%04d", i);
         assert_int_equal(fs_cache_stat(at(name), &st), 0);
     }
-    assert_int_equal(counters().entries, FS_CACHE_MAX_ENTRIES);
+    assert_int_equal(counters().entries, FS_CACHE_DEFAULT_ENTRIES);
     uint64_t misses = counters().misses;
     assert_same_as_kernel(at("deep/a/b/leaf"));
     assert_int_equal(counters().misses, misses + 1); /* not 4: deep, a, b, leaf */
     assert_same_as_kernel(at("deep/a/b/none"));
     assert_same_as_kernel(at("deep/a/b/leaf/"));    /* ENOTDIR */
     assert_same_as_kernel(at("f0000/x"));           /* ENOTDIR, through a kept file */
-    assert_int_equal(counters().entries, FS_CACHE_MAX_ENTRIES);
+    assert_int_equal(counters().entries, FS_CACHE_DEFAULT_ENTRIES);
+}
+
+/* "file_cache_entries": a smaller table keeps that many paths, a quarter of
+ * them for missing names; a reload's new size empties the table and holds. */
+static void the_table_keeps_its_configured_size(void **state)
+{
+    (void)state;
+    fs_cache_stop();
+    assert_int_equal(fs_cache_start(L, 64), 0);
+    char name[32];
+    struct stat st;
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        put(name, "x");
+    }
+    settle();
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), 0);
+        snprintf(name, sizeof name, "none%03d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), -1);
+    }
+    assert_int_equal(counters().entries, 64);
+    assert_int_equal(counters().missing, FS_CACHE_MISSING_SHARE(64));
+    assert_same_as_kernel(at("f099"));
+
+    assert_int_equal(fs_cache_resize(64), 0); /* the same size: nothing to do */
+    assert_int_equal(counters().entries, 64);
+    assert_int_equal(fs_cache_resize(256), 0);
+    assert_int_equal(counters().entries, 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        assert_int_equal(fs_cache_stat(at(name), &st), 0);
+    }
+    assert_true(counters().entries >= 100); /* and the folders above them */
+    assert_int_equal(fs_cache_resize(0), -1);
+    assert_true(counters().entries >= 100); /* refused: kept as it was */
+    assert_same_as_kernel(at("f050"));
 }
 
 /* The cache restarted as WEBSERV_FS_CACHE=off leaves it: not running. */
@@ -438,7 +476,7 @@ static void restart_with_the_cache_off(void)
 {
     fs_cache_stop();
     setenv("WEBSERV_FS_CACHE", "off", 1);
-    assert_int_equal(fs_cache_start(L), -1);
+    assert_int_equal(fs_cache_start(L, FS_CACHE_DEFAULT_ENTRIES), -1);
     unsetenv("WEBSERV_FS_CACHE");
 }
 
@@ -458,7 +496,7 @@ static void open_with_the_cache_off_is_the_callers_until_release(void **state)
     assert_int_equal(fcntl(fd, F_GETFD), -1);
     assert_int_equal(fs_cache_open(at("nope"), NULL, &st, &ref), -1);
     assert_int_equal(errno, ENOENT);
-    assert_int_equal(fs_cache_start(L), 0); /* for teardown */
+    assert_int_equal(fs_cache_start(L, FS_CACHE_DEFAULT_ENTRIES), 0); /* for teardown */
 }
 
 static void off_by_environment(void **state)
@@ -470,7 +508,7 @@ static void off_by_environment(void **state)
     assert_int_equal(fs_cache_stat(at("a"), &st), 0);
     assert_int_equal(fs_cache_stat(at("a"), &st), 0);
     assert_int_equal(counters().active, 0);
-    assert_int_equal(fs_cache_start(L), 0); /* for teardown */
+    assert_int_equal(fs_cache_start(L, FS_CACHE_DEFAULT_ENTRIES), 0); /* for teardown */
 }
 
 /* A flush empties every entry however many there are (the table keeps a
@@ -690,7 +728,7 @@ static void a_restart_during_the_watching_drops_it(void **state)
     gate_close();
     assert_int_equal(fs_cache_dir_version(at("d")), 0);
     fs_cache_stop();
-    assert_int_equal(fs_cache_start(L), 0);
+    assert_int_equal(fs_cache_start(L, FS_CACHE_DEFAULT_ENTRIES), 0);
     gate_open();
     wait_jobs();
     assert_int_equal(fs_cache_dir_version(at("d")), 0);
@@ -846,6 +884,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_with_the_cache_off_is_the_callers_until_release, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_names_keep_to_their_share, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_table_asks_the_kernel_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_table_keeps_its_configured_size, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
