@@ -335,22 +335,30 @@ def _probe_gets(port, stop, results):
     """GetProbe's loop, in its own process: a static GET /index.html every 20 ms on one
     keep-alive connection until stop is set; sends (waits in ms, errors) back. It shares the
     client CPU with the uploading client, which keeps that CPU busy: a higher priority lets it
-    run as soon as its answer arrives instead of after the uploader's time slice. The connection
-    is made, and answers one GET, before any wait is timed: the first connect of a new process
-    costs the client about 9 ms whatever the server (Python's first name lookup; by hand, on an
-    idle webserv, lighttpd and nginx alike), which the worst wait counted as the server's."""
+    run as soon as its answer arrives instead of after the uploader's time slice. The first
+    connection is made, and answers one GET, before any wait is timed: the first connect of a new
+    process costs the client about 9 ms whatever the server (Python's first name lookup; by hand,
+    on an idle webserv, lighttpd and nginx alike), which the worst wait counted as the server's.
+    A reconnect after an error is timed with its GET: a server that dropped the probe waited."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, -10)
     except OSError:
         pass  # not root: the figures then include the client's own scheduling waits
     req = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     lat, errors, s = [], 0, None
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        _probe_exchange(s, req)
+    except OSError:
+        errors += 1
+        if s:
+            s.close()
+        s = None
     while not stop.is_set():
         try:
+            t = time.monotonic()
             if s is None:
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                _probe_exchange(s, req)
-            t = time.monotonic()
             _probe_exchange(s, req)
             lat.append((time.monotonic() - t) * 1000)
         except OSError:

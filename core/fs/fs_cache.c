@@ -39,7 +39,7 @@
  * Past this share a missing name is asked of the kernel each time (one
  * lstat), as when the cache is full. */
 #define MAX_MISSING FS_CACHE_MISSING_SHARE(C.max_entries)
-#define N_SLOTS C.n_slots /* a power of two, at least twice MAX_ENTRIES: short probe runs */
+#define N_SLOTS C.n_slots /* a power of two, at least twice MAX_LIVE: short probe runs */
 #define MAX_OPEN 256  /* cached descriptors; past that a caller gets its own */
 #define MAX_DEPTH 64  /* folders above a cached path */
 #define MAX_LISTED 20000 /* entries of a folder fs_cache_dir_version watches */
@@ -214,8 +214,11 @@ static int open_watches(void)
  * sizes that go with them, or -1 with everything as it was. */
 static int size_table(size_t entries)
 {
+    /* Room for twice what the table can hold: entries, plus the folders of
+     * the path that took the last one (MAX_LIVE). A table with no empty
+     * slot would make a probe run forever. */
     size_t n = 2;
-    while (n < 2 * entries)
+    while (n < 2 * (entries + MAX_DEPTH + 1))
         n *= 2;
     fs_file **slots = calloc(n, sizeof *slots);
     if (!slots)
@@ -369,7 +372,17 @@ int fs_cache_resize(size_t entries)
         return -1;
     }
     fs_cache_flush(); /* the slots are empty now: none points into the old array */
-    return size_table(entries);
+    if (size_table(entries) < 0)
+        return -1;
+    /* A smaller table: the dense list regrows to the new bound, and watches
+     * beyond the new MAX_WATCHES go now (a fresh instance), not at some
+     * later change. */
+    free(C.live);
+    C.live = NULL;
+    C.live_cap = 0;
+    if (C.ifd >= 0 && (size_t)C.max_wd > MAX_WATCHES)
+        reset();
+    return 0;
 }
 
 void fs_cache_stop(void)

@@ -45,8 +45,8 @@ def loop_tid(test):
     return kids[0][0]
 
 
-UNFINISHED = re.compile(r"^(\d+)\s+(.*) <unfinished \.\.\.>$")
-RESUMED = re.compile(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")
+UNFINISHED = re.compile(r"^(\d+)\s+((\w+)\(.*) <unfinished \.\.\.>$")
+RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (\w+) resumed>(.*)$")
 
 
 def joined(raw):
@@ -57,7 +57,9 @@ def joined(raw):
     The two halves become "TID  name(argsrest" in the first half's place, so a
     pattern sees the whole call (thread, arguments and result) and the index of
     every line before it stays the same as the trace grows (tests slice the
-    trace at an earlier length). A half with no partner yet stays as it is."""
+    trace at an earlier length). So a call that began before such a slice and
+    ended after it falls outside the slice: count calls that start after it.
+    Halves pair by thread and call name; a half with no partner stays as it is."""
     out, open_at = [], {}
     for ln in raw:
         m = UNFINISHED.match(ln)
@@ -66,9 +68,10 @@ def joined(raw):
             out.append(ln)
             continue
         m = RESUMED.match(ln)
-        if m and m.group(1) in open_at:
-            at = open_at.pop(m.group(1))
-            out[at] = UNFINISHED.match(out[at]).expand(r"\1  \2") + m.group(2)
+        at = open_at.get(m.group(1)) if m else None
+        if at is not None and UNFINISHED.match(out[at]).group(3) == m.group(2):
+            del open_at[m.group(1)]
+            out[at] = UNFINISHED.match(out[at]).expand(r"\1  \2") + m.group(3)
             continue
         out.append(ln)
     return out

@@ -5,10 +5,19 @@ import json
 import os
 import re
 import shutil
+import signal
 import threading
+import time
 
 import harness
 import proctree
+import straced
+
+
+def get(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, r.read()
 
 
 class FsCacheTest(harness.ServerTestCase):
@@ -144,30 +153,58 @@ class FsCacheTest(harness.ServerTestCase):
                 f.write("off %d" % i)
             self.assertEqual(self.get(c, "/small.txt"), (200, b"off %d" % i))
 
-    def test_a_small_table_and_a_reload_that_grows_it(self):
-        """"file_cache_entries": with a table smaller than the files served,
-        every answer is still the file's current content; a reload with another
-        size empties the table and serves on."""
+
+class FileCacheSizeTest(harness.ServerTestCase):
+    """"file_cache_entries", seen in the worker's system calls: a second pass
+    over 100 files stats again the files a 64-entry table could not keep, and
+    none once a reload made it 256; every answer is the file's content."""
+
+    def tearDown(self):
+        if self.servers:
+            straced.stop(self.server)
+        super().tearDown()
+
+    def path_stats(self, trace, before):
+        """stat/lstat calls by path on the files under /many/ after line `before`."""
+        return straced.count(straced.lines(trace)[before:],
+                             r'newfstatat\(AT_FDCWD, "%s/many/f\d+\.txt"' % re.escape(self.root))
+
+    def two_passes(self, c, trace, version):
+        for _ in range(2):
+            before = len(straced.lines(trace))
+            for i in range(100):
+                self.assertEqual(get(c, "/many/f%03d.txt" % i), (200, b"%s %d" % (version, i)))
+        return self.path_stats(trace, before)
+
+    def test_the_size_holds_and_a_reload_changes_it(self):
         for i in range(100):
             self.write("many/f%03d.txt" % i, "v0 %d" % i)
         cfg = self.base_config()
         cfg["file_cache_entries"] = 64
-        self.start(cfg)
+        trace = straced.start(self, "newfstatat", strings=256, config=cfg)
         c = self.conn()
-        for i in range(100):
-            self.assertEqual(self.get(c, "/many/f%03d.txt" % i), (200, b"v0 %d" % i))
+        small = self.two_passes(c, trace, b"v0")
+        print("second pass, 64 entries: %d path stats" % small)
+        self.assertGreaterEqual(small, 100 - 64, "a 64-entry table kept them all")
         for i in (0, 50, 99):  # kept in the table, and past it
             self.write("many/f%03d.txt" % i, "v1 %d" % i)
-            self.assertEqual(self.get(c, "/many/f%03d.txt" % i), (200, b"v1 %d" % i))
+            self.assertEqual(get(c, "/many/f%03d.txt" % i), (200, b"v1 %d" % i))
+        for i in range(100):
+            self.write("many/f%03d.txt" % i, "v2 %d" % i)
+
         cfg["file_cache_entries"] = 256
         self.server.write_config(cfg)
-        self.server.reload_once()
-        self.assertIn("WS0104", self.server.stderr())  # reloaded
+        reloaded = self.server.stderr().count("WS0104")
+        ((pid, _),) = proctree.children(self.server.proc.pid)
+        os.kill(pid, signal.SIGHUP)  # webserv's own: strace, signalled, would detach
+        deadline = time.monotonic() + 10
+        while self.server.stderr().count("WS0104") == reloaded and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreater(self.server.stderr().count("WS0104"), reloaded, self.server.stderr())
         self.assertNotIn("WS0113", self.server.stderr())
-        for i in range(100):
-            self.assertEqual(self.get(c, "/many/f%03d.txt" % i)[0], 200)
-        self.write("many/f010.txt", "v2")
-        self.assertEqual(self.get(c, "/many/f010.txt"), (200, b"v2"))
+        self.assertEqual(self.two_passes(c, trace, b"v2"), 0, "a 256-entry table stats again")
+        self.write("many/f010.txt", "v3")
+        self.assertEqual(get(c, "/many/f010.txt"), (200, b"v3"))
 
 
 class ListingCacheTest(harness.ServerTestCase):

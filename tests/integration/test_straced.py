@@ -32,6 +32,20 @@ class JoinedTest(unittest.TestCase):
         before = len(straced.joined(early))
         self.assertEqual(straced.joined(later)[before:], ["12  close(4) = 0"])
 
+    def test_halves_of_other_calls_stay_apart(self):
+        """A resumed half of another name (an execve finishing under the
+        leader's id) and the signal and exit lines strace writes between."""
+        raw = ["10  wait4(-1 <unfinished ...>",
+               "10  --- SIGCHLD {si_signo=SIGCHLD} ---",
+               "10  <... execve resumed>) = 0",
+               "10  <... wait4 resumed>, NULL, 0, NULL) = 12",
+               "12  +++ exited with 0 +++"]
+        self.assertEqual(straced.joined(raw),
+                         ["10  wait4(-1, NULL, 0, NULL) = 12",
+                          "10  --- SIGCHLD {si_signo=SIGCHLD} ---",
+                          "10  <... execve resumed>) = 0",
+                          "12  +++ exited with 0 +++"])
+
     def test_half_without_partner_stays(self):
         raw = ["12  <... accept4 resumed>, NULL, SOCK_NONBLOCK) = 7",
                "13  futex(0x5, FUTEX_WAIT <unfinished ...>"]

@@ -459,8 +459,15 @@ static void the_table_keeps_its_configured_size(void **state)
 
     assert_int_equal(fs_cache_resize(64), 0); /* the same size: nothing to do */
     assert_int_equal(counters().entries, 64);
+    fs_file *ref;
+    int fd = fs_cache_open(at("f000"), NULL, &st, &ref); /* held across the resize */
+    assert_true(fd >= 0);
     assert_int_equal(fs_cache_resize(256), 0);
     assert_int_equal(counters().entries, 0);
+    char c = 0;
+    assert_int_equal(pread(fd, &c, 1, 0), 1);
+    assert_int_equal(c, 'x');
+    fs_file_release(ref);
     for (int i = 0; i < 100; i++) {
         snprintf(name, sizeof name, "f%03d", i);
         assert_int_equal(fs_cache_stat(at(name), &st), 0);
@@ -469,6 +476,24 @@ static void the_table_keeps_its_configured_size(void **state)
     assert_int_equal(fs_cache_resize(0), -1);
     assert_true(counters().entries >= 100); /* refused: kept as it was */
     assert_same_as_kernel(at("f050"));
+}
+
+/* The smallest table still has an empty slot for every probe: a path whose
+ * folders alone outnumber the entries is answered, and so is the next one. */
+static void a_table_of_one_entry_answers(void **state)
+{
+    (void)state;
+    fs_cache_stop();
+    assert_int_equal(fs_cache_start(L, 1), 0);
+    assert_int_equal(mkdir(at("a"), 0755), 0);
+    assert_int_equal(mkdir(at("a/b"), 0755), 0);
+    put("a/b/c", "x");
+    put("d", "x");
+    settle();
+    assert_same_as_kernel(at("a/b/c"));
+    assert_same_as_kernel(at("d"));
+    assert_same_as_kernel(at("a/b/none"));
+    assert_same_as_kernel(at("a/b/c"));
 }
 
 /* The cache restarted as WEBSERV_FS_CACHE=off leaves it: not running. */
@@ -885,6 +910,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_names_keep_to_their_share, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_table_asks_the_kernel_once, setup, teardown),
         cmocka_unit_test_setup_teardown(the_table_keeps_its_configured_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_table_of_one_entry_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(off_by_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(dir_version_watches_on_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flush_during_the_watching_drops_it, setup, teardown),
