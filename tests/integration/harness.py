@@ -208,11 +208,15 @@ class Server:
             self.reload_once()
         return None
 
-    def reload_once(self):
+    def reload_once(self, pid=None):
         """SIGHUP (re-read the same config) and wait until it is done, so every
-        test under valgrind also frees a replaced configuration."""
+        test under valgrind also frees a replaced configuration. pid: the
+        process to signal when it is not the one started (webserv under strace)."""
         before = self.stderr().count("WS0104")
-        self.proc.send_signal(signal.SIGHUP)
+        if pid is None:
+            self.proc.send_signal(signal.SIGHUP)
+        else:
+            os.kill(pid, signal.SIGHUP)
         t0 = time.time()
         while time.time() < t0 + 10 * SLOW and self.proc.poll() is None:
             err = self.stderr()

@@ -60,18 +60,18 @@ def joined(raw):
     trace at an earlier length). So a call that began before such a slice and
     ended after it falls outside the slice: count calls that start after it.
     Halves pair by thread and call name; a half with no partner stays as it is."""
-    out, open_at = [], {}
+    out, open_at = [], {}  # thread id -> (index in out, its first half's match)
     for ln in raw:
         m = UNFINISHED.match(ln)
         if m:
-            open_at[m.group(1)] = len(out)
+            open_at[m.group(1)] = (len(out), m)
             out.append(ln)
             continue
         m = RESUMED.match(ln)
-        at = open_at.get(m.group(1)) if m else None
-        if at is not None and UNFINISHED.match(out[at]).group(3) == m.group(2):
+        at, first = open_at.get(m.group(1), (None, None)) if m else (None, None)
+        if first and first.group(3) == m.group(2):
             del open_at[m.group(1)]
-            out[at] = UNFINISHED.match(out[at]).expand(r"\1  \2") + m.group(3)
+            out[at] = first.expand(r"\1  \2") + m.group(3)
             continue
         out.append(ln)
     return out

@@ -5,9 +5,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import threading
-import time
 
 import harness
 import proctree
@@ -29,18 +27,13 @@ class FsCacheTest(harness.ServerTestCase):
         self.write("big.bin", b"B" * 200000)
         self.write("sub/page.txt", "in sub")
 
-    def get(self, conn, path):
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-
     def test_in_place_writes_are_seen_at_once(self):
         self.start()
         c = self.conn()
         for i in range(200):
             with open(self.small, "w") as f:
                 f.write("version %d" % i)
-            self.assertEqual(self.get(c, "/small.txt"), (200, b"version %d" % i))
+            self.assertEqual(get(c, "/small.txt"), (200, b"version %d" % i))
 
     def test_new_connections_in_a_burst_see_changes(self):
         """A new connection's request is read in the round that accepts it
@@ -87,7 +80,7 @@ class FsCacheTest(harness.ServerTestCase):
                 with open(tmp, "wb") as f:
                     f.write(body)
                 os.rename(tmp, self.big)  # a new inode under the old name
-            status, got = self.get(c, "/big.bin")
+            status, got = get(c, "/big.bin")
             self.assertEqual(status, 200)
             self.assertEqual(len(got), len(body))
             self.assertEqual(got, body)
@@ -96,29 +89,29 @@ class FsCacheTest(harness.ServerTestCase):
         self.start()
         c = self.conn()
         for _ in range(20):
-            self.assertEqual(self.get(c, "/big.bin")[0], 200)
-            self.assertEqual(self.get(c, "/sub/page.txt"), (200, b"in sub"))
+            self.assertEqual(get(c, "/big.bin")[0], 200)
+            self.assertEqual(get(c, "/sub/page.txt"), (200, b"in sub"))
             os.unlink(self.big)
-            self.assertEqual(self.get(c, "/big.bin")[0], 404)
+            self.assertEqual(get(c, "/big.bin")[0], 404)
             with open(self.big, "wb") as f:
                 f.write(b"again")
-            self.assertEqual(self.get(c, "/big.bin"), (200, b"again"))
+            self.assertEqual(get(c, "/big.bin"), (200, b"again"))
             os.rename(os.path.join(self.root, "sub"), os.path.join(self.root, "gone"))
-            self.assertEqual(self.get(c, "/sub/page.txt")[0], 404)
-            self.assertEqual(self.get(c, "/gone/page.txt"), (200, b"in sub"))
+            self.assertEqual(get(c, "/sub/page.txt")[0], 404)
+            self.assertEqual(get(c, "/gone/page.txt"), (200, b"in sub"))
             os.rename(os.path.join(self.root, "gone"), os.path.join(self.root, "sub"))
 
     def test_a_folder_appearing_in_place_of_a_file(self):
         self.start()
         c = self.conn()
-        self.assertEqual(self.get(c, "/small.txt")[0], 200)
+        self.assertEqual(get(c, "/small.txt")[0], 200)
         os.unlink(self.small)
         os.mkdir(self.small)
         with open(os.path.join(self.small, "inner"), "w") as f:
             f.write("inner")
-        self.assertEqual(self.get(c, "/small.txt/inner"), (200, b"inner"))
+        self.assertEqual(get(c, "/small.txt/inner"), (200, b"inner"))
         shutil.rmtree(self.small)
-        self.assertEqual(self.get(c, "/small.txt/inner")[0], 404)
+        self.assertEqual(get(c, "/small.txt/inner")[0], 404)
 
     def test_a_swapped_symlink_is_followed_at_once(self):
         dirs = [os.path.join(self.tmp, n) for n in ("a", "b")]
@@ -134,16 +127,16 @@ class FsCacheTest(harness.ServerTestCase):
             if os.path.lexists(link):
                 os.unlink(link)
             os.symlink(d, link)
-            self.assertEqual(self.get(c, "/current/f.txt"), (200, b"gen %d" % i))
+            self.assertEqual(get(c, "/current/f.txt"), (200, b"gen %d" % i))
             # The file behind the link changes: no event in any watched folder.
             with open(os.path.join(d, "f.txt"), "w") as f:
                 f.write("gen %d, again" % i)
-            self.assertEqual(self.get(c, "/current/f.txt"), (200, b"gen %d, again" % i))
+            self.assertEqual(get(c, "/current/f.txt"), (200, b"gen %d, again" % i))
             # A name appearing in the link's target folder (no watch there either).
-            self.assertEqual(self.get(c, "/current/new%d.txt" % i)[0], 404)
+            self.assertEqual(get(c, "/current/new%d.txt" % i)[0], 404)
             with open(os.path.join(d, "new%d.txt" % i), "w") as f:
                 f.write("new")
-            self.assertEqual(self.get(c, "/current/new%d.txt" % i), (200, b"new"))
+            self.assertEqual(get(c, "/current/new%d.txt" % i), (200, b"new"))
 
     def test_off_by_environment_still_serves(self):
         self.start(env={"WEBSERV_FS_CACHE": "off"})
@@ -151,7 +144,7 @@ class FsCacheTest(harness.ServerTestCase):
         for i in range(5):
             with open(self.small, "w") as f:
                 f.write("off %d" % i)
-            self.assertEqual(self.get(c, "/small.txt"), (200, b"off %d" % i))
+            self.assertEqual(get(c, "/small.txt"), (200, b"off %d" % i))
 
 
 class FileCacheSizeTest(harness.ServerTestCase):
@@ -196,10 +189,7 @@ class FileCacheSizeTest(harness.ServerTestCase):
         self.server.write_config(cfg)
         reloaded = self.server.stderr().count("WS0104")
         ((pid, _),) = proctree.children(self.server.proc.pid)
-        os.kill(pid, signal.SIGHUP)  # webserv's own: strace, signalled, would detach
-        deadline = time.monotonic() + 10
-        while self.server.stderr().count("WS0104") == reloaded and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.server.reload_once(pid)  # webserv's own: strace, signalled, would detach
         self.assertGreater(self.server.stderr().count("WS0104"), reloaded, self.server.stderr())
         self.assertNotIn("WS0113", self.server.stderr())
         self.assertEqual(self.two_passes(c, trace, b"v2"), 0, "a 256-entry table stats again")

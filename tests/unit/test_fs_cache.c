@@ -43,6 +43,28 @@ static void put(const char *name, const char *text)
     fclose(f);
 }
 
+/* Folder name with n files f000, f001, ... of one byte each. */
+static void make_folder(const char *name, int n)
+{
+    assert_int_equal(mkdir(at(name), 0755), 0);
+    char entry[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(entry, sizeof entry, "%s/f%03d", name, i);
+        put(entry, "x");
+    }
+}
+
+/* Every file make_folder(name, n) made is there, by the cache's stat. */
+static void stat_each(const char *name, int n)
+{
+    char entry[64];
+    struct stat st;
+    for (int i = 0; i < n; i++) {
+        snprintf(entry, sizeof entry, "%s/f%03d", name, i);
+        assert_int_equal(fs_cache_stat(at(entry), &st), 0);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -412,24 +434,16 @@ static void a_full_table_asks_the_kernel_once(void **state)
     assert_int_equal(mkdir(at("deep/a"), 0755), 0);
     assert_int_equal(mkdir(at("deep/a/b"), 0755), 0);
     put("deep/a/b/leaf", "x");
-    char name[32];
-    for (int i = 0; i < FS_CACHE_DEFAULT_ENTRIES; i++) {
-        snprintf(name, sizeof name, "f%04d", i);
-        put(name, "x");
-    }
+    make_folder("many", FS_CACHE_DEFAULT_ENTRIES);
     settle();
-    struct stat st;
-    for (int i = 0; i < FS_CACHE_DEFAULT_ENTRIES; i++) {
-        snprintf(name, sizeof name, "f%04d", i);
-        assert_int_equal(fs_cache_stat(at(name), &st), 0);
-    }
+    stat_each("many", FS_CACHE_DEFAULT_ENTRIES);
     assert_int_equal(counters().entries, FS_CACHE_DEFAULT_ENTRIES);
     uint64_t misses = counters().misses;
     assert_same_as_kernel(at("deep/a/b/leaf"));
     assert_int_equal(counters().misses, misses + 1); /* not 4: deep, a, b, leaf */
     assert_same_as_kernel(at("deep/a/b/none"));
     assert_same_as_kernel(at("deep/a/b/leaf/"));    /* ENOTDIR */
-    assert_same_as_kernel(at("f0000/x"));           /* ENOTDIR, through a kept file */
+    assert_same_as_kernel(at("many/f000/x"));       /* ENOTDIR, through a kept file */
     assert_int_equal(counters().entries, FS_CACHE_DEFAULT_ENTRIES);
 }
 
@@ -440,27 +454,24 @@ static void the_table_keeps_its_configured_size(void **state)
     (void)state;
     fs_cache_stop();
     assert_int_equal(fs_cache_start(L, 64), 0);
+    make_folder("m", 100);
+    settle();
     char name[32];
     struct stat st;
     for (int i = 0; i < 100; i++) {
-        snprintf(name, sizeof name, "f%03d", i);
-        put(name, "x");
-    }
-    settle();
-    for (int i = 0; i < 100; i++) {
-        snprintf(name, sizeof name, "f%03d", i);
+        snprintf(name, sizeof name, "m/f%03d", i);
         assert_int_equal(fs_cache_stat(at(name), &st), 0);
-        snprintf(name, sizeof name, "none%03d", i);
+        snprintf(name, sizeof name, "m/none%03d", i);
         assert_int_equal(fs_cache_stat(at(name), &st), -1);
     }
     assert_int_equal(counters().entries, 64);
     assert_int_equal(counters().missing, FS_CACHE_MISSING_SHARE(64));
-    assert_same_as_kernel(at("f099"));
+    assert_same_as_kernel(at("m/f099"));
 
     assert_int_equal(fs_cache_resize(64), 0); /* the same size: nothing to do */
     assert_int_equal(counters().entries, 64);
     fs_file *ref;
-    int fd = fs_cache_open(at("f000"), NULL, &st, &ref); /* held across the resize */
+    int fd = fs_cache_open(at("m/f000"), NULL, &st, &ref); /* held across the resize */
     assert_true(fd >= 0);
     assert_int_equal(fs_cache_resize(256), 0);
     assert_int_equal(counters().entries, 0);
@@ -468,14 +479,11 @@ static void the_table_keeps_its_configured_size(void **state)
     assert_int_equal(pread(fd, &c, 1, 0), 1);
     assert_int_equal(c, 'x');
     fs_file_release(ref);
-    for (int i = 0; i < 100; i++) {
-        snprintf(name, sizeof name, "f%03d", i);
-        assert_int_equal(fs_cache_stat(at(name), &st), 0);
-    }
+    stat_each("m", 100);
     assert_true(counters().entries >= 100); /* and the folders above them */
     assert_int_equal(fs_cache_resize(0), -1);
     assert_true(counters().entries >= 100); /* refused: kept as it was */
-    assert_same_as_kernel(at("f050"));
+    assert_same_as_kernel(at("m/f050"));
 }
 
 /* The smallest table still has an empty slot for every probe: a path whose
@@ -628,16 +636,6 @@ static uint64_t version_when_ready(const char *path)
     }
     fail_msg("no version for %s", path);
     return 0;
-}
-
-static void make_folder(const char *name, int n)
-{
-    assert_int_equal(mkdir(at(name), 0755), 0);
-    char entry[64];
-    for (int i = 0; i < n; i++) {
-        snprintf(entry, sizeof entry, "%s/f%03d", name, i);
-        put(entry, "x");
-    }
 }
 
 /* Issue 21: the first call for a folder adds no watch on the loop (every
